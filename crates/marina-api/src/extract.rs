@@ -1,0 +1,131 @@
+//! Extractors: a JSON body and a query string whose rejections use the contract's
+//! error body (400 / 415), and `Auth`, which turns the bearer secret into the
+//! caller's tenant and scopes (401 otherwise).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use marina_common::Error;
+use marina_core::Marina;
+use marina_core::auth::AuthContext;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body.
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError(Error::UnsupportedMediaType(
+                "the body must be JSON with Content-Type: application/json".into(),
+            ))),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError(Error::InvalidRequest(format!(
+                "invalid request body: {}",
+                e.body_text()
+                    .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+            )))),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError(Error::InvalidRequest(format!(
+                "the body is not valid JSON: {}",
+                e.body_text()
+                    .trim_start_matches("Failed to parse the request body as JSON: ")
+            )))),
+            Err(other) => Err(ApiError(Error::InvalidRequest(format!(
+                "cannot read the request body: {}",
+                other.body_text()
+            )))),
+        }
+    }
+}
+
+/// Query-string parameters.
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e: QueryRejection| {
+                ApiError(Error::InvalidRequest(format!(
+                    "invalid query string: {}",
+                    e.body_text()
+                )))
+            })
+    }
+}
+
+/// The authenticated caller.
+pub struct Auth(pub AuthContext);
+
+impl FromRequestParts<Arc<Marina>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<Marina>) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        let x_auth = parts
+            .headers
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        Ok(Auth(app.authenticate(bearer.or(x_auth)).await?))
+    }
+}
+
+/// `?limit=&cursor=` of list endpoints.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Default page size.
+pub const LIMIT_DEFAULT: u32 = 50;
+/// Largest page size.
+pub const LIMIT_MAX: u32 = 500;
+
+impl ListParams {
+    /// Validated page request.
+    pub fn page(&self) -> Result<marina_store::PageRequest<'_>, ApiError> {
+        let limit = self.limit.unwrap_or(LIMIT_DEFAULT);
+        if !(1..=LIMIT_MAX).contains(&limit) {
+            return Err(ApiError(Error::InvalidRequest(format!(
+                "limit must be between 1 and {LIMIT_MAX}"
+            ))));
+        }
+        if let Some(c) = &self.cursor
+            && c.parse::<u64>().is_err()
+        {
+            return Err(ApiError(Error::InvalidRequest(
+                "cursor is not one this server issued".into(),
+            )));
+        }
+        Ok(marina_store::PageRequest {
+            limit,
+            cursor: self.cursor.as_deref(),
+        })
+    }
+}

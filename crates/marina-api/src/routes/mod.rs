@@ -1,0 +1,7 @@
+//! Route handlers, one module per resource. Handlers are thin: extract, call one
+//! `Marina` method, build the view.
+
+pub mod clusters;
+pub mod node_sizes;
+pub mod operations;
+pub mod service;

@@ -1,0 +1,76 @@
+//! Service routes: versions, health, the OpenAPI document, the current tenant.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use marina_common::Error;
+use marina_common::model::Scope;
+use marina_core::Marina;
+
+use crate::error::ApiResult;
+use crate::extract::Auth;
+use crate::views::*;
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:7300");
+    format!("http://{host}")
+}
+
+fn v1(headers: &HeaderMap) -> Version {
+    Version {
+        id: "v1".into(),
+        status: "CURRENT".into(),
+        links: vec![Link {
+            href: format!("{}/v1", base_url(headers)),
+            rel: "self".into(),
+        }],
+    }
+}
+
+/// API versions.
+#[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = Versions)))]
+pub async fn versions(headers: HeaderMap) -> axum::Json<Versions> {
+    axum::Json(Versions {
+        versions: vec![v1(&headers)],
+    })
+}
+
+/// The v1 API.
+#[utoipa::path(get, path = "/v1", tag = "service", responses((status = 200, body = VersionDoc)))]
+pub async fn version(headers: HeaderMap) -> axum::Json<VersionDoc> {
+    axum::Json(VersionDoc { version: v1(&headers) })
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = Health)))]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok".into() })
+}
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "service", responses((status = 200, description = "OpenAPI 3 document")))]
+pub async fn openapi(State(_app): State<Arc<Marina>>) -> axum::Json<serde_json::Value> {
+    axum::Json(crate::server::openapi_json().clone())
+}
+
+/// The caller's tenant.
+#[utoipa::path(get, path = "/v1/tenants/current", tag = "tenants", security(("bearer" = [])),
+    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody)))]
+pub async fn current_tenant(State(app): State<Arc<Marina>>, Auth(auth): Auth) -> ApiResult<axum::Json<TenantView>> {
+    auth.require(Scope::Read)?;
+    let t = app
+        .store
+        .get_tenant(&auth.tenant_id)
+        .await?
+        .ok_or_else(|| Error::not_found("tenant", &auth.tenant_id))?;
+    Ok(axum::Json(TenantView {
+        id: t.id,
+        object: "tenant",
+        name: t.name,
+        created_at: t.created_at,
+    }))
+}

@@ -1,0 +1,123 @@
+//! The HTTP server: the router (every route registered through `utoipa-axum`, so
+//! the OpenAPI document is generated from the same handlers the router serves),
+//! the request-id middleware, JSON fallbacks for unknown routes and methods, and
+//! graceful shutdown driven by a future the caller passes in.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use marina_common::Error;
+use marina_core::Marina;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, REQUEST_ID};
+use crate::routes::{clusters, node_sizes, operations, service};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
+    modifiers(&BearerAuth),
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "operations"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+fn api_router() -> OpenApiRouter<Arc<Marina>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(service::versions))
+        .routes(routes!(service::version))
+        .routes(routes!(service::healthz))
+        .routes(routes!(service::openapi))
+        .routes(routes!(service::current_tenant))
+        .routes(routes!(node_sizes::list))
+        .routes(routes!(node_sizes::get))
+        .routes(routes!(clusters::create, clusters::list))
+        .routes(routes!(clusters::get, clusters::delete))
+        .routes(routes!(clusters::nodes))
+        .routes(routes!(clusters::node))
+        .routes(routes!(clusters::operations))
+        .routes(routes!(clusters::events))
+        .routes(routes!(operations::get))
+}
+
+static OPENAPI: OnceLock<serde_json::Value> = OnceLock::new();
+
+/// The OpenAPI document, as JSON.
+pub fn openapi_json() -> &'static serde_json::Value {
+    OPENAPI.get_or_init(|| {
+        let (_, doc) = api_router().split_for_parts();
+        serde_json::to_value(&doc).unwrap_or_default()
+    })
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError(Error::NotFound {
+        kind: "route",
+        id: format!("{method} {}", uri.path()),
+    })
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let mut r = ApiError(Error::InvalidRequest(format!(
+        "method {method} is not allowed on {}",
+        uri.path()
+    )))
+    .into_response();
+    *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(String::from)
+        .unwrap_or_else(|| marina_common::ids::new_id("req"));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    tracing::debug!(request_id = %id, %method, %path, status = resp.status().as_u16(), "request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// The complete router.
+pub fn router(app: Arc<Marina>) -> Router {
+    let (router, _) = api_router().split_for_parts();
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(app)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    app: Arc<Marina>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

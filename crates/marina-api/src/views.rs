@@ -1,0 +1,221 @@
+//! The JSON shapes of the contract, built from store records. Internal fields
+//! (secrets, generations) never reach a view.
+
+use marina_common::model::*;
+use marina_common::size::NodeSize;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The contract's error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// Inside the error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code (`invalid_request`, `not_found`, …).
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+    /// The request's id (also in the `X-Request-Id` header).
+    pub request_id: String,
+}
+
+/// A host and port.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostPort {
+    pub host: String,
+    pub port: u16,
+}
+
+/// A cluster's stable addresses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Endpoints {
+    /// Always leads to the current primary.
+    pub writer: HostPort,
+    /// Leads to healthy replicas (the primary when there are none).
+    pub reader: HostPort,
+}
+
+/// A node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeView {
+    pub id: String,
+    #[schema(example = "node")]
+    pub object: &'static str,
+    pub cluster_id: String,
+    pub role: NodeRole,
+    pub status: NodeStatus,
+    pub host: String,
+    pub port: u16,
+    pub size_id: String,
+    /// Replication lag; `null` when not measured (the monitor fills it).
+    pub lag_seconds: Option<f64>,
+    pub server_id: u32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&NodeRecord> for NodeView {
+    fn from(n: &NodeRecord) -> Self {
+        NodeView {
+            id: n.id.clone(),
+            object: "node",
+            cluster_id: n.cluster_id.clone(),
+            role: n.role,
+            status: n.status,
+            host: n.host.clone(),
+            port: n.port,
+            size_id: n.size_id.clone(),
+            lag_seconds: (n.role == NodeRole::Primary).then_some(0.0),
+            server_id: n.server_id,
+            created_at: n.created_at.clone(),
+            updated_at: n.updated_at.clone(),
+        }
+    }
+}
+
+/// A cluster.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterView {
+    pub id: String,
+    #[schema(example = "cluster")]
+    pub object: &'static str,
+    pub name: String,
+    pub status: ClusterStatus,
+    pub size_id: String,
+    pub version: String,
+    pub replication: Replication,
+    pub node_count: u32,
+    pub nodes: Vec<NodeView>,
+    /// `null` until the cluster is first active.
+    pub endpoints: Option<Endpoints>,
+    pub security_group_ids: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ClusterView {
+    pub fn new(c: &ClusterRecord, nodes: &[NodeRecord]) -> Self {
+        ClusterView {
+            id: c.id.clone(),
+            object: "cluster",
+            name: c.name.clone(),
+            status: c.status,
+            size_id: c.size_id.clone(),
+            version: c.version.clone(),
+            replication: c.replication,
+            node_count: c.node_count,
+            nodes: nodes.iter().map(NodeView::from).collect(),
+            endpoints: c.endpoints_ready.then(|| Endpoints {
+                writer: HostPort {
+                    host: c.writer_host.clone(),
+                    port: c.endpoint_port,
+                },
+                reader: HostPort {
+                    host: c.reader_host.clone(),
+                    port: c.endpoint_port,
+                },
+            }),
+            security_group_ids: Vec::new(),
+            created_at: c.created_at.clone(),
+            updated_at: c.updated_at.clone(),
+        }
+    }
+}
+
+/// The customer account's credentials, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// Answer of `POST /v1/clusters`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterCreated {
+    pub cluster: ClusterView,
+    pub operation: Operation,
+    pub credentials: Credentials,
+}
+
+/// Answer of requests that start an operation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationAccepted {
+    pub operation: Operation,
+}
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    pub id: String,
+    #[schema(example = "tenant")]
+    pub object: &'static str,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// Declares a concrete list type `{"object": "list", "data": [...], "next_cursor"}`.
+macro_rules! list_type {
+    ($name:ident, $item:ty) => {
+        /// A page of a list.
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            #[schema(example = "list")]
+            pub object: &'static str,
+            pub data: Vec<$item>,
+            /// Pass as `?cursor=` to get the next page; `null` on the last page.
+            pub next_cursor: Option<String>,
+        }
+        impl $name {
+            pub fn new(data: Vec<$item>, next_cursor: Option<String>) -> Self {
+                $name {
+                    object: "list",
+                    data,
+                    next_cursor,
+                }
+            }
+        }
+    };
+}
+
+list_type!(ClusterList, ClusterView);
+list_type!(NodeList, NodeView);
+list_type!(OperationList, Operation);
+list_type!(EventList, Event);
+list_type!(NodeSizeList, NodeSize);
+
+/// A link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Link {
+    pub href: String,
+    pub rel: String,
+}
+
+/// An API version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Version {
+    pub id: String,
+    pub status: String,
+    pub links: Vec<Link>,
+}
+
+/// `GET /`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Versions {
+    pub versions: Vec<Version>,
+}
+
+/// `GET /v1`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionDoc {
+    pub version: Version,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}

@@ -1,0 +1,327 @@
+//! The CLI's subcommands (`cluster`, `operation`, `node-size`).
+
+use anyhow::{anyhow, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::client::Client;
+use crate::output::{Format, cell, endpoint, print_json, table};
+use crate::wait::wait_operation;
+
+/// Options every client command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// API address.
+    #[arg(long, env = "MARINA_URL", global = true)]
+    pub url: Option<String>,
+    /// Data dir whose `admin-token` is used when MARINA_TOKEN is not set.
+    #[arg(
+        long = "data-dir",
+        env = "MARINA_DATA_DIR",
+        default_value = "./marina-data",
+        global = true
+    )]
+    pub data_dir: std::path::PathBuf,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
+    pub output: Format,
+}
+
+impl Common {
+    fn client(&self) -> anyhow::Result<Client> {
+        Client::from_env(self.url.clone(), &self.data_dir)
+    }
+}
+
+/// `marina cluster …`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCmd {
+    /// Create a cluster.
+    Create {
+        name: String,
+        /// Node size id (`marina node-size list`).
+        #[arg(long, default_value = "small")]
+        size: String,
+        /// Number of nodes (1–9).
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        /// `semisync` or `async`.
+        #[arg(long)]
+        replication: Option<String>,
+        /// MariaDB version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Wait until the cluster is active, showing progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List clusters.
+    List,
+    /// Show a cluster (by name or id).
+    Show { cluster: String },
+    /// Delete a cluster (by name or id).
+    Delete {
+        cluster: String,
+        /// Wait until everything is gone.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// `marina operation …`
+#[derive(Debug, Subcommand)]
+pub enum OperationCmd {
+    /// Show an operation and its steps.
+    Show {
+        id: String,
+        /// Wait until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// `marina node-size …`
+#[derive(Debug, Subcommand)]
+pub enum NodeSizeCmd {
+    /// List node sizes.
+    List,
+}
+
+/// Resolves a cluster name or id to its id.
+async fn resolve(client: &Client, name_or_id: &str) -> anyhow::Result<String> {
+    if name_or_id.starts_with("cl_") {
+        return Ok(name_or_id.to_string());
+    }
+    let all = client.list_all("/v1/clusters").await?;
+    all.iter()
+        .find(|c| c["name"] == name_or_id)
+        .and_then(|c| c["id"].as_str().map(String::from))
+        .ok_or_else(|| anyhow!("no cluster named {name_or_id:?}"))
+}
+
+fn cluster_rows(clusters: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = clusters
+        .iter()
+        .map(|c| {
+            vec![
+                cell(&c["name"]),
+                cell(&c["id"]),
+                cell(&c["status"]),
+                cell(&c["size_id"]),
+                cell(&c["node_count"]),
+                endpoint(&c["endpoints"]["writer"]),
+                endpoint(&c["endpoints"]["reader"]),
+            ]
+        })
+        .collect();
+    table(&["NAME", "ID", "STATUS", "SIZE", "NODES", "WRITER", "READER"], &rows)
+}
+
+fn cluster_detail(c: &Value) -> String {
+    let mut out = format!(
+        "name:        {}\nid:          {}\nstatus:      {}\nsize:        {}\nversion:     {}\nreplication: {}\nwriter:      {}\nreader:      {}\ncreated:     {}\n\n",
+        cell(&c["name"]),
+        cell(&c["id"]),
+        cell(&c["status"]),
+        cell(&c["size_id"]),
+        cell(&c["version"]),
+        cell(&c["replication"]),
+        endpoint(&c["endpoints"]["writer"]),
+        endpoint(&c["endpoints"]["reader"]),
+        cell(&c["created_at"]),
+    );
+    let rows: Vec<Vec<String>> = c["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|n| {
+            vec![
+                cell(&n["id"]),
+                cell(&n["role"]),
+                cell(&n["status"]),
+                format!("{}:{}", cell(&n["host"]), cell(&n["port"])),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["NODE", "ROLE", "STATUS", "ADDRESS"], &rows));
+    out
+}
+
+fn operation_detail(op: &Value) -> String {
+    let mut out = format!(
+        "operation {} ({}) {}\n",
+        cell(&op["id"]),
+        cell(&op["type"]),
+        cell(&op["status"])
+    );
+    if let Some(msg) = op["error"]["message"].as_str() {
+        out.push_str(&format!("error: {msg}\n"));
+    }
+    let rows: Vec<Vec<String>> = op["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            vec![
+                cell(&s["name"]),
+                cell(&s["status"]),
+                cell(&s["started_at"]),
+                cell(&s["finished_at"]),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["STEP", "STATUS", "STARTED", "FINISHED"], &rows));
+    out
+}
+
+/// Runs `marina cluster …`.
+pub async fn run_cluster(common: &Common, cmd: ClusterCmd) -> anyhow::Result<()> {
+    let client = common.client()?;
+    let json_out = common.output == Format::Json;
+    match cmd {
+        ClusterCmd::Create {
+            name,
+            size,
+            nodes,
+            replication,
+            version,
+            wait,
+        } => {
+            let mut body = json!({"name": name, "size_id": size, "nodes": nodes});
+            if let Some(r) = replication {
+                body["replication"] = json!(r);
+            }
+            if let Some(v) = version {
+                body["version"] = json!(v);
+            }
+            let created = client.post("/v1/clusters", &body).await?;
+            let op_id = created["operation"]["id"].as_str().unwrap_or_default().to_string();
+            let id = created["cluster"]["id"].as_str().unwrap_or_default().to_string();
+            let user = cell(&created["credentials"]["username"]);
+            let pass = cell(&created["credentials"]["password"]);
+            if !wait {
+                if json_out {
+                    print_json(&created);
+                } else {
+                    println!("cluster {name} ({id}) is being created; operation {op_id}");
+                    println!("username {user}, password {pass} (shown once)");
+                }
+                return Ok(());
+            }
+            let (op, took) = wait_operation(&client, &op_id, &format!("creating cluster {name}"), json_out).await?;
+            let cluster = client.get(&format!("/v1/clusters/{id}")).await?;
+            if json_out {
+                let mut out = created.clone();
+                out["cluster"] = cluster;
+                out["operation"] = op.clone();
+                print_json(&out);
+            } else if op["status"] == "succeeded" {
+                println!(
+                    "cluster {name} active in {:.1}s — writer {}, reader {}",
+                    took.as_secs_f64(),
+                    endpoint(&cluster["endpoints"]["writer"]),
+                    endpoint(&cluster["endpoints"]["reader"])
+                );
+                println!("username {user}, password {pass} (shown once)");
+            }
+            if op["status"] != "succeeded" {
+                bail!("creating cluster {name} failed: {}", cell(&op["error"]["message"]));
+            }
+            Ok(())
+        }
+        ClusterCmd::List => {
+            let all = client.list_all("/v1/clusters").await?;
+            if json_out {
+                print_json(&Value::Array(all));
+            } else {
+                print!("{}", cluster_rows(&all));
+            }
+            Ok(())
+        }
+        ClusterCmd::Show { cluster } => {
+            let id = resolve(&client, &cluster).await?;
+            let c = client.get(&format!("/v1/clusters/{id}")).await?;
+            if json_out {
+                print_json(&c);
+            } else {
+                print!("{}", cluster_detail(&c));
+            }
+            Ok(())
+        }
+        ClusterCmd::Delete { cluster, wait } => {
+            let id = resolve(&client, &cluster).await?;
+            let accepted = client.delete(&format!("/v1/clusters/{id}")).await?;
+            let op_id = accepted["operation"]["id"].as_str().unwrap_or_default().to_string();
+            if !wait {
+                if json_out {
+                    print_json(&accepted);
+                } else {
+                    println!("cluster {cluster} is being deleted; operation {op_id}");
+                }
+                return Ok(());
+            }
+            let (op, took) = wait_operation(&client, &op_id, &format!("deleting cluster {cluster}"), json_out).await?;
+            if json_out {
+                print_json(&op);
+            } else if op["status"] == "succeeded" {
+                println!("cluster {cluster} deleted in {:.1}s", took.as_secs_f64());
+            }
+            if op["status"] != "succeeded" {
+                bail!("deleting cluster {cluster} failed: {}", cell(&op["error"]["message"]));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs `marina operation …`.
+pub async fn run_operation(common: &Common, cmd: OperationCmd) -> anyhow::Result<()> {
+    let client = common.client()?;
+    let OperationCmd::Show { id, wait } = cmd;
+    let op = if wait {
+        wait_operation(&client, &id, &format!("operation {id}"), common.output == Format::Json)
+            .await?
+            .0
+    } else {
+        client.get(&format!("/v1/operations/{id}")).await?
+    };
+    if common.output == Format::Json {
+        print_json(&op);
+    } else {
+        print!("{}", operation_detail(&op));
+    }
+    if wait && op["status"] == "failed" {
+        bail!("operation {id} failed");
+    }
+    Ok(())
+}
+
+/// Runs `marina node-size …`.
+pub async fn run_node_size(common: &Common, cmd: NodeSizeCmd) -> anyhow::Result<()> {
+    let client = common.client()?;
+    let NodeSizeCmd::List = cmd;
+    let page = client.get("/v1/node-sizes").await?;
+    if common.output == Format::Json {
+        print_json(&page["data"]);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = page["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            vec![
+                cell(&s["id"]),
+                cell(&s["vcpu"]),
+                format!("{} GiB", cell(&s["memory"])),
+                format!("{} GiB", cell(&s["disk_gib"])),
+                cell(&s["title"]),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["ID", "VCPU", "MEMORY", "DISK", "TITLE"], &rows));
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! The `marina` command-line client: a thin HTTP client of the REST API with
+//! human tables (default) or `--output json`, and `--wait` progress for
+//! operations. It reads `MARINA_URL` and `MARINA_TOKEN`, falling back to
+//! `http://127.0.0.1:7300` and `<data-dir>/admin-token`.
+
+pub mod client;
+pub mod commands;
+pub mod output;
+pub mod wait;
+
+pub use commands::{ClusterCmd, Common, NodeSizeCmd, OperationCmd, run_cluster, run_node_size, run_operation};

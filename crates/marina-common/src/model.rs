@@ -1,0 +1,223 @@
+//! The domain model: what the store keeps and the API shows. Records carry the
+//! fields of the contract's shapes plus the internal ones Marina needs (secrets,
+//! generations, server ids), which the API layer leaves out of its views.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Declares a string-backed enum with `as_str` / `parse` used by the store and serde.
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        pub enum $name { $(#[serde(rename = $s)] $variant),+ }
+        impl $name {
+            /// The stored and serialized form.
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $s),+ } }
+            /// Parses the stored form.
+            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some($name::$variant),)+ _ => None } }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+string_enum!(
+    /// Cluster status, as in the contract.
+    ClusterStatus {
+        Creating => "creating", Active => "active", Degraded => "degraded", Updating => "updating",
+        FailingOver => "failing_over", Deleting => "deleting", Failed => "failed", Deleted => "deleted",
+    }
+);
+
+string_enum!(
+    /// Node status, as in the contract.
+    NodeStatus {
+        Creating => "creating", Active => "active", Down => "down", Stopped => "stopped",
+        Maintenance => "maintenance", Rebuilding => "rebuilding", Deleting => "deleting", Failed => "failed",
+    }
+);
+
+string_enum!(
+    /// Node role.
+    NodeRole { Primary => "primary", Replica => "replica" }
+);
+
+string_enum!(
+    /// Replication mode of a cluster.
+    Replication { Semisync => "semisync", Async => "async" }
+);
+
+string_enum!(
+    /// Operation status.
+    OperationStatus { Pending => "pending", Running => "running", Succeeded => "succeeded", Failed => "failed" }
+);
+
+string_enum!(
+    /// Operation step status.
+    StepStatus { Pending => "pending", Running => "running", Succeeded => "succeeded", Failed => "failed", Skipped => "skipped" }
+);
+
+string_enum!(
+    /// Operation types; later issues add more.
+    OperationType { CreateCluster => "create_cluster", DeleteCluster => "delete_cluster", Failover => "failover", Switchover => "switchover" }
+);
+
+string_enum!(
+    /// Token scopes.
+    Scope { Read => "read", Write => "write", Admin => "admin" }
+);
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// A token as stored (the secret is only ever a hash).
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// Cluster secrets, encrypted at rest by the core's secret box.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClusterSecrets {
+    /// Password of `marina_mgmt`, the account Marina manages nodes with.
+    pub mgmt_password: String,
+    /// Password of `marina_repl`, the replication account.
+    pub repl_password: String,
+    /// `mysql_native_password` hash of the customer `admin` password (the clear
+    /// text is returned once and never stored).
+    pub admin_hash: String,
+}
+
+/// A cluster as stored.
+#[derive(Debug, Clone)]
+pub struct ClusterRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub status: ClusterStatus,
+    pub size_id: String,
+    pub version: String,
+    pub replication: Replication,
+    pub node_count: u32,
+    /// Writer endpoint address, allocated at create time and kept for life.
+    pub writer_host: String,
+    /// Reader endpoint address.
+    pub reader_host: String,
+    /// Endpoint port (3306 unless configured otherwise).
+    pub endpoint_port: u16,
+    /// Whether the cluster has been active once (the contract shows `endpoints`
+    /// only from then on).
+    pub endpoints_ready: bool,
+    /// Encrypted `ClusterSecrets` (opaque to the store).
+    pub secrets_enc: String,
+    /// Bumped by every guarded update.
+    pub generation: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A node as stored.
+#[derive(Debug, Clone)]
+pub struct NodeRecord {
+    pub id: String,
+    pub cluster_id: String,
+    /// 0-based position in the cluster; `server_id` derives from it.
+    pub ordinal: u32,
+    pub role: NodeRole,
+    pub status: NodeStatus,
+    pub host: String,
+    pub port: u16,
+    pub size_id: String,
+    /// MariaDB `server_id`, unique within the cluster.
+    pub server_id: u32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One named step of an operation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperationStep {
+    pub name: String,
+    pub status: StepStatus,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// Why an operation failed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperationError {
+    pub code: String,
+    pub message: String,
+}
+
+/// An operation as stored and shown (its shape is the contract's).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Operation {
+    pub id: String,
+    #[schema(value_type = String, example = "operation")]
+    pub object: &'static str,
+    #[serde(rename = "type")]
+    pub op_type: OperationType,
+    pub status: OperationStatus,
+    pub cluster_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(skip)]
+    pub tenant_id: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<OperationError>,
+    pub steps: Vec<OperationStep>,
+}
+
+/// An event in a cluster's log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Event {
+    pub id: String,
+    #[schema(value_type = String, example = "event")]
+    pub object: &'static str,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    pub created_at: String,
+}
+
+fn default_nodes() -> u32 {
+    1
+}
+
+/// Body of `POST /v1/clusters`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateClusterInput {
+    /// `^[a-z][a-z0-9-]{0,62}$`, unique in the tenant.
+    pub name: String,
+    /// A node size id (`GET /v1/node-sizes`).
+    pub size_id: String,
+    /// Number of nodes, 1 to 9 (default 1): one primary, the rest replicas.
+    #[serde(default = "default_nodes")]
+    pub nodes: u32,
+    /// MariaDB version (default: the installed one).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Security groups to attach.
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// `semisync` (default) or `async`.
+    #[serde(default)]
+    pub replication: Option<Replication>,
+}

@@ -1,0 +1,259 @@
+//! Marina's configuration: a TOML file (see `deploy/marina.example.toml`), every
+//! field optional with the `*_DEFAULT` values below, and command-line overrides
+//! applied by `marina serve`.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use ipnet::Ipv4Net;
+use marina_common::size::{NodeSize, default_catalog};
+use serde::Deserialize;
+
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:7300";
+pub const DATA_DIR_DEFAULT: &str = "./marina-data";
+pub const WRITER_POOL_DEFAULT: &str = "127.77.0.0/24";
+pub const READER_POOL_DEFAULT: &str = "127.78.0.0/24";
+pub const ENDPOINT_PORT_DEFAULT: u16 = 3306;
+pub const NFT_TABLE_DEFAULT: &str = "marina";
+pub const PORT_MIN_DEFAULT: u16 = 41000;
+pub const PORT_MAX_DEFAULT: u16 = 41999;
+pub const SEMISYNC_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+pub const START_TIMEOUT_SECS_DEFAULT: u64 = 60;
+pub const MEMORY_OVERCOMMIT_DEFAULT: f64 = 1.5;
+pub const RECONCILE_INTERVAL_MS_DEFAULT: u64 = 1000;
+
+/// How endpoint traffic is carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointMode {
+    /// nftables DNAT (needs CAP_NET_ADMIN).
+    Kernel,
+    /// TCP proxy inside the control plane.
+    Userspace,
+    /// Kernel when `nft` works, userspace otherwise.
+    Auto,
+}
+
+impl std::str::FromStr for EndpointMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "kernel" => Ok(EndpointMode::Kernel),
+            "userspace" => Ok(EndpointMode::Userspace),
+            "auto" => Ok(EndpointMode::Auto),
+            other => Err(format!(
+                "unknown endpoint mode {other:?}: use kernel, userspace or auto"
+            )),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the REST API.
+    pub listen: String,
+    /// Where state, nodes and templates live.
+    pub data_dir: PathBuf,
+    pub endpoints: EndpointsConfig,
+    pub nodes: NodesConfig,
+    pub capacity: CapacityConfig,
+    /// The node-size catalog (replaces the default one when given).
+    pub node_sizes: Vec<NodeSize>,
+}
+
+/// Endpoint addresses and data path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointsConfig {
+    pub mode: EndpointMode,
+    /// Pool writer addresses are taken from (loopback, so clients on this host
+    /// reach them without any interface set-up).
+    pub writer_pool: Ipv4Net,
+    /// Pool reader addresses are taken from.
+    pub reader_pool: Ipv4Net,
+    /// Port of every endpoint.
+    pub port: u16,
+    /// nftables table owned by this instance (kernel mode).
+    pub nft_table: String,
+}
+
+/// Node placement and MariaDB settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodesConfig {
+    /// Address nodes listen on.
+    pub bind_address: Ipv4Addr,
+    /// Inclusive port range nodes get ports from.
+    pub port_min: u16,
+    pub port_max: u16,
+    /// `rpl_semi_sync_master_timeout`: how long a commit waits for a replica's
+    /// acknowledgement before the primary falls back to asynchronous replication.
+    pub semisync_timeout_ms: u64,
+    /// Deadline for a node to become ready.
+    pub start_timeout_secs: u64,
+    /// How often the supervisor checks node processes and endpoints.
+    pub reconcile_interval_ms: u64,
+    /// A directory of pre-initialised templates shared between data dirs (tests).
+    pub template_cache: Option<PathBuf>,
+}
+
+/// The capacity check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Node memory may add up to this multiple of the host's RAM.
+    pub memory_overcommit: f64,
+    /// Overrides the detected host memory (GiB); for tests and shared hosts.
+    pub host_memory_gib: Option<f64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: LISTEN_DEFAULT.into(),
+            data_dir: DATA_DIR_DEFAULT.into(),
+            endpoints: EndpointsConfig::default(),
+            nodes: NodesConfig::default(),
+            capacity: CapacityConfig::default(),
+            node_sizes: Vec::new(),
+        }
+    }
+}
+
+impl Default for EndpointsConfig {
+    fn default() -> Self {
+        EndpointsConfig {
+            mode: EndpointMode::Auto,
+            writer_pool: WRITER_POOL_DEFAULT.parse().expect("valid default"),
+            reader_pool: READER_POOL_DEFAULT.parse().expect("valid default"),
+            port: ENDPOINT_PORT_DEFAULT,
+            nft_table: NFT_TABLE_DEFAULT.into(),
+        }
+    }
+}
+
+impl Default for NodesConfig {
+    fn default() -> Self {
+        NodesConfig {
+            bind_address: Ipv4Addr::LOCALHOST,
+            port_min: PORT_MIN_DEFAULT,
+            port_max: PORT_MAX_DEFAULT,
+            semisync_timeout_ms: SEMISYNC_TIMEOUT_MS_DEFAULT,
+            start_timeout_secs: START_TIMEOUT_SECS_DEFAULT,
+            reconcile_interval_ms: RECONCILE_INTERVAL_MS_DEFAULT,
+            template_cache: None,
+        }
+    }
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        CapacityConfig {
+            memory_overcommit: MEMORY_OVERCOMMIT_DEFAULT,
+            host_memory_gib: None,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML configuration and checks it.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks cross-field rules.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes.port_min == 0 || self.nodes.port_min > self.nodes.port_max {
+            return Err("nodes.port_min must be between 1 and nodes.port_max".into());
+        }
+        if !self.endpoints.writer_pool.addr().is_loopback() || !self.endpoints.reader_pool.addr().is_loopback() {
+            return Err("endpoint pools must be inside 127.0.0.0/8 on a single host".into());
+        }
+        if self.endpoints.writer_pool.contains(&self.endpoints.reader_pool)
+            || self.endpoints.reader_pool.contains(&self.endpoints.writer_pool)
+        {
+            return Err("endpoints.writer_pool and endpoints.reader_pool must not overlap".into());
+        }
+        if self.endpoints.nft_table.is_empty()
+            || !self
+                .endpoints
+                .nft_table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err("endpoints.nft_table must be letters, digits and '_'".into());
+        }
+        if self.capacity.memory_overcommit <= 0.0 {
+            return Err("capacity.memory_overcommit must be positive".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.node_sizes {
+            let id_ok = !s.id.is_empty()
+                && s.id.len() <= 63
+                && s.id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !id_ok {
+                return Err(format!(
+                    "node_sizes: id {:?} must be lowercase letters, digits and '-'",
+                    s.id
+                ));
+            }
+            if !seen.insert(&s.id) {
+                return Err(format!("node_sizes: {:?} is listed twice", s.id));
+            }
+            if s.memory <= 0.0 || s.vcpu == 0 {
+                return Err(format!("node_sizes: {:?} needs positive vcpu and memory", s.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// The node-size catalog in effect.
+    pub fn catalog(&self) -> Vec<NodeSize> {
+        if self.node_sizes.is_empty() {
+            default_catalog()
+        } else {
+            self.node_sizes
+                .iter()
+                .cloned()
+                .map(|s| s.with_default_title())
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../../deploy/marina.example.toml");
+        let c = Config::from_toml(text).expect("example config is valid");
+        assert_eq!(c.listen, LISTEN_DEFAULT);
+        assert_eq!(c.endpoints.mode, EndpointMode::Auto);
+        assert_eq!(c.catalog().len(), 6);
+        assert_eq!(c.catalog()[1].title, "Small: 2 cores, 2 GiB");
+    }
+
+    #[test]
+    fn empty_config_is_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.nodes.port_min, PORT_MIN_DEFAULT);
+        assert_eq!(c.catalog(), default_catalog());
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        assert!(Config::from_toml("listen = 3").is_err());
+        assert!(Config::from_toml("bogus = 1").is_err());
+        assert!(Config::from_toml("[nodes]\nport_min = 500\nport_max = 400").is_err());
+        assert!(Config::from_toml("[endpoints]\nwriter_pool = \"10.0.0.0/24\"").is_err());
+        assert!(Config::from_toml("[endpoints]\nmode = \"magic\"").is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Crash injection for tests: when `MARINA_FAILPOINT` names a point
+//! (`<operation type>:<step>:<before|after>`), the process kills itself with
+//! SIGKILL there — the harshest crash, with no destructor or flush running.
+
+/// Dies if the failpoint `name` is armed.
+pub(crate) fn hit(name: &str) {
+    if let Ok(armed) = std::env::var("MARINA_FAILPOINT")
+        && armed.split(',').any(|p| p == name)
+    {
+        eprintln!("failpoint {name}: killing the control plane");
+        // SAFETY: kill(2) on our own pid.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}

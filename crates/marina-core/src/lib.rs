@@ -1,0 +1,145 @@
+//! Domain services and background work of the control plane: cluster create /
+//! delete as durable operations, the operation worker, the node supervisor, auth,
+//! secrets and configuration. Handlers (HTTP today, others later) call the
+//! methods of `Marina`; nothing here knows about HTTP.
+
+pub mod auth;
+pub mod clusters;
+pub mod config;
+mod failpoint;
+mod nodespec;
+pub mod operations;
+pub mod placement;
+pub mod secrets;
+pub mod supervisor;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use marina_common::Error;
+use marina_common::size::NodeSize;
+use marina_endpoints::{DataPath, NftDataPath, ProxyDataPath};
+use marina_engine::{MysqlAdmin, NodeAdmin};
+use marina_runtime::{LocalRuntime, NodeRuntime};
+use marina_store::{SqliteStore, Store};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, EndpointMode};
+
+/// The control plane's shared state: configuration and the handles to the store,
+/// the node runtime, MariaDB and the endpoint data path.
+pub struct Marina {
+    /// Effective configuration.
+    pub config: Config,
+    /// The node-size catalog.
+    pub sizes: Vec<NodeSize>,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Where nodes run.
+    pub runtime: Arc<dyn NodeRuntime>,
+    /// Management SQL.
+    pub admin: Arc<dyn NodeAdmin>,
+    /// Endpoint traffic.
+    pub datapath: Arc<dyn DataPath>,
+    /// Seals cluster passwords at rest.
+    pub secrets: secrets::SecretBox,
+    /// Wakes the operation worker.
+    pub(crate) work: Notify,
+    /// Wakes the supervisor.
+    pub(crate) reconcile: Notify,
+    /// Operations being executed by this process.
+    pub(crate) inflight: Mutex<HashSet<String>>,
+    /// Routes last applied to the data path and when (the supervisor skips
+    /// identical applies).
+    pub(crate) endpoints_applied: Mutex<Option<(Vec<marina_endpoints::Route>, std::time::Instant)>>,
+}
+
+impl Marina {
+    /// Opens the data dir (creating it), the SQLite store, the local runtime and
+    /// the endpoint data path chosen by the configuration.
+    pub async fn open(config: Config) -> Result<Arc<Self>, Error> {
+        config.validate().map_err(Error::InvalidRequest)?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", config.data_dir.display())))?;
+        let store = SqliteStore::open(&config.data_dir.join("marina.db")).await?;
+        let admin: Arc<dyn NodeAdmin> = Arc::new(MysqlAdmin::default());
+        let runtime = LocalRuntime::new(
+            &config.data_dir,
+            config.nodes.template_cache.clone(),
+            admin.clone(),
+            std::time::Duration::from_secs(config.nodes.start_timeout_secs),
+        )
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let datapath: Arc<dyn DataPath> = match config.endpoints.mode {
+            EndpointMode::Kernel => Arc::new(NftDataPath::new(&config.endpoints.nft_table)),
+            EndpointMode::Userspace => Arc::new(ProxyDataPath::new()),
+            EndpointMode::Auto if marina_endpoints::kernel_available().await => {
+                Arc::new(NftDataPath::new(&config.endpoints.nft_table))
+            }
+            EndpointMode::Auto => Arc::new(ProxyDataPath::new()),
+        };
+        Self::with_parts(config, Arc::new(store), Arc::new(runtime), admin, datapath)
+    }
+
+    /// Assembles a `Marina` from given parts (tests inject fakes here).
+    pub fn with_parts(
+        config: Config,
+        store: Arc<dyn Store>,
+        runtime: Arc<dyn NodeRuntime>,
+        admin: Arc<dyn NodeAdmin>,
+        datapath: Arc<dyn DataPath>,
+    ) -> Result<Arc<Self>, Error> {
+        let secrets = secrets::SecretBox::open(&config.data_dir)?;
+        Ok(Arc::new(Marina {
+            sizes: config.catalog(),
+            config,
+            store,
+            runtime,
+            admin,
+            datapath,
+            secrets,
+            work: Notify::new(),
+            reconcile: Notify::new(),
+            inflight: Mutex::new(HashSet::new()),
+            endpoints_applied: Mutex::new(None),
+        }))
+    }
+
+    /// Starts the operation worker and the supervisor; they stop when `cancel` fires.
+    pub fn spawn_background(self: &Arc<Self>, cancel: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(operations::worker::run(self.clone(), cancel.clone())),
+            tokio::spawn(supervisor::run(self.clone(), cancel)),
+        ]
+    }
+
+    /// Looks up a size in the catalog.
+    pub fn size(&self, id: &str) -> Option<&NodeSize> {
+        self.sizes.iter().find(|s| s.id == id)
+    }
+
+    /// A cluster of the caller's tenant, or 404.
+    pub async fn cluster(&self, tenant_id: &str, id: &str) -> Result<marina_common::model::ClusterRecord, Error> {
+        self.store
+            .get_cluster(Some(tenant_id), id)
+            .await?
+            .ok_or_else(|| Error::not_found("cluster", id))
+    }
+
+    /// Records an event in a cluster's log (best effort: a failure is logged).
+    pub async fn event(&self, tenant_id: &str, cluster_id: &str, node_id: Option<&str>, kind: &str, message: String) {
+        tracing::info!(cluster_id, node_id, kind, "{message}");
+        let e = marina_common::model::Event {
+            id: marina_common::ids::new_id(marina_common::ids::prefix::EVENT),
+            object: "event",
+            event_type: kind.into(),
+            message,
+            node_id: node_id.map(String::from),
+            created_at: marina_common::time_fmt::now_rfc3339(),
+        };
+        if let Err(err) = self.store.insert_event(tenant_id, cluster_id, &e).await {
+            tracing::warn!(error = %err, "could not record event");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Builds what the runtime and the engine need for one node from the stored
+//! cluster and node, the cluster's (decrypted) secrets and the configuration.
+
+use marina_common::Error;
+use marina_common::model::{ClusterRecord, ClusterSecrets, NodeRecord, Replication};
+use marina_engine::cnf::NodeConfig;
+use marina_engine::users::{AccountHashes, MGMT_USER, REPL_USER, init_sql, native_password_hash};
+use marina_engine::{NodeAddr, ReplicaSource};
+use marina_runtime::NodeSpec;
+
+use crate::Marina;
+
+impl Marina {
+    /// Decrypts a cluster's secrets.
+    pub(crate) fn cluster_secrets(&self, c: &ClusterRecord) -> Result<ClusterSecrets, Error> {
+        let plain = self.secrets.open_sealed(&c.secrets_enc)?;
+        serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("cluster secrets: {e}")))
+    }
+
+    /// How Marina logs in to a node.
+    pub(crate) fn mgmt_addr(&self, node: &NodeRecord, s: &ClusterSecrets) -> NodeAddr {
+        NodeAddr {
+            host: node.host.clone(),
+            port: node.port,
+            user: MGMT_USER.into(),
+            password: s.mgmt_password.clone(),
+        }
+    }
+
+    /// What a replica connects to when `primary` is its source.
+    pub(crate) fn replica_source(&self, primary: &NodeRecord, s: &ClusterSecrets) -> ReplicaSource {
+        ReplicaSource {
+            host: primary.host.clone(),
+            port: primary.port,
+            user: REPL_USER.into(),
+            password: s.repl_password.clone(),
+        }
+    }
+
+    /// The runtime's view of a node.
+    pub(crate) fn node_spec(
+        &self,
+        c: &ClusterRecord,
+        node: &NodeRecord,
+        s: &ClusterSecrets,
+    ) -> Result<NodeSpec, Error> {
+        let size = self
+            .size(&node.size_id)
+            .ok_or_else(|| Error::internal(format!("node {} has unknown size {}", node.id, node.size_id)))?;
+        let config = NodeConfig {
+            node_dir: self.runtime.node_dir(&node.id),
+            bind_address: node.host.clone(),
+            port: node.port,
+            server_id: node.server_id,
+            buffer_pool_bytes: size.buffer_pool_bytes(),
+            max_connections: size.max_connections(),
+            semisync: c.replication == Replication::Semisync,
+            semisync_timeout_ms: self.config.nodes.semisync_timeout_ms,
+        };
+        let hashes = AccountHashes {
+            mgmt: native_password_hash(&s.mgmt_password),
+            repl: native_password_hash(&s.repl_password),
+            admin: s.admin_hash.clone(),
+        };
+        Ok(NodeSpec {
+            node_id: node.id.clone(),
+            config,
+            init_sql: init_sql(&hashes),
+            version: c.version.clone(),
+            mgmt: self.mgmt_addr(node, s),
+        })
+    }
+}

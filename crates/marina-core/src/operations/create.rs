@@ -1,0 +1,174 @@
+//! The `create_cluster` operation.
+//!
+//! Steps:
+//! 1. `prepare_nodes`: clone the version's template datadir for each node and
+//!    write its option and init files (no `mariadb-install-db` per node).
+//! 2. `start_nodes`: start every node concurrently and wait for logins (a
+//!    running node is adopted, not started twice).
+//! 3. `configure_replication`: make the primary writable, point each replica at
+//!    it with GTID, wait until the replica threads run.
+//! 4. `activate`: nodes and cluster become `active`, endpoints are published and
+//!    applied.
+//!
+//! On failure every node process is stopped and the cluster is marked `failed`
+//! (its files stay until it is deleted, so the log can be read).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use marina_common::Error;
+use marina_common::model::{ClusterStatus, NodeRole, NodeStatus, Operation};
+
+use super::{admin_err, each_node, runtime_err};
+use crate::Marina;
+
+pub(super) const STEPS: &[&str] = &["prepare_nodes", "start_nodes", "configure_replication", "activate"];
+
+/// How long replicas get to connect to the primary.
+const REPLICA_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    let cluster_id = op
+        .cluster_id
+        .as_deref()
+        .ok_or_else(|| Error::internal("create without cluster"))?;
+    let cluster = app
+        .store
+        .get_cluster(None, cluster_id)
+        .await?
+        .ok_or_else(|| Error::internal(format!("cluster {cluster_id} vanished during create")))?;
+    let nodes = app.store.list_nodes(cluster_id).await?;
+    let secrets = app.cluster_secrets(&cluster)?;
+    match step {
+        "prepare_nodes" => {
+            let c = cluster.clone();
+            let s = secrets.clone();
+            each_node(app, &nodes, move |app, n| {
+                let spec = app.node_spec(&c, &n, &s);
+                async move { app.runtime.prepare(&spec?).await.map_err(runtime_err) }
+            })
+            .await
+        }
+        "start_nodes" => {
+            let c = cluster.clone();
+            let s = secrets.clone();
+            each_node(app, &nodes, move |app, n| {
+                let spec = app.node_spec(&c, &n, &s);
+                async move { app.runtime.start(&spec?).await.map(|_| ()).map_err(runtime_err) }
+            })
+            .await
+        }
+        "configure_replication" => {
+            let primary = nodes
+                .iter()
+                .find(|n| n.role == NodeRole::Primary)
+                .ok_or_else(|| Error::internal("cluster has no primary"))?;
+            let semisync = cluster.replication == marina_common::model::Replication::Semisync;
+            app.admin
+                .make_primary(&app.mgmt_addr(primary, &secrets), semisync)
+                .await
+                .map_err(admin_err)?;
+            let source = app.replica_source(primary, &secrets);
+            for r in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+                let addr = app.mgmt_addr(r, &secrets);
+                app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
+                app.admin.start_replica(&addr, &source).await.map_err(admin_err)?;
+            }
+            for r in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+                wait_replicating(app, &app.mgmt_addr(r, &secrets)).await?;
+            }
+            Ok(())
+        }
+        "activate" => {
+            for n in &nodes {
+                app.store.update_node(&n.id, n.role, NodeStatus::Active).await?;
+            }
+            app.store
+                .update_cluster_status(
+                    cluster_id,
+                    &[ClusterStatus::Creating, ClusterStatus::Active],
+                    ClusterStatus::Active,
+                    Some(true),
+                )
+                .await?
+                .ok_or_else(|| Error::Conflict(format!("cluster {} changed state during create", cluster.name)))?;
+            crate::supervisor::apply_endpoints(app).await?;
+            app.event(
+                &cluster.tenant_id,
+                cluster_id,
+                None,
+                "cluster_active",
+                format!(
+                    "cluster {} is active: writer {}:{}, reader {}:{}",
+                    cluster.name,
+                    cluster.writer_host,
+                    cluster.endpoint_port,
+                    cluster.reader_host,
+                    cluster.endpoint_port
+                ),
+            )
+            .await;
+            Ok(())
+        }
+        other => Err(Error::internal(format!("unknown create step {other}"))),
+    }
+}
+
+async fn wait_replicating(app: &Marina, addr: &marina_engine::NodeAddr) -> Result<(), Error> {
+    let start = Instant::now();
+    loop {
+        let st = app.admin.replica_status(addr).await.map_err(admin_err)?;
+        match st {
+            Some(s) if s.io_running && s.sql_running => return Ok(()),
+            Some(s) if start.elapsed() > REPLICA_CONNECT_TIMEOUT => {
+                return Err(Error::Unavailable(format!(
+                    "replica {}:{} did not start replicating: {}",
+                    addr.host, addr.port, s.last_error
+                )));
+            }
+            None => {
+                return Err(Error::internal(format!(
+                    "{}:{} is not configured as a replica",
+                    addr.host, addr.port
+                )));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
+    let Some(cluster_id) = op.cluster_id.as_deref() else {
+        return Ok(());
+    };
+    let Some(cluster) = app.store.get_cluster(None, cluster_id).await? else {
+        return Ok(());
+    };
+    let nodes = app.store.list_nodes(cluster_id).await?;
+    each_node(app, &nodes, |app, n| async move {
+        app.runtime
+            .stop(&n.id, Duration::from_secs(10))
+            .await
+            .map_err(runtime_err)?;
+        app.store.update_node(&n.id, n.role, NodeStatus::Failed).await?;
+        Ok(())
+    })
+    .await?;
+    app.store
+        .update_cluster_status(
+            cluster_id,
+            &[ClusterStatus::Creating, ClusterStatus::Active],
+            ClusterStatus::Failed,
+            None,
+        )
+        .await?;
+    app.event(
+        &cluster.tenant_id,
+        cluster_id,
+        None,
+        "cluster_failed",
+        format!("creating cluster {} failed: {e}", cluster.name),
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Durable operations: every change to a running system is an operation with
+//! named steps, stored before any work starts and executed by the worker.
+//!
+//! Rules for steps:
+//! - A step is idempotent: running it again after a crash at any line (before,
+//!   during, or after its side effects, before or after it is marked done) gives
+//!   the same result. Steps therefore read desired state from the store and
+//!   converge towards it rather than replaying deltas.
+//! - Progress is recorded per step; a restarted worker resumes at the first step
+//!   not marked succeeded.
+//! - A failing step fails the operation with the step's error and runs the
+//!   operation type's failure handler (which leaves nothing running that the
+//!   store does not know about).
+
+mod create;
+mod delete;
+pub mod worker;
+
+use marina_common::model::{Operation, OperationStatus, OperationStep, OperationType, StepStatus};
+use marina_common::{ids, time_fmt};
+
+/// The named steps of each operation type, in order.
+pub fn steps_for(t: OperationType) -> &'static [&'static str] {
+    match t {
+        OperationType::CreateCluster => create::STEPS,
+        OperationType::DeleteCluster => delete::STEPS,
+        OperationType::Failover | OperationType::Switchover => &[],
+    }
+}
+
+/// A new pending operation on a cluster with its steps.
+pub fn new_operation(tenant_id: &str, t: OperationType, cluster_id: &str) -> Operation {
+    Operation {
+        id: ids::new_id(ids::prefix::OPERATION),
+        object: "operation",
+        op_type: t,
+        status: OperationStatus::Pending,
+        cluster_id: Some(cluster_id.into()),
+        node_id: None,
+        tenant_id: tenant_id.into(),
+        created_at: time_fmt::now_rfc3339(),
+        started_at: None,
+        finished_at: None,
+        error: None,
+        steps: steps_for(t)
+            .iter()
+            .map(|name| OperationStep {
+                name: (*name).into(),
+                status: StepStatus::Pending,
+                started_at: None,
+                finished_at: None,
+            })
+            .collect(),
+    }
+}
+
+use std::future::Future;
+use std::sync::Arc;
+
+use marina_common::Error;
+use marina_common::model::NodeRecord;
+
+use crate::Marina;
+
+/// Runs `f` for every node concurrently; the first error wins (the others still
+/// run to completion so nothing is left half-done in the background).
+pub(crate) async fn each_node<F, Fut>(app: &Arc<Marina>, nodes: &[NodeRecord], f: F) -> Result<(), Error>
+where
+    F: Fn(Arc<Marina>, NodeRecord) -> Fut,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for n in nodes {
+        set.spawn(f(app.clone(), n.clone()));
+    }
+    let mut first = None;
+    while let Some(res) = set.join_next().await {
+        let res = res.unwrap_or_else(|e| Err(Error::internal(format!("node task panicked: {e}"))));
+        if let Err(e) = res {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// Runtime failures are reported to users as they are (they say what to do).
+pub(crate) fn runtime_err(e: marina_runtime::RuntimeError) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+/// MariaDB management failures.
+pub(crate) fn admin_err(e: marina_engine::AdminError) -> Error {
+    Error::Unavailable(e.to_string())
+}

@@ -1,0 +1,60 @@
+//! Endpoints: the stable writer/reader addresses of clusters and the data paths
+//! that carry client connections to nodes.
+//!
+//! A data path is told the complete desired set of routes every time (`apply`);
+//! it never receives deltas, so applying the same set twice is a no-op and a
+//! restarted control plane converges by applying once. Two data paths exist:
+//! - `NftDataPath` (kernel): one nftables table with DNAT rules in the `output`
+//!   hook, replaced atomically by one `nft -f` transaction per apply.
+//! - `ProxyDataPath` (userspace): a TCP listener per endpoint address in the
+//!   control plane, copying bytes to a backend chosen round-robin.
+
+mod nft;
+mod proxy;
+
+pub use nft::NftDataPath;
+pub use proxy::ProxyDataPath;
+
+use std::net::SocketAddrV4;
+
+use async_trait::async_trait;
+
+/// One endpoint: connections to `listen` go to one of `backends`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The stable endpoint address.
+    pub listen: SocketAddrV4,
+    /// Node addresses; several means round-robin. Empty means refuse.
+    pub backends: Vec<SocketAddrV4>,
+}
+
+/// Endpoint failures.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("nft failed: {0}")]
+    Nft(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddrV4, source: std::io::Error },
+}
+
+/// A way to carry endpoint traffic.
+#[async_trait]
+pub trait DataPath: Send + Sync + 'static {
+    /// `kernel` or `userspace`.
+    fn kind(&self) -> &'static str;
+    /// Makes the live routes exactly `routes`.
+    async fn apply(&self, routes: &[Route]) -> Result<(), EndpointError>;
+}
+
+/// Whether this process may change nftables (the `auto` mode's test).
+pub async fn kernel_available() -> bool {
+    match tokio::process::Command::new("nft")
+        .arg("list")
+        .arg("tables")
+        .output()
+        .await
+    {
+        Ok(out) => out.status.success(),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,121 @@
+//! The kernel data path: DNAT rules in an nftables table owned by this Marina
+//! instance (default name `marina`), replaced whole on every apply.
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+
+use crate::{DataPath, EndpointError, Route};
+
+/// nftables DNAT data path.
+pub struct NftDataPath {
+    /// Name of the `ip` table Marina owns.
+    table: String,
+    /// Serialises applies so two transactions never interleave.
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl NftDataPath {
+    pub fn new(table: impl Into<String>) -> Self {
+        NftDataPath {
+            table: table.into(),
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The `nft -f` script that makes the table hold exactly `routes`.
+    pub fn render(&self, routes: &[Route]) -> String {
+        let t = &self.table;
+        // Create-then-delete makes the delete valid whether or not it existed.
+        let mut s = format!("table ip {t}\ndelete table ip {t}\n");
+        if routes.is_empty() {
+            return s;
+        }
+        s.push_str(&format!(
+            "table ip {t} {{\n  chain endpoints {{\n    type nat hook output priority -100; policy accept;\n"
+        ));
+        for r in routes {
+            let (ip, port) = (r.listen.ip(), r.listen.port());
+            match r.backends.as_slice() {
+                [] => s.push_str(&format!("    ip daddr {ip} tcp dport {port} reject with tcp reset\n")),
+                [one] => s.push_str(&format!("    ip daddr {ip} tcp dport {port} dnat to {one}\n")),
+                many => {
+                    let map: Vec<String> = many
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| format!("{i} : {} . {}", b.ip(), b.port()))
+                        .collect();
+                    s.push_str(&format!(
+                        "    ip daddr {ip} tcp dport {port} dnat to numgen inc mod {} map {{ {} }}\n",
+                        many.len(),
+                        map.join(", ")
+                    ));
+                }
+            }
+        }
+        s.push_str("  }\n}\n");
+        s
+    }
+}
+
+#[async_trait]
+impl DataPath for NftDataPath {
+    fn kind(&self) -> &'static str {
+        "kernel"
+    }
+
+    async fn apply(&self, routes: &[Route]) -> Result<(), EndpointError> {
+        let _guard = self.lock.lock().await;
+        let script = self.render(routes);
+        let mut child = tokio::process::Command::new("nft")
+            .arg("-f")
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| EndpointError::Nft(format!("cannot run nft: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(script.as_bytes())
+                .await
+                .map_err(|e| EndpointError::Nft(e.to_string()))?;
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| EndpointError::Nft(e.to_string()))?;
+        if !out.status.success() {
+            return Err(EndpointError::Nft(format!(
+                "{}\nscript:\n{script}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_single_and_balanced_routes() {
+        let p = NftDataPath::new("marina_t");
+        let s = p.render(&[
+            Route {
+                listen: "127.77.0.1:3306".parse().unwrap(),
+                backends: vec!["127.0.0.1:41000".parse().unwrap()],
+            },
+            Route {
+                listen: "127.78.0.1:3306".parse().unwrap(),
+                backends: vec!["127.0.0.1:41001".parse().unwrap(), "127.0.0.1:41002".parse().unwrap()],
+            },
+        ]);
+        assert!(s.starts_with("table ip marina_t\ndelete table ip marina_t\n"));
+        assert!(s.contains("ip daddr 127.77.0.1 tcp dport 3306 dnat to 127.0.0.1:41000\n"));
+        assert!(s.contains(
+            "ip daddr 127.78.0.1 tcp dport 3306 dnat to numgen inc mod 2 map { 0 : 127.0.0.1 . 41001, 1 : 127.0.0.1 . 41002 }"
+        ));
+        assert_eq!(p.render(&[]), "table ip marina_t\ndelete table ip marina_t\n");
+    }
+}

@@ -1,0 +1,184 @@
+//! The userspace data path: a TCP proxy in the control plane. Each endpoint
+//! address gets a listener; each accepted connection is copied both ways to a
+//! backend picked round-robin from the route's current backends (changing the
+//! backends affects new connections only).
+
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::{DataPath, EndpointError, Route};
+
+/// One live listener.
+struct Listener {
+    /// Current backends, swapped by `apply`.
+    backends: Arc<RwLock<Vec<SocketAddrV4>>>,
+    /// The accept loop.
+    task: JoinHandle<()>,
+}
+
+/// Userspace TCP proxy data path.
+#[derive(Default)]
+pub struct ProxyDataPath {
+    /// Live listeners by endpoint address.
+    listeners: Mutex<HashMap<SocketAddrV4, Listener>>,
+}
+
+impl ProxyDataPath {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Drop for ProxyDataPath {
+    fn drop(&mut self) {
+        if let Ok(l) = self.listeners.lock() {
+            for listener in l.values() {
+                listener.task.abort();
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddrV4>>>) {
+    let next = AtomicUsize::new(0);
+    loop {
+        let Ok((client, peer)) = listener.accept().await else {
+            continue;
+        };
+        let target = {
+            let b = backends.read().unwrap_or_else(|e| e.into_inner());
+            if b.is_empty() {
+                None
+            } else {
+                Some(b[next.fetch_add(1, Ordering::Relaxed) % b.len()])
+            }
+        };
+        let Some(target) = target else {
+            tracing::debug!(%peer, "endpoint has no backend; closing connection");
+            continue;
+        };
+        tokio::spawn(async move {
+            let _ = client.set_nodelay(true);
+            match TcpStream::connect(target).await {
+                Ok(mut server) => {
+                    let _ = server.set_nodelay(true);
+                    let mut client = client;
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+                Err(e) => tracing::debug!(%peer, %target, error = %e, "backend unreachable"),
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl DataPath for ProxyDataPath {
+    fn kind(&self) -> &'static str {
+        "userspace"
+    }
+
+    async fn apply(&self, routes: &[Route]) -> Result<(), EndpointError> {
+        let mut to_bind = Vec::new();
+        {
+            let mut live = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            live.retain(|addr, l| {
+                let keep = routes.iter().any(|r| r.listen == *addr);
+                if !keep {
+                    l.task.abort();
+                }
+                keep
+            });
+            for r in routes {
+                match live.get(&r.listen) {
+                    Some(l) => *l.backends.write().unwrap_or_else(|e| e.into_inner()) = r.backends.clone(),
+                    None => to_bind.push(r.clone()),
+                }
+            }
+        }
+        for r in to_bind {
+            let socket = std::net::TcpListener::bind(r.listen)
+                .map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
+            socket
+                .set_nonblocking(true)
+                .map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
+            let listener =
+                TcpListener::from_std(socket).map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
+            let backends = Arc::new(RwLock::new(r.backends.clone()));
+            let task = tokio::spawn(accept_loop(listener, backends.clone()));
+            self.listeners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(r.listen, Listener { backends, task });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn echo_server(tag: u8) -> SocketAddrV4 {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = match l.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let _ = s.write_all(&[tag]).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn first_byte(addr: SocketAddrV4) -> Option<u8> {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        let mut b = [0u8; 1];
+        match s.read(&mut b).await {
+            Ok(1) => Some(b[0]),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn proxies_round_robin_and_follows_changes() {
+        let a = echo_server(b'a').await;
+        let b = echo_server(b'b').await;
+        // A free port on a non-default loopback address.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let listen: SocketAddrV4 = format!("127.0.0.1:{port}").parse().unwrap();
+        let p = ProxyDataPath::new();
+        p.apply(&[Route {
+            listen,
+            backends: vec![a, b],
+        }])
+        .await
+        .unwrap();
+        let mut seen = vec![first_byte(listen).await.unwrap(), first_byte(listen).await.unwrap()];
+        seen.sort();
+        assert_eq!(seen, vec![b'a', b'b']);
+        p.apply(&[Route {
+            listen,
+            backends: vec![b],
+        }])
+        .await
+        .unwrap();
+        assert_eq!(first_byte(listen).await, Some(b'b'));
+        p.apply(&[]).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(first_byte(listen).await, None);
+    }
+}

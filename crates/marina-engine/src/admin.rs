@@ -1,0 +1,240 @@
+//! Management SQL sent to nodes, behind the `NodeAdmin` trait so services can be
+//! unit-tested with a fake; `MysqlAdmin` is the real implementation over
+//! `mysql_async` (which speaks MariaDB's auth plugins).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
+
+/// Where a node listens and how Marina logs in.
+#[derive(Debug, Clone)]
+pub struct NodeAddr {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+/// The primary a replica follows.
+#[derive(Debug, Clone)]
+pub struct ReplicaSource {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+/// A replica's view of its replication threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaStatus {
+    pub io_running: bool,
+    pub sql_running: bool,
+    pub seconds_behind: Option<u64>,
+    pub last_error: String,
+}
+
+/// Failures talking to a node.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("cannot connect to {host}:{port}: {message}")]
+    Connect { host: String, port: u16, message: String },
+    #[error("query on {host}:{port} failed: {message}")]
+    Query { host: String, port: u16, message: String },
+    #[error("timed out talking to {host}:{port}")]
+    Timeout { host: String, port: u16 },
+}
+
+/// Management actions on one node.
+#[async_trait]
+pub trait NodeAdmin: Send + Sync + 'static {
+    /// Connects and runs `SELECT 1`.
+    async fn ping(&self, node: &NodeAddr) -> Result<(), AdminError>;
+    /// Sets `read_only`.
+    async fn set_read_only(&self, node: &NodeAddr, read_only: bool) -> Result<(), AdminError>;
+    /// Makes the node the writable primary: semi-sync master side on when
+    /// `semisync`, then `read_only=OFF`.
+    async fn make_primary(&self, node: &NodeAddr, semisync: bool) -> Result<(), AdminError>;
+    /// Points the node at `source` with GTID (`MASTER_USE_GTID=slave_pos`) and
+    /// starts replication. Idempotent: a node already following keeps its position.
+    async fn start_replica(&self, node: &NodeAddr, source: &ReplicaSource) -> Result<(), AdminError>;
+    /// The replica threads' state, or `None` if the node is not a replica.
+    async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError>;
+    /// `@@gtid_current_pos`.
+    async fn gtid_current_pos(&self, node: &NodeAddr) -> Result<String, AdminError>;
+}
+
+/// `NodeAdmin` over real connections (one short-lived connection per call).
+#[derive(Debug, Clone)]
+pub struct MysqlAdmin {
+    /// Deadline for a connection plus its statements.
+    pub timeout: Duration,
+}
+
+impl Default for MysqlAdmin {
+    fn default() -> Self {
+        MysqlAdmin {
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+impl MysqlAdmin {
+    async fn connect(&self, n: &NodeAddr) -> Result<Conn, AdminError> {
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(n.host.clone())
+            .tcp_port(n.port)
+            .user(Some(n.user.clone()))
+            .pass(Some(n.password.clone()))
+            .prefer_socket(false);
+        match tokio::time::timeout(self.timeout, Conn::new(opts)).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(AdminError::Connect {
+                host: n.host.clone(),
+                port: n.port,
+                message: e.to_string(),
+            }),
+            Err(_) => Err(AdminError::Timeout {
+                host: n.host.clone(),
+                port: n.port,
+            }),
+        }
+    }
+
+    /// Runs statements in order on one connection.
+    async fn exec(&self, n: &NodeAddr, stmts: &[String]) -> Result<(), AdminError> {
+        let work = async {
+            let mut conn = self.connect(n).await?;
+            for s in stmts {
+                conn.query_drop(s.as_str()).await.map_err(|e| query_err(n, e))?;
+            }
+            let _ = conn.disconnect().await;
+            Ok(())
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| AdminError::Timeout {
+                host: n.host.clone(),
+                port: n.port,
+            })?
+    }
+}
+
+fn query_err(n: &NodeAddr, e: mysql_async::Error) -> AdminError {
+    AdminError::Query {
+        host: n.host.clone(),
+        port: n.port,
+        message: e.to_string(),
+    }
+}
+
+#[async_trait]
+impl NodeAdmin for MysqlAdmin {
+    async fn ping(&self, node: &NodeAddr) -> Result<(), AdminError> {
+        self.exec(node, &["SELECT 1".into()]).await
+    }
+
+    async fn set_read_only(&self, node: &NodeAddr, read_only: bool) -> Result<(), AdminError> {
+        let v = if read_only { "ON" } else { "OFF" };
+        self.exec(node, &[format!("SET GLOBAL read_only = {v}")]).await
+    }
+
+    async fn make_primary(&self, node: &NodeAddr, semisync: bool) -> Result<(), AdminError> {
+        let ss = if semisync { "ON" } else { "OFF" };
+        self.exec(
+            node,
+            &[
+                format!("SET GLOBAL rpl_semi_sync_master_enabled = {ss}"),
+                "SET GLOBAL read_only = OFF".into(),
+            ],
+        )
+        .await
+    }
+
+    async fn start_replica(&self, node: &NodeAddr, s: &ReplicaSource) -> Result<(), AdminError> {
+        let change = format!(
+            "CHANGE MASTER TO MASTER_HOST = {}, MASTER_PORT = {}, MASTER_USER = {}, MASTER_PASSWORD = {}, \
+             MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = 1",
+            quote(&s.host),
+            s.port,
+            quote(&s.user),
+            quote(&s.password)
+        );
+        self.exec(
+            node,
+            &[
+                "SET GLOBAL rpl_semi_sync_master_enabled = OFF".into(),
+                "STOP SLAVE".into(),
+                change,
+                "START SLAVE".into(),
+            ],
+        )
+        .await
+    }
+
+    async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let row: Option<mysql_async::Row> = conn
+                .query_first("SHOW SLAVE STATUS")
+                .await
+                .map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            Ok(row.map(|r| {
+                let text = |name: &str| -> String {
+                    r.get_opt::<Option<String>, _>(name)
+                        .and_then(|v| v.ok())
+                        .flatten()
+                        .unwrap_or_default()
+                };
+                ReplicaStatus {
+                    io_running: text("Slave_IO_Running") == "Yes",
+                    sql_running: text("Slave_SQL_Running") == "Yes",
+                    seconds_behind: text("Seconds_Behind_Master").parse().ok(),
+                    last_error: [text("Last_IO_Error"), text("Last_SQL_Error")]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }
+            }))
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| AdminError::Timeout {
+                host: node.host.clone(),
+                port: node.port,
+            })?
+    }
+
+    async fn gtid_current_pos(&self, node: &NodeAddr) -> Result<String, AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let pos: Option<String> = conn
+                .query_first("SELECT @@gtid_current_pos")
+                .await
+                .map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            Ok(pos.unwrap_or_default())
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| AdminError::Timeout {
+                host: node.host.clone(),
+                port: node.port,
+            })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quoting_escapes() {
+        assert_eq!(super::quote("a'b\\c"), "'a\\'b\\\\c'");
+    }
+}

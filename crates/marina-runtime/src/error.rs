@@ -1,0 +1,43 @@
+//! Typed start and stop errors of the runtime.
+
+use std::time::Duration;
+
+/// What can go wrong running a node.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A MariaDB binary is missing.
+    #[error(
+        "{binary} is not installed: run `apt-get install -y mariadb-server mariadb-client mariadb-backup` (or the project's `make install-deps`)"
+    )]
+    BinaryMissing { binary: String },
+    /// The server exited during start-up.
+    #[error("mariadbd for node {node_id} exited during start-up ({status}); last log lines:\n{log_tail}")]
+    Exited {
+        node_id: String,
+        status: String,
+        log_tail: String,
+    },
+    /// The server did not become ready in time.
+    #[error("mariadbd for node {node_id} (pid {pid}) was not ready after {waited:?}")]
+    TimedOut {
+        node_id: String,
+        pid: u32,
+        waited: Duration,
+    },
+    /// The node's port is held by another process.
+    #[error("port {port} for node {node_id} is already in use by another process")]
+    PortInUse { node_id: String, port: u16 },
+    /// Template initialisation failed.
+    #[error("initialising the MariaDB template failed: {0}")]
+    Template(String),
+    /// File system or process error.
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+impl RuntimeError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+        let context = context.into();
+        move |source| RuntimeError::Io { context, source }
+    }
+}

@@ -1,0 +1,62 @@
+//! Where nodes run. The `NodeRuntime` trait is the seam between services and the
+//! machines; `LocalRuntime` runs each node as a detached `mariadbd` process on this
+//! host, under `<data-dir>/nodes/<node-id>/`. A Kubernetes or multi-host runtime
+//! implements the same trait later.
+
+mod error;
+mod local;
+mod process;
+pub mod template;
+
+pub use error::RuntimeError;
+pub use local::{LocalRuntime, START_TIMEOUT_DEFAULT};
+
+use async_trait::async_trait;
+use marina_engine::NodeAddr;
+use marina_engine::cnf::NodeConfig;
+
+/// Everything needed to run one node.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub node_id: String,
+    /// Option-file inputs; `node_dir` must be `runtime.node_dir(node_id)`.
+    pub config: NodeConfig,
+    /// Contents of the init file (account hashes only, see `marina_engine::users`).
+    pub init_sql: String,
+    /// MariaDB version the node runs (selects the template).
+    pub version: String,
+    /// How to log in to check readiness.
+    pub mgmt: NodeAddr,
+}
+
+/// What the runtime sees of a node's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessState {
+    /// Running with this pid (identity checked).
+    Running(u32),
+    /// No process for this node.
+    Stopped,
+}
+
+/// Runs nodes somewhere.
+#[async_trait]
+pub trait NodeRuntime: Send + Sync + 'static {
+    /// The MariaDB version new nodes get.
+    fn default_version(&self) -> &str;
+    /// The directory a node lives in.
+    fn node_dir(&self, node_id: &str) -> std::path::PathBuf;
+    /// Creates the node's directory from the version's template and writes its
+    /// option and init files. Idempotent: an existing datadir is kept.
+    async fn prepare(&self, spec: &NodeSpec) -> Result<(), RuntimeError>;
+    /// Starts the node and waits until it accepts logins, or adopts it if it is
+    /// already running. Returns the pid.
+    async fn start(&self, spec: &NodeSpec) -> Result<u32, RuntimeError>;
+    /// Whether the node's process is running.
+    async fn state(&self, node_id: &str) -> ProcessState;
+    /// Stops the node (SIGTERM, then SIGKILL after `grace`). Stopped is success.
+    async fn stop(&self, node_id: &str, grace: std::time::Duration) -> Result<(), RuntimeError>;
+    /// Stops the node and removes every file of it. Gone is success.
+    async fn destroy(&self, node_id: &str) -> Result<(), RuntimeError>;
+    /// Node ids that have a directory (to find orphans).
+    async fn nodes_on_disk(&self) -> Result<Vec<String>, RuntimeError>;
+}

@@ -1,0 +1,241 @@
+//! `LocalRuntime`: nodes as detached `mariadbd` processes on this host.
+//!
+//! - Layout: `<root>/nodes/<node-id>/{data/, my.cnf, init.sql, mariadbd.pid,
+//!   mariadbd.sock, error.log}`; templates in `<root>/templates/<version>/`.
+//! - Processes run in their own process group with a cleared environment, so they
+//!   survive the control plane (and its terminal's signals). A restarted control
+//!   plane adopts them through the pid file, checked against `/proc/<pid>/cmdline`
+//!   (`--defaults-file=<node-dir>/my.cnf`), so it never starts a duplicate or kills
+//!   a stranger.
+//! - Readiness is a login with the management account, polled to a deadline; a
+//!   process that exits first is reported with the tail of its log.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use marina_engine::NodeAdmin;
+
+use crate::process::{is_our_process, log_tail, port_busy, read_pid, signal, wait_exit};
+use crate::{NodeRuntime, NodeSpec, ProcessState, RuntimeError, template};
+
+/// Default deadline for a node to become ready.
+pub const START_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
+
+/// Runs nodes as local processes.
+pub struct LocalRuntime {
+    /// The data dir root (`<data-dir>`).
+    root: PathBuf,
+    /// Path of `mariadbd`.
+    mariadbd: PathBuf,
+    /// Path of `mariadb-install-db`.
+    install_db: PathBuf,
+    /// Version `mariadbd` reports.
+    version: String,
+    /// Optional shared template cache.
+    template_cache: Option<PathBuf>,
+    /// Used to check readiness.
+    admin: Arc<dyn NodeAdmin>,
+    /// Start-up deadline.
+    start_timeout: Duration,
+    /// One template build at a time in this process.
+    template_lock: tokio::sync::Mutex<()>,
+}
+
+impl LocalRuntime {
+    /// Finds the MariaDB binaries and their version. Fails with `BinaryMissing`
+    /// (and how to install it) when MariaDB is not installed.
+    pub fn new(
+        root: &Path,
+        template_cache: Option<PathBuf>,
+        admin: Arc<dyn NodeAdmin>,
+        start_timeout: Duration,
+    ) -> Result<Self, RuntimeError> {
+        let mariadbd = template::find_binary("mariadbd")?;
+        let install_db = template::find_binary("mariadb-install-db")?;
+        let version = template::detect_version(&mariadbd)?;
+        Ok(LocalRuntime {
+            root: root.to_path_buf(),
+            mariadbd,
+            install_db,
+            version,
+            template_cache,
+            admin,
+            start_timeout,
+            template_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn nodes_root(&self) -> PathBuf {
+        self.root.join("nodes")
+    }
+
+    fn identity(&self, node_id: &str) -> String {
+        format!("--defaults-file={}", self.node_dir(node_id).join("my.cnf").display())
+    }
+
+    fn running_pid(&self, node_id: &str) -> Option<u32> {
+        let pid = read_pid(&self.node_dir(node_id).join("mariadbd.pid"))?;
+        is_our_process(pid, &self.identity(node_id)).then_some(pid)
+    }
+
+    /// Makes sure the template for `version` exists; returns its datadir.
+    pub async fn ensure_template(&self, version: &str) -> Result<PathBuf, RuntimeError> {
+        let _one_at_a_time = self.template_lock.lock().await;
+        template::ensure(
+            &self.root.join("templates"),
+            version,
+            &self.install_db,
+            self.template_cache.as_deref(),
+        )
+        .await
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), RuntimeError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).map_err(RuntimeError::io(format!("writing {}", tmp.display())))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(RuntimeError::io("chmod 600"))?;
+    std::fs::rename(&tmp, path).map_err(RuntimeError::io(format!("renaming {}", path.display())))
+}
+
+#[async_trait]
+impl NodeRuntime for LocalRuntime {
+    fn default_version(&self) -> &str {
+        &self.version
+    }
+
+    fn node_dir(&self, node_id: &str) -> PathBuf {
+        self.nodes_root().join(node_id)
+    }
+
+    async fn prepare(&self, spec: &NodeSpec) -> Result<(), RuntimeError> {
+        let dir = self.node_dir(&spec.node_id);
+        std::fs::create_dir_all(&dir).map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(RuntimeError::io("chmod 700"))?;
+        let data = dir.join("data");
+        if !data.is_dir() {
+            let template = self.ensure_template(&spec.version).await?;
+            let tmp = dir.join("data.cloning");
+            let _ = std::fs::remove_dir_all(&tmp);
+            template::sparse_copy(&template, &tmp).await?;
+            std::fs::rename(&tmp, &data).map_err(RuntimeError::io("installing datadir"))?;
+        }
+        write_private(&spec.config.init_path(), &spec.init_sql)?;
+        write_private(&spec.config.cnf_path(), &marina_engine::cnf::render(&spec.config))?;
+        Ok(())
+    }
+
+    async fn start(&self, spec: &NodeSpec) -> Result<u32, RuntimeError> {
+        let node_id = &spec.node_id;
+        if let Some(pid) = self.running_pid(node_id) {
+            tracing::debug!(node_id, pid, "adopting running node");
+            return Ok(pid);
+        }
+        if port_busy(&spec.config.bind_address, spec.config.port) {
+            return Err(RuntimeError::PortInUse {
+                node_id: node_id.clone(),
+                port: spec.config.port,
+            });
+        }
+        let dir = self.node_dir(node_id);
+        let log_path = spec.config.log_path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(RuntimeError::io("opening node log"))?;
+        let log2 = log.try_clone().map_err(RuntimeError::io("cloning log handle"))?;
+        let mut child = tokio::process::Command::new(&self.mariadbd)
+            .arg(self.identity(node_id))
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .process_group(0)
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => RuntimeError::BinaryMissing {
+                    binary: "mariadbd".into(),
+                },
+                _ => RuntimeError::io("spawning mariadbd")(e),
+            })?;
+        let pid = child.id().unwrap_or_default();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(RuntimeError::Exited {
+                    node_id: node_id.clone(),
+                    status: status.to_string(),
+                    log_tail: log_tail(&log_path, 15),
+                });
+            }
+            if self.admin.ping(&spec.mgmt).await.is_ok() {
+                return Ok(pid);
+            }
+            if started.elapsed() > self.start_timeout {
+                // Do not leave a half-started server behind.
+                signal(pid, libc::SIGKILL);
+                let _ = child.wait().await;
+                return Err(RuntimeError::TimedOut {
+                    node_id: node_id.clone(),
+                    pid,
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    }
+
+    async fn state(&self, node_id: &str) -> ProcessState {
+        match self.running_pid(node_id) {
+            Some(pid) => ProcessState::Running(pid),
+            None => ProcessState::Stopped,
+        }
+    }
+
+    async fn stop(&self, node_id: &str, grace: Duration) -> Result<(), RuntimeError> {
+        let Some(pid) = self.running_pid(node_id) else {
+            return Ok(());
+        };
+        let identity = self.identity(node_id);
+        signal(pid, libc::SIGTERM);
+        if !wait_exit(grace, || is_our_process(pid, &identity)).await {
+            tracing::warn!(node_id, pid, "mariadbd did not stop in time; killing it");
+            signal(pid, libc::SIGKILL);
+            wait_exit(Duration::from_secs(10), || is_our_process(pid, &identity)).await;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, node_id: &str) -> Result<(), RuntimeError> {
+        self.stop(node_id, Duration::from_secs(10)).await?;
+        let dir = self.node_dir(node_id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RuntimeError::io(format!("removing {}", dir.display()))(e)),
+        }
+    }
+
+    async fn nodes_on_disk(&self) -> Result<Vec<String>, RuntimeError> {
+        let entries = match std::fs::read_dir(self.nodes_root()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(RuntimeError::io("listing nodes")(e)),
+        };
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect())
+    }
+}

@@ -1,0 +1,106 @@
+//! The storage layer: the `Store` trait every service talks to, and its SQLite
+//! implementation. All SQL of Marina lives in this crate.
+//!
+//! Rules:
+//! - Writes that change a cluster are guarded: they name the statuses the caller
+//!   expects, and "someone else got there first" is `Ok(None)` / `Ok(false)`, not an
+//!   error. Every guarded write bumps the cluster's `generation`.
+//! - Methods that take a `tenant_id` only ever see that tenant's rows; a foreign id
+//!   behaves exactly like a missing one.
+//! - The trait has no SQLite-specific types, so a PostgreSQL backend can be added
+//!   without touching the services (`$n` placeholders already work on both).
+
+mod error;
+mod sqlite;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use marina_common::model::*;
+
+/// A page of a list, with the cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Paging parameters (already validated by the caller).
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest<'a> {
+    pub limit: u32,
+    pub cursor: Option<&'a str>,
+}
+
+/// Result of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything Marina persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Tenants and tokens.
+    /// Whether no tenant exists yet (first start).
+    async fn is_empty(&self) -> StoreResult<bool>;
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<Tenant>>;
+    async fn create_token(&self, token: &TokenRecord, secret_hash: &str) -> StoreResult<()>;
+    /// The live (not revoked) token with this secret hash.
+    async fn find_token(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
+    async fn touch_token(&self, id: &str, at: &str) -> StoreResult<()>;
+
+    // Clusters and nodes.
+    /// Inserts a new cluster, its nodes and its create operation in one
+    /// transaction. A taken name, endpoint address or port is `Conflict`.
+    async fn create_cluster(&self, cluster: &ClusterRecord, nodes: &[NodeRecord], op: &Operation) -> StoreResult<()>;
+    /// A cluster that is not deleted; `tenant_id: None` is for background tasks.
+    async fn get_cluster(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<ClusterRecord>>;
+    async fn get_cluster_by_name(&self, tenant_id: &str, name: &str) -> StoreResult<Option<ClusterRecord>>;
+    async fn list_clusters(&self, tenant_id: &str, page: PageRequest<'_>) -> StoreResult<Page<ClusterRecord>>;
+    /// Every cluster that is not deleted, all tenants (reconcilers).
+    async fn live_clusters(&self) -> StoreResult<Vec<ClusterRecord>>;
+    /// Guarded status change: applies only when the current status is one of
+    /// `expected`. Returns the updated cluster, or `None` if the guard failed.
+    async fn update_cluster_status(
+        &self,
+        id: &str,
+        expected: &[ClusterStatus],
+        status: ClusterStatus,
+        endpoints_ready: Option<bool>,
+    ) -> StoreResult<Option<ClusterRecord>>;
+    /// Guarded start of a delete: the status becomes `deleting` and the delete
+    /// operation is inserted in one transaction, unless the status is not one of
+    /// `expected` (then `false`).
+    async fn begin_cluster_delete(&self, id: &str, expected: &[ClusterStatus], op: &Operation) -> StoreResult<bool>;
+    /// Final step of a delete: nodes rows removed (ports released) and the cluster
+    /// marked `deleted` (name and endpoint addresses released).
+    async fn finish_cluster_delete(&self, id: &str) -> StoreResult<()>;
+    /// Every endpoint host of live clusters.
+    async fn used_endpoint_hosts(&self) -> StoreResult<Vec<String>>;
+
+    async fn list_nodes(&self, cluster_id: &str) -> StoreResult<Vec<NodeRecord>>;
+    /// Every node of live clusters.
+    async fn all_nodes(&self) -> StoreResult<Vec<NodeRecord>>;
+    async fn update_node(&self, id: &str, role: NodeRole, status: NodeStatus) -> StoreResult<()>;
+    /// Ports held by nodes.
+    async fn used_ports(&self) -> StoreResult<Vec<u16>>;
+
+    // Operations.
+    async fn get_operation(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<Operation>>;
+    async fn list_operations(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<Operation>>;
+    /// Operations that are `pending` or `running`, oldest first.
+    async fn unfinished_operations(&self) -> StoreResult<Vec<Operation>>;
+    async fn start_operation(&self, id: &str, at: &str) -> StoreResult<()>;
+    async fn update_step(&self, op_id: &str, idx: usize, status: StepStatus, at: &str) -> StoreResult<()>;
+    async fn finish_operation(
+        &self,
+        id: &str,
+        status: OperationStatus,
+        error: Option<&OperationError>,
+        at: &str,
+    ) -> StoreResult<()>;
+
+    // Events.
+    async fn insert_event(&self, tenant_id: &str, cluster_id: &str, event: &Event) -> StoreResult<()>;
+    async fn list_events(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<Event>>;
+}

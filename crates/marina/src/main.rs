@@ -1,0 +1,151 @@
+//! The `marina` binary: `marina serve` runs the control plane; every other
+//! subcommand is the CLI client of its API.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use marina_cli::{ClusterCmd, Common, NodeSizeCmd, OperationCmd};
+use marina_core::{Config, EndpointMode, Marina};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "marina",
+    version,
+    about = "Self-hosted managed MariaDB: replicated clusters through a REST API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control plane (API, operation worker, supervisor).
+    Serve(ServeArgs),
+    /// Manage clusters.
+    Cluster {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: ClusterCmd,
+    },
+    /// Inspect operations.
+    Operation {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: OperationCmd,
+    },
+    /// The node-size catalog.
+    NodeSize {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: NodeSizeCmd,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// API listen address [default: 127.0.0.1:7300].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory [default: ./marina-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (see deploy/marina.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Endpoint data path: kernel, userspace or auto [default: auto].
+    #[arg(long)]
+    endpoints: Option<EndpointMode>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Cluster { common, cmd } => marina_cli::run_cluster(&common, cmd).await,
+            Command::Operation { common, cmd } => marina_cli::run_operation(&common, cmd).await,
+            Command::NodeSize { common, cmd } => marina_cli::run_node_size(&common, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MARINA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(m) = args.endpoints {
+        config.endpoints.mode = m;
+    }
+    if let Ok(cache) = std::env::var("MARINA_TEMPLATE_CACHE")
+        && !cache.is_empty()
+    {
+        config.nodes.template_cache = Some(cache.into());
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = Marina::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token_path = app.config.data_dir.join("admin-token");
+    if let Some(secret) = app.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        println!("admin token (shown once, also in {}): {secret}", token_path.display());
+    }
+    println!(
+        "marina listening on http://{addr} — admin token written to {} — endpoints: {}",
+        token_path.display(),
+        app.datapath.kind()
+    );
+    let cancel = CancellationToken::new();
+    let tasks = app.spawn_background(cancel.clone());
+    let shutdown = {
+        let cancel = cancel.clone();
+        async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+            tracing::info!("shutting down; nodes keep running and are adopted at the next start");
+            cancel.cancel();
+        }
+    };
+    marina_api::serve(app, listener, shutdown).await?;
+    cancel.cancel();
+    for t in tasks {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Test harness: boots the real `marina serve` binary on a random port with a
+//! private data dir, a private endpoint subnet and nftables table, and a private
+//! node port window; typed request helpers; polling instead of sleeps; and a
+//! cleanup that kills by pid whatever the test started (even when it fails).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+/// Shared template cache so the suite runs `mariadb-install-db` once.
+pub const TEMPLATE_CACHE: &str = "/tmp/marina-test-templates";
+
+/// A running Marina under test.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub token: String,
+    pub nft_table: String,
+    pub endpoints_mode: String,
+    server: Option<Child>,
+    http: reqwest::Client,
+}
+
+fn config_text(dir: &Path, nft_table: &str) -> String {
+    let mut rng = rand::rng();
+    let a: u8 = rng.random_range(100..200);
+    let b: u8 = rng.random_range(0..=255);
+    let port_min: u16 = rng.random_range(20_000..39_000);
+    format!(
+        "data_dir = \"{}\"\n[endpoints]\nwriter_pool = \"127.{a}.{b}.0/28\"\nreader_pool = \"127.{a}.{b}.16/28\"\n\
+         nft_table = \"{nft_table}\"\n[nodes]\nport_min = {port_min}\nport_max = {}\nreconcile_interval_ms = 300\n\
+         template_cache = \"{TEMPLATE_CACHE}\"\n[capacity]\nhost_memory_gib = 64.0\n",
+        dir.display(),
+        port_min + 300
+    )
+}
+
+impl TestApp {
+    /// Starts Marina with kernel endpoints.
+    pub async fn start() -> TestApp {
+        Self::start_with("kernel").await
+    }
+
+    /// Starts Marina with the given endpoint mode.
+    pub async fn start_with(mode: &str) -> TestApp {
+        let dir = tempfile::Builder::new()
+            .prefix("marina-test-")
+            .tempdir()
+            .expect("tempdir");
+        let nft_table = format!("marina_t{}", rand::rng().random_range(0..u32::MAX));
+        std::fs::write(dir.path().join("marina.toml"), config_text(dir.path(), &nft_table)).unwrap();
+        let mut app = TestApp {
+            dir,
+            url: String::new(),
+            token: String::new(),
+            nft_table,
+            endpoints_mode: mode.into(),
+            server: None,
+            http: reqwest::Client::new(),
+        };
+        app.spawn_server(None);
+        app.token = std::fs::read_to_string(app.data_dir().join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        app
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Starts the server process (optionally with a failpoint armed).
+    pub fn spawn_server(&mut self, failpoint: Option<&str>) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_marina"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--config")
+            .arg(self.dir.path().join("marina.toml"))
+            .arg("--endpoints")
+            .arg(&self.endpoints_mode)
+            .env("MARINA_LOG", "info,marina_api=debug")
+            .stdout(Stdio::piped())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("serve.log"))
+                    .unwrap(),
+            );
+        match failpoint {
+            Some(fp) => cmd.env("MARINA_FAILPOINT", fp),
+            None => cmd.env_remove("MARINA_FAILPOINT"),
+        };
+        let mut child = cmd.spawn().expect("spawn marina serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("marina serve exited before listening").unwrap();
+            if let Some(rest) = line.strip_prefix("marina listening on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.url = url;
+        self.server = Some(child);
+    }
+
+    /// SIGKILLs the control plane (nodes keep running).
+    pub fn kill_server(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits for the server to die by itself (a failpoint), up to `timeout`.
+    pub fn wait_server_exit(&mut self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(c) = self.server.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                self.server = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, None, Some(&self.token.clone()))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, path, Some(body), Some(&self.token.clone()))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::DELETE, path, None, Some(&self.token.clone()))
+            .await
+    }
+
+    /// Polls an operation until it ends.
+    pub async fn wait_op(&self, op_id: &str, timeout: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, op) = self.get(&format!("/v1/operations/{op_id}")).await;
+            assert_eq!(status, 200, "{op}");
+            if op["status"] == "succeeded" || op["status"] == "failed" {
+                return op;
+            }
+            assert!(start.elapsed() < timeout, "operation {op_id} did not finish: {op}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Creates a cluster and waits for it; returns (cluster, admin password).
+    pub async fn create_cluster(&self, name: &str, nodes: u32) -> (Value, String) {
+        let (status, body) = self
+            .post(
+                "/v1/clusters",
+                json!({"name": name, "size_id": "xsmall", "nodes": nodes}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        let op = self
+            .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+            .await;
+        assert_eq!(op["status"], "succeeded", "{op}\n{}", self.log());
+        let id = body["cluster"]["id"].as_str().unwrap();
+        let (_, cluster) = self.get(&format!("/v1/clusters/{id}")).await;
+        (cluster, body["credentials"]["password"].as_str().unwrap().to_string())
+    }
+
+    /// Deletes a cluster and waits.
+    pub async fn delete_cluster(&self, id: &str) -> Value {
+        let (status, body) = self.delete(&format!("/v1/clusters/{id}")).await;
+        assert_eq!(status, 202, "{body}");
+        self.wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+            .await
+    }
+
+    /// The server log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Pids of mariadbd processes belonging to this data dir.
+    pub fn mariadbd_pids(&self) -> Vec<u32> {
+        mariadbd_pids_under(&self.dir.path().join("nodes"))
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_marina"))
+            .args(args)
+            .env("MARINA_URL", &self.url)
+            .env("MARINA_TOKEN", &self.token)
+            .output()
+            .expect("run marina cli")
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// mariadbd processes whose option file is under `nodes_dir`.
+pub fn mariadbd_pids_under(nodes_dir: &Path) -> Vec<u32> {
+    let needle = format!("--defaults-file={}/", nodes_dir.display());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().starts_with('Z'))
+            .unwrap_or(true);
+        if !zombie && cmd.split(|b| *b == 0).any(|a| a.starts_with(needle.as_bytes())) {
+            pids.push(pid);
+        }
+    }
+    pids.sort();
+    pids
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.kill_server();
+        for pid in self.mariadbd_pids() {
+            // SAFETY: kill(2) on a pid we identified as our own mariadbd.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.nft_table])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A MariaDB connection to `host:port`.
+pub async fn mysql(host: &str, port: u16, user: &str, password: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host.to_string())
+        .tcp_port(port)
+        .user(Some(user.to_string()))
+        .pass(Some(password.to_string()))
+        .prefer_socket(false);
+    mysql_async::Conn::new(opts).await
+}
+
+/// Whether something accepts TCP connections on `127.0.0.1:port`.
+pub fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
