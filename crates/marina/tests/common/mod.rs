@@ -174,9 +174,15 @@ impl TestApp {
 
     /// Polls an operation until it ends.
     pub async fn wait_op(&self, op_id: &str, timeout: Duration) -> Value {
+        self.wait_op_as(op_id, &self.token.clone(), timeout).await
+    }
+
+    /// Polls an operation with another tenant's token.
+    pub async fn wait_op_as(&self, op_id: &str, token: &str, timeout: Duration) -> Value {
         let start = Instant::now();
         loop {
-            let (status, op) = self.get(&format!("/v1/operations/{op_id}")).await;
+            let path = format!("/v1/operations/{op_id}");
+            let (status, op) = self.request(reqwest::Method::GET, &path, None, Some(token)).await;
             assert_eq!(status, 200, "{op}");
             if op["status"] == "succeeded" || op["status"] == "failed" {
                 return op;
