@@ -94,7 +94,10 @@ struct Api {
 
 impl Api {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.token);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -109,7 +112,9 @@ impl Api {
 
     async fn wait_op(&self, id: &str) -> anyhow::Result<Value> {
         loop {
-            let op = self.call(reqwest::Method::GET, &format!("/v1/operations/{id}"), None).await?;
+            let op = self
+                .call(reqwest::Method::GET, &format!("/v1/operations/{id}"), None)
+                .await?;
             match op["status"].as_str() {
                 Some("succeeded") => return Ok(op),
                 Some("failed") => bail!("operation failed: {op}"),
@@ -123,11 +128,15 @@ impl Api {
         let start = Instant::now();
         let body = json!({"name": name, "size_id": "xsmall", "nodes": nodes, "replication": "semisync"});
         let created = self.call(reqwest::Method::POST, "/v1/clusters", Some(body)).await?;
-        self.wait_op(created["operation"]["id"].as_str().unwrap_or_default()).await?;
+        self.wait_op(created["operation"]["id"].as_str().unwrap_or_default())
+            .await?;
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let id = created["cluster"]["id"].as_str().unwrap_or_default();
-        let del = self.call(reqwest::Method::DELETE, &format!("/v1/clusters/{id}"), None).await?;
-        self.wait_op(del["operation"]["id"].as_str().unwrap_or_default()).await?;
+        let del = self
+            .call(reqwest::Method::DELETE, &format!("/v1/clusters/{id}"), None)
+            .await?;
+        self.wait_op(del["operation"]["id"].as_str().unwrap_or_default())
+            .await?;
         Ok(ms)
     }
 }
@@ -146,8 +155,7 @@ async fn provision(args: &[String]) -> anyhow::Result<()> {
     }
     let floor = median(floors);
 
-    let mut config = marina_core::Config::default();
-    config.data_dir = scratch.path().join("marina");
+    let mut config = marina_core::Config { data_dir: scratch.path().join("marina"), ..Default::default() };
     config.nodes.reconcile_interval_ms = 1000;
     // Stay clear of a Marina that may be serving on this host.
     config.endpoints.nft_table = format!("marina_bench_{}", std::process::id());
@@ -155,16 +163,28 @@ async fn provision(args: &[String]) -> anyhow::Result<()> {
     config.endpoints.reader_pool = "127.252.0.0/24".parse()?;
     config.nodes.port_min = 45000;
     config.nodes.port_max = 45999;
-    let app = marina_core::Marina::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let token = app.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))?.context("fresh store")?;
+    let app = marina_core::Marina::open(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = app
+        .bootstrap()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .context("fresh store")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let cancel = tokio_util::sync::CancellationToken::new();
     let tasks = app.spawn_background(cancel.clone());
     let server_cancel = cancel.clone();
     let datapath = app.datapath.kind();
-    let server = tokio::spawn(marina_api::serve(app.clone(), listener, async move { server_cancel.cancelled().await }));
-    let api = Api { url, token, http: reqwest::Client::new() };
+    let server = tokio::spawn(marina_api::serve(app.clone(), listener, async move {
+        server_cancel.cancelled().await
+    }));
+    let api = Api {
+        url,
+        token,
+        http: reqwest::Client::new(),
+    };
 
     // Warm-up: builds the version's template once (like a first start does).
     api.create_once("warmup", 1).await?;
@@ -175,10 +195,21 @@ async fn provision(args: &[String]) -> anyhow::Result<()> {
         three.push(api.create_once(&format!("three{i}"), 3).await?);
     }
     let (one, three) = (median(one), median(three));
-    println!("# provision benchmark: {runs} runs per cluster size, endpoints: {datapath}, MariaDB {}", app.runtime.default_version());
-    println!("floor (mariadb-install-db + mariadbd start-to-ready, median of {floor_runs}): {floor:.0} ms (1.00 x baseline)");
-    println!("create 1-node cluster -> active (median of {runs}): {one:.0} ms ({:.2} x floor)", one / floor);
-    println!("create 3-node semisync cluster -> active (median of {runs}): {three:.0} ms ({:.2} x floor)", three / floor);
+    println!(
+        "# provision benchmark: {runs} runs per cluster size, endpoints: {datapath}, MariaDB {}",
+        app.runtime.default_version()
+    );
+    println!(
+        "floor (mariadb-install-db + mariadbd start-to-ready, median of {floor_runs}): {floor:.0} ms (1.00 x baseline)"
+    );
+    println!(
+        "create 1-node cluster -> active (median of {runs}): {one:.0} ms ({:.2} x floor)",
+        one / floor
+    );
+    println!(
+        "create 3-node semisync cluster -> active (median of {runs}): {three:.0} ms ({:.2} x floor)",
+        three / floor
+    );
     cancel.cancel();
     let _ = server.await;
     for t in tasks {

@@ -143,4 +143,14 @@ mod tests {
         );
         assert_eq!(super::parse_version("garbage"), None);
     }
+
+    #[test]
+    fn missing_binary_says_how_to_install() {
+        let e = super::find_binary("mariadbd-definitely-not-installed").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("is not installed") && msg.contains("apt-get install"),
+            "{msg}"
+        );
+    }
 }

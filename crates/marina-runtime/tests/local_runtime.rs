@@ -1,0 +1,163 @@
+//! `LocalRuntime` against real mariadbd: start, adopt (also from a second
+//! runtime instance, as after a control-plane restart), stop, destroy, and the
+//! typed start errors (port in use, exited with the log's tail).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marina_engine::cnf::NodeConfig;
+use marina_engine::users::{AccountHashes, MGMT_USER, init_sql, native_password_hash};
+use marina_engine::{MysqlAdmin, NodeAddr, NodeAdmin};
+use marina_runtime::{LocalRuntime, NodeRuntime, NodeSpec, ProcessState, RuntimeError};
+
+const TEMPLATE_CACHE: &str = "/tmp/marina-test-templates";
+
+fn runtime(root: &std::path::Path) -> LocalRuntime {
+    LocalRuntime::new(
+        root,
+        Some(TEMPLATE_CACHE.into()),
+        Arc::new(MysqlAdmin::default()),
+        Duration::from_secs(30),
+    )
+    .expect("MariaDB is installed")
+}
+
+/// Kills, on drop, every mariadbd started under `dir` (even when a test fails).
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let needle = format!("--defaults-file={}/", self.0.display());
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if cmd.split(|b| *b == 0).any(|a| a.starts_with(needle.as_bytes())) {
+                // SAFETY: kill(2) on a mariadbd this test started.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spec(rt: &LocalRuntime, node_id: &str, port: u16) -> NodeSpec {
+    let hashes = AccountHashes {
+        mgmt: native_password_hash("mgmt-pw"),
+        repl: native_password_hash("repl-pw"),
+        admin: native_password_hash("admin-pw"),
+    };
+    NodeSpec {
+        node_id: node_id.into(),
+        config: NodeConfig {
+            node_dir: rt.node_dir(node_id),
+            bind_address: "127.0.0.1".into(),
+            port,
+            server_id: 1,
+            buffer_pool_bytes: 128 << 20,
+            max_connections: 50,
+            semisync: true,
+            semisync_timeout_ms: 1000,
+        },
+        init_sql: init_sql(&hashes),
+        version: rt.default_version().into(),
+        mgmt: NodeAddr {
+            host: "127.0.0.1".into(),
+            port,
+            user: MGMT_USER.into(),
+            password: "mgmt-pw".into(),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_adopt_stop_destroy() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(dir.path().to_path_buf());
+    let rt = runtime(dir.path());
+    let port = free_port();
+    let s = spec(&rt, "nd_rt_test_one", port);
+    rt.prepare(&s).await.unwrap();
+    let pid = rt.start(&s).await.unwrap();
+    assert_eq!(rt.state("nd_rt_test_one").await, ProcessState::Running(pid));
+    // Secrets files are private; the init file holds hashes only.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["my.cnf", "init.sql"] {
+        let mode = std::fs::metadata(s.config.node_dir.join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    assert!(
+        !std::fs::read_to_string(s.config.init_path())
+            .unwrap()
+            .contains("mgmt-pw")
+    );
+    // Starting again adopts; so does a fresh runtime (a restarted control plane).
+    assert_eq!(rt.start(&s).await.unwrap(), pid);
+    let rt2 = runtime(dir.path());
+    assert_eq!(rt2.start(&s).await.unwrap(), pid);
+    // The management account works and the node starts read-only.
+    MysqlAdmin::default().ping(&s.mgmt).await.unwrap();
+    // Preparing again keeps the datadir (idempotent).
+    rt.prepare(&s).await.unwrap();
+    assert_eq!(rt.state("nd_rt_test_one").await, ProcessState::Running(pid));
+
+    rt.stop("nd_rt_test_one", Duration::from_secs(20)).await.unwrap();
+    assert_eq!(rt.state("nd_rt_test_one").await, ProcessState::Stopped);
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "port released"
+    );
+    // Stopping a stopped node is fine; it starts again with its data.
+    rt.stop("nd_rt_test_one", Duration::from_secs(1)).await.unwrap();
+    let pid2 = rt.start(&s).await.unwrap();
+    assert_ne!(pid2, pid);
+    rt.destroy("nd_rt_test_one").await.unwrap();
+    assert!(!rt.node_dir("nd_rt_test_one").exists());
+    assert!(rt.nodes_on_disk().await.unwrap().is_empty());
+    rt.destroy("nd_rt_test_one").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_start_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(dir.path().to_path_buf());
+    let rt = runtime(dir.path());
+
+    // Port held by someone else.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let s = spec(&rt, "nd_rt_busy", port);
+    rt.prepare(&s).await.unwrap();
+    match rt.start(&s).await {
+        Err(RuntimeError::PortInUse { port: p, .. }) => assert_eq!(p, port),
+        other => panic!("expected PortInUse, got {other:?}"),
+    }
+    drop(busy);
+
+    // A server that exits during start-up is reported with its log.
+    let s = spec(&rt, "nd_rt_bad", free_port());
+    rt.prepare(&s).await.unwrap();
+    let mut cnf = std::fs::read_to_string(s.config.cnf_path()).unwrap();
+    cnf.push_str("no_such_option_marina = 1\n");
+    std::fs::write(s.config.cnf_path(), cnf).unwrap();
+    match rt.start(&s).await {
+        Err(e @ RuntimeError::Exited { .. }) => {
+            assert!(e.to_string().contains("no_such_option_marina"), "{e}");
+        }
+        other => panic!("expected Exited, got {other:?}"),
+    }
+    assert_eq!(rt.state("nd_rt_bad").await, ProcessState::Stopped);
+}

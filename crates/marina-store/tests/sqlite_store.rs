@@ -1,0 +1,281 @@
+//! The SQLite store's rules: guarded updates, uniqueness as `Conflict`, tenant
+//! scoping, paging cursors, and operation steps round-tripping.
+
+use marina_common::model::*;
+use marina_store::{PageRequest, SqliteStore, Store, StoreError};
+
+fn tenant(id: &str) -> Tenant {
+    Tenant {
+        id: id.into(),
+        name: id.into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn cluster(id: &str, tenant: &str, name: &str, host: u8) -> ClusterRecord {
+    ClusterRecord {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        name: name.into(),
+        status: ClusterStatus::Creating,
+        size_id: "small".into(),
+        version: "10.11.1".into(),
+        replication: Replication::Semisync,
+        node_count: 1,
+        writer_host: format!("127.77.0.{host}"),
+        reader_host: format!("127.78.0.{host}"),
+        endpoint_port: 3306,
+        endpoints_ready: false,
+        secrets_enc: "sealed".into(),
+        generation: 1,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn node(id: &str, cluster: &str, port: u16) -> NodeRecord {
+    NodeRecord {
+        id: id.into(),
+        cluster_id: cluster.into(),
+        ordinal: 0,
+        role: NodeRole::Primary,
+        status: NodeStatus::Creating,
+        host: "127.0.0.1".into(),
+        port,
+        size_id: "small".into(),
+        server_id: 1,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn op(id: &str, tenant: &str, cluster: &str, t: OperationType) -> Operation {
+    Operation {
+        id: id.into(),
+        object: "operation",
+        op_type: t,
+        status: OperationStatus::Pending,
+        cluster_id: Some(cluster.into()),
+        node_id: None,
+        tenant_id: tenant.into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        started_at: None,
+        finished_at: None,
+        error: None,
+        steps: ["a", "b"]
+            .iter()
+            .map(|n| OperationStep {
+                name: (*n).into(),
+                status: StepStatus::Pending,
+                started_at: None,
+                finished_at: None,
+            })
+            .collect(),
+    }
+}
+
+async fn store() -> SqliteStore {
+    let s = SqliteStore::in_memory().await.unwrap();
+    s.create_tenant(&tenant("tn_a")).await.unwrap();
+    s.create_tenant(&tenant("tn_b")).await.unwrap();
+    s
+}
+
+#[tokio::test]
+async fn guarded_updates_apply_only_from_expected_status() {
+    let s = store().await;
+    s.create_cluster(
+        &cluster("cl_1", "tn_a", "one", 1),
+        &[node("nd_1", "cl_1", 5000)],
+        &op("op_1", "tn_a", "cl_1", OperationType::CreateCluster),
+    )
+    .await
+    .unwrap();
+    // Wrong expectation: nothing changes, and that is a value, not an error.
+    let miss = s
+        .update_cluster_status("cl_1", &[ClusterStatus::Active], ClusterStatus::Degraded, None)
+        .await
+        .unwrap();
+    assert!(miss.is_none());
+    let hit = s
+        .update_cluster_status("cl_1", &[ClusterStatus::Creating], ClusterStatus::Active, Some(true))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hit.status, ClusterStatus::Active);
+    assert!(hit.endpoints_ready);
+    assert_eq!(hit.generation, 2);
+    // A delete may start only from the listed statuses, atomically with its operation.
+    let del = op("op_2", "tn_a", "cl_1", OperationType::DeleteCluster);
+    assert!(
+        !s.begin_cluster_delete("cl_1", &[ClusterStatus::Failed], &del)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.get_operation(None, "op_2").await.unwrap().is_none(),
+        "no operation without the status change"
+    );
+    assert!(
+        s.begin_cluster_delete("cl_1", &[ClusterStatus::Active], &del)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_cluster(None, "cl_1").await.unwrap().unwrap().status,
+        ClusterStatus::Deleting
+    );
+    // Finishing releases the name, the addresses and the ports.
+    s.finish_cluster_delete("cl_1").await.unwrap();
+    assert!(s.get_cluster(None, "cl_1").await.unwrap().is_none());
+    assert!(s.used_ports().await.unwrap().is_empty());
+    assert!(s.used_endpoint_hosts().await.unwrap().is_empty());
+    s.create_cluster(
+        &cluster("cl_2", "tn_a", "one", 1),
+        &[node("nd_2", "cl_2", 5000)],
+        &op("op_3", "tn_a", "cl_2", OperationType::CreateCluster),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn uniqueness_is_a_conflict_and_leaves_nothing_half_written() {
+    let s = store().await;
+    s.create_cluster(
+        &cluster("cl_1", "tn_a", "one", 1),
+        &[node("nd_1", "cl_1", 5000)],
+        &op("op_1", "tn_a", "cl_1", OperationType::CreateCluster),
+    )
+    .await
+    .unwrap();
+    // Same name in the same tenant.
+    let e = s
+        .create_cluster(
+            &cluster("cl_2", "tn_a", "one", 2),
+            &[node("nd_2", "cl_2", 5001)],
+            &op("op_2", "tn_a", "cl_2", OperationType::CreateCluster),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    // Same port, different name: the whole transaction is rolled back.
+    let e = s
+        .create_cluster(
+            &cluster("cl_3", "tn_a", "three", 3),
+            &[node("nd_3", "cl_3", 5000)],
+            &op("op_3", "tn_a", "cl_3", OperationType::CreateCluster),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert!(s.get_cluster(None, "cl_3").await.unwrap().is_none());
+    assert!(s.get_operation(None, "op_3").await.unwrap().is_none());
+    // Same name in another tenant is fine.
+    s.create_cluster(
+        &cluster("cl_4", "tn_b", "one", 4),
+        &[node("nd_4", "cl_4", 5004)],
+        &op("op_4", "tn_b", "cl_4", OperationType::CreateCluster),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn reads_are_scoped_by_tenant_and_paged() {
+    let s = store().await;
+    for i in 0..5u8 {
+        let id = format!("cl_{i}");
+        s.create_cluster(
+            &cluster(&id, "tn_a", &format!("c{i}"), i + 1),
+            &[node(&format!("nd_{i}"), &id, 5000 + i as u16)],
+            &op(&format!("op_{i}"), "tn_a", &id, OperationType::CreateCluster),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(s.get_cluster(Some("tn_b"), "cl_0").await.unwrap().is_none());
+    assert!(s.get_cluster(Some("tn_a"), "cl_0").await.unwrap().is_some());
+    assert!(s.get_operation(Some("tn_b"), "op_0").await.unwrap().is_none());
+    assert!(
+        s.list_clusters(
+            "tn_b",
+            PageRequest {
+                limit: 10,
+                cursor: None
+            }
+        )
+        .await
+        .unwrap()
+        .items
+        .is_empty()
+    );
+    let p1 = s
+        .list_clusters("tn_a", PageRequest { limit: 2, cursor: None })
+        .await
+        .unwrap();
+    let p2 = s
+        .list_clusters(
+            "tn_a",
+            PageRequest {
+                limit: 2,
+                cursor: p1.next_cursor.as_deref(),
+            },
+        )
+        .await
+        .unwrap();
+    let p3 = s
+        .list_clusters(
+            "tn_a",
+            PageRequest {
+                limit: 2,
+                cursor: p2.next_cursor.as_deref(),
+            },
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = [p1.items, p2.items, p3.items.clone()]
+        .concat()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["c0", "c1", "c2", "c3", "c4"]);
+    assert!(p3.next_cursor.is_none());
+}
+
+#[tokio::test]
+async fn operation_progress_round_trips() {
+    let s = store().await;
+    s.create_cluster(
+        &cluster("cl_1", "tn_a", "one", 1),
+        &[],
+        &op("op_1", "tn_a", "cl_1", OperationType::CreateCluster),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.unfinished_operations().await.unwrap().len(), 1);
+    s.start_operation("op_1", "2026-01-01T00:00:01Z").await.unwrap();
+    s.update_step("op_1", 0, StepStatus::Running, "2026-01-01T00:00:01Z")
+        .await
+        .unwrap();
+    s.update_step("op_1", 0, StepStatus::Succeeded, "2026-01-01T00:00:02Z")
+        .await
+        .unwrap();
+    let o = s.get_operation(None, "op_1").await.unwrap().unwrap();
+    assert_eq!(o.status, OperationStatus::Running);
+    assert_eq!(o.steps[0].status, StepStatus::Succeeded);
+    assert_eq!(o.steps[0].started_at.as_deref(), Some("2026-01-01T00:00:01Z"));
+    assert_eq!(o.steps[0].finished_at.as_deref(), Some("2026-01-01T00:00:02Z"));
+    assert_eq!(o.steps[1].status, StepStatus::Pending);
+    let err = OperationError {
+        code: "unavailable".into(),
+        message: "boom".into(),
+    };
+    s.finish_operation("op_1", OperationStatus::Failed, Some(&err), "2026-01-01T00:00:03Z")
+        .await
+        .unwrap();
+    let o = s.get_operation(None, "op_1").await.unwrap().unwrap();
+    assert_eq!(o.status, OperationStatus::Failed);
+    assert_eq!(o.error.unwrap().message, "boom");
+    assert!(s.unfinished_operations().await.unwrap().is_empty());
+}
