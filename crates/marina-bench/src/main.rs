@@ -155,7 +155,10 @@ async fn provision(args: &[String]) -> anyhow::Result<()> {
     }
     let floor = median(floors);
 
-    let mut config = marina_core::Config { data_dir: scratch.path().join("marina"), ..Default::default() };
+    let mut config = marina_core::Config {
+        data_dir: scratch.path().join("marina"),
+        ..Default::default()
+    };
     config.nodes.reconcile_interval_ms = 1000;
     // Stay clear of a Marina that may be serving on this host.
     config.endpoints.nft_table = format!("marina_bench_{}", std::process::id());

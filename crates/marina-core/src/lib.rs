@@ -62,7 +62,14 @@ impl Marina {
         config.validate().map_err(Error::InvalidRequest)?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::internal(format!("creating {}: {e}", config.data_dir.display())))?;
-        let store = SqliteStore::open(&config.data_dir.join("marina.db")).await?;
+        // The data dir holds keys, tokens and datadirs: owner only.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::internal(format!("chmod {}: {e}", config.data_dir.display())))?;
+        let db_path = config.data_dir.join("marina.db");
+        let store = SqliteStore::open(&db_path).await?;
+        std::fs::set_permissions(&db_path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::internal(format!("chmod {}: {e}", db_path.display())))?;
         let admin: Arc<dyn NodeAdmin> = Arc::new(MysqlAdmin::default());
         let runtime = LocalRuntime::new(
             &config.data_dir,

@@ -117,6 +117,12 @@ async fn reconcile_cluster(app: &Arc<Marina>, cluster: &ClusterRecord) -> Result
         if !restart_policy(cluster, node) {
             continue;
         }
+        // An operation (a delete) may have taken the cluster since this pass
+        // read it; nodes of such a cluster are the operation's business.
+        let current = app.store.get_cluster(None, &cluster.id).await?;
+        if !current.is_some_and(|c| matches!(c.status, ClusterStatus::Active | ClusterStatus::Degraded)) {
+            return Ok(());
+        }
         let spec = app.node_spec(cluster, node, &secrets)?;
         app.runtime.start(&spec).await.map_err(runtime_err)?;
         let addr = app.mgmt_addr(node, &secrets);

@@ -73,8 +73,9 @@ pub trait Store: Send + Sync + 'static {
     /// `expected` (then `false`).
     async fn begin_cluster_delete(&self, id: &str, expected: &[ClusterStatus], op: &Operation) -> StoreResult<bool>;
     /// Final step of a delete: nodes rows removed (ports released) and the cluster
-    /// marked `deleted` (name and endpoint addresses released).
-    async fn finish_cluster_delete(&self, id: &str) -> StoreResult<()>;
+    /// marked `deleted` (name and endpoint addresses released). Guarded: only a
+    /// `deleting` cluster is finished (`false` otherwise).
+    async fn finish_cluster_delete(&self, id: &str) -> StoreResult<bool>;
     /// Every endpoint host of live clusters.
     async fn used_endpoint_hosts(&self) -> StoreResult<Vec<String>>;
 

@@ -308,22 +308,26 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn finish_cluster_delete(&self, id: &str) -> StoreResult<()> {
+    async fn finish_cluster_delete(&self, id: &str) -> StoreResult<bool> {
         let now = marina_common::time_fmt::now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM nodes WHERE cluster_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE clusters SET status = 'deleted', generation = generation + 1, updated_at = $1 WHERE id = $2",
+        let done = sqlx::query(
+            "UPDATE clusters SET status = 'deleted', generation = generation + 1, updated_at = $1 \
+             WHERE id = $2 AND status = 'deleting'",
         )
         .bind(&now)
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM nodes WHERE cluster_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn used_endpoint_hosts(&self) -> StoreResult<Vec<String>> {

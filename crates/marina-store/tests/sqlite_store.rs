@@ -126,7 +126,7 @@ async fn guarded_updates_apply_only_from_expected_status() {
         ClusterStatus::Deleting
     );
     // Finishing releases the name, the addresses and the ports.
-    s.finish_cluster_delete("cl_1").await.unwrap();
+    assert!(s.finish_cluster_delete("cl_1").await.unwrap());
     assert!(s.get_cluster(None, "cl_1").await.unwrap().is_none());
     assert!(s.used_ports().await.unwrap().is_empty());
     assert!(s.used_endpoint_hosts().await.unwrap().is_empty());

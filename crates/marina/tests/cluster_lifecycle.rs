@@ -54,6 +54,14 @@ async fn three_node_cluster_replicates_and_deletes_cleanly() {
     assert_eq!(gtid_strict, 1);
     drop(w);
 
+    // Neither the admin password nor the API token is stored in clear.
+    for f in ["marina.db", "marina.db-wal"] {
+        let bytes = std::fs::read(app.data_dir().join(f)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&password), "admin password in {f}");
+        assert!(!text.contains(&app.token), "token secret in {f}");
+    }
+
     // The row appears on both replicas; replicas refuse the customer's writes.
     for n in nodes.iter().filter(|n| n["role"] == "replica") {
         let port = n["port"].as_u64().unwrap() as u16;

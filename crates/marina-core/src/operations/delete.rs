@@ -48,7 +48,12 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .await
         }
         "release_resources" => {
-            app.store.finish_cluster_delete(cluster_id).await?;
+            if !app.store.finish_cluster_delete(cluster_id).await? {
+                return Err(Error::Conflict(format!(
+                    "cluster {} is no longer being deleted",
+                    cluster.name
+                )));
+            }
             app.event(
                 &cluster.tenant_id,
                 cluster_id,
