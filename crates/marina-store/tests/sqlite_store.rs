@@ -74,6 +74,18 @@ fn op(id: &str, tenant: &str, cluster: &str, t: OperationType) -> Operation {
     }
 }
 
+/// Inserts cluster `cl_{i}` named `name` for `tenant`, with one node on `port`
+/// and its create operation.
+async fn add(s: &SqliteStore, i: u8, tenant: &str, name: &str, port: u16) -> Result<(), StoreError> {
+    let id = format!("cl_{i}");
+    s.create_cluster(
+        &cluster(&id, tenant, name, i),
+        &[node(&format!("nd_{i}"), &id, port)],
+        &op(&format!("op_{i}"), tenant, &id, OperationType::CreateCluster),
+    )
+    .await
+}
+
 async fn store() -> SqliteStore {
     let s = SqliteStore::in_memory().await.unwrap();
     s.create_tenant(&tenant("tn_a")).await.unwrap();
@@ -84,13 +96,7 @@ async fn store() -> SqliteStore {
 #[tokio::test]
 async fn guarded_updates_apply_only_from_expected_status() {
     let s = store().await;
-    s.create_cluster(
-        &cluster("cl_1", "tn_a", "one", 1),
-        &[node("nd_1", "cl_1", 5000)],
-        &op("op_1", "tn_a", "cl_1", OperationType::CreateCluster),
-    )
-    .await
-    .unwrap();
+    add(&s, 1, "tn_a", "one", 5000).await.unwrap();
     // Wrong expectation: nothing changes, and that is a value, not an error.
     let miss = s
         .update_cluster_status("cl_1", &[ClusterStatus::Active], ClusterStatus::Degraded, None)
@@ -106,7 +112,7 @@ async fn guarded_updates_apply_only_from_expected_status() {
     assert!(hit.endpoints_ready);
     assert_eq!(hit.generation, 2);
     // A delete may start only from the listed statuses, atomically with its operation.
-    let del = op("op_2", "tn_a", "cl_1", OperationType::DeleteCluster);
+    let del = op("op_del", "tn_a", "cl_1", OperationType::DeleteCluster);
     assert!(
         !s.begin_cluster_delete("cl_1", &[ClusterStatus::Failed], &del)
             .await
@@ -130,25 +136,13 @@ async fn guarded_updates_apply_only_from_expected_status() {
     assert!(s.get_cluster(None, "cl_1").await.unwrap().is_none());
     assert!(s.used_ports().await.unwrap().is_empty());
     assert!(s.used_endpoint_hosts().await.unwrap().is_empty());
-    s.create_cluster(
-        &cluster("cl_2", "tn_a", "one", 1),
-        &[node("nd_2", "cl_2", 5000)],
-        &op("op_3", "tn_a", "cl_2", OperationType::CreateCluster),
-    )
-    .await
-    .unwrap();
+    add(&s, 2, "tn_a", "one", 5000).await.unwrap();
 }
 
 #[tokio::test]
 async fn uniqueness_is_a_conflict_and_leaves_nothing_half_written() {
     let s = store().await;
-    s.create_cluster(
-        &cluster("cl_1", "tn_a", "one", 1),
-        &[node("nd_1", "cl_1", 5000)],
-        &op("op_1", "tn_a", "cl_1", OperationType::CreateCluster),
-    )
-    .await
-    .unwrap();
+    add(&s, 1, "tn_a", "one", 5000).await.unwrap();
     // Same name in the same tenant.
     let e = s
         .create_cluster(
@@ -172,27 +166,14 @@ async fn uniqueness_is_a_conflict_and_leaves_nothing_half_written() {
     assert!(s.get_cluster(None, "cl_3").await.unwrap().is_none());
     assert!(s.get_operation(None, "op_3").await.unwrap().is_none());
     // Same name in another tenant is fine.
-    s.create_cluster(
-        &cluster("cl_4", "tn_b", "one", 4),
-        &[node("nd_4", "cl_4", 5004)],
-        &op("op_4", "tn_b", "cl_4", OperationType::CreateCluster),
-    )
-    .await
-    .unwrap();
+    add(&s, 4, "tn_b", "one", 5004).await.unwrap();
 }
 
 #[tokio::test]
 async fn reads_are_scoped_by_tenant_and_paged() {
     let s = store().await;
     for i in 0..5u8 {
-        let id = format!("cl_{i}");
-        s.create_cluster(
-            &cluster(&id, "tn_a", &format!("c{i}"), i + 1),
-            &[node(&format!("nd_{i}"), &id, 5000 + i as u16)],
-            &op(&format!("op_{i}"), "tn_a", &id, OperationType::CreateCluster),
-        )
-        .await
-        .unwrap();
+        add(&s, i, "tn_a", &format!("c{i}"), 5000 + i as u16).await.unwrap();
     }
     assert!(s.get_cluster(Some("tn_b"), "cl_0").await.unwrap().is_none());
     assert!(s.get_cluster(Some("tn_a"), "cl_0").await.unwrap().is_some());

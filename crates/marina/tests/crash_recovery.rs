@@ -55,22 +55,10 @@ fn nft_rules(app: &TestApp) -> String {
 async fn create_resumes_after_a_crash_in_any_step() {
     let mut app = TestApp::start().await;
     for (i, point) in CREATE_POINTS.iter().enumerate() {
-        app.kill_server();
-        app.spawn_server(Some(point));
         let name = format!("crash{i}");
-        // The answer may or may not arrive before the crash: both are fine.
-        let _ = reqwest::Client::new()
-            .post(format!("{}/v1/clusters", app.url))
-            .bearer_auth(&app.token)
-            .json(&json!({"name": name, "size_id": "xsmall", "nodes": 2}))
-            .send()
+        let body = json!({"name": name, "size_id": "xsmall", "nodes": 2});
+        app.crash_during(point, reqwest::Method::POST, "/v1/clusters", Some(body))
             .await;
-        assert!(
-            app.wait_server_exit(Duration::from_secs(60)),
-            "failpoint {point} did not fire\n{}",
-            app.log()
-        );
-        app.spawn_server(None);
         let (_, op) = cluster_and_op(&app, &name).await;
         let op = app.wait_op(op["id"].as_str().unwrap(), Duration::from_secs(60)).await;
         assert_eq!(op["status"], "succeeded", "after crash at {point}: {op}");
@@ -102,19 +90,8 @@ async fn delete_resumes_after_a_crash_in_any_step() {
             .map(|n| n["port"].as_u64().unwrap() as u16)
             .collect();
         let writer = c["endpoints"]["writer"]["host"].as_str().unwrap().to_string();
-        app.kill_server();
-        app.spawn_server(Some(point));
-        let _ = reqwest::Client::new()
-            .delete(format!("{}/v1/clusters/{id}", app.url))
-            .bearer_auth(&app.token)
-            .send()
+        app.crash_during(point, reqwest::Method::DELETE, &format!("/v1/clusters/{id}"), None)
             .await;
-        assert!(
-            app.wait_server_exit(Duration::from_secs(60)),
-            "failpoint {point} did not fire\n{}",
-            app.log()
-        );
-        app.spawn_server(None);
         let (_, ops) = app.get(&format!("/v1/clusters/{id}/operations")).await;
         let op_id = ops["data"][0]["id"].as_str().map(String::from);
         if let Some(op_id) = op_id {

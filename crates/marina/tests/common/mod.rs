@@ -137,6 +137,27 @@ impl TestApp {
         false
     }
 
+    /// Restarts the server with `failpoint` armed, sends the request (its answer
+    /// may be lost in the crash), waits for the crash, and restarts cleanly.
+    pub async fn crash_during(&mut self, failpoint: &str, method: reqwest::Method, path: &str, body: Option<Value>) {
+        self.kill_server();
+        self.spawn_server(Some(failpoint));
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let _ = req.send().await;
+        assert!(
+            self.wait_server_exit(Duration::from_secs(60)),
+            "failpoint {failpoint} did not fire\n{}",
+            self.log()
+        );
+        self.spawn_server(None);
+    }
+
     pub async fn request(
         &self,
         method: reqwest::Method,
