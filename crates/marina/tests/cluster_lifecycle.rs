@@ -20,8 +20,17 @@ fn endpoint(c: &Value, which: &str) -> (String, u16) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_node_cluster_replicates_and_deletes_cleanly() {
-    let app = TestApp::start().await;
+async fn three_node_cluster_kernel_endpoints() {
+    three_node_cluster_replicates_and_deletes_cleanly("kernel").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_node_cluster_userspace_endpoints() {
+    three_node_cluster_replicates_and_deletes_cleanly("userspace").await;
+}
+
+async fn three_node_cluster_replicates_and_deletes_cleanly(mode: &str) {
+    let app = TestApp::start_with(mode).await;
     let (cluster, password) = app.create_cluster("orders", 3).await;
     assert_eq!(cluster["status"], "active", "{cluster}");
     assert_eq!(cluster["replication"], "semisync");
