@@ -65,6 +65,11 @@ string_enum!(
 );
 
 string_enum!(
+    /// Whether Marina fails over on its own.
+    FailoverMode { Automatic => "automatic", Manual => "manual" }
+);
+
+string_enum!(
     /// Token scopes.
     Scope { Read => "read", Write => "write", Admin => "admin" }
 );
@@ -124,6 +129,10 @@ pub struct ClusterRecord {
     pub secrets_enc: String,
     /// Bumped by every guarded update.
     pub generation: i64,
+    /// `automatic` (default) or `manual`.
+    pub failover_mode: FailoverMode,
+    /// A switchover holds writes: the writer endpoint refuses connections.
+    pub writer_paused: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -142,6 +151,11 @@ pub struct NodeRecord {
     pub size_id: String,
     /// MariaDB `server_id`, unique within the cluster.
     pub server_id: u32,
+    /// Why the node has its status (e.g. why it is `failed`).
+    pub status_reason: Option<String>,
+    /// Set on a primary demoted by a failover: the new primary's GTID position
+    /// at promotion. The node may rejoin only if its history is within it.
+    pub rejoin_gtid: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }

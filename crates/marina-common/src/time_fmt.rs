@@ -3,13 +3,18 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Now, as an RFC 3339 UTC string with millisecond precision.
+/// Fixed-width RFC 3339 with milliseconds, so stored times sort as strings.
+const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// Now, as an RFC 3339 UTC string with millisecond precision (fixed width).
 pub fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(now);
-    now.format(&Rfc3339).unwrap_or_default()
+    format_rfc3339(OffsetDateTime::now_utc())
+}
+
+/// A time as a fixed-width RFC 3339 UTC string.
+pub fn format_rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC).format(FORMAT).unwrap_or_default()
 }
 
 /// Parses an RFC 3339 string.
@@ -24,5 +29,8 @@ mod tests {
         let s = super::now_rfc3339();
         assert!(s.ends_with('Z'), "{s}");
         assert!(super::parse_rfc3339(&s).is_some());
+        assert_eq!(s.len(), "2026-11-25T21:34:54.120Z".len(), "{s}");
+        let t = time::macros::datetime!(2026-01-02 03:04:05.1 UTC);
+        assert_eq!(super::format_rfc3339(t), "2026-01-02T03:04:05.100Z");
     }
 }

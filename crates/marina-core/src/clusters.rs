@@ -114,6 +114,8 @@ impl Marina {
                 endpoints_ready: false,
                 secrets_enc: secrets_enc.clone(),
                 generation: 1,
+                failover_mode: FailoverMode::Automatic,
+                writer_paused: false,
                 created_at: now.clone(),
                 updated_at: now.clone(),
             };
@@ -130,6 +132,8 @@ impl Marina {
                     port: *port,
                     size_id: size.id.clone(),
                     server_id: i as u32 + 1,
+                    status_reason: None,
+                    rejoin_gtid: None,
                     created_at: now.clone(),
                     updated_at: now.clone(),
                 })

@@ -21,6 +21,17 @@ pub const SEMISYNC_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 pub const START_TIMEOUT_SECS_DEFAULT: u64 = 60;
 pub const MEMORY_OVERCOMMIT_DEFAULT: f64 = 1.5;
 pub const RECONCILE_INTERVAL_MS_DEFAULT: u64 = 1000;
+pub const MONITOR_INTERVAL_MS_DEFAULT: u64 = 250;
+pub const PROBE_TIMEOUT_MS_DEFAULT: u64 = 200;
+pub const FAILURE_WINDOW_MS_DEFAULT: u64 = 750;
+pub const WITNESS_SILENCE_MS_DEFAULT: u64 = 500;
+pub const MAX_READER_LAG_SECS_DEFAULT: u64 = 30;
+pub const FAILOVER_LIMIT_DEFAULT: u32 = 5;
+pub const FAILOVER_WINDOW_SECS_DEFAULT: u64 = 3600;
+pub const FAILOVER_MIN_INTERVAL_SECS_DEFAULT: u64 = 30;
+pub const RELAY_APPLY_TIMEOUT_SECS_DEFAULT: u64 = 10;
+pub const SWITCHOVER_MAX_LAG_SECS_DEFAULT: u64 = 30;
+pub const SWITCHOVER_WAIT_TRX_SECS_DEFAULT: u64 = 5;
 
 /// How endpoint traffic is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -59,6 +70,10 @@ pub struct Config {
     pub endpoints: EndpointsConfig,
     pub nodes: NodesConfig,
     pub capacity: CapacityConfig,
+    pub monitor: MonitorConfig,
+    pub failover: FailoverConfig,
+    /// Serve `is-primary` / `is-replica` without authentication (for load balancers).
+    pub public_health_checks: bool,
     /// The node-size catalog (replaces the default one when given).
     pub node_sizes: Vec<NodeSize>,
 }
@@ -109,6 +124,65 @@ pub struct CapacityConfig {
     pub host_memory_gib: Option<f64>,
 }
 
+/// The health monitor and failure detection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// How often every node is probed.
+    pub interval_ms: u64,
+    /// A probe slower than this counts as failed.
+    pub probe_timeout_ms: u64,
+    /// The primary is failed only after probes have failed for this long…
+    pub failure_window_ms: u64,
+    /// …and every reachable replica has heard nothing from it (no event, no
+    /// heartbeat) for this long, or lost its connection.
+    pub witness_silence_ms: u64,
+    /// Replicas lagging more than this leave the reader endpoint.
+    pub max_reader_lag_secs: u64,
+}
+
+/// Automatic failover, its anti-flapping guard, and switchover limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailoverConfig {
+    /// At most this many failovers of a cluster per `window_secs`.
+    pub limit: u32,
+    pub window_secs: u64,
+    /// No automatic failover sooner than this after the previous one.
+    pub min_interval_secs: u64,
+    /// How long the elected replica gets to apply its relay log.
+    pub relay_apply_timeout_secs: u64,
+    /// A switchover is refused when the target lags more than this.
+    pub switchover_max_lag_secs: u64,
+    /// A switchover waits this long for open transactions, then kills them.
+    pub switchover_wait_trx_secs: u64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            interval_ms: MONITOR_INTERVAL_MS_DEFAULT,
+            probe_timeout_ms: PROBE_TIMEOUT_MS_DEFAULT,
+            failure_window_ms: FAILURE_WINDOW_MS_DEFAULT,
+            witness_silence_ms: WITNESS_SILENCE_MS_DEFAULT,
+            max_reader_lag_secs: MAX_READER_LAG_SECS_DEFAULT,
+        }
+    }
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            limit: FAILOVER_LIMIT_DEFAULT,
+            window_secs: FAILOVER_WINDOW_SECS_DEFAULT,
+            min_interval_secs: FAILOVER_MIN_INTERVAL_SECS_DEFAULT,
+            relay_apply_timeout_secs: RELAY_APPLY_TIMEOUT_SECS_DEFAULT,
+            switchover_max_lag_secs: SWITCHOVER_MAX_LAG_SECS_DEFAULT,
+            switchover_wait_trx_secs: SWITCHOVER_WAIT_TRX_SECS_DEFAULT,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -117,6 +191,9 @@ impl Default for Config {
             endpoints: EndpointsConfig::default(),
             nodes: NodesConfig::default(),
             capacity: CapacityConfig::default(),
+            monitor: MonitorConfig::default(),
+            failover: FailoverConfig::default(),
+            public_health_checks: false,
             node_sizes: Vec::new(),
         }
     }
@@ -186,6 +263,9 @@ impl Config {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             return Err("endpoints.nft_table must be letters, digits and '_'".into());
+        }
+        if self.monitor.interval_ms == 0 || self.monitor.probe_timeout_ms == 0 {
+            return Err("monitor.interval_ms and monitor.probe_timeout_ms must be positive".into());
         }
         if self.capacity.memory_overcommit <= 0.0 {
             return Err("capacity.memory_overcommit must be positive".into());

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clusters;
 pub mod config;
 mod failpoint;
+pub mod monitor;
 mod nodespec;
 pub mod operations;
 pub mod placement;
@@ -44,6 +45,8 @@ pub struct Marina {
     pub datapath: Arc<dyn DataPath>,
     /// Seals cluster passwords at rest.
     pub secrets: secrets::SecretBox,
+    /// The monitor's latest view of every node.
+    pub monitor: monitor::MonitorState,
     /// Wakes the operation worker.
     pub(crate) work: Notify,
     /// Wakes the supervisor.
@@ -106,6 +109,7 @@ impl Marina {
             admin,
             datapath,
             secrets,
+            monitor: monitor::MonitorState::default(),
             work: Notify::new(),
             reconcile: Notify::new(),
             inflight: Mutex::new(HashSet::new()),
@@ -113,11 +117,13 @@ impl Marina {
         }))
     }
 
-    /// Starts the operation worker and the supervisor; they stop when `cancel` fires.
+    /// Starts the operation worker, the supervisor and the monitor; they stop
+    /// when `cancel` fires.
     pub fn spawn_background(self: &Arc<Self>, cancel: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
             tokio::spawn(operations::worker::run(self.clone(), cancel.clone())),
-            tokio::spawn(supervisor::run(self.clone(), cancel)),
+            tokio::spawn(supervisor::run(self.clone(), cancel.clone())),
+            tokio::spawn(monitor::run(self.clone(), cancel)),
         ]
     }
 

@@ -19,11 +19,13 @@ impl Marina {
 
     /// How Marina logs in to a node.
     pub(crate) fn mgmt_addr(&self, node: &NodeRecord, s: &ClusterSecrets) -> NodeAddr {
+        let socket = self.runtime.node_dir(&node.id).join("mariadbd.sock");
         NodeAddr {
             host: node.host.clone(),
             port: node.port,
             user: MGMT_USER.into(),
             password: s.mgmt_password.clone(),
+            socket: Some(socket.display().to_string()),
         }
     }
 
@@ -56,6 +58,7 @@ impl Marina {
             max_connections: size.max_connections(),
             semisync: c.replication == Replication::Semisync,
             semisync_timeout_ms: self.config.nodes.semisync_timeout_ms,
+            starts_as_replica: node.role == marina_common::model::NodeRole::Replica,
         };
         let hashes = AccountHashes {
             mgmt: native_password_hash(&s.mgmt_password),

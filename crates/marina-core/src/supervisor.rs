@@ -8,18 +8,18 @@
 //! - It is activated by a timer (`nodes.reconcile_interval_ms`) and by an explicit
 //!   signal (`Marina::reconcile`) after operations finish.
 //! - No internal retries: the next activation is the retry.
-//! - It only touches clusters that are `active` or `degraded`; clusters under an
-//!   operation belong to the operation worker.
+//! - It only restarts nodes of clusters that are `active`, `degraded` or
+//!   `failed`; clusters under an operation belong to the operation worker.
+//! - Statuses and roles are the monitor's business, not the supervisor's.
 //!
 //! What one pass does:
-//! 1. Node processes: a node of a serving cluster whose process is gone is marked
-//!    `down` and — when `restart_policy` allows, which is always until the HA
-//!    issue decides otherwise — started again with its role re-applied
-//!    (`read_only` stays ON on replicas; the primary becomes writable again).
-//! 2. Cluster status: `active` when every node is active, `degraded` otherwise.
-//! 3. Orphans: a node directory with no node row (left by a crash between a
+//! 1. Node processes: a node whose process is gone is started again (its option
+//!    file re-rendered for its current role) when `restart_policy` allows. It
+//!    comes up read-only and not replicating; the monitor then makes it
+//!    writable (primary) or attaches it after a GTID check (replica).
+//! 2. Orphans: a node directory with no node row (left by a crash between a
 //!    create's failure and its cleanup, or by a removed row) is destroyed.
-//! 4. Endpoints: the desired routes are applied when they changed, and at least
+//! 3. Endpoints: the desired routes are applied when they changed, and at least
 //!    every `ENDPOINT_REFRESH` to repair outside changes.
 
 use std::collections::HashSet;
@@ -28,16 +28,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use marina_common::Error;
-use marina_common::model::{ClusterRecord, ClusterStatus, NodeRecord, NodeRole, NodeStatus};
+use marina_common::model::{ClusterRecord, ClusterStatus, FailoverMode, NodeRecord, NodeRole, NodeStatus};
 use marina_endpoints::Route;
 use marina_runtime::ProcessState;
 use tokio_util::sync::CancellationToken;
 
 use crate::Marina;
-use crate::operations::{admin_err, runtime_err};
+use crate::operations::runtime_err;
 
 /// Routes are re-applied at least this often even when unchanged.
 const ENDPOINT_REFRESH: Duration = Duration::from_secs(15);
+
+/// Cluster statuses whose dead nodes the supervisor restarts.
+const SUPERVISED: &[ClusterStatus] = &[ClusterStatus::Active, ClusterStatus::Degraded, ClusterStatus::Failed];
 
 /// Cluster statuses whose endpoints carry traffic.
 const SERVING: &[ClusterStatus] = &[
@@ -65,7 +68,7 @@ pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
 /// One reconciliation pass.
 pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
     for cluster in app.store.live_clusters().await? {
-        if matches!(cluster.status, ClusterStatus::Active | ClusterStatus::Degraded)
+        if SUPERVISED.contains(&cluster.status)
             && let Err(e) = reconcile_cluster(app, &cluster).await
         {
             tracing::warn!(cluster_id = %cluster.id, error = %e, "reconciling cluster failed");
@@ -84,97 +87,41 @@ pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether a dead node should be started again. The HA issue replaces this
-/// policy (e.g. a failed-over old primary must not come back as a primary).
-fn restart_policy(_cluster: &ClusterRecord, _node: &NodeRecord) -> bool {
-    true
+/// Whether a dead node should be started again: always, except the primary of
+/// a replicated cluster in automatic mode — the monitor fails over instead, and
+/// the old primary comes back later as a replica (its role is changed first).
+fn restart_policy(cluster: &ClusterRecord, node: &NodeRecord) -> bool {
+    !(node.role == NodeRole::Primary && cluster.failover_mode == FailoverMode::Automatic && cluster.node_count > 1)
 }
 
 async fn reconcile_cluster(app: &Arc<Marina>, cluster: &ClusterRecord) -> Result<(), Error> {
     let nodes = app.store.list_nodes(&cluster.id).await?;
     let secrets = app.cluster_secrets(cluster)?;
-    let mut all_active = true;
     for node in &nodes {
-        let running = matches!(app.runtime.state(&node.id).await, ProcessState::Running(_));
-        if running {
-            if node.status != NodeStatus::Active {
-                all_active = false;
-            }
+        if matches!(app.runtime.state(&node.id).await, ProcessState::Running(_)) || !restart_policy(cluster, node) {
             continue;
         }
-        all_active = false;
-        if node.status == NodeStatus::Active {
-            app.store.update_node(&node.id, node.role, NodeStatus::Down).await?;
-            app.event(
-                &cluster.tenant_id,
-                &cluster.id,
-                Some(&node.id),
-                "node_down",
-                format!("node {} ({}) is not running", node.id, node.role),
-            )
-            .await;
-        }
-        if !restart_policy(cluster, node) {
-            continue;
-        }
-        // An operation (a delete) may have taken the cluster since this pass
-        // read it; nodes of such a cluster are the operation's business.
+        // An operation may have taken the cluster since this pass read it; its
+        // nodes are then the operation's business.
         let current = app.store.get_cluster(None, &cluster.id).await?;
-        if !current.is_some_and(|c| matches!(c.status, ClusterStatus::Active | ClusterStatus::Degraded)) {
+        if !current.is_some_and(|c| SUPERVISED.contains(&c.status)) {
             return Ok(());
         }
+        // Re-render the option file: a node that is now a replica starts as one.
         let spec = app.node_spec(cluster, node, &secrets)?;
+        app.runtime.prepare(&spec).await.map_err(runtime_err)?;
         app.runtime.start(&spec).await.map_err(runtime_err)?;
-        let addr = app.mgmt_addr(node, &secrets);
-        match node.role {
-            NodeRole::Primary => {
-                let semisync = cluster.replication == marina_common::model::Replication::Semisync;
-                app.admin.make_primary(&addr, semisync).await.map_err(admin_err)?
-            }
-            NodeRole::Replica => {
-                if let Some(primary) = nodes.iter().find(|n| n.role == NodeRole::Primary) {
-                    app.admin
-                        .start_replica(&addr, &app.replica_source(primary, &secrets))
-                        .await
-                        .map_err(admin_err)?;
-                }
-            }
-        }
-        app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
         app.event(
             &cluster.tenant_id,
             &cluster.id,
             Some(&node.id),
             "node_restarted",
-            format!("node {} ({}) was restarted", node.id, node.role),
+            format!(
+                "node {} ({}) was not running and has been restarted",
+                node.id, node.role
+            ),
         )
         .await;
-    }
-    // Nodes that are running but not yet marked active (e.g. restarted by a
-    // previous pass that was interrupted) become active once they answer.
-    for node in nodes.iter().filter(|n| n.status != NodeStatus::Active) {
-        if matches!(app.runtime.state(&node.id).await, ProcessState::Running(_))
-            && app.admin.ping(&app.mgmt_addr(node, &secrets)).await.is_ok()
-        {
-            app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
-        }
-    }
-    let nodes = app.store.list_nodes(&cluster.id).await?;
-    all_active = all_active || nodes.iter().all(|n| n.status == NodeStatus::Active);
-    let want = if all_active {
-        ClusterStatus::Active
-    } else {
-        ClusterStatus::Degraded
-    };
-    if want != cluster.status {
-        app.store
-            .update_cluster_status(
-                &cluster.id,
-                &[ClusterStatus::Active, ClusterStatus::Degraded],
-                want,
-                None,
-            )
-            .await?;
     }
     Ok(())
 }
@@ -192,15 +139,30 @@ async fn remove_orphans(app: &Arc<Marina>) -> Result<(), Error> {
 
 /// The routes of one cluster: writer → primary, reader → active replicas (the
 /// primary when there are none). `None` when the cluster has no endpoints now.
-pub fn cluster_routes(c: &ClusterRecord, nodes: &[NodeRecord]) -> Option<[Route; 2]> {
+///
+/// The writer leads nowhere while the cluster fails over or a switchover holds
+/// writes — never to two nodes. `reader_ok` says whether a replica is fit for
+/// reads (the monitor's lag view).
+pub fn cluster_routes(
+    c: &ClusterRecord,
+    nodes: &[NodeRecord],
+    reader_ok: &dyn Fn(&NodeRecord) -> bool,
+) -> Option<[Route; 2]> {
     if !c.endpoints_ready || !SERVING.contains(&c.status) {
         return None;
     }
     let addr = |n: &NodeRecord| SocketAddrV4::new(n.host.parse().unwrap_or(Ipv4Addr::LOCALHOST), n.port);
-    let primary: Vec<SocketAddrV4> = nodes.iter().filter(|n| n.role == NodeRole::Primary).map(addr).collect();
+    let writes_held = c.status == ClusterStatus::FailingOver || c.writer_paused;
+    let primary: Vec<SocketAddrV4> = nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Primary)
+        .map(addr)
+        .take(1)
+        .collect();
+    let writer = if writes_held { Vec::new() } else { primary.clone() };
     let mut replicas: Vec<SocketAddrV4> = nodes
         .iter()
-        .filter(|n| n.role == NodeRole::Replica && n.status == NodeStatus::Active)
+        .filter(|n| n.role == NodeRole::Replica && n.status == NodeStatus::Active && reader_ok(n))
         .map(addr)
         .collect();
     if replicas.is_empty() {
@@ -210,11 +172,13 @@ pub fn cluster_routes(c: &ClusterRecord, nodes: &[NodeRecord]) -> Option<[Route;
     Some([
         Route {
             listen: ep(&c.writer_host),
-            backends: primary,
+            backends: writer,
+            exclusive: true,
         },
         Route {
             listen: ep(&c.reader_host),
             backends: replicas,
+            exclusive: false,
         },
     ])
 }
@@ -223,7 +187,13 @@ async fn desired_routes(app: &Marina) -> Result<Vec<Route>, Error> {
     let mut routes = Vec::new();
     for c in app.store.live_clusters().await? {
         let nodes = app.store.list_nodes(&c.id).await?;
-        if let Some(r) = cluster_routes(&c, &nodes) {
+        let max_lag = app.config.monitor.max_reader_lag_secs as f64;
+        let reader_ok = |n: &NodeRecord| {
+            app.monitor
+                .node(&n.id)
+                .is_none_or(|h| h.is_replicating() && h.lag_seconds().is_none_or(|l| l <= max_lag))
+        };
+        if let Some(r) = cluster_routes(&c, &nodes, &reader_ok) {
             routes.extend(r);
         }
     }
@@ -272,6 +242,8 @@ mod tests {
             endpoints_ready: ready,
             secrets_enc: String::new(),
             generation: 1,
+            failover_mode: FailoverMode::Automatic,
+            writer_paused: false,
             created_at: String::new(),
             updated_at: String::new(),
         }
@@ -288,6 +260,8 @@ mod tests {
             port,
             size_id: "small".into(),
             server_id: 1,
+            status_reason: None,
+            rejoin_gtid: None,
             created_at: String::new(),
             updated_at: String::new(),
         }
@@ -300,7 +274,8 @@ mod tests {
             node(2, NodeRole::Replica, NodeStatus::Active),
             node(3, NodeRole::Replica, NodeStatus::Down),
         ];
-        let [w, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes).unwrap();
+        let all = |_: &NodeRecord| true;
+        let [w, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes, &all).unwrap();
         assert_eq!(w.listen.to_string(), "127.77.0.1:3306");
         assert_eq!(w.backends, vec!["127.0.0.1:1".parse().unwrap()]);
         assert_eq!(r.backends, vec!["127.0.0.1:2".parse().unwrap()]);
@@ -309,10 +284,21 @@ mod tests {
             node(1, NodeRole::Primary, NodeStatus::Active),
             node(3, NodeRole::Replica, NodeStatus::Down),
         ];
-        let [_, r] = cluster_routes(&cluster(ClusterStatus::Degraded, true), &lonely).unwrap();
+        let [_, r] = cluster_routes(&cluster(ClusterStatus::Degraded, true), &lonely, &all).unwrap();
         assert_eq!(r.backends, vec!["127.0.0.1:1".parse().unwrap()]);
+        // A lagging replica leaves the reader.
+        let not_2 = |n: &NodeRecord| n.port != 2;
+        let [_, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes, &not_2).unwrap();
+        assert_eq!(r.backends, vec!["127.0.0.1:1".parse().unwrap()]);
+        // While failing over or holding writes, the writer leads nowhere.
+        let [w, _] = cluster_routes(&cluster(ClusterStatus::FailingOver, true), &nodes, &all).unwrap();
+        assert!(w.backends.is_empty() && w.exclusive);
+        let mut paused = cluster(ClusterStatus::Updating, true);
+        paused.writer_paused = true;
+        let [w, _] = cluster_routes(&paused, &nodes, &all).unwrap();
+        assert!(w.backends.is_empty());
         // Not yet active, or being deleted: no routes.
-        assert!(cluster_routes(&cluster(ClusterStatus::Creating, false), &nodes).is_none());
-        assert!(cluster_routes(&cluster(ClusterStatus::Deleting, true), &nodes).is_none());
+        assert!(cluster_routes(&cluster(ClusterStatus::Creating, false), &nodes, &all).is_none());
+        assert!(cluster_routes(&cluster(ClusterStatus::Deleting, true), &nodes, &all).is_none());
     }
 }

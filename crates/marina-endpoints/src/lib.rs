@@ -26,6 +26,10 @@ pub struct Route {
     pub listen: SocketAddrV4,
     /// Node addresses; several means round-robin. Empty means refuse.
     pub backends: Vec<SocketAddrV4>,
+    /// Established connections to a node that is no longer a backend are cut
+    /// when the route changes (the writer: clients must never keep writing to
+    /// an old primary through the endpoint).
+    pub exclusive: bool,
 }
 
 /// Endpoint failures.

@@ -22,7 +22,11 @@ impl NftDataPath {
         }
     }
 
-    /// The `nft -f` script that makes the table hold exactly `routes`.
+    /// The `nft -f` script that makes the table hold exactly `routes`: DNAT in a
+    /// `nat` chain, and in a `filter` chain a guard that resets connections of
+    /// an exclusive route whose backend is not the current one (established
+    /// ones included: conntrack remembers the endpoint they were opened to) and
+    /// every connection to a route without backends.
     pub fn render(&self, routes: &[Route]) -> String {
         let t = &self.table;
         // Create-then-delete makes the delete valid whether or not it existed.
@@ -36,7 +40,7 @@ impl NftDataPath {
         for r in routes {
             let (ip, port) = (r.listen.ip(), r.listen.port());
             match r.backends.as_slice() {
-                [] => s.push_str(&format!("    ip daddr {ip} tcp dport {port} reject with tcp reset\n")),
+                [] => {}
                 [one] => s.push_str(&format!("    ip daddr {ip} tcp dport {port} dnat to {one}\n")),
                 many => {
                     let map: Vec<String> = many
@@ -51,6 +55,19 @@ impl NftDataPath {
                     ));
                 }
             }
+        }
+        s.push_str("  }\n  chain guard {\n    type filter hook output priority 0; policy accept;\n");
+        for r in routes.iter().filter(|r| r.exclusive || r.backends.is_empty()) {
+            let (ip, port) = (r.listen.ip(), r.listen.port());
+            let m = format!(
+                "ct direction original meta l4proto tcp ct original ip daddr {ip} ct original proto-dst {port}"
+            );
+            if r.exclusive {
+                for b in &r.backends {
+                    s.push_str(&format!("    {m} ip daddr {} tcp dport {} accept\n", b.ip(), b.port()));
+                }
+            }
+            s.push_str(&format!("    {m} reject with tcp reset\n"));
         }
         s.push_str("  }\n}\n");
         s
@@ -105,10 +122,17 @@ mod tests {
             Route {
                 listen: "127.77.0.1:3306".parse().unwrap(),
                 backends: vec!["127.0.0.1:41000".parse().unwrap()],
+                exclusive: true,
             },
             Route {
                 listen: "127.78.0.1:3306".parse().unwrap(),
                 backends: vec!["127.0.0.1:41001".parse().unwrap(), "127.0.0.1:41002".parse().unwrap()],
+                exclusive: false,
+            },
+            Route {
+                listen: "127.77.0.2:3306".parse().unwrap(),
+                backends: vec![],
+                exclusive: true,
             },
         ]);
         assert!(s.starts_with("table ip marina_t\ndelete table ip marina_t\n"));
@@ -116,6 +140,53 @@ mod tests {
         assert!(s.contains(
             "ip daddr 127.78.0.1 tcp dport 3306 dnat to numgen inc mod 2 map { 0 : 127.0.0.1 . 41001, 1 : 127.0.0.1 . 41002 }"
         ));
+        let guard = "ct direction original meta l4proto tcp ct original ip daddr 127.77.0.1 ct original proto-dst 3306";
+        assert!(s.contains(&format!(
+            "{guard} ip daddr 127.0.0.1 tcp dport 41000 accept\n    {guard} reject with tcp reset"
+        )));
+        assert!(
+            !s.contains("ct original ip daddr 127.78.0.1"),
+            "the reader is not exclusive"
+        );
+        assert!(s.contains("ct original ip daddr 127.77.0.2 ct original proto-dst 3306 reject with tcp reset"));
+        assert!(!s.contains("127.77.0.2 tcp dport 3306 dnat"));
         assert_eq!(p.render(&[]), "table ip marina_t\ndelete table ip marina_t\n");
+    }
+
+    #[test]
+    fn rendered_script_is_accepted_by_nft() {
+        use std::io::Write;
+        let p = NftDataPath::new("marina_render_check");
+        let script = p.render(&[
+            Route {
+                listen: "127.77.0.1:3306".parse().unwrap(),
+                backends: vec!["127.0.0.1:41000".parse().unwrap()],
+                exclusive: true,
+            },
+            Route {
+                listen: "127.78.0.1:3306".parse().unwrap(),
+                backends: vec!["127.0.0.1:41001".parse().unwrap(), "127.0.0.1:41002".parse().unwrap()],
+                exclusive: false,
+            },
+            Route {
+                listen: "127.77.0.2:3306".parse().unwrap(),
+                backends: vec![],
+                exclusive: true,
+            },
+        ]);
+        // `-c`: parse and check against the kernel without applying.
+        let mut child = std::process::Command::new("nft")
+            .args(["-c", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("nft is installed (scripts/install-deps.sh)");
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

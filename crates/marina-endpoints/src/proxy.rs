@@ -14,10 +14,15 @@ use tokio::task::JoinHandle;
 
 use crate::{DataPath, EndpointError, Route};
 
+/// Open connections of a listener: backend and the task copying its bytes.
+type Conns = Arc<Mutex<Vec<(SocketAddrV4, tokio::task::AbortHandle)>>>;
+
 /// One live listener.
 struct Listener {
     /// Current backends, swapped by `apply`.
     backends: Arc<RwLock<Vec<SocketAddrV4>>>,
+    /// Open connections (cut when their backend leaves an exclusive route).
+    conns: Conns,
     /// The accept loop.
     task: JoinHandle<()>,
 }
@@ -45,7 +50,7 @@ impl Drop for ProxyDataPath {
     }
 }
 
-async fn accept_loop(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddrV4>>>) {
+async fn accept_loop(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddrV4>>>, conns: Conns) {
     let next = AtomicUsize::new(0);
     loop {
         let Ok((client, peer)) = listener.accept().await else {
@@ -63,7 +68,7 @@ async fn accept_loop(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddrV
             tracing::debug!(%peer, "endpoint has no backend; closing connection");
             continue;
         };
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _ = client.set_nodelay(true);
             match TcpStream::connect(target).await {
                 Ok(mut server) => {
@@ -74,6 +79,9 @@ async fn accept_loop(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddrV
                 Err(e) => tracing::debug!(%peer, %target, error = %e, "backend unreachable"),
             }
         });
+        let mut open = conns.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|(_, h)| !h.is_finished());
+        open.push((target, task.abort_handle()));
     }
 }
 
@@ -91,12 +99,27 @@ impl DataPath for ProxyDataPath {
                 let keep = routes.iter().any(|r| r.listen == *addr);
                 if !keep {
                     l.task.abort();
+                    for (_, h) in l.conns.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+                        h.abort();
+                    }
                 }
                 keep
             });
             for r in routes {
                 match live.get(&r.listen) {
-                    Some(l) => *l.backends.write().unwrap_or_else(|e| e.into_inner()) = r.backends.clone(),
+                    Some(l) => {
+                        *l.backends.write().unwrap_or_else(|e| e.into_inner()) = r.backends.clone();
+                        if r.exclusive {
+                            let mut open = l.conns.lock().unwrap_or_else(|e| e.into_inner());
+                            open.retain(|(backend, h)| {
+                                let keep = r.backends.contains(backend);
+                                if !keep {
+                                    h.abort();
+                                }
+                                keep && !h.is_finished()
+                            });
+                        }
+                    }
                     None => to_bind.push(r.clone()),
                 }
             }
@@ -110,11 +133,12 @@ impl DataPath for ProxyDataPath {
             let listener =
                 TcpListener::from_std(socket).map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
             let backends = Arc::new(RwLock::new(r.backends.clone()));
-            let task = tokio::spawn(accept_loop(listener, backends.clone()));
+            let conns: Conns = Arc::default();
+            let task = tokio::spawn(accept_loop(listener, backends.clone(), conns.clone()));
             self.listeners
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(r.listen, Listener { backends, task });
+                .insert(r.listen, Listener { backends, conns, task });
         }
         Ok(())
     }
@@ -164,6 +188,7 @@ mod tests {
         p.apply(&[Route {
             listen,
             backends: vec![a, b],
+            exclusive: true,
         }])
         .await
         .unwrap();
@@ -173,6 +198,7 @@ mod tests {
         p.apply(&[Route {
             listen,
             backends: vec![b],
+            exclusive: true,
         }])
         .await
         .unwrap();
@@ -180,5 +206,59 @@ mod tests {
         p.apply(&[]).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert_eq!(first_byte(listen).await, None);
+    }
+
+    /// A backend that sends `tag` and keeps the connection open.
+    async fn holding_server(tag: u8) -> SocketAddrV4 {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = match l.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                let _ = s.write_all(&[tag]).await;
+                held.push(s);
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn exclusive_routes_cut_connections_to_old_backends() {
+        let a = holding_server(b'a').await;
+        let b = holding_server(b'b').await;
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listen: SocketAddrV4 = format!("127.0.0.1:{}", probe.local_addr().unwrap().port())
+            .parse()
+            .unwrap();
+        drop(probe);
+        let p = ProxyDataPath::new();
+        p.apply(&[Route {
+            listen,
+            backends: vec![a],
+            exclusive: true,
+        }])
+        .await
+        .unwrap();
+        let mut client = TcpStream::connect(listen).await.unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(client.read(&mut buf).await.unwrap(), 1);
+        assert_eq!(buf[0], b'a');
+        // The writer moves to b: the connection to a is cut, new ones reach b.
+        p.apply(&[Route {
+            listen,
+            backends: vec![b],
+            exclusive: true,
+        }])
+        .await
+        .unwrap();
+        let n = tokio::time::timeout(std::time::Duration::from_secs(2), client.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(matches!(n, Ok(0) | Err(_)), "old connection must be closed, got {n:?}");
+        assert_eq!(first_byte(listen).await, Some(b'b'));
     }
 }

@@ -15,6 +15,22 @@ pub struct NodeAddr {
     pub port: u16,
     pub user: String,
     pub password: String,
+    /// Unix socket of a local node: management goes through it when set, so it
+    /// does not depend on the network path clients and replicas use.
+    pub socket: Option<String>,
+}
+
+/// Connection options for a management connection.
+pub(crate) fn connect_opts(n: &NodeAddr) -> OptsBuilder {
+    let b = OptsBuilder::default()
+        .ip_or_hostname(n.host.clone())
+        .tcp_port(n.port)
+        .user(Some(n.user.clone()))
+        .pass(Some(n.password.clone()));
+    match &n.socket {
+        Some(path) => b.socket(Some(path.clone())).prefer_socket(true),
+        None => b.prefer_socket(false),
+    }
 }
 
 /// The primary a replica follows.
@@ -58,7 +74,20 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn make_primary(&self, node: &NodeAddr, semisync: bool) -> Result<(), AdminError>;
     /// Points the node at `source` with GTID (`MASTER_USE_GTID=slave_pos`) and
     /// starts replication. Idempotent: a node already following keeps its position.
-    async fn start_replica(&self, node: &NodeAddr, source: &ReplicaSource) -> Result<(), AdminError>;
+    /// `demote` is for a node that was a primary: its own binlog history becomes
+    /// its replication position first (`MASTER_DEMOTE_TO_SLAVE=1`).
+    async fn start_replica(&self, node: &NodeAddr, source: &ReplicaSource, demote: bool) -> Result<(), AdminError>;
+    /// Fences a node: `read_only=ON`, then every client connection is killed
+    /// (Marina's and replication's own sessions stay). Returns how many were killed.
+    async fn fence(&self, node: &NodeAddr) -> Result<u32, AdminError>;
+    /// Kills client connections only (no read-only change).
+    async fn kill_client_connections(&self, node: &NodeAddr) -> Result<u32, AdminError>;
+    /// Stops replication and forgets the source (a replica about to be promoted).
+    async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError>;
+    /// Waits until the node has applied `pos` (`MASTER_GTID_WAIT`); false on timeout.
+    async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError>;
+    /// Seconds the oldest open InnoDB transaction has run (0 when none).
+    async fn oldest_transaction_secs(&self, node: &NodeAddr) -> Result<u64, AdminError>;
     /// The replica threads' state, or `None` if the node is not a replica.
     async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError>;
     /// `@@gtid_current_pos`.
@@ -80,19 +109,18 @@ impl Default for MysqlAdmin {
     }
 }
 
+/// `MASTER_HEARTBEAT_PERIOD`: a replica hears from its primary at least this
+/// often, so a silent primary is noticed by its replicas within a few periods —
+/// the witnesses failure detection relies on.
+pub const HEARTBEAT_PERIOD_SECS: f64 = 0.1;
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 impl MysqlAdmin {
     async fn connect(&self, n: &NodeAddr) -> Result<Conn, AdminError> {
-        let opts = OptsBuilder::default()
-            .ip_or_hostname(n.host.clone())
-            .tcp_port(n.port)
-            .user(Some(n.user.clone()))
-            .pass(Some(n.password.clone()))
-            .prefer_socket(false);
-        match tokio::time::timeout(self.timeout, Conn::new(opts)).await {
+        match tokio::time::timeout(self.timeout, Conn::new(connect_opts(n))).await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(AdminError::Connect {
                 host: n.host.clone(),
@@ -156,14 +184,16 @@ impl NodeAdmin for MysqlAdmin {
         .await
     }
 
-    async fn start_replica(&self, node: &NodeAddr, s: &ReplicaSource) -> Result<(), AdminError> {
+    async fn start_replica(&self, node: &NodeAddr, s: &ReplicaSource, demote: bool) -> Result<(), AdminError> {
         let change = format!(
             "CHANGE MASTER TO MASTER_HOST = {}, MASTER_PORT = {}, MASTER_USER = {}, MASTER_PASSWORD = {}, \
-             MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = 1",
+             MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = {}{}",
             quote(&s.host),
             s.port,
             quote(&s.user),
-            quote(&s.password)
+            quote(&s.password),
+            HEARTBEAT_PERIOD_SECS,
+            if demote { ", MASTER_DEMOTE_TO_SLAVE = 1" } else { "" }
         );
         self.exec(
             node,
@@ -175,6 +205,85 @@ impl NodeAdmin for MysqlAdmin {
             ],
         )
         .await
+    }
+
+    async fn fence(&self, node: &NodeAddr) -> Result<u32, AdminError> {
+        self.exec(node, &["SET GLOBAL read_only = ON".into()]).await?;
+        self.kill_client_connections(node).await
+    }
+
+    async fn kill_client_connections(&self, node: &NodeAddr) -> Result<u32, AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let ids: Vec<u64> = conn
+                .query(format!(
+                    "SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() \
+                     AND user NOT IN ('system user', 'event_scheduler', 'unauthenticated user', {}, {})",
+                    quote(crate::users::MGMT_USER),
+                    quote(crate::users::REPL_USER)
+                ))
+                .await
+                .map_err(|e| query_err(node, e))?;
+            let mut killed = 0;
+            for id in ids {
+                // A session may end on its own meanwhile: that is fine.
+                if conn.query_drop(format!("KILL CONNECTION {id}")).await.is_ok() {
+                    killed += 1;
+                }
+            }
+            let _ = conn.disconnect().await;
+            Ok(killed)
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| AdminError::Timeout {
+                host: node.host.clone(),
+                port: node.port,
+            })?
+    }
+
+    async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError> {
+        self.exec(node, &["STOP SLAVE".into(), "RESET SLAVE ALL".into()]).await
+    }
+
+    async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let r: Option<i64> = conn
+                .query_first(format!(
+                    "SELECT MASTER_GTID_WAIT({}, {})",
+                    quote(pos),
+                    timeout.as_secs_f64()
+                ))
+                .await
+                .map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            Ok(r == Some(0))
+        };
+        tokio::time::timeout(timeout + self.timeout, work)
+            .await
+            .map_err(|_| AdminError::Timeout {
+                host: node.host.clone(),
+                port: node.port,
+            })?
+    }
+
+    async fn oldest_transaction_secs(&self, node: &NodeAddr) -> Result<u64, AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let r: Option<Option<i64>> = conn
+                .query_first("SELECT MAX(TIMESTAMPDIFF(SECOND, trx_started, NOW())) FROM information_schema.innodb_trx")
+                .await
+                .map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            Ok(r.flatten().unwrap_or(0).max(0) as u64)
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| AdminError::Timeout {
+                host: node.host.clone(),
+                port: node.port,
+            })?
     }
 
     async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError> {

@@ -22,6 +22,10 @@ pub struct NodeConfig {
     pub semisync: bool,
     /// `rpl_semi_sync_master_timeout` in milliseconds.
     pub semisync_timeout_ms: u64,
+    /// The node (re)starts as a replica: with semisync, crash recovery then
+    /// discards binlogged transactions no replica acknowledged
+    /// (`init_rpl_role=SLAVE`), so a crashed old primary can rejoin.
+    pub starts_as_replica: bool,
 }
 
 impl NodeConfig {
@@ -76,7 +80,9 @@ gtid_strict_mode = ON\n\
 read_only = ON\n\
 relay_log = {datadir}/relay-bin\n\
 relay_log_recovery = ON\n\
-slave_net_timeout = 5\n\
+skip_slave_start = ON\n\
+slave_net_timeout = 2\n\
+init_rpl_role = {role}\n\
 rpl_semi_sync_master_enabled = OFF\n\
 rpl_semi_sync_slave_enabled = {ss}\n\
 rpl_semi_sync_master_wait_point = AFTER_SYNC\n\
@@ -93,6 +99,11 @@ rpl_semi_sync_master_timeout = {sst}\n",
         maxc = c.max_connections,
         ss = on(c.semisync),
         sst = c.semisync_timeout_ms,
+        role = if c.starts_as_replica && c.semisync {
+            "SLAVE"
+        } else {
+            "MASTER"
+        },
     )
 }
 
@@ -121,6 +132,7 @@ mod tests {
             max_connections: 300,
             semisync: true,
             semisync_timeout_ms: 10000,
+            starts_as_replica: true,
         };
         let s = render(&c);
         for line in [
@@ -140,6 +152,8 @@ mod tests {
             "rpl_semi_sync_master_wait_point = AFTER_SYNC",
             "datadir = /d/nd_1/data",
             "innodb_buffer_pool_size = 1073741824",
+            "skip_slave_start = ON",
+            "init_rpl_role = SLAVE",
         ] {
             assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
         }

@@ -5,6 +5,8 @@
 
 pub mod admin;
 pub mod cnf;
+pub mod gtid;
+pub mod probe;
 pub mod users;
 
 pub use admin::{AdminError, MysqlAdmin, NodeAddr, NodeAdmin, ReplicaSource};

@@ -6,7 +6,8 @@
 //! cluster starts from the same empty GTID history), and only password *hashes*
 //! are written (`IDENTIFIED BY PASSWORD`), so the file holds no secret in clear.
 //!
-//! - `marina_mgmt`@`127.0.0.1`: Marina's management account, all privileges.
+//! - `marina_mgmt`@`127.0.0.1` and @`localhost` (unix socket): Marina's
+//!   management account, all privileges.
 //! - `marina_repl`@`127.0.0.1`: replication only.
 //! - `admin`@`%`: the customer's account: data and schema privileges, but not
 //!   `SUPER`, `READ_ONLY ADMIN`, `CREATE USER` or `GRANT OPTION`, so it cannot
@@ -56,6 +57,8 @@ pub fn init_sql(h: &AccountHashes) -> String {
         "SET sql_log_bin = 0;\n\
          CREATE USER IF NOT EXISTS '{MGMT_USER}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{mgmt}';\n\
          GRANT ALL PRIVILEGES ON *.* TO '{MGMT_USER}'@'127.0.0.1' WITH GRANT OPTION;\n\
+         CREATE USER IF NOT EXISTS '{MGMT_USER}'@'localhost' IDENTIFIED BY PASSWORD '{mgmt}';\n\
+         GRANT ALL PRIVILEGES ON *.* TO '{MGMT_USER}'@'localhost' WITH GRANT OPTION;\n\
          CREATE USER IF NOT EXISTS '{REPL_USER}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{repl}';\n\
          GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'127.0.0.1';\n\
          CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY PASSWORD '{admin}';\n\

@@ -68,6 +68,7 @@ fn spec(rt: &LocalRuntime, node_id: &str, port: u16) -> NodeSpec {
             max_connections: 50,
             semisync: true,
             semisync_timeout_ms: 1000,
+            starts_as_replica: false,
         },
         init_sql: init_sql(&hashes),
         version: rt.default_version().into(),
@@ -76,6 +77,7 @@ fn spec(rt: &LocalRuntime, node_id: &str, port: u16) -> NodeSpec {
             port,
             user: MGMT_USER.into(),
             password: "mgmt-pw".into(),
+            socket: Some(rt.node_dir(node_id).join("mariadbd.sock").display().to_string()),
         },
     }
 }

@@ -68,6 +68,20 @@ pub trait Store: Send + Sync + 'static {
         status: ClusterStatus,
         endpoints_ready: Option<bool>,
     ) -> StoreResult<Option<ClusterRecord>>;
+    /// Guarded start of an operation on a cluster: its status becomes `status`
+    /// and `op` is inserted in one transaction, unless the current status is not
+    /// one of `expected` (then `false`).
+    async fn begin_cluster_operation(
+        &self,
+        id: &str,
+        expected: &[ClusterStatus],
+        status: ClusterStatus,
+        op: &Operation,
+    ) -> StoreResult<bool>;
+    /// Holds or releases writes at the writer endpoint (switchover).
+    async fn set_writer_paused(&self, id: &str, paused: bool) -> StoreResult<()>;
+    /// Sets a cluster's failover mode.
+    async fn set_failover_mode(&self, id: &str, mode: FailoverMode) -> StoreResult<()>;
     /// Guarded start of a delete: the status becomes `deleting` and the delete
     /// operation is inserted in one transaction, unless the status is not one of
     /// `expected` (then `false`).
@@ -83,6 +97,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every node of live clusters.
     async fn all_nodes(&self) -> StoreResult<Vec<NodeRecord>>;
     async fn update_node(&self, id: &str, role: NodeRole, status: NodeStatus) -> StoreResult<()>;
+    /// Sets a node's status reason and rejoin limit.
+    async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()>;
     /// Ports held by nodes.
     async fn used_ports(&self) -> StoreResult<Vec<u16>>;
 
@@ -92,6 +108,16 @@ pub trait Store: Send + Sync + 'static {
     /// Operations that are `pending` or `running`, oldest first.
     async fn unfinished_operations(&self) -> StoreResult<Vec<Operation>>;
     async fn start_operation(&self, id: &str, at: &str) -> StoreResult<()>;
+    /// Records the node an operation acts on (e.g. the elected candidate).
+    async fn set_operation_node(&self, id: &str, node_id: &str) -> StoreResult<()>;
+    /// How many operations of `op_type` on the cluster were created at or after
+    /// `since` and did not fail, and when the newest of them was created.
+    async fn count_operations_since(
+        &self,
+        cluster_id: &str,
+        op_type: OperationType,
+        since: &str,
+    ) -> StoreResult<(u32, Option<String>)>;
     async fn update_step(&self, op_id: &str, idx: usize, status: StepStatus, at: &str) -> StoreResult<()>;
     async fn finish_operation(
         &self,

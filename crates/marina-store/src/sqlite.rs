@@ -52,8 +52,9 @@ impl SqliteStore {
 }
 
 const CLUSTER_COLS: &str = "seq, id, tenant_id, name, status, size_id, version, replication, node_count, \
-    writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, created_at, updated_at";
-const NODE_COLS: &str = "id, cluster_id, ordinal, role, status, host, port, size_id, server_id, created_at, updated_at";
+    writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, failover_mode, writer_paused, created_at, updated_at";
+const NODE_COLS: &str = "id, cluster_id, ordinal, role, status, host, port, size_id, server_id, status_reason, \
+    rejoin_gtid, created_at, updated_at";
 const OP_COLS: &str = "seq, id, tenant_id, cluster_id, node_id, op_type, status, error_code, error_message, \
     created_at, started_at, finished_at";
 
@@ -162,8 +163,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO clusters (id, tenant_id, name, status, size_id, version, replication, node_count, \
-             writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, created_at, updated_at, \
+             failover_mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -181,6 +182,7 @@ impl Store for SqliteStore {
         .bind(c.generation)
         .bind(&c.created_at)
         .bind(&c.updated_at)
+        .bind(c.failover_mode.as_str())
         .execute(&mut *tx)
         .await?;
         for n in nodes {
@@ -281,6 +283,93 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(cluster_from_row).transpose()
+    }
+
+    async fn begin_cluster_operation(
+        &self,
+        id: &str,
+        expected: &[ClusterStatus],
+        status: ClusterStatus,
+        op: &Operation,
+    ) -> StoreResult<bool> {
+        let now = marina_common::time_fmt::now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE clusters SET status = $1, generation = generation + 1, updated_at = $2 \
+             WHERE id = $3 AND instr($4, ',' || status || ',') > 0",
+        )
+        .bind(status.as_str())
+        .bind(&now)
+        .bind(id)
+        .bind(status_set(expected))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_operation(&mut tx, op).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_writer_paused(&self, id: &str, paused: bool) -> StoreResult<()> {
+        sqlx::query("UPDATE clusters SET writer_paused = $1, updated_at = $2 WHERE id = $3")
+            .bind(paused)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_failover_mode(&self, id: &str, mode: FailoverMode) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE clusters SET failover_mode = $1, generation = generation + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(mode.as_str())
+        .bind(marina_common::time_fmt::now_rfc3339())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()> {
+        sqlx::query("UPDATE nodes SET status_reason = $1, rejoin_gtid = $2, updated_at = $3 WHERE id = $4")
+            .bind(status_reason)
+            .bind(rejoin_gtid)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_operation_node(&self, id: &str, node_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE operations SET node_id = $1 WHERE id = $2")
+            .bind(node_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_operations_since(
+        &self,
+        cluster_id: &str,
+        op_type: OperationType,
+        since: &str,
+    ) -> StoreResult<(u32, Option<String>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MAX(created_at) AS last FROM operations \
+             WHERE cluster_id = $1 AND op_type = $2 AND created_at >= $3 AND status <> 'failed'",
+        )
+        .bind(cluster_id)
+        .bind(op_type.as_str())
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get::<i64, _>("n")? as u32, row.try_get("last")?))
     }
 
     async fn begin_cluster_delete(&self, id: &str, expected: &[ClusterStatus], op: &Operation) -> StoreResult<bool> {
@@ -599,6 +688,11 @@ fn cluster_from_row(r: &SqliteRow) -> StoreResult<ClusterRecord> {
         endpoints_ready: r.try_get("endpoints_ready")?,
         secrets_enc: r.try_get("secrets_enc")?,
         generation: r.try_get("generation")?,
+        failover_mode: {
+            let m: String = r.try_get("failover_mode")?;
+            FailoverMode::parse(&m).ok_or_else(|| corrupt("failover mode", &m))?
+        },
+        writer_paused: r.try_get("writer_paused")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -617,6 +711,8 @@ fn node_from_row(r: &SqliteRow) -> StoreResult<NodeRecord> {
         port: r.try_get::<i64, _>("port")? as u16,
         size_id: r.try_get("size_id")?,
         server_id: r.try_get::<i64, _>("server_id")? as u32,
+        status_reason: r.try_get("status_reason")?,
+        rejoin_gtid: r.try_get("rejoin_gtid")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

@@ -28,6 +28,8 @@ fn cluster(id: &str, tenant: &str, name: &str, host: u8) -> ClusterRecord {
         endpoints_ready: false,
         secrets_enc: "sealed".into(),
         generation: 1,
+        failover_mode: FailoverMode::Automatic,
+        writer_paused: false,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
     }
@@ -44,6 +46,8 @@ fn node(id: &str, cluster: &str, port: u16) -> NodeRecord {
         port,
         size_id: "small".into(),
         server_id: 1,
+        status_reason: None,
+        rejoin_gtid: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
     }

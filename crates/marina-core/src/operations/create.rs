@@ -72,7 +72,10 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             for r in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
                 let addr = app.mgmt_addr(r, &secrets);
                 app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
-                app.admin.start_replica(&addr, &source).await.map_err(admin_err)?;
+                app.admin
+                    .start_replica(&addr, &source, false)
+                    .await
+                    .map_err(admin_err)?;
             }
             for r in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
                 wait_replicating(app, &app.mgmt_addr(r, &secrets)).await?;

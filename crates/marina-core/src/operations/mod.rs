@@ -14,6 +14,9 @@
 
 mod create;
 mod delete;
+pub mod elect;
+mod failover;
+mod switchover;
 pub mod worker;
 
 use marina_common::model::{Operation, OperationStatus, OperationStep, OperationType, StepStatus};
@@ -24,7 +27,8 @@ pub fn steps_for(t: OperationType) -> &'static [&'static str] {
     match t {
         OperationType::CreateCluster => create::STEPS,
         OperationType::DeleteCluster => delete::STEPS,
-        OperationType::Failover | OperationType::Switchover => &[],
+        OperationType::Failover => failover::STEPS,
+        OperationType::Switchover => switchover::STEPS,
     }
 }
 

@@ -11,7 +11,7 @@ use marina_common::model::{Operation, OperationError, OperationStatus, Operation
 use marina_common::time_fmt::now_rfc3339;
 use tokio_util::sync::CancellationToken;
 
-use super::{create, delete};
+use super::{create, delete, failover, switchover};
 use crate::{Marina, failpoint};
 
 /// Worker loop.
@@ -89,7 +89,8 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
         let outcome = match op.op_type {
             OperationType::CreateCluster => create::run_step(app, op, &step.name).await,
             OperationType::DeleteCluster => delete::run_step(app, op, &step.name).await,
-            other => Err(Error::internal(format!("no executor for {other}"))),
+            OperationType::Failover => failover::run_step(app, op, &step.name).await,
+            OperationType::Switchover => switchover::run_step(app, op, &step.name).await,
         };
         if let Err(e) = outcome {
             let _ = app
@@ -110,7 +111,8 @@ async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) {
     let outcome = match op.op_type {
         OperationType::CreateCluster => create::on_failure(app, op, e).await,
         OperationType::DeleteCluster => delete::on_failure(app, op, e).await,
-        _ => Ok(()),
+        OperationType::Failover => failover::on_failure(app, op, e).await,
+        OperationType::Switchover => switchover::on_failure(app, op, e).await,
     };
     if let Err(err) = outcome {
         tracing::error!(op_id = %op.id, error = %err, "failure handler failed");

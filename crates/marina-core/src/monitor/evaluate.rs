@@ -1,0 +1,411 @@
+//! Acting on the monitor's view of one cluster: failure decisions, fencing,
+//! rejoining, and node/cluster statuses.
+//!
+//! Rules, applied in this order on every tick to every cluster not under an
+//! operation:
+//! 1. **Detect** (`detect.rs`). A failed primary starts a failover operation —
+//!    unless the cluster is in `manual` mode or the anti-flapping guard refuses
+//!    (limit per window, minimum interval); every refusal is an event listing why,
+//!    and the cluster is `failed` (not serving writes) until an operator acts.
+//! 2. **Fence**: a reachable node that is writable but is not the primary is set
+//!    read-only and its client connections are killed, before anything else.
+//! 3. **Primary**: a reachable primary that is read-only (it restarted) is made
+//!    writable again.
+//! 4. **Replicas**: a replica that does not follow the current primary rejoins it
+//!    only if its GTID history is contained in the primary's (for a demoted
+//!    primary: in the new primary's position at promotion); otherwise it is
+//!    marked `failed` with the reason — never re-attached with divergent data.
+//!    Stopped replication threads are restarted; an SQL error fails the node.
+//! 5. **Statuses**: nodes are `active` when healthy in their role and `down`
+//!    otherwise (`failed`/`maintenance` are sticky); the cluster is `active`
+//!    when all nodes are, `degraded` when the primary serves but something is
+//!    unhealthy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use marina_common::model::*;
+use marina_common::{Error, time_fmt};
+use marina_engine::gtid::GtidPos;
+
+use super::detect::{Observed, PrimaryVerdict, assess_primary};
+use super::view::NodeHealth;
+use crate::Marina;
+use crate::operations::admin_err;
+
+pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: &[NodeRecord]) -> Result<(), Error> {
+    let now = Instant::now();
+    let Some(primary) = nodes.iter().find(|n| n.role == NodeRole::Primary) else {
+        return Ok(());
+    };
+    let Some(ph) = app.monitor.node(&primary.id) else {
+        return Ok(());
+    };
+    let secrets = app.cluster_secrets(cluster)?;
+    let witnesses: Vec<(String, Observed)> = nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Replica && !matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance))
+        .filter_map(|n| app.monitor.node(&n.id).map(|h| (n, h)))
+        .map(|(n, h)| {
+            let io_connected = h
+                .probe
+                .as_ref()
+                .and_then(|p| p.replica.as_ref())
+                .is_some_and(|r| r.io_running() && r.master_port == primary.port && r.master_host == primary.host);
+            let o = Observed {
+                reachable: h.reachable,
+                failing_for: h.failing_for(now),
+                io_connected,
+                silent_for: now.duration_since(h.last_heard),
+            };
+            (n.id.clone(), o)
+        })
+        .collect();
+    let primary_obs = Observed {
+        reachable: ph.reachable,
+        failing_for: ph.failing_for(now),
+        io_connected: false,
+        silent_for: Duration::ZERO,
+    };
+    let verdict = assess_primary(
+        &primary_obs,
+        &witnesses,
+        Duration::from_millis(app.config.monitor.failure_window_ms),
+        Duration::from_millis(app.config.monitor.witness_silence_ms),
+    );
+
+    // 2. Fence any writable non-primary first, whatever else is going on.
+    for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+        if app.monitor.node(&n.id).is_some_and(|h| h.is_writable()) {
+            let killed = app.admin.fence(&app.mgmt_addr(n, &secrets)).await.map_err(admin_err)?;
+            app.event(
+                &cluster.tenant_id,
+                &cluster.id,
+                Some(&n.id),
+                "node_fenced",
+                format!(
+                    "node {} was writable but is not the primary: set read-only, {killed} client connection(s) killed",
+                    n.id
+                ),
+            )
+            .await;
+        }
+    }
+
+    let mut primary_failed_refused = false;
+    match &verdict {
+        PrimaryVerdict::Failed { evidence } => {
+            match app.failover_refusal(cluster).await? {
+                None => match app.start_failover(cluster, None, false).await {
+                    Ok(op) => {
+                        app.monitor.clear_decision(&cluster.id);
+                        app.event(
+                            &cluster.tenant_id,
+                            &cluster.id,
+                            Some(&primary.id),
+                            "failover_started",
+                            format!("{evidence}; automatic failover started (operation {})", op.id),
+                        )
+                        .await;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        let msg = format!("{evidence}; automatic failover could not start: {e}");
+                        if app.monitor.decide(&cluster.id, &msg) {
+                            app.event(
+                                &cluster.tenant_id,
+                                &cluster.id,
+                                Some(&primary.id),
+                                "failover_refused",
+                                msg,
+                            )
+                            .await;
+                        }
+                    }
+                },
+                Some(why) => {
+                    let msg = format!("{evidence}; failover refused: {why}");
+                    if app.monitor.decide(&cluster.id, &msg) {
+                        app.event(
+                            &cluster.tenant_id,
+                            &cluster.id,
+                            Some(&primary.id),
+                            "failover_refused",
+                            msg,
+                        )
+                        .await;
+                    }
+                }
+            }
+            primary_failed_refused = true;
+        }
+        PrimaryVerdict::NotFailed { reason } => {
+            if app.monitor.decide(&cluster.id, reason) {
+                app.event(
+                    &cluster.tenant_id,
+                    &cluster.id,
+                    Some(&primary.id),
+                    "failover_skipped",
+                    reason.clone(),
+                )
+                .await;
+            }
+        }
+        PrimaryVerdict::Suspect { .. } => {
+            if app.monitor.decide(&cluster.id, "suspect") {
+                app.event(
+                    &cluster.tenant_id,
+                    &cluster.id,
+                    Some(&primary.id),
+                    "primary_suspect",
+                    format!(
+                        "primary {} is not answering probes ({})",
+                        primary.id,
+                        ph.last_error.clone().unwrap_or_default()
+                    ),
+                )
+                .await;
+            }
+        }
+        PrimaryVerdict::Healthy => app.monitor.clear_decision(&cluster.id),
+    }
+
+    if verdict == PrimaryVerdict::Healthy {
+        // 3. The primary must be writable.
+        if ph.probe.as_ref().is_some_and(|p| p.read_only) {
+            let semisync = cluster.replication == Replication::Semisync;
+            app.admin
+                .make_primary(&app.mgmt_addr(primary, &secrets), semisync)
+                .await
+                .map_err(admin_err)?;
+            app.event(
+                &cluster.tenant_id,
+                &cluster.id,
+                Some(&primary.id),
+                "primary_writable",
+                format!("primary {} was read-only (restarted?); made writable", primary.id),
+            )
+            .await;
+        }
+        // 4. Replicas follow it.
+        for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+            if let Some(h) = app.monitor.node(&n.id)
+                && let Err(e) = reconcile_replica(app, cluster, primary, &ph, n, &h, &secrets).await
+            {
+                tracing::warn!(node_id = %n.id, error = %e, "replica reconciliation failed");
+            }
+        }
+    }
+
+    // 5. Statuses.
+    let nodes = app.store.list_nodes(&cluster.id).await?;
+    let mut changed = false;
+    for n in &nodes {
+        let Some(h) = app.monitor.node(&n.id) else { continue };
+        let want = node_status(n, &h, nodes.iter().find(|p| p.role == NodeRole::Primary));
+        if want != n.status {
+            app.store.update_node(&n.id, n.role, want).await?;
+            changed = true;
+            let kind = if want == NodeStatus::Active {
+                "node_active"
+            } else {
+                "node_down"
+            };
+            let detail = h.last_error.clone().unwrap_or_else(|| "not healthy in its role".into());
+            let msg = match want {
+                NodeStatus::Active => format!("node {} ({}) is active", n.id, n.role),
+                _ => format!("node {} ({}) is {want}: {detail}", n.id, n.role),
+            };
+            app.event(&cluster.tenant_id, &cluster.id, Some(&n.id), kind, msg).await;
+        }
+    }
+    let primary_active = nodes
+        .iter()
+        .any(|n| n.role == NodeRole::Primary && n.status == NodeStatus::Active);
+    let want = if primary_failed_refused {
+        ClusterStatus::Failed
+    } else if primary_active && nodes.iter().all(|n| n.status == NodeStatus::Active) {
+        ClusterStatus::Active
+    } else {
+        ClusterStatus::Degraded
+    };
+    if want != cluster.status {
+        let done = app
+            .store
+            .update_cluster_status(
+                &cluster.id,
+                &[ClusterStatus::Active, ClusterStatus::Degraded, ClusterStatus::Failed],
+                want,
+                None,
+            )
+            .await?;
+        if done.is_some() {
+            changed = true;
+            app.event(
+                &cluster.tenant_id,
+                &cluster.id,
+                None,
+                "cluster_status",
+                format!("cluster {} is {want}", cluster.name),
+            )
+            .await;
+        }
+    }
+    if changed {
+        app.reconcile.notify_one();
+    }
+    Ok(())
+}
+
+/// The status a node should have given its latest health.
+fn node_status(n: &NodeRecord, h: &NodeHealth, primary: Option<&NodeRecord>) -> NodeStatus {
+    if matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance) {
+        return n.status;
+    }
+    if !h.reachable {
+        // One lost probe is a blip, not an outage.
+        return if h.consecutive_failures >= 2 {
+            NodeStatus::Down
+        } else {
+            n.status
+        };
+    }
+    let Some(p) = h.probe.as_ref() else { return n.status };
+    match n.role {
+        NodeRole::Primary if !p.read_only => NodeStatus::Active,
+        NodeRole::Primary => NodeStatus::Down,
+        NodeRole::Replica => {
+            let following = p
+                .replica
+                .as_ref()
+                .is_some_and(|r| primary.is_some_and(|pr| r.master_port == pr.port) && r.io_running() && r.sql_running);
+            if following && p.read_only {
+                NodeStatus::Active
+            } else {
+                NodeStatus::Down
+            }
+        }
+    }
+}
+
+async fn reconcile_replica(
+    app: &Arc<Marina>,
+    cluster: &ClusterRecord,
+    primary: &NodeRecord,
+    ph: &NodeHealth,
+    n: &NodeRecord,
+    h: &NodeHealth,
+    secrets: &ClusterSecrets,
+) -> Result<(), Error> {
+    if matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance) || !h.reachable {
+        return Ok(());
+    }
+    let Some(p) = h.probe.as_ref() else { return Ok(()) };
+    let addr = app.mgmt_addr(n, secrets);
+    let source = app.replica_source(primary, secrets);
+    let following = p
+        .replica
+        .as_ref()
+        .filter(|r| r.master_port == primary.port && r.master_host == primary.host);
+    match following {
+        Some(r) => {
+            if !r.last_sql_error.is_empty() && !r.sql_running {
+                let reason = format!("replication SQL error: {}", r.last_sql_error);
+                return fail_node(app, cluster, n, &reason).await;
+            }
+            if r.io_state == "No" || !r.sql_running {
+                app.admin
+                    .start_replica(&addr, &source, false)
+                    .await
+                    .map_err(admin_err)?;
+            } else if n.rejoin_gtid.is_some() && r.io_running() {
+                app.store.set_node_ha(&n.id, None, None).await?;
+            }
+            Ok(())
+        }
+        None => {
+            let mine = GtidPos::parse(&p.gtid_binlog_pos).map_err(Error::internal)?;
+            let limit_text = match &n.rejoin_gtid {
+                Some(l) => l.clone(),
+                None => ph
+                    .probe
+                    .as_ref()
+                    .map(|pp| pp.gtid_binlog_pos.clone())
+                    .unwrap_or_default(),
+            };
+            let limit = GtidPos::parse(&limit_text).map_err(Error::internal)?;
+            if !mine.le(&limit) {
+                let reason = format!(
+                    "its GTID history ({mine}) is not contained in the primary's ({limit}): it has transactions the \
+                     primary never had, so it cannot rejoin without a reseed"
+                );
+                return fail_node(app, cluster, n, &reason).await;
+            }
+            app.admin.start_replica(&addr, &source, true).await.map_err(admin_err)?;
+            app.store.set_node_ha(&n.id, None, None).await?;
+            app.event(
+                &cluster.tenant_id,
+                &cluster.id,
+                Some(&n.id),
+                "node_rejoined",
+                format!(
+                    "node {} rejoined as a replica of {} (its history {mine} is within {limit})",
+                    n.id, primary.id
+                ),
+            )
+            .await;
+            Ok(())
+        }
+    }
+}
+
+async fn fail_node(app: &Arc<Marina>, cluster: &ClusterRecord, n: &NodeRecord, reason: &str) -> Result<(), Error> {
+    app.store.update_node(&n.id, n.role, NodeStatus::Failed).await?;
+    app.store
+        .set_node_ha(&n.id, Some(reason), n.rejoin_gtid.as_deref())
+        .await?;
+    app.event(
+        &cluster.tenant_id,
+        &cluster.id,
+        Some(&n.id),
+        "node_failed",
+        format!("node {} is failed: {reason}", n.id),
+    )
+    .await;
+    Ok(())
+}
+
+impl Marina {
+    /// Why an automatic failover may not run now (`None`: it may).
+    pub(crate) async fn failover_refusal(&self, cluster: &ClusterRecord) -> Result<Option<String>, Error> {
+        if cluster.failover_mode == FailoverMode::Manual {
+            return Ok(Some(
+                "failover mode is manual: an operator must act (POST /v1/clusters/{id}/failover)"
+                    .replace("{id}", &cluster.id),
+            ));
+        }
+        let f = &self.config.failover;
+        let since =
+            time_fmt::format_rfc3339(time::OffsetDateTime::now_utc() - time::Duration::seconds(f.window_secs as i64));
+        let (count, last) = self
+            .store
+            .count_operations_since(&cluster.id, OperationType::Failover, &since)
+            .await?;
+        if count >= f.limit {
+            return Ok(Some(format!(
+                "{count} failover(s) in the last {} s reached the limit of {}; an operator must act",
+                f.window_secs, f.limit
+            )));
+        }
+        if let Some(last) = last.as_deref().and_then(time_fmt::parse_rfc3339) {
+            let ago = (time::OffsetDateTime::now_utc() - last).whole_seconds();
+            if ago < f.min_interval_secs as i64 {
+                return Ok(Some(format!(
+                    "the previous failover was {ago} s ago, sooner than the minimum interval of {} s; an operator must act",
+                    f.min_interval_secs
+                )));
+            }
+        }
+        Ok(None)
+    }
+}

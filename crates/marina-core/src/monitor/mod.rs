@@ -1,0 +1,169 @@
+//! The monitor: probes every node of every serving cluster on a short interval
+//! over a persistent management connection, keeps the latest view in memory
+//! (for `/status`, health checks and the reader endpoint), and acts on it.
+//!
+//! Rules:
+//! - One tick probes all nodes concurrently, each probe bounded by
+//!   `monitor.probe_timeout_ms`; a failed probe drops its connection.
+//! - After the probes, each cluster not under an operation is evaluated by
+//!   `evaluate.rs`: failure detection (`detect.rs`), failover decisions, fencing
+//!   and rejoining of nodes, and node/cluster statuses. Evaluation is
+//!   idempotent and reads only the store and the latest view, so the next tick is
+//!   the retry.
+//! - Clusters under an operation (`creating`, `failing_over`, `updating`,
+//!   `deleting`) are probed (the view stays fresh) but not acted on.
+
+mod detect;
+mod evaluate;
+pub mod view;
+
+pub use detect::{Observed, PrimaryVerdict, assess_primary};
+pub use view::{NodeHealth, StatusView};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use marina_common::model::{ClusterStatus, NodeRecord};
+use marina_engine::probe::ProbeConn;
+use tokio_util::sync::CancellationToken;
+
+use crate::Marina;
+
+/// The latest observations, shared with the API.
+#[derive(Default)]
+pub struct MonitorState {
+    /// Health by node id.
+    nodes: RwLock<HashMap<String, NodeHealth>>,
+    /// Latest decision message per cluster, to record each decision once.
+    decisions: Mutex<HashMap<String, String>>,
+    /// Clusters whose evaluation is running (one at a time per cluster).
+    busy: Mutex<HashSet<String>>,
+}
+
+impl MonitorState {
+    /// The latest health of a node.
+    pub fn node(&self, node_id: &str) -> Option<NodeHealth> {
+        self.nodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(node_id)
+            .cloned()
+    }
+
+    /// Records a decision; true when it differs from the previous one.
+    pub(crate) fn decide(&self, cluster_id: &str, message: &str) -> bool {
+        let mut d = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+        if d.get(cluster_id).map(String::as_str) == Some(message) {
+            return false;
+        }
+        d.insert(cluster_id.to_string(), message.to_string());
+        true
+    }
+
+    /// Forgets the last decision (the situation is resolved).
+    pub(crate) fn clear_decision(&self, cluster_id: &str) {
+        self.decisions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(cluster_id);
+    }
+}
+
+/// Monitor loop.
+pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
+    let mut conns: HashMap<String, ProbeConn> = HashMap::new();
+    let interval = Duration::from_millis(app.config.monitor.interval_ms);
+    loop {
+        let started = Instant::now();
+        if let Err(e) = tick(&app, &mut conns).await {
+            tracing::warn!(error = %e, "monitor tick failed");
+        }
+        let rest = interval.saturating_sub(started.elapsed());
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(rest) => {}
+        }
+    }
+}
+
+/// Statuses whose nodes are probed.
+const PROBED: &[ClusterStatus] = &[
+    ClusterStatus::Active,
+    ClusterStatus::Degraded,
+    ClusterStatus::Failed,
+    ClusterStatus::FailingOver,
+    ClusterStatus::Updating,
+];
+
+async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Result<(), marina_common::Error> {
+    let clusters: Vec<_> = app
+        .store
+        .live_clusters()
+        .await?
+        .into_iter()
+        .filter(|c| PROBED.contains(&c.status))
+        .collect();
+    let mut per_cluster: Vec<(marina_common::model::ClusterRecord, Vec<NodeRecord>)> = Vec::new();
+    let mut set = tokio::task::JoinSet::new();
+    let timeout = Duration::from_millis(app.config.monitor.probe_timeout_ms);
+    let mut wanted = HashSet::new();
+    for c in clusters {
+        let nodes = app.store.list_nodes(&c.id).await?;
+        let secrets = app.cluster_secrets(&c)?;
+        for n in &nodes {
+            wanted.insert(n.id.clone());
+            let mut conn = conns
+                .remove(&n.id)
+                .unwrap_or_else(|| ProbeConn::new(app.mgmt_addr(n, &secrets)));
+            let id = n.id.clone();
+            set.spawn(async move {
+                let r = conn.probe(timeout).await;
+                (id, conn, r)
+            });
+        }
+        per_cluster.push((c, nodes));
+    }
+    let now = Instant::now();
+    let checked_at = marina_common::time_fmt::now_rfc3339();
+    while let Some(joined) = set.join_next().await {
+        let Ok((id, conn, result)) = joined else { continue };
+        conns.insert(id.clone(), conn);
+        let mut nodes = app.monitor.nodes.write().unwrap_or_else(|e| e.into_inner());
+        let prev = nodes.remove(&id);
+        nodes.insert(id, NodeHealth::next(prev, result, now, &checked_at));
+    }
+    conns.retain(|id, _| wanted.contains(id));
+    app.monitor
+        .nodes
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|id, _| wanted.contains(id));
+
+    for (cluster, nodes) in per_cluster {
+        if !matches!(
+            cluster.status,
+            ClusterStatus::Active | ClusterStatus::Degraded | ClusterStatus::Failed
+        ) {
+            continue;
+        }
+        let fresh = app
+            .monitor
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cluster.id.clone());
+        if !fresh {
+            continue;
+        }
+        let app = app.clone();
+        tokio::spawn(async move {
+            let id = cluster.id.clone();
+            if let Err(e) = evaluate::evaluate(&app, &cluster, &nodes).await {
+                tracing::warn!(cluster_id = %id, error = %e, "cluster evaluation failed; next tick retries");
+            }
+            app.monitor.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The `switchover` operation: a planned, lossless change of primary.
+//!
+//! Steps:
+//! 1. `check`: primary answers; the target (given, or the most advanced replica)
+//!    is eligible and lags at most `failover.switchover_max_lag_secs`.
+//! 2. `block_writes`: the writer endpoint refuses new connections (clients retry
+//!    and land on the new primary afterwards).
+//! 3. `demote_primary`: wait up to `failover.switchover_wait_trx_secs` for open
+//!    transactions to finish, then set the primary read-only and kill client
+//!    connections (a long transaction is rolled back, never half-moved).
+//! 4. `sync_target`: wait until the target has applied the old primary's final
+//!    GTID position — the no-lost-write guarantee.
+//! 5. `promote`: the target becomes the writable primary.
+//! 6. `repoint_replicas`: the other replicas and the old primary follow it.
+//! 7. `move_endpoints`: writes are released; the writer endpoint leads to the
+//!    new primary.
+//!
+//! On failure before `promote`, the old primary is made writable again and writes
+//! are released: a failed switchover leaves the cluster as it was.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use marina_common::Error;
+use marina_common::model::*;
+use marina_engine::probe::ProbeConn;
+
+use super::elect::{Candidate, elect};
+use super::failover::{finish, promote, repoint};
+use super::{admin_err, new_operation};
+use crate::Marina;
+
+pub(super) const STEPS: &[&str] = &[
+    "check",
+    "block_writes",
+    "demote_primary",
+    "sync_target",
+    "promote",
+    "repoint_replicas",
+    "move_endpoints",
+];
+
+const OP_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl Marina {
+    /// Checks and records a switchover (`target`: the replica to promote).
+    pub async fn start_switchover(&self, cluster: &ClusterRecord, target: Option<&str>) -> Result<Operation, Error> {
+        if !matches!(cluster.status, ClusterStatus::Active | ClusterStatus::Degraded) {
+            return Err(Error::Conflict(format!(
+                "cluster {} is {}; a switchover needs a serving cluster with no operation running",
+                cluster.name, cluster.status
+            )));
+        }
+        let nodes = self.store.list_nodes(&cluster.id).await?;
+        let chosen = self.switchover_target(cluster, &nodes, target).await?;
+        let mut op = new_operation(&cluster.tenant_id, OperationType::Switchover, &cluster.id);
+        op.node_id = Some(chosen);
+        let from = [ClusterStatus::Active, ClusterStatus::Degraded];
+        if !self
+            .store
+            .begin_cluster_operation(&cluster.id, &from, ClusterStatus::Updating, &op)
+            .await?
+        {
+            return Err(Error::Conflict(format!(
+                "cluster {} has another operation running",
+                cluster.name
+            )));
+        }
+        self.event(
+            &cluster.tenant_id,
+            &cluster.id,
+            op.node_id.as_deref(),
+            "switchover_requested",
+            format!(
+                "switchover to {} requested (operation {})",
+                op.node_id.as_deref().unwrap_or("?"),
+                op.id
+            ),
+        )
+        .await;
+        self.work.notify_one();
+        Ok(op)
+    }
+
+    /// Elects and checks a switchover target (409 with the failed checks).
+    async fn switchover_target(
+        &self,
+        cluster: &ClusterRecord,
+        nodes: &[NodeRecord],
+        target: Option<&str>,
+    ) -> Result<String, Error> {
+        let secrets = self.cluster_secrets(cluster)?;
+        let primary = nodes
+            .iter()
+            .find(|n| n.role == NodeRole::Primary)
+            .ok_or_else(|| Error::Conflict("the cluster has no primary".into()))?;
+        if let Some(t) = target
+            && !nodes.iter().any(|n| n.id == t && n.role == NodeRole::Replica)
+        {
+            return Err(Error::InvalidRequest(format!(
+                "target_node_id {t:?} is not a replica of cluster {}",
+                cluster.name
+            )));
+        }
+        ProbeConn::new(self.mgmt_addr(primary, &secrets))
+            .probe(OP_PROBE_TIMEOUT)
+            .await
+            .map_err(|e| Error::Conflict(format!("the primary does not answer ({e}); use a failover instead")))?;
+        let mut cands = Vec::new();
+        let max_lag = self.config.failover.switchover_max_lag_secs;
+        let mut lag_problems = Vec::new();
+        for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+            let probe = ProbeConn::new(self.mgmt_addr(n, &secrets))
+                .probe(OP_PROBE_TIMEOUT)
+                .await
+                .ok();
+            let replicating = probe
+                .as_ref()
+                .and_then(|p| p.replica.as_ref())
+                .is_some_and(|r| r.io_running() && r.sql_running && r.master_port == primary.port);
+            let lag = probe
+                .as_ref()
+                .and_then(|p| p.replica.as_ref())
+                .and_then(|r| r.seconds_behind);
+            let lag_ok = lag.is_some_and(|l| l <= max_lag);
+            if !lag_ok {
+                lag_problems.push(format!(
+                    "{} lags {} (limit {max_lag} s)",
+                    n.id,
+                    lag.map_or("unknown".into(), |l| format!("{l} s"))
+                ));
+            }
+            cands.push(Candidate {
+                node_id: n.id.clone(),
+                ordinal: n.ordinal,
+                eligible: replicating && lag_ok && !matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance),
+                gtid_binlog_pos: probe.as_ref().map(|p| p.gtid_binlog_pos.clone()).unwrap_or_default(),
+                gtid_slave_pos: probe.as_ref().map(|p| p.gtid_slave_pos.clone()).unwrap_or_default(),
+                received_pos: probe.as_ref().map(|p| p.gtid_slave_pos.clone()).unwrap_or_default(),
+            });
+        }
+        // A planned switchover syncs the target first, so any eligible target is
+        // fine: elect among the eligible only by eligibility, not by position.
+        let pick = match target {
+            Some(t) => cands
+                .iter()
+                .find(|c| c.node_id == t && c.eligible)
+                .map(|c| c.node_id.clone()),
+            None => elect(&cands, None).ok(),
+        };
+        pick.ok_or_else(|| {
+            let mut why = lag_problems;
+            if why.is_empty() {
+                why.push("no replica is replicating from the primary".into());
+            }
+            Error::Conflict(format!("switchover refused: {}", why.join("; ")))
+        })
+    }
+}
+
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    let cluster_id = op
+        .cluster_id
+        .as_deref()
+        .ok_or_else(|| Error::internal("switchover without cluster"))?;
+    let cluster = app
+        .store
+        .get_cluster(None, cluster_id)
+        .await?
+        .ok_or_else(|| Error::internal(format!("cluster {cluster_id} vanished during switchover")))?;
+    let nodes = app.store.list_nodes(cluster_id).await?;
+    let secrets = app.cluster_secrets(&cluster)?;
+    let target_id = op
+        .node_id
+        .as_deref()
+        .ok_or_else(|| Error::internal("switchover without target"))?;
+    let target = nodes
+        .iter()
+        .find(|n| n.id == target_id)
+        .ok_or_else(|| Error::internal("target vanished"))?;
+    let old = nodes.iter().find(|n| n.role == NodeRole::Primary && n.id != target_id);
+    match step {
+        "check" => {
+            if let Some(old) = old {
+                ProbeConn::new(app.mgmt_addr(old, &secrets))
+                    .probe(OP_PROBE_TIMEOUT)
+                    .await
+                    .map_err(|e| {
+                        Error::Conflict(format!("the primary does not answer ({e}); use a failover instead"))
+                    })?;
+            }
+            Ok(())
+        }
+        "block_writes" => {
+            app.store.set_writer_paused(cluster_id, true).await?;
+            crate::supervisor::apply_endpoints(app).await
+        }
+        "demote_primary" => {
+            let Some(old) = old else { return Ok(()) };
+            let addr = app.mgmt_addr(old, &secrets);
+            let wait = Duration::from_secs(app.config.failover.switchover_wait_trx_secs);
+            let start = Instant::now();
+            while app.admin.oldest_transaction_secs(&addr).await.map_err(admin_err)? > 0 && start.elapsed() < wait {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let killed = app.admin.fence(&addr).await.map_err(admin_err)?;
+            app.event(&cluster.tenant_id, cluster_id, Some(&old.id), "primary_demoted", format!(
+                "primary {} set read-only after waiting {} ms for open transactions; {killed} client connection(s) killed",
+                old.id,
+                start.elapsed().as_millis()
+            ))
+            .await;
+            Ok(())
+        }
+        "sync_target" => {
+            let Some(old) = old else { return Ok(()) };
+            let pos = ProbeConn::new(app.mgmt_addr(old, &secrets))
+                .probe(OP_PROBE_TIMEOUT)
+                .await
+                .map_err(admin_err)?
+                .gtid_binlog_pos;
+            let timeout = Duration::from_secs(app.config.failover.relay_apply_timeout_secs);
+            if !app
+                .admin
+                .wait_for_gtid(&app.mgmt_addr(target, &secrets), &pos, timeout)
+                .await
+                .map_err(admin_err)?
+            {
+                return Err(Error::Unavailable(format!(
+                    "{target_id} did not reach the primary's position {pos} in {timeout:?}"
+                )));
+            }
+            Ok(())
+        }
+        "promote" => promote(app, &cluster, target, old, &secrets, false).await,
+        "repoint_replicas" => {
+            // The old primary is a replica now (recorded by `promote`) and, being
+            // cleanly demoted, is repointed with the others.
+            repoint(app, &cluster, &nodes, target, None, &secrets).await;
+            Ok(())
+        }
+        "move_endpoints" => {
+            finish(app, &cluster, ClusterStatus::Updating).await?;
+            app.event(
+                &cluster.tenant_id,
+                cluster_id,
+                Some(target_id),
+                "switchover_completed",
+                format!("switchover completed: {target_id} is the primary"),
+            )
+            .await;
+            Ok(())
+        }
+        other => Err(Error::internal(format!("unknown switchover step {other}"))),
+    }
+}
+
+pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
+    let Some(cluster_id) = op.cluster_id.as_deref() else {
+        return Ok(());
+    };
+    let Some(c) = app.store.get_cluster(None, cluster_id).await? else {
+        return Ok(());
+    };
+    let nodes = app.store.list_nodes(cluster_id).await?;
+    // Before promotion the old primary is still the primary in the store: make
+    // it writable again. After promotion the new one is; either way the stored
+    // primary serves.
+    if let Some(p) = nodes.iter().find(|n| n.role == NodeRole::Primary) {
+        let secrets = app.cluster_secrets(&c)?;
+        let _ = app
+            .admin
+            .make_primary(&app.mgmt_addr(p, &secrets), c.replication == Replication::Semisync)
+            .await;
+    }
+    finish(app, &c, ClusterStatus::Updating).await?;
+    app.event(
+        &c.tenant_id,
+        cluster_id,
+        None,
+        "switchover_failed",
+        format!("switchover failed: {e}; the primary is unchanged and writes are released"),
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! MariaDB GTID positions (`domain-server-seq`, comma separated) and the
+//! comparisons failover needs: which replica is most advanced, whether a node has
+//! errant transactions, and whether a node's history is contained in another's.
+
+use std::collections::BTreeMap;
+
+/// One position per replication domain: domain → (server_id, seq_no).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GtidPos(pub BTreeMap<u32, (u32, u64)>);
+
+impl GtidPos {
+    /// Parses `0-1-100,1-2-5` (empty string = empty position). Malformed parts
+    /// are an error: a position Marina cannot read must not be trusted.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut map = BTreeMap::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let mut it = part.split('-');
+            let (Some(d), Some(srv), Some(seq), None) = (it.next(), it.next(), it.next(), it.next()) else {
+                return Err(format!("malformed GTID {part:?}"));
+            };
+            let d: u32 = d.parse().map_err(|_| format!("malformed GTID domain in {part:?}"))?;
+            let srv: u32 = srv.parse().map_err(|_| format!("malformed GTID server in {part:?}"))?;
+            let seq: u64 = seq.parse().map_err(|_| format!("malformed GTID seq in {part:?}"))?;
+            map.insert(d, (srv, seq));
+        }
+        Ok(GtidPos(map))
+    }
+
+    /// The sequence number in `domain` (0 when absent).
+    pub fn seq(&self, domain: u32) -> u64 {
+        self.0.get(&domain).map(|(_, s)| *s).unwrap_or(0)
+    }
+
+    /// Total of sequence numbers: a single number to order positions that are
+    /// comparable domain by domain.
+    pub fn total(&self) -> u64 {
+        self.0.values().map(|(_, s)| *s).sum()
+    }
+
+    /// Whether every domain of `self` is at or behind `other`.
+    pub fn le(&self, other: &GtidPos) -> bool {
+        self.0.keys().all(|d| self.seq(*d) <= other.seq(*d))
+    }
+
+    /// Transactions in the binlog that did not come through replication: some
+    /// domain's binlog position is ahead of the replication position.
+    pub fn has_errant(binlog_pos: &GtidPos, slave_pos: &GtidPos) -> bool {
+        !binlog_pos.le(slave_pos)
+    }
+
+    /// Formats back to MariaDB's syntax.
+    pub fn to_mariadb(&self) -> String {
+        self.0
+            .iter()
+            .map(|(d, (s, n))| format!("{d}-{s}-{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl std::fmt::Display for GtidPos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_mariadb())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> GtidPos {
+        GtidPos::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_and_formats() {
+        assert_eq!(p(""), GtidPos::default());
+        assert_eq!(p("0-1-100, 1-2-5").to_mariadb(), "0-1-100,1-2-5");
+        assert_eq!(p("0-1-100").seq(0), 100);
+        assert_eq!(p("0-1-100").seq(7), 0);
+        assert!(GtidPos::parse("0-1").is_err());
+        assert!(GtidPos::parse("a-b-c").is_err());
+        assert!(GtidPos::parse("0-1-2-3").is_err());
+    }
+
+    #[test]
+    fn containment_and_errant() {
+        assert!(p("0-1-5").le(&p("0-2-9")));
+        assert!(!p("0-1-10").le(&p("0-2-9")));
+        assert!(p("").le(&p("0-1-1")));
+        assert!(!p("1-3-1").le(&p("0-1-100")), "a domain the other never saw");
+        // A replica whose binlog is ahead of what it replicated wrote locally.
+        assert!(GtidPos::has_errant(&p("0-1-5,1-3-1"), &p("0-1-5")));
+        assert!(!GtidPos::has_errant(&p("0-1-5"), &p("0-1-5")));
+        assert_eq!(p("0-1-5,1-2-3").total(), 8);
+    }
+}
