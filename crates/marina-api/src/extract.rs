@@ -48,6 +48,29 @@ where
     }
 }
 
+/// A JSON body that may be absent (an empty body means `T::default()`).
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrEmpty<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .map_err(|e| ApiError(Error::InvalidRequest(format!("cannot read the request body: {e}"))))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonOrEmpty(T::default()));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        Json::<T>::from_request(req, state).await.map(|Json(v)| JsonOrEmpty(v))
+    }
+}
+
 /// Query-string parameters.
 pub struct Query<T>(pub T);
 
@@ -74,22 +97,22 @@ where
 /// The authenticated caller.
 pub struct Auth(pub AuthContext);
 
+/// The secret a request carries: `Authorization: Bearer …` or `X-Auth-Token`.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let x_auth = headers.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim);
+    bearer.or(x_auth).filter(|s| !s.is_empty())
+}
+
 impl FromRequestParts<Arc<Marina>> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<Marina>) -> Result<Self, Self::Rejection> {
-        let bearer = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
-        let x_auth = parts
-            .headers
-            .get("x-auth-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim);
-        Ok(Auth(app.authenticate(bearer.or(x_auth)).await?))
+        Ok(Auth(app.authenticate(bearer(&parts.headers)).await?))
     }
 }
 

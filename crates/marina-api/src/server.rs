@@ -19,13 +19,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::routes::{clusters, node_sizes, operations, service};
+use crate::routes::{clusters, ha, node_sizes, operations, service};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "operations"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -48,7 +48,12 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(node_sizes::list))
         .routes(routes!(node_sizes::get))
         .routes(routes!(clusters::create, clusters::list))
-        .routes(routes!(clusters::get, clusters::delete))
+        .routes(routes!(clusters::get, clusters::delete, ha::patch))
+        .routes(routes!(ha::status))
+        .routes(routes!(ha::switchover))
+        .routes(routes!(ha::failover))
+        .routes(routes!(ha::is_primary))
+        .routes(routes!(ha::is_replica))
         .routes(routes!(clusters::nodes))
         .routes(routes!(clusters::node))
         .routes(routes!(clusters::operations))

@@ -51,8 +51,10 @@ pub struct NodeView {
     pub host: String,
     pub port: u16,
     pub size_id: String,
-    /// Replication lag; `null` when not measured (the monitor fills it).
+    /// Replication lag; `null` when not measured.
     pub lag_seconds: Option<f64>,
+    /// Why the node has its status (e.g. why it is `failed`).
+    pub status_reason: Option<String>,
     pub server_id: u32,
     pub created_at: String,
     pub updated_at: String,
@@ -70,6 +72,7 @@ impl From<&NodeRecord> for NodeView {
             port: n.port,
             size_id: n.size_id.clone(),
             lag_seconds: (n.role == NodeRole::Primary).then_some(0.0),
+            status_reason: n.status_reason.clone(),
             server_id: n.server_id,
             created_at: n.created_at.clone(),
             updated_at: n.updated_at.clone(),
@@ -93,8 +96,16 @@ pub struct ClusterView {
     /// `null` until the cluster is first active.
     pub endpoints: Option<Endpoints>,
     pub security_group_ids: Vec<String>,
+    /// Failover settings.
+    pub failover: FailoverView,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A cluster's failover settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailoverView {
+    pub mode: FailoverMode,
 }
 
 impl ClusterView {
@@ -120,6 +131,7 @@ impl ClusterView {
                 },
             }),
             security_group_ids: Vec::new(),
+            failover: FailoverView { mode: c.failover_mode },
             created_at: c.created_at.clone(),
             updated_at: c.updated_at.clone(),
         }

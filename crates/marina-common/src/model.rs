@@ -235,3 +235,28 @@ pub struct CreateClusterInput {
     #[serde(default)]
     pub replication: Option<Replication>,
 }
+
+/// `failover` settings in a cluster patch.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct FailoverSettings {
+    /// `automatic` (default) or `manual`.
+    pub mode: FailoverMode,
+}
+
+/// Body of `PATCH /v1/clusters/{cluster_id}`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct PatchClusterInput {
+    /// Security groups to attach (replaces the list).
+    #[serde(default)]
+    pub security_group_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub failover: Option<FailoverSettings>,
+}
+
+/// Body of `POST …/switchover` and `POST …/failover` (may be empty).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct PromoteInput {
+    /// The replica to promote; Marina chooses when absent.
+    #[serde(default)]
+    pub target_node_id: Option<String>,
+}

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clusters;
 pub mod config;
 mod failpoint;
+mod ha;
 pub mod monitor;
 mod nodespec;
 pub mod operations;

@@ -82,12 +82,15 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn fence(&self, node: &NodeAddr) -> Result<u32, AdminError>;
     /// Kills client connections only (no read-only change).
     async fn kill_client_connections(&self, node: &NodeAddr) -> Result<u32, AdminError>;
+    /// Stops the IO thread only: the replica stops receiving from its source but
+    /// keeps applying what it has.
+    async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Stops replication and forgets the source (a replica about to be promoted).
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Waits until the node has applied `pos` (`MASTER_GTID_WAIT`); false on timeout.
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError>;
-    /// Seconds the oldest open InnoDB transaction has run (0 when none).
-    async fn oldest_transaction_secs(&self, node: &NodeAddr) -> Result<u64, AdminError>;
+    /// How many InnoDB transactions are open.
+    async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError>;
     /// The replica threads' state, or `None` if the node is not a replica.
     async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError>;
     /// `@@gtid_current_pos`.
@@ -242,6 +245,10 @@ impl NodeAdmin for MysqlAdmin {
             })?
     }
 
+    async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
+        self.exec(node, &["STOP SLAVE IO_THREAD".into()]).await
+    }
+
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError> {
         self.exec(node, &["STOP SLAVE".into(), "RESET SLAVE ALL".into()]).await
     }
@@ -268,15 +275,15 @@ impl NodeAdmin for MysqlAdmin {
             })?
     }
 
-    async fn oldest_transaction_secs(&self, node: &NodeAddr) -> Result<u64, AdminError> {
+    async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError> {
         let work = async {
             let mut conn = self.connect(node).await?;
-            let r: Option<Option<i64>> = conn
-                .query_first("SELECT MAX(TIMESTAMPDIFF(SECOND, trx_started, NOW())) FROM information_schema.innodb_trx")
+            let r: Option<i64> = conn
+                .query_first("SELECT COUNT(*) FROM information_schema.innodb_trx")
                 .await
                 .map_err(|e| query_err(node, e))?;
             let _ = conn.disconnect().await;
-            Ok(r.flatten().unwrap_or(0).max(0) as u64)
+            Ok(r.unwrap_or(0).max(0) as u64)
         };
         tokio::time::timeout(self.timeout, work)
             .await

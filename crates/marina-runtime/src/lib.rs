@@ -55,6 +55,10 @@ pub trait NodeRuntime: Send + Sync + 'static {
     async fn state(&self, node_id: &str) -> ProcessState;
     /// Stops the node (SIGTERM, then SIGKILL after `grace`). Stopped is success.
     async fn stop(&self, node_id: &str, grace: std::time::Duration) -> Result<(), RuntimeError>;
+    /// Kills the node's process at once (SIGKILL) — a hard fence. A transaction
+    /// waiting for a semi-sync acknowledgement dies uncommitted, and crash
+    /// recovery at the next start (as a replica) discards it.
+    async fn kill(&self, node_id: &str) -> Result<(), RuntimeError>;
     /// Stops the node and removes every file of it. Gone is success.
     async fn destroy(&self, node_id: &str) -> Result<(), RuntimeError>;
     /// Node ids that have a directory (to find orphans).

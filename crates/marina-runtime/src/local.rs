@@ -216,6 +216,16 @@ impl NodeRuntime for LocalRuntime {
         Ok(())
     }
 
+    async fn kill(&self, node_id: &str) -> Result<(), RuntimeError> {
+        let Some(pid) = self.running_pid(node_id) else {
+            return Ok(());
+        };
+        let identity = self.identity(node_id);
+        signal(pid, libc::SIGKILL);
+        wait_exit(Duration::from_secs(10), || is_our_process(pid, &identity)).await;
+        Ok(())
+    }
+
     async fn destroy(&self, node_id: &str) -> Result<(), RuntimeError> {
         self.stop(node_id, Duration::from_secs(10)).await?;
         let dir = self.node_dir(node_id);

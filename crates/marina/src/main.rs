@@ -60,6 +60,9 @@ struct ServeArgs {
     /// Endpoint data path: kernel, userspace or auto [default: auto].
     #[arg(long)]
     endpoints: Option<EndpointMode>,
+    /// Answer …/is-primary and …/is-replica without a token (load balancers).
+    #[arg(long)]
+    public_health_checks: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -108,6 +111,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(m) = args.endpoints {
         config.endpoints.mode = m;
+    }
+    if args.public_health_checks {
+        config.public_health_checks = true;
     }
     if let Ok(cache) = std::env::var("MARINA_TEMPLATE_CACHE")
         && !cache.is_empty()

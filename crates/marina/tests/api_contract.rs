@@ -413,6 +413,12 @@ async fn openapi_covers_every_route() {
         ("get", "/v1/clusters/{cluster_id}/operations"),
         ("get", "/v1/clusters/{cluster_id}/events"),
         ("get", "/v1/operations/{operation_id}"),
+        ("patch", "/v1/clusters/{cluster_id}"),
+        ("get", "/v1/clusters/{cluster_id}/status"),
+        ("post", "/v1/clusters/{cluster_id}/switchover"),
+        ("post", "/v1/clusters/{cluster_id}/failover"),
+        ("get", "/v1/clusters/{cluster_id}/nodes/{node_id}/is-primary"),
+        ("get", "/v1/clusters/{cluster_id}/nodes/{node_id}/is-replica"),
     ];
     for (m, p) in contract {
         assert!(
@@ -430,7 +436,7 @@ async fn openapi_covers_every_route() {
                 .replace("{operation_id}", "op_x")
                 .replace("{size_id}", "small");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let body = (m == reqwest::Method::POST).then(|| json!({}));
+            let body = (m == reqwest::Method::POST || m == reqwest::Method::PATCH).then(|| json!({}));
             let (s, b) = app.request(m, &concrete, body, Some(&app.token.clone())).await;
             assert_ne!(s, 405, "{method} {path}: {b}");
             let route_missing = s == 404 && b["error"]["message"].as_str().unwrap_or("").starts_with("route ");

@@ -14,6 +14,21 @@ use crate::views::*;
 
 type Accepted<T> = ApiResult<(StatusCode, axum::Json<T>)>;
 
+/// A cluster's view with replica lag from the monitor.
+pub(crate) fn cluster_view(
+    app: &Marina,
+    c: &marina_common::model::ClusterRecord,
+    nodes: &[marina_common::model::NodeRecord],
+) -> ClusterView {
+    let mut v = ClusterView::new(c, nodes);
+    for n in v.nodes.iter_mut() {
+        if let Some(lag) = app.monitor.node(&n.id).and_then(|h| h.lag_seconds()) {
+            n.lag_seconds = Some(lag);
+        }
+    }
+    v
+}
+
 /// Creates a cluster; the `admin` password is in this answer only.
 #[utoipa::path(post, path = "/v1/clusters", tag = "clusters", security(("bearer" = [])),
     request_body = CreateClusterInput,
@@ -49,7 +64,7 @@ pub async fn list(
 ) -> ApiResult<axum::Json<ClusterList>> {
     auth.require(Scope::Read)?;
     let page = app.list_clusters(&auth.tenant_id, q.page()?).await?;
-    let data = page.items.iter().map(|(c, n)| ClusterView::new(c, n)).collect();
+    let data = page.items.iter().map(|(c, n)| cluster_view(&app, c, n)).collect();
     Ok(axum::Json(ClusterList::new(data, page.next_cursor)))
 }
 
@@ -64,7 +79,7 @@ pub async fn get(
 ) -> ApiResult<axum::Json<ClusterView>> {
     auth.require(Scope::Read)?;
     let (c, nodes) = app.get_cluster(&auth.tenant_id, &id).await?;
-    Ok(axum::Json(ClusterView::new(&c, &nodes)))
+    Ok(axum::Json(cluster_view(&app, &c, &nodes)))
 }
 
 /// Deletes a cluster: every process, port, endpoint and file goes.

@@ -2,6 +2,7 @@
 //! `Marina` method, build the view.
 
 pub mod clusters;
+pub mod ha;
 pub mod node_sizes;
 pub mod operations;
 pub mod service;

@@ -7,8 +7,9 @@
 //!    unless the cluster is in `manual` mode or the anti-flapping guard refuses
 //!    (limit per window, minimum interval); every refusal is an event listing why,
 //!    and the cluster is `failed` (not serving writes) until an operator acts.
-//! 2. **Fence**: a reachable node that is writable but is not the primary is set
-//!    read-only and its client connections are killed, before anything else.
+//! 2. **Fence**: a reachable node that is writable but is not the primary is
+//!    fenced before anything else — a returning old primary is killed (see
+//!    `fence`), any other node is set read-only and its clients disconnected.
 //! 3. **Primary**: a reachable primary that is read-only (it restarted) is made
 //!    writable again.
 //! 4. **Replicas**: a replica that does not follow the current primary rejoins it
@@ -74,21 +75,13 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         Duration::from_millis(app.config.monitor.witness_silence_ms),
     );
 
-    // 2. Fence any writable non-primary first, whatever else is going on.
+    // 2. Fence any writable non-primary first, whatever else is going on. A
+    // fenced node's view is stale for the rest of this tick.
+    let mut fenced = std::collections::HashSet::new();
     for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
         if app.monitor.node(&n.id).is_some_and(|h| h.is_writable()) {
-            let killed = app.admin.fence(&app.mgmt_addr(n, &secrets)).await.map_err(admin_err)?;
-            app.event(
-                &cluster.tenant_id,
-                &cluster.id,
-                Some(&n.id),
-                "node_fenced",
-                format!(
-                    "node {} was writable but is not the primary: set read-only, {killed} client connection(s) killed",
-                    n.id
-                ),
-            )
-            .await;
+            fence(app, cluster, n, &secrets).await?;
+            fenced.insert(n.id.clone());
         }
     }
 
@@ -188,7 +181,10 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
             .await;
         }
         // 4. Replicas follow it.
-        for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+        for n in nodes
+            .iter()
+            .filter(|n| n.role == NodeRole::Replica && !fenced.contains(&n.id))
+        {
             if let Some(h) = app.monitor.node(&n.id)
                 && let Err(e) = reconcile_replica(app, cluster, primary, &ph, n, &h, &secrets).await
             {
@@ -200,7 +196,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
     // 5. Statuses.
     let nodes = app.store.list_nodes(&cluster.id).await?;
     let mut changed = false;
-    for n in &nodes {
+    for n in nodes.iter().filter(|n| !fenced.contains(&n.id)) {
         let Some(h) = app.monitor.node(&n.id) else { continue };
         let want = node_status(n, &h, nodes.iter().find(|p| p.role == NodeRole::Primary));
         if want != n.status {
@@ -254,6 +250,40 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
     if changed {
         app.reconcile.notify_one();
     }
+    Ok(())
+}
+
+/// Fences a writable node that is not the primary.
+///
+/// A demoted primary (it has a rejoin limit) is killed outright: a transaction it
+/// binlogged but nobody acknowledged may still be waiting for a semi-sync ack,
+/// and `read_only` would let it commit when the wait ends. Killed, it dies
+/// uncommitted; the supervisor restarts the node as a replica
+/// (`init_rpl_role=SLAVE`), crash recovery discards it, and the node can rejoin.
+/// Any other writable replica is set read-only and its clients are disconnected.
+async fn fence(
+    app: &Arc<Marina>,
+    cluster: &ClusterRecord,
+    n: &NodeRecord,
+    secrets: &ClusterSecrets,
+) -> Result<(), Error> {
+    let msg = if n.rejoin_gtid.is_some() {
+        app.runtime.kill(&n.id).await.map_err(crate::operations::runtime_err)?;
+        app.reconcile.notify_one();
+        format!(
+            "old primary {} came back writable: killed at once (uncommitted transactions are discarded when it \
+             restarts as a replica)",
+            n.id
+        )
+    } else {
+        let killed = app.admin.fence(&app.mgmt_addr(n, secrets)).await.map_err(admin_err)?;
+        format!(
+            "node {} was writable but is not the primary: set read-only, {killed} client connection(s) killed",
+            n.id
+        )
+    };
+    app.event(&cluster.tenant_id, &cluster.id, Some(&n.id), "node_fenced", msg)
+        .await;
     Ok(())
 }
 

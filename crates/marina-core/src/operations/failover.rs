@@ -167,15 +167,35 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         }
         "fence_old_primary" => {
             crate::supervisor::apply_endpoints(app).await?;
+            // Every replica stops receiving from the old primary, in parallel: an
+            // IO thread stuck on a hung primary makes STOP SLAVE wait for its
+            // network timeout, and this way that wait happens once, here.
+            let mut set = tokio::task::JoinSet::new();
+            for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+                let (app, addr) = (app.clone(), app.mgmt_addr(n, &secrets));
+                set.spawn(
+                    async move { tokio::time::timeout(OP_PROBE_TIMEOUT * 3, app.admin.stop_io_thread(&addr)).await },
+                );
+            }
+            while set.join_next().await.is_some() {}
             if let Some(old) = old_primary {
-                let addr = app.mgmt_addr(old, &secrets);
-                let fenced = tokio::time::timeout(OP_PROBE_TIMEOUT, app.admin.fence(&addr)).await;
+                // Trust the monitor: a primary it cannot reach is not waited for.
+                let reachable = app.monitor.node(&old.id).is_some_and(|h| h.reachable);
+                let fenced = if reachable {
+                    let addr = app.mgmt_addr(old, &secrets);
+                    tokio::time::timeout(OP_PROBE_TIMEOUT, app.admin.fence(&addr))
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok())
+                } else {
+                    None
+                };
                 let msg = match fenced {
-                    Ok(Ok(killed)) => format!(
+                    Some(killed) => format!(
                         "old primary {} answered: set read-only, {killed} client connection(s) killed",
                         old.id
                     ),
-                    _ => format!(
+                    None => format!(
                         "old primary {} does not answer; it is cut from the writer endpoint and will be fenced if it returns",
                         old.id
                     ),
@@ -188,24 +208,41 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         "apply_relay_log" => {
             let c = candidate.ok_or_else(|| Error::internal("no elected candidate"))?;
             let addr = app.mgmt_addr(c, &secrets);
-            let probe = ProbeConn::new(addr.clone())
-                .probe(OP_PROBE_TIMEOUT)
-                .await
-                .map_err(admin_err)?;
-            let Some(r) = probe.replica else { return Ok(()) };
-            if r.gtid_io_pos.is_empty() {
+            // An old primary that still answers (a forced failover) is read-only
+            // by now: its final position is the target, as in a switchover.
+            // Otherwise, everything the candidate received.
+            let old_pos = match old_primary.filter(|o| app.monitor.node(&o.id).is_some_and(|h| h.reachable)) {
+                Some(o) => ProbeConn::new(app.mgmt_addr(o, &secrets))
+                    .probe(OP_PROBE_TIMEOUT)
+                    .await
+                    .ok()
+                    .filter(|p| p.read_only)
+                    .map(|p| p.gtid_binlog_pos),
+                None => None,
+            };
+            let target = match old_pos {
+                Some(p) => p,
+                None => {
+                    let probe = ProbeConn::new(addr.clone())
+                        .probe(OP_PROBE_TIMEOUT)
+                        .await
+                        .map_err(admin_err)?;
+                    probe.replica.map(|r| r.gtid_io_pos).unwrap_or_default()
+                }
+            };
+            if target.is_empty() {
                 return Ok(());
             }
             let timeout = Duration::from_secs(app.config.failover.relay_apply_timeout_secs);
             if !app
                 .admin
-                .wait_for_gtid(&addr, &r.gtid_io_pos, timeout)
+                .wait_for_gtid(&addr, &target, timeout)
                 .await
                 .map_err(admin_err)?
             {
                 return Err(Error::Unavailable(format!(
-                    "{} did not apply its relay log up to {} within {timeout:?}",
-                    c.id, r.gtid_io_pos
+                    "{} did not reach GTID {target} within {timeout:?}",
+                    c.id
                 )));
             }
             Ok(())

@@ -200,7 +200,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             let addr = app.mgmt_addr(old, &secrets);
             let wait = Duration::from_secs(app.config.failover.switchover_wait_trx_secs);
             let start = Instant::now();
-            while app.admin.oldest_transaction_secs(&addr).await.map_err(admin_err)? > 0 && start.elapsed() < wait {
+            while app.admin.open_transactions(&addr).await.map_err(admin_err)? > 0 && start.elapsed() < wait {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let killed = app.admin.fence(&addr).await.map_err(admin_err)?;

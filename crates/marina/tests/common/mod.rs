@@ -49,12 +49,18 @@ impl TestApp {
 
     /// Starts Marina with the given endpoint mode.
     pub async fn start_with(mode: &str) -> TestApp {
+        Self::start_configured(mode, "").await
+    }
+
+    /// Starts Marina with extra TOML sections appended to the test config.
+    pub async fn start_configured(mode: &str, extra_toml: &str) -> TestApp {
         let dir = tempfile::Builder::new()
             .prefix("marina-test-")
             .tempdir()
             .expect("tempdir");
         let nft_table = format!("marina_t{}", rand::rng().random_range(0..u32::MAX));
-        std::fs::write(dir.path().join("marina.toml"), config_text(dir.path(), &nft_table)).unwrap();
+        let config = format!("{}{extra_toml}", config_text(dir.path(), &nft_table));
+        std::fs::write(dir.path().join("marina.toml"), config).unwrap();
         let mut app = TestApp {
             dir,
             url: String::new(),
@@ -330,4 +336,66 @@ pub async fn mysql(host: &str, port: u16, user: &str, password: &str) -> Result<
 /// Whether something accepts TCP connections on `127.0.0.1:port`.
 pub fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
+
+/// A write load through an endpoint: every write inserts a unique id and is
+/// recorded when the server acknowledged it (with the time of the ack).
+pub struct WriteLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<(u64, Instant)>>,
+}
+
+impl WriteLoad {
+    /// Starts writing `app.t (id BIGINT PRIMARY KEY)` rows through `host:port`
+    /// (the table must exist). Failed writes are retried with a new id.
+    pub fn start(host: &str, port: u16, password: &str) -> WriteLoad {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (host, password, flag) = (host.to_string(), password.to_string(), stop.clone());
+        let task = tokio::spawn(async move {
+            use mysql_async::prelude::Queryable;
+            let mut acked = Vec::new();
+            let mut conn: Option<mysql_async::Conn> = None;
+            let mut id = 1u64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if conn.is_none() {
+                    match tokio::time::timeout(Duration::from_secs(2), mysql(&host, port, "admin", &password)).await {
+                        Ok(Ok(c)) => conn = Some(c),
+                        _ => {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    }
+                }
+                let c = conn.as_mut().unwrap();
+                let this = id;
+                id += 1;
+                let r = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    c.exec_drop("INSERT INTO app.t (id) VALUES (?)", (this,)),
+                )
+                .await;
+                match r {
+                    Ok(Ok(())) => acked.push((this, Instant::now())),
+                    _ => conn = None,
+                }
+            }
+            acked
+        });
+        WriteLoad { stop, task }
+    }
+
+    /// Stops the load; returns the acknowledged ids with their ack times.
+    pub async fn stop(self) -> Vec<(u64, Instant)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// The largest gap between consecutive acknowledgements (the write pause).
+pub fn longest_pause(acked: &[(u64, Instant)]) -> Duration {
+    acked
+        .windows(2)
+        .map(|w| w[1].1.duration_since(w[0].1))
+        .max()
+        .unwrap_or_default()
 }

@@ -1,0 +1,122 @@
+//! High availability: status, switchover, failover, the failover-mode patch and
+//! the load-balancer health checks.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use marina_common::model::{PatchClusterInput, PromoteInput, Scope};
+use marina_core::Marina;
+use marina_core::monitor::StatusView;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json, JsonOrEmpty};
+use crate::routes::clusters::cluster_view;
+use crate::views::*;
+
+/// Changes a cluster's settings (`failover.mode`).
+#[utoipa::path(patch, path = "/v1/clusters/{cluster_id}", tag = "clusters", security(("bearer" = [])),
+    params(("cluster_id" = String, Path)), request_body = PatchClusterInput,
+    responses((status = 200, body = ClusterView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn patch(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path(id): Path<String>,
+    Json(input): Json<PatchClusterInput>,
+) -> ApiResult<axum::Json<ClusterView>> {
+    auth.require(Scope::Write)?;
+    let (c, nodes) = app.patch_cluster(&auth.tenant_id, &id, input).await?;
+    Ok(axum::Json(cluster_view(&app, &c, &nodes)))
+}
+
+/// The monitor's latest probes of every node.
+#[utoipa::path(get, path = "/v1/clusters/{cluster_id}/status", tag = "high-availability", security(("bearer" = [])),
+    params(("cluster_id" = String, Path)),
+    responses((status = 200, body = StatusView), (status = 404, body = ErrorBody)))]
+pub async fn status(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<StatusView>> {
+    auth.require(Scope::Read)?;
+    Ok(axum::Json(app.cluster_status(&auth.tenant_id, &id).await?))
+}
+
+/// Planned, lossless change of primary.
+#[utoipa::path(post, path = "/v1/clusters/{cluster_id}/switchover", tag = "high-availability", security(("bearer" = [])),
+    params(("cluster_id" = String, Path)), request_body(content = PromoteInput, description = "optional"),
+    responses((status = 202, body = OperationAccepted), (status = 409, body = ErrorBody)))]
+pub async fn switchover(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path(id): Path<String>,
+    JsonOrEmpty(input): JsonOrEmpty<PromoteInput>,
+) -> ApiResult<(StatusCode, axum::Json<OperationAccepted>)> {
+    auth.require(Scope::Write)?;
+    let operation = app.request_switchover(&auth.tenant_id, &id, input).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(OperationAccepted { operation })))
+}
+
+/// Forced promotion of a replica.
+#[utoipa::path(post, path = "/v1/clusters/{cluster_id}/failover", tag = "high-availability", security(("bearer" = [])),
+    params(("cluster_id" = String, Path)), request_body(content = PromoteInput, description = "optional"),
+    responses((status = 202, body = OperationAccepted), (status = 409, body = ErrorBody)))]
+pub async fn failover(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path(id): Path<String>,
+    JsonOrEmpty(input): JsonOrEmpty<PromoteInput>,
+) -> ApiResult<(StatusCode, axum::Json<OperationAccepted>)> {
+    auth.require(Scope::Write)?;
+    let operation = app.request_failover(&auth.tenant_id, &id, input).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(OperationAccepted { operation })))
+}
+
+async fn health(app: &Arc<Marina>, headers: &HeaderMap, cluster: &str, node: &str, primary: bool) -> Response {
+    let tenant = if app.config.public_health_checks && crate::extract::bearer(headers).is_none() {
+        None
+    } else {
+        match app.authenticate(crate::extract::bearer(headers)).await {
+            Ok(a) => match a.require(Scope::Read) {
+                Ok(()) => Some(a.tenant_id),
+                Err(e) => return ApiError(e).into_response(),
+            },
+            Err(e) => return ApiError(e).into_response(),
+        }
+    };
+    let (yes, no) = if primary {
+        ("primary", "not primary")
+    } else {
+        ("replica", "not replica")
+    };
+    match app.health_check(tenant.as_deref(), cluster, node, primary).await {
+        Ok(true) => (StatusCode::OK, yes).into_response(),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, no).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// `200 primary` when the node is the writable primary now, else `503 not primary`.
+#[utoipa::path(get, path = "/v1/clusters/{cluster_id}/nodes/{node_id}/is-primary", tag = "high-availability",
+    security(("bearer" = [])), params(("cluster_id" = String, Path), ("node_id" = String, Path)),
+    responses((status = 200, description = "primary", body = String), (status = 503, description = "not primary", body = String)))]
+pub async fn is_primary(
+    State(app): State<Arc<Marina>>,
+    headers: HeaderMap,
+    Path((cluster, node)): Path<(String, String)>,
+) -> Response {
+    health(&app, &headers, &cluster, &node, true).await
+}
+
+/// `200 replica` when the node is a healthy replica now, else `503 not replica`.
+#[utoipa::path(get, path = "/v1/clusters/{cluster_id}/nodes/{node_id}/is-replica", tag = "high-availability",
+    security(("bearer" = [])), params(("cluster_id" = String, Path), ("node_id" = String, Path)),
+    responses((status = 200, description = "replica", body = String), (status = 503, description = "not replica", body = String)))]
+pub async fn is_replica(
+    State(app): State<Arc<Marina>>,
+    headers: HeaderMap,
+    Path((cluster, node)): Path<(String, String)>,
+) -> Response {
+    health(&app, &headers, &cluster, &node, false).await
+}

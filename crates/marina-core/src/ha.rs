@@ -1,0 +1,125 @@
+//! HA services for handlers: the `/status` view, load-balancer health checks,
+//! switchover/failover requests and the failover-mode patch.
+
+use marina_common::Error;
+use marina_common::model::*;
+
+use crate::Marina;
+use crate::monitor::StatusView;
+use crate::monitor::view::{NodeStatusView, Probes};
+
+impl Marina {
+    /// The latest probes of every node of a cluster.
+    pub async fn cluster_status(&self, tenant_id: &str, id: &str) -> Result<StatusView, Error> {
+        let (c, nodes) = self.get_cluster(tenant_id, id).await?;
+        let mut checked_at: Option<String> = None;
+        let views = nodes
+            .iter()
+            .map(|n| {
+                let probes = match self.monitor.node(&n.id) {
+                    Some(h) => {
+                        if checked_at.as_deref().is_none_or(|c| h.checked_at.as_str() > c) {
+                            checked_at = Some(h.checked_at.clone());
+                        }
+                        h.probes()
+                    }
+                    None => Probes {
+                        reachable: false,
+                        writable: false,
+                        replication_io: None,
+                        replication_sql: None,
+                        lag_seconds: None,
+                        gtid_position: None,
+                        semisync: None,
+                        latency_ms: None,
+                        error: Some("not probed yet".into()),
+                    },
+                };
+                NodeStatusView {
+                    node_id: n.id.clone(),
+                    role: n.role,
+                    status: n.status,
+                    status_reason: n.status_reason.clone(),
+                    probes,
+                }
+            })
+            .collect();
+        Ok(StatusView {
+            cluster_id: c.id,
+            status: c.status,
+            checked_at,
+            nodes: views,
+        })
+    }
+
+    /// Whether a node is the writable primary (`want_primary`) or a healthy
+    /// replica, from the monitor's latest view — no MariaDB round trip.
+    /// `tenant_id: None` is the unauthenticated mode (`--public-health-checks`).
+    pub async fn health_check(
+        &self,
+        tenant_id: Option<&str>,
+        cluster_id: &str,
+        node_id: &str,
+        want_primary: bool,
+    ) -> Result<bool, Error> {
+        let c = self
+            .store
+            .get_cluster(tenant_id, cluster_id)
+            .await?
+            .ok_or_else(|| Error::not_found("cluster", cluster_id))?;
+        let nodes = self.store.list_nodes(&c.id).await?;
+        let n = nodes
+            .iter()
+            .find(|n| n.id == node_id)
+            .ok_or_else(|| Error::not_found("node", node_id))?;
+        let Some(h) = self.monitor.node(&n.id) else {
+            return Ok(false);
+        };
+        Ok(if want_primary {
+            n.role == NodeRole::Primary && h.is_writable() && !c.writer_paused && c.status != ClusterStatus::FailingOver
+        } else {
+            n.role == NodeRole::Replica && h.is_replicating()
+        })
+    }
+
+    /// `PATCH /v1/clusters/{id}`.
+    pub async fn patch_cluster(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        input: PatchClusterInput,
+    ) -> Result<(ClusterRecord, Vec<NodeRecord>), Error> {
+        let c = self.cluster(tenant_id, id).await?;
+        if let Some(sgs) = &input.security_group_ids
+            && let Some(sg) = sgs.first()
+        {
+            return Err(Error::InvalidRequest(format!("security group {sg:?} does not exist")));
+        }
+        if let Some(f) = input.failover
+            && f.mode != c.failover_mode
+        {
+            self.store.set_failover_mode(&c.id, f.mode).await?;
+            self.event(
+                tenant_id,
+                &c.id,
+                None,
+                "failover_mode",
+                format!("failover mode set to {}", f.mode),
+            )
+            .await;
+        }
+        self.get_cluster(tenant_id, id).await
+    }
+
+    /// `POST …/failover`: a forced failover.
+    pub async fn request_failover(&self, tenant_id: &str, id: &str, input: PromoteInput) -> Result<Operation, Error> {
+        let c = self.cluster(tenant_id, id).await?;
+        self.start_failover(&c, input.target_node_id.as_deref(), true).await
+    }
+
+    /// `POST …/switchover`.
+    pub async fn request_switchover(&self, tenant_id: &str, id: &str, input: PromoteInput) -> Result<Operation, Error> {
+        let c = self.cluster(tenant_id, id).await?;
+        self.start_switchover(&c, input.target_node_id.as_deref()).await
+    }
+}

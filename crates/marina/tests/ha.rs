@@ -1,0 +1,649 @@
+//! High availability with real servers and a write load through the writer
+//! endpoint (every write a unique id, recorded when acknowledged). Scenarios are
+//! named after what they do, like replication-manager's regression tests.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use serde_json::{Value, json};
+
+/// Creates a cluster with the `app.t` table; returns (cluster, password).
+async fn setup(app: &TestApp, name: &str, nodes: u32) -> (Value, String) {
+    let (c, pw) = app.create_cluster(name, nodes).await;
+    let (h, p) = writer(&c);
+    let mut conn = mysql(&h, p, "admin", &pw).await.unwrap();
+    conn.query_drop("CREATE DATABASE app").await.unwrap();
+    conn.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
+        .await
+        .unwrap();
+    (c, pw)
+}
+
+fn writer(c: &Value) -> (String, u16) {
+    let e = &c["endpoints"]["writer"];
+    (
+        e["host"].as_str().unwrap().to_string(),
+        e["port"].as_u64().unwrap() as u16,
+    )
+}
+
+async fn cluster(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/v1/clusters/{id}")).await.1
+}
+
+fn primary(c: &Value) -> Value {
+    c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "primary")
+        .cloned()
+        .unwrap()
+}
+
+fn replicas(c: &Value) -> Vec<Value> {
+    c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["role"] == "replica")
+        .cloned()
+        .collect()
+}
+
+fn pid_of(app: &TestApp, node_id: &str) -> i32 {
+    let p = app.data_dir().join("nodes").join(node_id).join("mariadbd.pid");
+    std::fs::read_to_string(p).unwrap().trim().parse().unwrap()
+}
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a mariadbd this test's Marina started.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+async fn ops_of_type(app: &TestApp, id: &str, t: &str) -> Vec<Value> {
+    let (_, ops) = app.get(&format!("/v1/clusters/{id}/operations")).await;
+    ops["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == t)
+        .cloned()
+        .collect()
+}
+
+async fn events(app: &TestApp, id: &str) -> Vec<Value> {
+    let (_, e) = app.get(&format!("/v1/clusters/{id}/events?limit=500")).await;
+    e["data"].as_array().unwrap().clone()
+}
+
+/// Waits for the n-th operation of type `t` to succeed; returns it.
+async fn wait_op_count(app: &TestApp, id: &str, t: &str, n: usize, timeout: Duration) -> Value {
+    let op = eventually(timeout, &format!("{t} #{n}"), || async {
+        let ops = ops_of_type(app, id, t).await;
+        (ops.len() >= n).then(|| ops[0].clone())
+    })
+    .await;
+    let done = app.wait_op(op["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", app.log());
+    done
+}
+
+/// Waits until every node is active in its role and the cluster is active.
+async fn wait_all_active(app: &TestApp, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let c = cluster(app, id).await;
+        let all = c["nodes"].as_array().unwrap().iter().all(|n| n["status"] == "active");
+        if c["status"] == "active" && all {
+            return c;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let log = app.log();
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let ev: Vec<String> = events(app, id).await.iter().map(|e| e["message"].to_string()).collect();
+            panic!(
+                "cluster not all active: {c}\nevents: {ev:#?}\nlog:\n{}",
+                tail.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every acknowledged id is on every node, and all nodes have the same data.
+async fn assert_no_lost_writes(c: &Value, pw: &str, acked: &[(u64, Instant)]) {
+    assert!(!acked.is_empty(), "the load acknowledged nothing");
+    let want: HashSet<u64> = acked.iter().map(|(id, _)| *id).collect();
+    let mut sums = Vec::new();
+    for n in c["nodes"].as_array().unwrap() {
+        let port = n["port"].as_u64().unwrap() as u16;
+        let ids: HashSet<u64> = eventually(Duration::from_secs(20), "node caught up", || {
+            let want = want.clone();
+            async move {
+                let mut conn = mysql("127.0.0.1", port, "admin", pw).await.ok()?;
+                let ids: Vec<u64> = conn.query("SELECT id FROM app.t").await.ok()?;
+                let ids: HashSet<u64> = ids.into_iter().collect();
+                want.is_subset(&ids).then_some(ids)
+            }
+        })
+        .await;
+        let mut conn = mysql("127.0.0.1", port, "admin", pw).await.unwrap();
+        let sum: Option<(String, Option<u64>)> = conn.query_first("CHECKSUM TABLE app.t").await.unwrap();
+        sums.push((port, ids.len(), sum.unwrap().1));
+    }
+    // Replicas converge on the primary's data.
+    let first = sums[0].2;
+    for _ in 0..100 {
+        if sums.iter().all(|s| s.2 == first) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sums.clear();
+        for n in c["nodes"].as_array().unwrap() {
+            let port = n["port"].as_u64().unwrap() as u16;
+            let mut conn = mysql("127.0.0.1", port, "admin", pw).await.unwrap();
+            let sum: Option<(String, Option<u64>)> = conn.query_first("CHECKSUM TABLE app.t").await.unwrap();
+            let n: Option<u64> = conn.query_first("SELECT COUNT(*) FROM app.t").await.unwrap();
+            sums.push((port, n.unwrap() as usize, sum.unwrap().1));
+        }
+    }
+    assert!(sums.iter().all(|s| s.2 == sums[0].2), "replicas differ: {sums:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_after_kill_9_of_primary_loses_no_acknowledged_write() {
+    let app = TestApp::start().await;
+    let (c, pw) = setup(&app, "k9", 3).await;
+    let id = c["id"].as_str().unwrap();
+    let (wh, wp) = writer(&c);
+    let old = primary(&c);
+    let load = WriteLoad::start(&wh, wp, &pw);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed_at = Instant::now();
+    signal(pid_of(&app, old["id"].as_str().unwrap()), libc::SIGKILL);
+    let op = wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
+    let steps: Vec<&str> = op["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "elect",
+            "fence_old_primary",
+            "apply_relay_log",
+            "promote",
+            "repoint_replicas",
+            "move_endpoints"
+        ]
+    );
+    // Writes flow again through the same writer endpoint.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acked = load.stop().await;
+    // Answers already on their way when the primary died arrive within
+    // microseconds; anything later was written on the new primary.
+    let after = killed_at + Duration::from_millis(5);
+    let first_after = acked
+        .iter()
+        .find(|(_, t)| *t > after)
+        .map(|(_, t)| t.duration_since(killed_at));
+    let rto = first_after.expect("a write was acknowledged after the failover");
+    eprintln!("failover RTO (kill -9 → first acknowledged write): {rto:?}");
+    assert!(rto < Duration::from_secs(5), "RTO {rto:?}");
+
+    // The old primary comes back as a replica and the cluster heals.
+    let c = wait_all_active(&app, id).await;
+    let new_primary = primary(&c);
+    assert_ne!(new_primary["id"], old["id"]);
+    let old_now = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == old["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(old_now["role"], "replica");
+    assert_no_lost_writes(&c, &pw, &acked).await;
+    let kinds: Vec<String> = events(&app, id)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    for k in [
+        "failover_started",
+        "failover_elected",
+        "node_promoted",
+        "failover_completed",
+        "node_rejoined",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "missing event {k}: {kinds:?}");
+    }
+    // Status and health checks follow the new roles.
+    let (_, st) = app.get(&format!("/v1/clusters/{id}/status")).await;
+    let pn = st["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == new_primary["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(pn["probes"]["writable"], true, "{st}");
+    assert_eq!(pn["probes"]["semisync"], true, "{st}");
+    let (s, body) = app
+        .get(&format!(
+            "/v1/clusters/{id}/nodes/{}/is-primary",
+            new_primary["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!((s, body), (200, Value::String("primary".into())));
+    let (s, body) = app
+        .get(&format!(
+            "/v1/clusters/{id}/nodes/{}/is-primary",
+            old["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!((s, body), (503, Value::String("not primary".into())));
+    let (s, body) = app
+        .get(&format!(
+            "/v1/clusters/{id}/nodes/{}/is-replica",
+            old["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!((s, body), (200, Value::String("replica".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_primary_fails_over_then_old_primary_is_fenced_and_rejoins() {
+    let app = TestApp::start().await;
+    let (c, pw) = setup(&app, "stop", 3).await;
+    let id = c["id"].as_str().unwrap();
+    let (wh, wp) = writer(&c);
+    let old = primary(&c);
+    let old_id = old["id"].as_str().unwrap().to_string();
+    let old_port = old["port"].as_u64().unwrap() as u16;
+    let load = WriteLoad::start(&wh, wp, &pw);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = pid_of(&app, &old_id);
+    signal(pid, libc::SIGSTOP);
+    let op = wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
+    eprintln!("failover steps: {}", op["steps"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(pid, libc::SIGCONT);
+    // The old primary is fenced (read-only) and rejoins as a replica.
+    let c = wait_all_active(&app, id).await;
+    let acked = load.stop().await;
+    let old_now = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == old_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(old_now["role"], "replica");
+    let mut conn = mysql("127.0.0.1", old_port, "admin", &pw).await.unwrap();
+    let ro: i64 = conn.query_first("SELECT @@read_only").await.unwrap().unwrap();
+    assert_eq!(ro, 1);
+    drop(conn);
+    assert_no_lost_writes(&c, &pw, &acked).await;
+    let kinds: Vec<String> = events(&app, id)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "node_fenced" || k == "old_primary_fenced"),
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_replica_degrades_the_cluster_until_restarted() {
+    let app = TestApp::start().await;
+    let (c, _) = setup(&app, "rep", 3).await;
+    let id = c["id"].as_str().unwrap();
+    let victim = replicas(&c)[0]["id"].as_str().unwrap().to_string();
+    let pid = pid_of(&app, &victim);
+    signal(pid, libc::SIGKILL);
+    eventually(Duration::from_secs(10), "cluster degraded", || async {
+        (cluster(&app, id).await["status"] == "degraded").then_some(())
+    })
+    .await;
+    let c = wait_all_active(&app, id).await;
+    assert_eq!(primary(&c)["id"], primary(&c)["id"]);
+    assert_ne!(pid_of(&app, &victim), pid);
+    assert!(
+        ops_of_type(&app, id, "failover").await.is_empty(),
+        "a replica failure must not fail over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switchover_under_load_loses_nothing_and_pauses_writes_briefly() {
+    let app = TestApp::start().await;
+    let (c, pw) = setup(&app, "sw", 3).await;
+    let id = c["id"].as_str().unwrap();
+    let (wh, wp) = writer(&c);
+    let old = primary(&c);
+    let target = replicas(&c)[1]["id"].as_str().unwrap().to_string();
+    let load = WriteLoad::start(&wh, wp, &pw);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (s, body) = app
+        .post(
+            &format!("/v1/clusters/{id}/switchover"),
+            json!({"target_node_id": target}),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acked = load.stop().await;
+    let pause = longest_pause(&acked);
+    eprintln!("switchover write pause: {pause:?}");
+    assert!(pause < Duration::from_secs(3), "write pause {pause:?}");
+    let c = wait_all_active(&app, id).await;
+    assert_eq!(primary(&c)["id"], target.as_str());
+    let old_now = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == old["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(old_now["role"], "replica");
+    assert_no_lost_writes(&c, &pw, &acked).await;
+    // A switchover to a node that is not a replica is refused.
+    let (s, body) = app
+        .post(
+            &format!("/v1/clusters/{id}/switchover"),
+            json!({"target_node_id": target}),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    // A switchover without a body picks a target itself.
+    let (s, body) = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/clusters/{id}/switchover"),
+            None,
+            Some(&app.token.clone()),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switchover_with_a_long_transaction_waits_then_kills_it() {
+    let app = TestApp::start_configured("kernel", "[failover]\nswitchover_wait_trx_secs = 1\n").await;
+    let (c, pw) = setup(&app, "longtrx", 2).await;
+    let id = c["id"].as_str().unwrap();
+    let (wh, wp) = writer(&c);
+    let mut long = mysql(&wh, wp, "admin", &pw).await.unwrap();
+    long.query_drop("BEGIN").await.unwrap();
+    long.query_drop("INSERT INTO app.t VALUES (424242)").await.unwrap();
+    let started = Instant::now();
+    let (s, body) = app.post(&format!("/v1/clusters/{id}/switchover"), json!({})).await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the switchover waited for the open transaction"
+    );
+    // The uncommitted transaction was rolled back with its connection.
+    assert!(long.query_drop("COMMIT").await.is_err());
+    let c = wait_all_active(&app, id).await;
+    let (h, p) = writer(&c);
+    let mut conn = mysql(&h, p, "admin", &pw).await.unwrap();
+    let n: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM app.t WHERE id = 424242")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_refused_when_the_limit_is_reached() {
+    let app = TestApp::start_configured("kernel", "[failover]\nlimit = 1\nmin_interval_secs = 0\n").await;
+    let (c, _) = setup(&app, "limit", 3).await;
+    let id = c["id"].as_str().unwrap();
+    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
+    wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
+    let c = wait_all_active(&app, id).await;
+    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
+    let e = eventually(Duration::from_secs(15), "failover refused", || async {
+        events(&app, id)
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "failover_refused")
+    })
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("reached the limit of 1"), "{e}");
+    assert_eq!(cluster(&app, id).await["status"], "failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ops_of_type(&app, id, "failover").await.len(), 1, "no second failover");
+    // An operator can still force one.
+    let (s, body) = app.post(&format!("/v1/clusters/{id}/failover"), json!({})).await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_refused_too_soon_after_the_last_one() {
+    let app = TestApp::start_configured("kernel", "[failover]\nmin_interval_secs = 600\n").await;
+    let (c, _) = setup(&app, "soon", 3).await;
+    let id = c["id"].as_str().unwrap();
+    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
+    wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
+    let c = wait_all_active(&app, id).await;
+    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
+    let e = eventually(Duration::from_secs(15), "failover refused", || async {
+        events(&app, id)
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "failover_refused")
+    })
+    .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("minimum interval of 600 s"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_mode_never_fails_over_and_restarts_the_primary() {
+    let app = TestApp::start().await;
+    let (c, pw) = setup(&app, "manual", 2).await;
+    let id = c["id"].as_str().unwrap();
+    let (s, patched) = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/clusters/{id}"),
+            Some(json!({"failover": {"mode": "manual"}})),
+            Some(&app.token.clone()),
+        )
+        .await;
+    assert_eq!(s, 200, "{patched}");
+    assert_eq!(patched["failover"]["mode"], "manual");
+    let p = primary(&c);
+    let pid = pid_of(&app, p["id"].as_str().unwrap());
+    // A hung primary is detected, but manual mode only reports it.
+    signal(pid, libc::SIGSTOP);
+    let e = eventually(Duration::from_secs(15), "manual-mode refusal", || async {
+        events(&app, id)
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "failover_refused")
+    })
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("manual"), "{e}");
+    assert_eq!(cluster(&app, id).await["status"], "failed");
+    signal(pid, libc::SIGCONT);
+    wait_all_active(&app, id).await;
+    // A dead primary is restarted in place (made writable again) and serves.
+    signal(pid, libc::SIGKILL);
+    eventually(Duration::from_secs(15), "primary restarted", || async {
+        (pid_of(&app, p["id"].as_str().unwrap()) != pid).then_some(())
+    })
+    .await;
+    let c = wait_all_active(&app, id).await;
+    assert_eq!(primary(&c)["id"], p["id"]);
+    assert!(ops_of_type(&app, id, "failover").await.is_empty());
+    let (h, port) = writer(&c);
+    let mut conn = mysql(&h, port, "admin", &pw).await.unwrap();
+    conn.query_drop("INSERT INTO app.t VALUES (1)").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_unreachable_only_from_marina_is_not_failed_over() {
+    let mut app = TestApp::start().await;
+    let (c, pw) = setup(&app, "blind", 3).await;
+    let id = c["id"].as_str().unwrap();
+    let p = primary(&c);
+    let sock = app
+        .data_dir()
+        .join("nodes")
+        .join(p["id"].as_str().unwrap())
+        .join("mariadbd.sock");
+    let hidden = sock.with_extension("hidden");
+    // Marina's management path to the primary (its unix socket) breaks; the
+    // network path replicas and clients use does not.
+    app.kill_server();
+    std::fs::rename(&sock, &hidden).unwrap();
+    app.spawn_server(None);
+    let e = eventually(Duration::from_secs(15), "failover skipped", || async {
+        events(&app, id)
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "failover_skipped")
+    })
+    .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("still receive its events"),
+        "{e}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(ops_of_type(&app, id, "failover").await.is_empty());
+    let (h, port) = writer(&c);
+    let mut conn = mysql(&h, port, "admin", &pw).await.unwrap();
+    conn.query_drop("INSERT INTO app.t VALUES (7)").await.unwrap();
+    std::fs::rename(&hidden, &sock).unwrap();
+    wait_all_active(&app, id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diverged_old_primary_is_marked_failed_not_reattached() {
+    let mut app = TestApp::start().await;
+    let (c, pw) = setup(&app, "diverge", 3).await;
+    let id = c["id"].as_str().unwrap();
+    let old = primary(&c);
+    let old_id = old["id"].as_str().unwrap().to_string();
+    let old_port = old["port"].as_u64().unwrap() as u16;
+    let pid = pid_of(&app, &old_id);
+    signal(pid, libc::SIGSTOP);
+    wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
+    // With Marina down (nobody fences it), the old primary wakes up still
+    // writable and takes a write the new primary never sees.
+    app.kill_server();
+    signal(pid, libc::SIGCONT);
+    let mut conn = mysql("127.0.0.1", old_port, "admin", &pw).await.unwrap();
+    // No replica acknowledges it: it commits when the semi-sync wait times out.
+    conn.query_drop("INSERT INTO app.t VALUES (999)").await.unwrap();
+    drop(conn);
+    // A clean shutdown keeps it (crash recovery as a replica would discard an
+    // unacknowledged transaction, which is what Marina's hard fence relies on).
+    signal(pid, libc::SIGTERM);
+    eventually(Duration::from_secs(30), "old primary stopped", || async {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+    app.spawn_server(None);
+    let start = Instant::now();
+    let node = loop {
+        let c = cluster(&app, id).await;
+        let n = c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == old_id.as_str())
+            .cloned()
+            .unwrap();
+        if n["status"] == "failed" {
+            break n;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let ev: Vec<String> = events(&app, id)
+                .await
+                .iter()
+                .map(|e| e["message"].to_string())
+                .collect();
+            panic!("old primary not failed: {n}\n{ev:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        node["status_reason"].as_str().unwrap().contains("not contained"),
+        "{node}"
+    );
+    // It was fenced and is not replicating from the new primary.
+    let ev: Vec<String> = events(&app, id)
+        .await
+        .iter()
+        .map(|e| e["message"].to_string())
+        .collect();
+    let mut conn = mysql("127.0.0.1", old_port, "admin", &pw)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {ev:#?}"));
+    let ro: i64 = conn.query_first("SELECT @@read_only").await.unwrap().unwrap();
+    assert_eq!(ro, 1);
+    let row: Option<mysql_async::Row> = conn.query_first("SHOW SLAVE STATUS").await.unwrap();
+    assert!(row.is_none(), "a diverged node must not be attached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_plane_killed_during_failover_finishes_it_after_restart() {
+    let mut app = TestApp::start().await;
+    let (c, pw) = setup(&app, "fpcrash", 3).await;
+    let id = c["id"].as_str().unwrap();
+    app.kill_server();
+    app.spawn_server(Some("failover:promote:after"));
+    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
+    assert!(
+        app.wait_server_exit(Duration::from_secs(30)),
+        "failpoint did not fire\n{}",
+        app.log()
+    );
+    app.spawn_server(None);
+    wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
+    let c = wait_all_active(&app, id).await;
+    let (h, port) = writer(&c);
+    let mut conn = mysql(&h, port, "admin", &pw).await.unwrap();
+    conn.query_drop("INSERT INTO app.t VALUES (5)").await.unwrap();
+}
