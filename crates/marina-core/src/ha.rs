@@ -82,6 +82,24 @@ impl Marina {
         })
     }
 
+    /// A probing connection to a node (benchmarks and tools).
+    pub async fn probe_conn_for(&self, node_id: &str) -> Result<marina_engine::probe::ProbeConn, Error> {
+        let node = self
+            .store
+            .all_nodes()
+            .await?
+            .into_iter()
+            .find(|n| n.id == node_id)
+            .ok_or_else(|| Error::not_found("node", node_id))?;
+        let c = self
+            .store
+            .get_cluster(None, &node.cluster_id)
+            .await?
+            .ok_or_else(|| Error::not_found("cluster", &node.cluster_id))?;
+        let secrets = self.cluster_secrets(&c)?;
+        Ok(marina_engine::probe::ProbeConn::new(self.mgmt_addr(&node, &secrets)))
+    }
+
     /// `PATCH /v1/clusters/{id}`.
     pub async fn patch_cluster(
         &self,

@@ -28,15 +28,46 @@ struct Listener {
 }
 
 /// Userspace TCP proxy data path.
-#[derive(Default)]
 pub struct ProxyDataPath {
     /// Live listeners by endpoint address.
     listeners: Mutex<HashMap<SocketAddrV4, Listener>>,
+    /// The proxy's own single-threaded runtime: one event loop, like HAProxy's,
+    /// so byte copying never waits behind control-plane work or pays for
+    /// cross-thread wake-ups.
+    rt: tokio::runtime::Handle,
+    /// Ends the runtime's thread when the data path is dropped.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Default for ProxyDataPath {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ProxyDataPath {
     pub fn new() -> Self {
-        Self::default()
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("marina-proxy".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("building the proxy runtime");
+                let _ = handle_tx.send(rt.handle().clone());
+                rt.block_on(async {
+                    let _ = stop_rx.await;
+                });
+            })
+            .expect("spawning the proxy thread");
+        let rt = handle_rx.recv().expect("the proxy runtime starts");
+        ProxyDataPath {
+            listeners: Mutex::new(HashMap::new()),
+            rt,
+            _stop: stop_tx,
+        }
     }
 }
 
@@ -130,11 +161,15 @@ impl DataPath for ProxyDataPath {
             socket
                 .set_nonblocking(true)
                 .map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
-            let listener =
-                TcpListener::from_std(socket).map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
             let backends = Arc::new(RwLock::new(r.backends.clone()));
             let conns: Conns = Arc::default();
-            let task = tokio::spawn(accept_loop(listener, backends.clone(), conns.clone()));
+            let (b, c) = (backends.clone(), conns.clone());
+            let task = self.rt.spawn(async move {
+                match TcpListener::from_std(socket) {
+                    Ok(listener) => accept_loop(listener, b, c).await,
+                    Err(e) => tracing::error!(error = %e, "cannot register endpoint listener"),
+                }
+            });
             self.listeners
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

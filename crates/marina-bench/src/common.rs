@@ -1,0 +1,157 @@
+//! Helpers shared by the benchmarks: an in-process control plane, a small API
+//! client, medians and the `name: value unit (ratio x baseline)` lines.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+pub fn arg_value(args: &[String], name: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub struct Api {
+    pub url: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let v: Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("{path}: HTTP {status}: {v}");
+        }
+        Ok(v)
+    }
+
+    pub async fn wait_op(&self, id: &str) -> anyhow::Result<Value> {
+        loop {
+            let op = self
+                .call(reqwest::Method::GET, &format!("/v1/operations/{id}"), None)
+                .await?;
+            match op["status"].as_str() {
+                Some("succeeded") => return Ok(op),
+                Some("failed") => bail!("operation failed: {op}"),
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+
+    /// Create → active in ms, then delete.
+    pub async fn create_once(&self, name: &str, nodes: u32) -> anyhow::Result<f64> {
+        let start = Instant::now();
+        let body = json!({"name": name, "size_id": "xsmall", "nodes": nodes, "replication": "semisync"});
+        let created = self.call(reqwest::Method::POST, "/v1/clusters", Some(body)).await?;
+        self.wait_op(created["operation"]["id"].as_str().unwrap_or_default())
+            .await?;
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        let id = created["cluster"]["id"].as_str().unwrap_or_default();
+        let del = self
+            .call(reqwest::Method::DELETE, &format!("/v1/clusters/{id}"), None)
+            .await?;
+        self.wait_op(del["operation"]["id"].as_str().unwrap_or_default())
+            .await?;
+        Ok(ms)
+    }
+}
+
+/// An in-process Marina on a scratch data dir, clear of any Marina serving on
+/// this host (own nftables table, endpoint pools and node ports).
+pub struct Bench {
+    pub app: std::sync::Arc<marina_core::Marina>,
+    pub api: Api,
+    cancel: tokio_util::sync::CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Bench {
+    pub async fn start(
+        data_dir: std::path::PathBuf,
+        tweak: impl FnOnce(&mut marina_core::Config),
+    ) -> anyhow::Result<Bench> {
+        let mut config = marina_core::Config {
+            data_dir,
+            ..Default::default()
+        };
+        config.endpoints.nft_table = format!("marina_bench_{}", std::process::id());
+        config.endpoints.writer_pool = "127.251.0.0/24".parse()?;
+        config.endpoints.reader_pool = "127.252.0.0/24".parse()?;
+        config.nodes.port_min = 45000;
+        config.nodes.port_max = 45999;
+        tweak(&mut config);
+        let app = marina_core::Marina::open(config)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token = app
+            .bootstrap()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .context("fresh store")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let tasks = app.spawn_background(cancel.clone());
+        let c2 = cancel.clone();
+        let server = tokio::spawn(marina_api::serve(
+            app.clone(),
+            listener,
+            async move { c2.cancelled().await },
+        ));
+        Ok(Bench {
+            app,
+            api: Api {
+                url,
+                token,
+                http: reqwest::Client::new(),
+            },
+            cancel,
+            tasks,
+            server,
+        })
+    }
+
+    /// Stops the control plane (nodes keep running) and removes its endpoints.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.server.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let _ = marina_core::supervisor::clear_endpoints(&self.app).await;
+    }
+}
+
+/// Prints `name: value unit (ratio x baseline)`.
+pub fn report(name: &str, value: f64, unit: &str, baseline: f64, baseline_name: &str) {
+    println!("{name}: {value:.1} {unit} ({:.2} x {baseline_name})", value / baseline);
+}
+
+/// Min, median and max.
+pub fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
