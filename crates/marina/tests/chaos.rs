@@ -53,7 +53,7 @@ fn start_split_brain_watch(host: String, port: u16, pw: String, stop: Arc<Atomic
         let mut conns: Vec<mysql_async::Conn> = Vec::new();
         let mut tick = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            if tick % 2 == 0
+            if tick.is_multiple_of(2)
                 && let Ok(Ok(c)) =
                     tokio::time::timeout(Duration::from_millis(500), mysql(&host, port, "admin", &pw)).await
             {
