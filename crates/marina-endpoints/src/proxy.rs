@@ -148,7 +148,7 @@ async fn one_way(
         loop {
             let n = loop {
                 let mut guard = from.readable().await?;
-                match guard.try_io(|s| (&*s.get_ref()).read(&mut buf)) {
+                match guard.try_io(|s| s.get_ref().read(&mut buf)) {
                     Ok(Ok(n)) => {
                         if n > 0 && n < buf.len() {
                             guard.clear_ready();
@@ -166,7 +166,7 @@ async fn one_way(
             let mut off = 0;
             while off < n {
                 let mut guard = to.writable().await?;
-                match guard.try_io(|s| (&*s.get_ref()).write(&buf[off..n])) {
+                match guard.try_io(|s| s.get_ref().write(&buf[off..n])) {
                     Ok(Ok(w)) => off += w,
                     Ok(Err(e)) => return Err(e),
                     Err(_would_block) => continue,
