@@ -5,7 +5,8 @@
 //!   writer endpoint (one writer, each write a unique id), over `--trials` runs.
 //! - Switchover pause: the longest gap between acknowledged writes while a
 //!   switchover runs, over `--trials` runs.
-//! - Throughput: `sysbench oltp_point_select` (8 threads, `--seconds` each)
+//! - Throughput: `sysbench oltp_point_select` (8 threads, `--seconds` each,
+//!   `--rounds` interleaved rounds, medians)
 //!   through the kernel writer endpoint and through Marina's userspace proxy,
 //!   against a direct connection to the primary and against HAProxy (TCP mode)
 //!   in front of the same primary.
@@ -19,7 +20,7 @@ use anyhow::{Context, bail};
 use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
-use crate::common::{Api, Bench, arg_value, free_port, report, spread};
+use crate::common::{Api, Bench, arg_value, free_port, median, report, spread};
 
 async fn conn(host: &str, port: u16, pw: &str) -> Option<mysql_async::Conn> {
     let opts = mysql_async::OptsBuilder::default()
@@ -292,12 +293,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let p = primary(&c);
     let pport = p["port"].as_u64().unwrap_or_default() as u16;
     sysbench(&wh, wp, &pw, secs, "prepare")?;
-    let direct = sysbench("127.0.0.1", pport, &pw, secs, "run")?;
-    let kernel = if bench.app.datapath.kind() == "kernel" {
-        Some(sysbench(&wh, wp, &pw, secs, "run")?)
-    } else {
-        None
-    };
+    let kernel_available = bench.app.datapath.kind() == "kernel";
     // Marina's userspace proxy (the same code the userspace mode runs).
     let proxy = marina_endpoints::ProxyDataPath::new();
     let uport = free_port()?;
@@ -310,7 +306,6 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             exclusive: true,
         }])
         .await?;
-    let userspace = sysbench("127.0.0.1", uport, &pw, secs, "run")?;
     // HAProxy in TCP mode in front of the same primary.
     let hport = free_port()?;
     let cfg = scratch.path().join("haproxy.cfg");
@@ -331,12 +326,26 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .spawn()
         .context("running haproxy (scripts/install-deps.sh --bench installs it)")?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let hap = sysbench("127.0.0.1", hport, &pw, secs, "run")?;
+    // Interleaved rounds so drift on a noisy machine hits every path alike.
+    let rounds = arg_value(args, "--rounds", 3).max(1);
+    let (mut direct, mut kernel, mut userspace, mut hap) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        direct.push(sysbench("127.0.0.1", pport, &pw, secs, "run")?);
+        if kernel_available {
+            kernel.push(sysbench(&wh, wp, &pw, secs, "run")?);
+        }
+        userspace.push(sysbench("127.0.0.1", uport, &pw, secs, "run")?);
+        hap.push(sysbench("127.0.0.1", hport, &pw, secs, "run")?);
+    }
     haproxy.kill().await.ok();
-    println!("direct to primary (sysbench oltp_point_select, 8 threads): {direct:.0} queries/s (1.00 x direct)");
-    match kernel {
-        Some(k) => report("kernel writer endpoint", k, "queries/s", direct, "direct"),
-        None => println!("kernel writer endpoint: not measured (nftables unavailable)"),
+    let (direct, userspace, hap) = (median(direct), median(userspace), median(hap));
+    println!(
+        "direct to primary (sysbench oltp_point_select, 8 threads, median of {rounds}): {direct:.0} queries/s (1.00 x direct)"
+    );
+    if kernel_available {
+        report("kernel writer endpoint", median(kernel), "queries/s", direct, "direct");
+    } else {
+        println!("kernel writer endpoint: not measured (nftables unavailable)");
     }
     report("userspace proxy endpoint", userspace, "queries/s", hap, "haproxy");
     report("haproxy tcp", hap, "queries/s", direct, "direct");

@@ -647,3 +647,53 @@ async fn control_plane_killed_during_failover_finishes_it_after_restart() {
     let mut conn = mysql(&h, port, "admin", &pw).await.unwrap();
     conn.query_drop("INSERT INTO app.t VALUES (5)").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_answer_without_a_token_only_when_public() {
+    let app = TestApp::start_configured("kernel", "public_health_checks = true").await;
+    let (c, _) = app.create_cluster("lb", 2).await;
+    let id = c["id"].as_str().unwrap();
+    let p = primary(&c)["id"].as_str().unwrap().to_string();
+    let r = replicas(&c)[0]["id"].as_str().unwrap().to_string();
+    let path = |node: &str, what: &str| format!("/v1/clusters/{id}/nodes/{node}/{what}");
+    let answer = eventually(Duration::from_secs(10), "primary healthy", || async {
+        let (s, b) = app
+            .request(reqwest::Method::GET, &path(&p, "is-primary"), None, None)
+            .await;
+        (s == 200).then_some(b)
+    })
+    .await;
+    assert_eq!(answer, Value::String("primary".into()));
+    let (s, b) = app
+        .request(reqwest::Method::GET, &path(&r, "is-primary"), None, None)
+        .await;
+    assert_eq!((s, b), (503, Value::String("not primary".into())));
+    let (s, b) = app
+        .request(reqwest::Method::GET, &path(&r, "is-replica"), None, None)
+        .await;
+    assert_eq!((s, b), (200, Value::String("replica".into())));
+    let (s, b) = app
+        .request(reqwest::Method::GET, &path(&p, "is-replica"), None, None)
+        .await;
+    assert_eq!((s, b), (503, Value::String("not replica".into())));
+    // A wrong token is still refused, and an unknown node is a 404.
+    let (s, _) = app
+        .request(reqwest::Method::GET, &path(&p, "is-primary"), None, Some("mrn_wrong"))
+        .await;
+    assert_eq!(s, 401);
+    let (s, _) = app
+        .request(reqwest::Method::GET, &path("nd_nope", "is-primary"), None, None)
+        .await;
+    assert_eq!(s, 404);
+    // Without the option, a token is required.
+    let private = TestApp::start().await;
+    let (s, b) = private
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/clusters/{id}/nodes/{p}/is-primary"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 401, "{b}");
+}

@@ -52,14 +52,20 @@ impl TestApp {
         Self::start_configured(mode, "").await
     }
 
-    /// Starts Marina with extra TOML sections appended to the test config.
+    /// Starts Marina with extra TOML: sections (`[failover] …`) are appended to
+    /// the test config, top-level keys are put first.
     pub async fn start_configured(mode: &str, extra_toml: &str) -> TestApp {
         let dir = tempfile::Builder::new()
             .prefix("marina-test-")
             .tempdir()
             .expect("tempdir");
         let nft_table = format!("marina_t{}", rand::rng().random_range(0..u32::MAX));
-        let config = format!("{}{extra_toml}", config_text(dir.path(), &nft_table));
+        let base = config_text(dir.path(), &nft_table);
+        let config = if extra_toml.trim_start().starts_with('[') {
+            format!("{base}{extra_toml}")
+        } else {
+            format!("{extra_toml}\n{base}")
+        };
         std::fs::write(dir.path().join("marina.toml"), config).unwrap();
         let mut app = TestApp {
             dir,
