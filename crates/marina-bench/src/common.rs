@@ -81,6 +81,10 @@ impl Api {
 /// An in-process Marina on a scratch data dir, clear of any Marina serving on
 /// this host (own nftables table, endpoint pools and node ports).
 pub struct Bench {
+    /// The data dir (its node processes are killed on drop).
+    data_dir: std::path::PathBuf,
+    /// The nftables table (deleted on drop).
+    nft_table: String,
     pub app: std::sync::Arc<marina_core::Marina>,
     pub api: Api,
     cancel: tokio_util::sync::CancellationToken,
@@ -94,7 +98,7 @@ impl Bench {
         tweak: impl FnOnce(&mut marina_core::Config),
     ) -> anyhow::Result<Bench> {
         let mut config = marina_core::Config {
-            data_dir,
+            data_dir: data_dir.clone(),
             ..Default::default()
         };
         config.endpoints.nft_table = format!("marina_bench_{}", std::process::id());
@@ -103,6 +107,7 @@ impl Bench {
         config.nodes.port_min = 45000;
         config.nodes.port_max = 45999;
         tweak(&mut config);
+        let nft_table = config.endpoints.nft_table.clone();
         let app = marina_core::Marina::open(config)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -122,6 +127,8 @@ impl Bench {
             async move { c2.cancelled().await },
         ));
         Ok(Bench {
+            data_dir,
+            nft_table,
             app,
             api: Api {
                 url,
@@ -134,14 +141,41 @@ impl Bench {
         })
     }
 
-    /// Stops the control plane (nodes keep running) and removes its endpoints.
-    pub async fn stop(self) {
+    /// Stops the control plane (nodes keep running until the bench is dropped)
+    /// and removes its endpoints.
+    pub async fn stop(&mut self) {
         self.cancel.cancel();
-        let _ = self.server.await;
-        for t in self.tasks {
+        let _ = (&mut self.server).await;
+        for t in self.tasks.drain(..) {
             let _ = t.await;
         }
         let _ = marina_core::supervisor::clear_endpoints(&self.app).await;
+    }
+}
+
+impl Drop for Bench {
+    /// Whatever happened (an error return included), leave no node process or
+    /// nftables table behind: kill by pid every mariadbd of this data dir.
+    fn drop(&mut self) {
+        let needle = format!("--defaults-file={}/", self.data_dir.join("nodes").display());
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for e in entries.flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                if cmd.split(|b| *b == 0).any(|a| a.starts_with(needle.as_bytes())) {
+                    // SAFETY: kill(2) on a mariadbd this benchmark started.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &self.nft_table])
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 

@@ -180,7 +180,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let secs = arg_value(args, "--seconds", 5).max(1);
     let scratch = tempfile::Builder::new().prefix("marina-bench-ha-").tempdir()?;
     let data = scratch.path().join("marina");
-    let bench = Bench::start(data.clone(), |c| {
+    let mut bench = Bench::start(data.clone(), |c| {
         c.failover.limit = 1000;
         c.failover.min_interval_secs = 0;
     })
@@ -367,10 +367,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         cores_for_1000
     );
 
-    // Clean up the cluster.
-    for n in &secrets_nodes {
-        let _ = app.runtime.destroy(n["id"].as_str().unwrap_or_default()).await;
-    }
+    drop(bench); // kills the nodes and removes the endpoint table
     Ok(())
 }
 

@@ -86,7 +86,7 @@ async fn provision(args: &[String]) -> anyhow::Result<()> {
     }
     let floor = median(floors);
 
-    let bench = Bench::start(scratch.path().join("marina"), |c| c.nodes.reconcile_interval_ms = 1000).await?;
+    let mut bench = Bench::start(scratch.path().join("marina"), |c| c.nodes.reconcile_interval_ms = 1000).await?;
     let (app, api) = (bench.app.clone(), &bench.api);
     let datapath = app.datapath.kind();
     // Warm-up: builds the version's template once (like a first start does).

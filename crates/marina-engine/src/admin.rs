@@ -93,8 +93,6 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError>;
     /// The replica threads' state, or `None` if the node is not a replica.
     async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError>;
-    /// `@@gtid_current_pos`.
-    async fn gtid_current_pos(&self, node: &NodeAddr) -> Result<String, AdminError>;
 }
 
 /// `NodeAdmin` over real connections (one short-lived connection per call).
@@ -135,6 +133,26 @@ impl MysqlAdmin {
                 port: n.port,
             }),
         }
+    }
+
+    /// Runs one query and returns the first column of its first row, within
+    /// `deadline` (connection included).
+    async fn scalar<T>(&self, n: &NodeAddr, sql: String, deadline: Duration) -> Result<Option<T>, AdminError>
+    where
+        T: mysql_async::prelude::FromValue + Send + 'static,
+    {
+        let work = async {
+            let mut conn = self.connect(n).await?;
+            let r: Option<T> = conn.query_first(sql).await.map_err(|e| query_err(n, e))?;
+            let _ = conn.disconnect().await;
+            Ok(r)
+        };
+        tokio::time::timeout(deadline, work)
+            .await
+            .map_err(|_| AdminError::Timeout {
+                host: n.host.clone(),
+                port: n.port,
+            })?
     }
 
     /// Runs statements in order on one connection.
@@ -254,43 +272,13 @@ impl NodeAdmin for MysqlAdmin {
     }
 
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError> {
-        let work = async {
-            let mut conn = self.connect(node).await?;
-            let r: Option<i64> = conn
-                .query_first(format!(
-                    "SELECT MASTER_GTID_WAIT({}, {})",
-                    quote(pos),
-                    timeout.as_secs_f64()
-                ))
-                .await
-                .map_err(|e| query_err(node, e))?;
-            let _ = conn.disconnect().await;
-            Ok(r == Some(0))
-        };
-        tokio::time::timeout(timeout + self.timeout, work)
-            .await
-            .map_err(|_| AdminError::Timeout {
-                host: node.host.clone(),
-                port: node.port,
-            })?
+        let sql = format!("SELECT MASTER_GTID_WAIT({}, {})", quote(pos), timeout.as_secs_f64());
+        Ok(self.scalar::<i64>(node, sql, timeout + self.timeout).await? == Some(0))
     }
 
     async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError> {
-        let work = async {
-            let mut conn = self.connect(node).await?;
-            let r: Option<i64> = conn
-                .query_first("SELECT COUNT(*) FROM information_schema.innodb_trx")
-                .await
-                .map_err(|e| query_err(node, e))?;
-            let _ = conn.disconnect().await;
-            Ok(r.unwrap_or(0).max(0) as u64)
-        };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| AdminError::Timeout {
-                host: node.host.clone(),
-                port: node.port,
-            })?
+        let sql = "SELECT COUNT(*) FROM information_schema.innodb_trx".to_string();
+        Ok(self.scalar::<i64>(node, sql, self.timeout).await?.unwrap_or(0).max(0) as u64)
     }
 
     async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError> {
@@ -319,24 +307,6 @@ impl NodeAdmin for MysqlAdmin {
                         .join("; "),
                 }
             }))
-        };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| AdminError::Timeout {
-                host: node.host.clone(),
-                port: node.port,
-            })?
-    }
-
-    async fn gtid_current_pos(&self, node: &NodeAddr) -> Result<String, AdminError> {
-        let work = async {
-            let mut conn = self.connect(node).await?;
-            let pos: Option<String> = conn
-                .query_first("SELECT @@gtid_current_pos")
-                .await
-                .map_err(|e| query_err(node, e))?;
-            let _ = conn.disconnect().await;
-            Ok(pos.unwrap_or_default())
         };
         tokio::time::timeout(self.timeout, work)
             .await

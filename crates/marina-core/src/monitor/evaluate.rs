@@ -86,79 +86,35 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
     }
 
     let mut primary_failed_refused = false;
+    let pid = Some(primary.id.as_str());
     match &verdict {
         PrimaryVerdict::Failed { evidence } => {
-            match app.failover_refusal(cluster).await? {
+            let refusal = match app.failover_refusal(cluster).await? {
+                Some(why) => format!("{evidence}; failover refused: {why}"),
                 None => match app.start_failover(cluster, None, false).await {
                     Ok(op) => {
                         app.monitor.clear_decision(&cluster.id);
-                        app.event(
-                            &cluster.tenant_id,
-                            &cluster.id,
-                            Some(&primary.id),
-                            "failover_started",
-                            format!("{evidence}; automatic failover started (operation {})", op.id),
-                        )
-                        .await;
+                        let msg = format!("{evidence}; automatic failover started (operation {})", op.id);
+                        app.event(&cluster.tenant_id, &cluster.id, pid, "failover_started", msg)
+                            .await;
                         return Ok(());
                     }
-                    Err(e) => {
-                        let msg = format!("{evidence}; automatic failover could not start: {e}");
-                        if app.monitor.decide(&cluster.id, &msg) {
-                            app.event(
-                                &cluster.tenant_id,
-                                &cluster.id,
-                                Some(&primary.id),
-                                "failover_refused",
-                                msg,
-                            )
-                            .await;
-                        }
-                    }
+                    Err(e) => format!("{evidence}; automatic failover could not start: {e}"),
                 },
-                Some(why) => {
-                    let msg = format!("{evidence}; failover refused: {why}");
-                    if app.monitor.decide(&cluster.id, &msg) {
-                        app.event(
-                            &cluster.tenant_id,
-                            &cluster.id,
-                            Some(&primary.id),
-                            "failover_refused",
-                            msg,
-                        )
-                        .await;
-                    }
-                }
-            }
+            };
+            record_once(app, cluster, pid, "failover_refused", &refusal, refusal.clone()).await;
             primary_failed_refused = true;
         }
         PrimaryVerdict::NotFailed { reason } => {
-            if app.monitor.decide(&cluster.id, reason) {
-                app.event(
-                    &cluster.tenant_id,
-                    &cluster.id,
-                    Some(&primary.id),
-                    "failover_skipped",
-                    reason.clone(),
-                )
-                .await;
-            }
+            record_once(app, cluster, pid, "failover_skipped", reason, reason.clone()).await;
         }
         PrimaryVerdict::Suspect { .. } => {
-            if app.monitor.decide(&cluster.id, "suspect") {
-                app.event(
-                    &cluster.tenant_id,
-                    &cluster.id,
-                    Some(&primary.id),
-                    "primary_suspect",
-                    format!(
-                        "primary {} is not answering probes ({})",
-                        primary.id,
-                        ph.last_error.clone().unwrap_or_default()
-                    ),
-                )
-                .await;
-            }
+            let msg = format!(
+                "primary {} is not answering probes ({})",
+                primary.id,
+                ph.last_error.clone().unwrap_or_default()
+            );
+            record_once(app, cluster, pid, "primary_suspect", "suspect", msg).await;
         }
         PrimaryVerdict::Healthy => app.monitor.clear_decision(&cluster.id),
     }
@@ -251,6 +207,14 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         app.reconcile.notify_one();
     }
     Ok(())
+}
+
+/// Records a decision as an event once: repeated identical decisions (`key`)
+/// on later ticks stay silent until the situation changes.
+async fn record_once(app: &Marina, cluster: &ClusterRecord, node_id: Option<&str>, kind: &str, key: &str, msg: String) {
+    if app.monitor.decide(&cluster.id, key) {
+        app.event(&cluster.tenant_id, &cluster.id, node_id, kind, msg).await;
+    }
 }
 
 /// Fences a writable node that is not the primary.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRole, NodeStatus, Operation};
 
+use super::StepContext;
 use super::{admin_err, each_node, runtime_err};
 use crate::Marina;
 
@@ -28,17 +29,12 @@ pub(super) const STEPS: &[&str] = &["prepare_nodes", "start_nodes", "configure_r
 const REPLICA_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
-    let cluster_id = op
-        .cluster_id
-        .as_deref()
-        .ok_or_else(|| Error::internal("create without cluster"))?;
-    let cluster = app
-        .store
-        .get_cluster(None, cluster_id)
-        .await?
-        .ok_or_else(|| Error::internal(format!("cluster {cluster_id} vanished during create")))?;
-    let nodes = app.store.list_nodes(cluster_id).await?;
-    let secrets = app.cluster_secrets(&cluster)?;
+    let StepContext {
+        cluster,
+        nodes,
+        secrets,
+    } = StepContext::load(app, op).await?;
+    let cluster_id = cluster.id.as_str();
     match step {
         "prepare_nodes" => {
             let c = cluster.clone();

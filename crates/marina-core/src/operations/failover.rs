@@ -25,6 +25,7 @@ use marina_common::Error;
 use marina_common::model::*;
 use marina_engine::probe::ProbeConn;
 
+use super::StepContext;
 use super::elect::{Candidate, elect};
 use super::{admin_err, new_operation};
 use crate::Marina;
@@ -103,17 +104,12 @@ impl Marina {
 }
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
-    let cluster_id = op
-        .cluster_id
-        .as_deref()
-        .ok_or_else(|| Error::internal("failover without cluster"))?;
-    let cluster = app
-        .store
-        .get_cluster(None, cluster_id)
-        .await?
-        .ok_or_else(|| Error::internal(format!("cluster {cluster_id} vanished during failover")))?;
-    let nodes = app.store.list_nodes(cluster_id).await?;
-    let secrets = app.cluster_secrets(&cluster)?;
+    let StepContext {
+        cluster,
+        nodes,
+        secrets,
+    } = StepContext::load(app, op).await?;
+    let cluster_id = cluster.id.as_str();
     // The elected node, once recorded.
     let current = app
         .store

@@ -87,6 +87,35 @@ where
     first.map_or(Ok(()), Err)
 }
 
+/// What a step of a cluster operation works on, read afresh from the store at
+/// every step (steps never trust what an earlier run had in memory).
+pub(crate) struct StepContext {
+    pub cluster: marina_common::model::ClusterRecord,
+    pub nodes: Vec<NodeRecord>,
+    pub secrets: marina_common::model::ClusterSecrets,
+}
+
+impl StepContext {
+    pub(crate) async fn load(app: &Marina, op: &Operation) -> Result<Self, Error> {
+        let id = op
+            .cluster_id
+            .as_deref()
+            .ok_or_else(|| Error::internal(format!("{} without a cluster", op.op_type)))?;
+        let cluster = app
+            .store
+            .get_cluster(None, id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("cluster {id} vanished during {}", op.op_type)))?;
+        let nodes = app.store.list_nodes(id).await?;
+        let secrets = app.cluster_secrets(&cluster)?;
+        Ok(StepContext {
+            cluster,
+            nodes,
+            secrets,
+        })
+    }
+}
+
 /// Runtime failures are reported to users as they are (they say what to do).
 pub(crate) fn runtime_err(e: marina_runtime::RuntimeError) -> Error {
     Error::Unavailable(e.to_string())

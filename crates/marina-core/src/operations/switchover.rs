@@ -25,6 +25,7 @@ use marina_common::Error;
 use marina_common::model::*;
 use marina_engine::probe::ProbeConn;
 
+use super::StepContext;
 use super::elect::{Candidate, elect};
 use super::failover::{finish, promote, repoint};
 use super::{admin_err, new_operation};
@@ -41,6 +42,9 @@ pub(super) const STEPS: &[&str] = &[
 ];
 
 const OP_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How many times the replicas are examined before a switchover is refused.
+const SWITCHOVER_CHECK_ATTEMPTS: usize = 3;
 
 impl Marina {
     /// Checks and records a switchover (`target`: the replica to promote).
@@ -106,70 +110,99 @@ impl Marina {
             .probe(OP_PROBE_TIMEOUT)
             .await
             .map_err(|e| Error::Conflict(format!("the primary does not answer ({e}); use a failover instead")))?;
-        let mut cands = Vec::new();
-        let max_lag = self.config.failover.switchover_max_lag_secs;
-        let mut lag_problems = Vec::new();
-        for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
-            let probe = ProbeConn::new(self.mgmt_addr(n, &secrets))
-                .probe(OP_PROBE_TIMEOUT)
-                .await
-                .ok();
-            let replicating = probe
-                .as_ref()
-                .and_then(|p| p.replica.as_ref())
-                .is_some_and(|r| r.io_running() && r.sql_running && r.master_port == primary.port);
-            let lag = probe
-                .as_ref()
-                .and_then(|p| p.replica.as_ref())
-                .and_then(|r| r.seconds_behind);
-            let lag_ok = lag.is_some_and(|l| l <= max_lag);
-            if !lag_ok {
-                lag_problems.push(format!(
-                    "{} lags {} (limit {max_lag} s)",
-                    n.id,
-                    lag.map_or("unknown".into(), |l| format!("{l} s"))
-                ));
+        // Replication states are sometimes briefly in flux (an IO thread
+        // reconnecting after a heartbeat gap): look a few times before refusing.
+        let mut last_refusal = String::new();
+        for attempt in 0..SWITCHOVER_CHECK_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
             }
+            match self.switchover_candidates(nodes, primary, &secrets, target).await? {
+                Ok(chosen) => return Ok(chosen),
+                Err(why) => last_refusal = why,
+            }
+        }
+        Err(Error::Conflict(format!("switchover refused: {last_refusal}")))
+    }
+
+    /// One look at the replicas: the chosen target, or why there is none.
+    async fn switchover_candidates(
+        &self,
+        nodes: &[NodeRecord],
+        primary: &NodeRecord,
+        secrets: &ClusterSecrets,
+        target: Option<&str>,
+    ) -> Result<Result<String, String>, Error> {
+        let max_lag = self.config.failover.switchover_max_lag_secs;
+        let mut cands = Vec::new();
+        let mut problems = Vec::new();
+        for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+            let probe = ProbeConn::new(self.mgmt_addr(n, secrets)).probe(OP_PROBE_TIMEOUT).await;
+            let problem = match &probe {
+                Err(e) => Some(format!("{} does not answer ({e})", n.id)),
+                Ok(p) => match &p.replica {
+                    None => Some(format!("{} is not replicating", n.id)),
+                    Some(r) if r.master_port != primary.port => Some(format!(
+                        "{} replicates from port {}, not the primary",
+                        n.id, r.master_port
+                    )),
+                    Some(r) if !r.io_running() || !r.sql_running => Some(format!(
+                        "{} replication threads are IO {} / SQL {}",
+                        n.id,
+                        r.io_state,
+                        if r.sql_running { "Yes" } else { "No" }
+                    )),
+                    Some(r) => match r.seconds_behind {
+                        Some(l) if l <= max_lag => None,
+                        lag => Some(format!(
+                            "{} lags {} (limit {max_lag} s)",
+                            n.id,
+                            lag.map_or("an unknown time".into(), |l| format!("{l} s"))
+                        )),
+                    },
+                },
+            };
+            let usable = problem.is_none() && !matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance);
+            if let Some(p) = problem {
+                problems.push(p);
+            }
+            let probe = probe.ok();
             cands.push(Candidate {
                 node_id: n.id.clone(),
                 ordinal: n.ordinal,
-                eligible: replicating && lag_ok && !matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance),
+                eligible: usable,
                 gtid_binlog_pos: probe.as_ref().map(|p| p.gtid_binlog_pos.clone()).unwrap_or_default(),
                 gtid_slave_pos: probe.as_ref().map(|p| p.gtid_slave_pos.clone()).unwrap_or_default(),
                 received_pos: probe.as_ref().map(|p| p.gtid_slave_pos.clone()).unwrap_or_default(),
             });
         }
-        // A planned switchover syncs the target first, so any eligible target is
-        // fine: elect among the eligible only by eligibility, not by position.
+        // A planned switchover syncs the target first, so any eligible target
+        // will do; without one, the most advanced eligible replica.
         let pick = match target {
             Some(t) => cands
                 .iter()
                 .find(|c| c.node_id == t && c.eligible)
-                .map(|c| c.node_id.clone()),
-            None => elect(&cands, None).ok(),
+                .map(|c| c.node_id.clone())
+                .ok_or_else(|| {
+                    if problems.is_empty() {
+                        format!("{t} is not eligible")
+                    } else {
+                        problems.join("; ")
+                    }
+                }),
+            None => elect(&cands, None).map_err(|e| if problems.is_empty() { e } else { problems.join("; ") }),
         };
-        pick.ok_or_else(|| {
-            let mut why = lag_problems;
-            if why.is_empty() {
-                why.push("no replica is replicating from the primary".into());
-            }
-            Error::Conflict(format!("switchover refused: {}", why.join("; ")))
-        })
+        Ok(pick)
     }
 }
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
-    let cluster_id = op
-        .cluster_id
-        .as_deref()
-        .ok_or_else(|| Error::internal("switchover without cluster"))?;
-    let cluster = app
-        .store
-        .get_cluster(None, cluster_id)
-        .await?
-        .ok_or_else(|| Error::internal(format!("cluster {cluster_id} vanished during switchover")))?;
-    let nodes = app.store.list_nodes(cluster_id).await?;
-    let secrets = app.cluster_secrets(&cluster)?;
+    let StepContext {
+        cluster,
+        nodes,
+        secrets,
+    } = StepContext::load(app, op).await?;
+    let cluster_id = cluster.id.as_str();
     let target_id = op
         .node_id
         .as_deref()
