@@ -31,12 +31,13 @@ struct Listener {
 pub struct ProxyDataPath {
     /// Live listeners by endpoint address.
     listeners: Mutex<HashMap<SocketAddrV4, Listener>>,
-    /// The proxy's own single-threaded runtime: one event loop, like HAProxy's,
-    /// so byte copying never waits behind control-plane work or pays for
-    /// cross-thread wake-ups.
-    rt: tokio::runtime::Handle,
-    /// Ends the runtime's thread when the data path is dropped.
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// The proxy's own event loops, one single-threaded runtime per CPU (like
+    /// HAProxy's threads): connections are spread over them and each is served
+    /// by one loop, so byte copying never waits behind control-plane work or
+    /// pays for cross-thread wake-ups.
+    loops: Arc<Vec<tokio::runtime::Handle>>,
+    /// End the loops' threads when the data path is dropped.
+    _stop: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Default for ProxyDataPath {
@@ -47,26 +48,32 @@ impl Default for ProxyDataPath {
 
 impl ProxyDataPath {
     pub fn new() -> Self {
-        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("marina-proxy".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("building the proxy runtime");
-                let _ = handle_tx.send(rt.handle().clone());
-                rt.block_on(async {
-                    let _ = stop_rx.await;
-                });
-            })
-            .expect("spawning the proxy thread");
-        let rt = handle_rx.recv().expect("the proxy runtime starts");
+        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let mut loops = Vec::with_capacity(n);
+        let mut stops = Vec::with_capacity(n);
+        for i in 0..n {
+            let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("marina-proxy-{i}"))
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("building a proxy runtime");
+                    let _ = handle_tx.send(rt.handle().clone());
+                    rt.block_on(async {
+                        let _ = stop_rx.await;
+                    });
+                })
+                .expect("spawning a proxy thread");
+            loops.push(handle_rx.recv().expect("the proxy runtime starts"));
+            stops.push(stop_tx);
+        }
         ProxyDataPath {
             listeners: Mutex::new(HashMap::new()),
-            rt,
-            _stop: stop_tx,
+            loops: Arc::new(loops),
+            _stop: stops,
         }
     }
 }
@@ -81,8 +88,14 @@ impl Drop for ProxyDataPath {
     }
 }
 
-async fn accept_loop(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddrV4>>>, conns: Conns) {
+async fn accept_loop(
+    listener: TcpListener,
+    backends: Arc<RwLock<Vec<SocketAddrV4>>>,
+    conns: Conns,
+    loops: Arc<Vec<tokio::runtime::Handle>>,
+) {
     let next = AtomicUsize::new(0);
+    let next_loop = AtomicUsize::new(0);
     loop {
         let Ok((client, peer)) = listener.accept().await else {
             continue;
@@ -99,8 +112,11 @@ async fn accept_loop(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddrV
             tracing::debug!(%peer, "endpoint has no backend; closing connection");
             continue;
         };
-        let task = tokio::spawn(async move {
-            let _ = client.set_nodelay(true);
+        // The connection moves to the next event loop (re-registered there).
+        let _ = client.set_nodelay(true);
+        let Ok(client) = client.into_std() else { continue };
+        let event_loop = &loops[next_loop.fetch_add(1, Ordering::Relaxed) % loops.len()];
+        let task = event_loop.spawn(async move {
             match TcpStream::connect(target).await {
                 Ok(server) => {
                     let _ = server.set_nodelay(true);
@@ -129,8 +145,8 @@ async fn accept_loop(listener: TcpListener, backends: Arc<RwLock<Vec<SocketAddrV
 ///   socket, so the next read waits for the readiness event instead of spending
 ///   a system call to learn it would block. Tokio's readiness ticks keep this
 ///   race-free: data arriving after the read sets readiness again.
-async fn pump(client: TcpStream, server: TcpStream) -> std::io::Result<()> {
-    let client = register_readable(client.into_std()?)?;
+async fn pump(client: std::net::TcpStream, server: TcpStream) -> std::io::Result<()> {
+    let client = register_readable(client)?;
     let server = register_readable(server.into_std()?)?;
     let (up, down) = tokio::join!(one_way(&client, &server), one_way(&server, &client));
     up.and(down)
@@ -249,9 +265,10 @@ impl DataPath for ProxyDataPath {
             let backends = Arc::new(RwLock::new(r.backends.clone()));
             let conns: Conns = Arc::default();
             let (b, c) = (backends.clone(), conns.clone());
-            let task = self.rt.spawn(async move {
+            let loops = self.loops.clone();
+            let task = self.loops[0].spawn(async move {
                 match TcpListener::from_std(socket) {
-                    Ok(listener) => accept_loop(listener, b, c).await,
+                    Ok(listener) => accept_loop(listener, b, c, loops).await,
                     Err(e) => tracing::error!(error = %e, "cannot register endpoint listener"),
                 }
             });

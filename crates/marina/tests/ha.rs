@@ -697,3 +697,60 @@ async fn health_checks_answer_without_a_token_only_when_public() {
         .await;
     assert_eq!(s, 401, "{b}");
 }
+
+/// Runs SQL as MariaDB's root on a node through its unix socket (the test
+/// runs as root; root@localhost authenticates by unix socket).
+fn root_sql(app: &TestApp, node_id: &str, sql: &str) {
+    let sock = app.data_dir().join("nodes").join(node_id).join("mariadbd.sock");
+    let out = std::process::Command::new("mariadb")
+        .arg(format!("--socket={}", sock.display()))
+        .args(["-uroot", "-e", sql])
+        .output()
+        .expect("the mariadb client is installed");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switchover_to_a_lagging_replica_is_refused_and_readers_avoid_it() {
+    let app = TestApp::start_configured("kernel", "[failover]\nswitchover_max_lag_secs = 2\n").await;
+    let (c, pw) = setup(&app, "lagging", 3).await;
+    let id = c["id"].as_str().unwrap();
+    let laggard = replicas(&c)[0]["id"].as_str().unwrap().to_string();
+    // The replica applies events 30 s late: with writes flowing, its lag grows.
+    root_sql(
+        &app,
+        &laggard,
+        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 30; START SLAVE",
+    );
+    let (wh, wp) = writer(&c);
+    let load = WriteLoad::start(&wh, wp, &pw);
+    eventually(Duration::from_secs(20), "replica lagging", || async {
+        let (_, st) = app.get(&format!("/v1/clusters/{id}/status")).await;
+        let lag = st["nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["node_id"] == laggard.as_str())?["probes"]["lag_seconds"]
+            .as_f64()?;
+        (lag > 3.0).then_some(())
+    })
+    .await;
+    let (s, body) = app
+        .post(
+            &format!("/v1/clusters/{id}/switchover"),
+            json!({"target_node_id": laggard}),
+        )
+        .await;
+    assert_eq!(s, 409, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("lags") && msg.contains("limit 2 s"), "{msg}");
+    let acked = load.stop().await;
+    assert!(!acked.is_empty());
+    // Without a target, the healthy replica is chosen.
+    let (s, body) = app.post(&format!("/v1/clusters/{id}/switchover"), json!({})).await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_ne!(op["node_id"], laggard.as_str());
+}
