@@ -712,7 +712,11 @@ fn root_sql(app: &TestApp, node_id: &str, sql: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switchover_to_a_lagging_replica_is_refused_and_readers_avoid_it() {
-    let app = TestApp::start_configured("kernel", "[failover]\nswitchover_max_lag_secs = 2\n").await;
+    let app = TestApp::start_configured(
+        "kernel",
+        "[failover]\nswitchover_max_lag_secs = 2\n[monitor]\nmax_reader_lag_secs = 2\n",
+    )
+    .await;
     let (c, pw) = setup(&app, "lagging", 3).await;
     let id = c["id"].as_str().unwrap();
     let laggard = replicas(&c)[0]["id"].as_str().unwrap().to_string();
