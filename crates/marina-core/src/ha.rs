@@ -13,6 +13,12 @@ impl Marina {
     pub async fn cluster_status(&self, tenant_id: &str, id: &str) -> Result<StatusView, Error> {
         let (c, nodes) = self.get_cluster(tenant_id, id).await?;
         let mut checked_at: Option<String> = None;
+        let primary_pos = nodes
+            .iter()
+            .find(|n| n.role == NodeRole::Primary)
+            .and_then(|p| self.monitor.node(&p.id))
+            .filter(|h| h.reachable)
+            .and_then(|h| h.probe.map(|p| p.gtid_binlog_pos));
         let views = nodes
             .iter()
             .map(|n| {
@@ -21,7 +27,7 @@ impl Marina {
                         if checked_at.as_deref().is_none_or(|c| h.checked_at.as_str() > c) {
                             checked_at = Some(h.checked_at.clone());
                         }
-                        h.probes()
+                        h.probes(primary_pos.as_deref())
                     }
                     None => Probes {
                         reachable: false,
@@ -29,6 +35,7 @@ impl Marina {
                         replication_io: None,
                         replication_sql: None,
                         lag_seconds: None,
+                        lag_transactions: None,
                         gtid_position: None,
                         semisync: None,
                         latency_ms: None,

@@ -245,6 +245,21 @@ async fn failover_after_kill_9_of_primary_loses_no_acknowledged_write() {
         .clone();
     assert_eq!(pn["probes"]["writable"], true, "{st}");
     assert_eq!(pn["probes"]["semisync"], true, "{st}");
+    for n in st["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["role"] == "replica")
+    {
+        assert_eq!(n["probes"]["replication_io"], true, "{st}");
+        assert!(n["probes"]["lag_transactions"].as_u64().is_some(), "{st}");
+        assert!(
+            n["probes"]["gtid_position"]
+                .as_str()
+                .is_some_and(|g| g.starts_with("0-")),
+            "{st}"
+        );
+    }
     let (s, body) = app
         .get(&format!(
             "/v1/clusters/{id}/nodes/{}/is-primary",

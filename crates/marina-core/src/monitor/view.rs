@@ -108,8 +108,9 @@ impl NodeHealth {
         self.probe.as_ref()?.replica.as_ref()?.seconds_behind.map(|s| s as f64)
     }
 
-    /// The contract's `probes` object.
-    pub fn probes(&self) -> Probes {
+    /// The contract's `probes` object. `primary_pos` (the primary's binlog
+    /// position) gives replicas their GTID distance.
+    pub fn probes(&self, primary_pos: Option<&str>) -> Probes {
         let p = self.probe.as_ref().filter(|_| self.reachable);
         let r = p.and_then(|p| p.replica.as_ref());
         Probes {
@@ -118,6 +119,10 @@ impl NodeHealth {
             replication_io: r.map(|r| r.io_running()),
             replication_sql: r.map(|r| r.sql_running),
             lag_seconds: r.and_then(|r| r.seconds_behind).map(|s| s as f64),
+            lag_transactions: r
+                .and(p)
+                .zip(primary_pos)
+                .and_then(|(p, primary)| gtid_distance(primary, &p.gtid_slave_pos)),
             gtid_position: p.map(|p| p.gtid_current_pos.clone()),
             semisync: p.map(|p| {
                 if p.read_only {
@@ -132,6 +137,13 @@ impl NodeHealth {
     }
 }
 
+/// Transactions in `ahead` that `behind` has not reached, over all domains.
+pub fn gtid_distance(ahead: &str, behind: &str) -> Option<u64> {
+    let a = marina_engine::gtid::GtidPos::parse(ahead).ok()?;
+    let b = marina_engine::gtid::GtidPos::parse(behind).ok()?;
+    Some(a.0.keys().map(|d| a.seq(*d).saturating_sub(b.seq(*d))).sum())
+}
+
 /// The probes of one node, as `/status` shows them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Probes {
@@ -140,6 +152,9 @@ pub struct Probes {
     pub replication_io: Option<bool>,
     pub replication_sql: Option<bool>,
     pub lag_seconds: Option<f64>,
+    /// GTID distance: transactions the primary has that this replica has not
+    /// applied yet (summed over replication domains).
+    pub lag_transactions: Option<u64>,
     pub gtid_position: Option<String>,
     /// Primary: waiting for replica acknowledgements (semi-sync on, not fallen
     /// back to async). Replica: acknowledging.
@@ -167,4 +182,16 @@ pub struct StatusView {
     pub status: marina_common::model::ClusterStatus,
     pub checked_at: Option<String>,
     pub nodes: Vec<NodeStatusView>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gtid_distance_counts_missing_transactions() {
+        assert_eq!(super::gtid_distance("0-1-100", "0-1-97"), Some(3));
+        assert_eq!(super::gtid_distance("0-2-10,1-1-5", "0-1-10"), Some(5));
+        assert_eq!(super::gtid_distance("0-1-5", "0-1-9"), Some(0));
+        assert_eq!(super::gtid_distance("0-1-5", ""), Some(5));
+        assert_eq!(super::gtid_distance("bad", ""), None);
+    }
 }
