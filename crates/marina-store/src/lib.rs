@@ -36,10 +36,22 @@ pub struct PageRequest<'a> {
 /// Result of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything Marina persists.
+/// Everything Marina persists: one trait per resource (so a backend is written
+/// one file per resource), gathered in `Store`. Bring the traits into scope with
+/// `use marina_store::prelude::*`.
+pub trait Store: TenantStore + ClusterStore + NodeStore + OperationStore + EventStore + Send + Sync + 'static {}
+
+impl<T> Store for T where T: TenantStore + ClusterStore + NodeStore + OperationStore + EventStore + Send + Sync + 'static
+{}
+
+/// The store traits, for `use marina_store::prelude::*`.
+pub mod prelude {
+    pub use crate::{ClusterStore, EventStore, NodeStore, OperationStore, Store, TenantStore};
+}
+
+/// Tenants and API tokens.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // Tenants and tokens.
+pub trait TenantStore: Send + Sync {
     /// Whether no tenant exists yet (first start).
     async fn is_empty(&self) -> StoreResult<bool>;
     async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
@@ -48,8 +60,11 @@ pub trait Store: Send + Sync + 'static {
     /// The live (not revoked) token with this secret hash.
     async fn find_token(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
     async fn touch_token(&self, id: &str, at: &str) -> StoreResult<()>;
+}
 
-    // Clusters and nodes.
+/// Clusters; every write that changes one is guarded.
+#[async_trait]
+pub trait ClusterStore: Send + Sync {
     /// Inserts a new cluster, its nodes and its create operation in one
     /// transaction. A taken name, endpoint address or port is `Conflict`.
     async fn create_cluster(&self, cluster: &ClusterRecord, nodes: &[NodeRecord], op: &Operation) -> StoreResult<()>;
@@ -92,7 +107,11 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_cluster_delete(&self, id: &str) -> StoreResult<bool>;
     /// Every endpoint host of live clusters.
     async fn used_endpoint_hosts(&self) -> StoreResult<Vec<String>>;
+}
 
+/// Nodes of clusters.
+#[async_trait]
+pub trait NodeStore: Send + Sync {
     async fn list_nodes(&self, cluster_id: &str) -> StoreResult<Vec<NodeRecord>>;
     /// Every node of live clusters.
     async fn all_nodes(&self) -> StoreResult<Vec<NodeRecord>>;
@@ -101,8 +120,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()>;
     /// Ports held by nodes.
     async fn used_ports(&self) -> StoreResult<Vec<u16>>;
+}
 
-    // Operations.
+/// Durable operations and their steps.
+#[async_trait]
+pub trait OperationStore: Send + Sync {
     async fn get_operation(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<Operation>>;
     async fn list_operations(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<Operation>>;
     /// Operations that are `pending` or `running`, oldest first.
@@ -126,8 +148,11 @@ pub trait Store: Send + Sync + 'static {
         error: Option<&OperationError>,
         at: &str,
     ) -> StoreResult<()>;
+}
 
-    // Events.
+/// The per-cluster event log.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     async fn insert_event(&self, tenant_id: &str, cluster_id: &str, event: &Event) -> StoreResult<()>;
     async fn list_events(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<Event>>;
 }

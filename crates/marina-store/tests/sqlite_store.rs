@@ -2,7 +2,8 @@
 //! scoping, paging cursors, and operation steps round-tripping.
 
 use marina_common::model::*;
-use marina_store::{PageRequest, SqliteStore, Store, StoreError};
+use marina_store::prelude::*;
+use marina_store::{PageRequest, SqliteStore, StoreError};
 
 fn tenant(id: &str) -> Tenant {
     Tenant {

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use marina_common::model::{Scope, Tenant, TokenRecord};
-use marina_store::Store;
+use marina_store::prelude::*;
 use serde_json::{Value, json};
 
 fn assert_error(status: u16, body: &Value, want_status: u16, code: &str) {

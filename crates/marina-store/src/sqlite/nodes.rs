@@ -1,0 +1,54 @@
+//! SQLite: nodes of clusters: roles, statuses, ports.
+
+use async_trait::async_trait;
+use marina_common::model::*;
+
+use super::*;
+use crate::{NodeStore, StoreResult};
+
+#[async_trait]
+impl NodeStore for SqliteStore {
+    async fn list_nodes(&self, cluster_id: &str) -> StoreResult<Vec<NodeRecord>> {
+        let sql = format!("SELECT {NODE_COLS} FROM nodes WHERE cluster_id = $1 ORDER BY ordinal");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(cluster_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(node_from_row).collect()
+    }
+
+    async fn all_nodes(&self) -> StoreResult<Vec<NodeRecord>> {
+        let sql = format!("SELECT {NODE_COLS} FROM nodes ORDER BY seq");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        rows.iter().map(node_from_row).collect()
+    }
+
+    async fn update_node(&self, id: &str, role: NodeRole, status: NodeStatus) -> StoreResult<()> {
+        sqlx::query("UPDATE nodes SET role = $1, status = $2, updated_at = $3 WHERE id = $4")
+            .bind(role.as_str())
+            .bind(status.as_str())
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()> {
+        sqlx::query("UPDATE nodes SET status_reason = $1, rejoin_gtid = $2, updated_at = $3 WHERE id = $4")
+            .bind(status_reason)
+            .bind(rejoin_gtid)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn used_ports(&self) -> StoreResult<Vec<u16>> {
+        let ports: Vec<i64> = sqlx::query_scalar("SELECT port FROM nodes")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ports.into_iter().map(|p| p as u16).collect())
+    }
+}

@@ -1,0 +1,130 @@
+//! SQLite: operations and their steps.
+
+use async_trait::async_trait;
+use marina_common::model::*;
+use sqlx::Row;
+
+use super::*;
+use crate::{OperationStore, Page, PageRequest, StoreResult};
+
+#[async_trait]
+impl OperationStore for SqliteStore {
+    async fn get_operation(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<Operation>> {
+        let sql = format!("SELECT {OP_COLS} FROM operations WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(self.operation_with_steps(&r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_operations(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<Operation>> {
+        let before = parse_cursor(page.cursor)?.unwrap_or(i64::MAX);
+        let sql =
+            format!("SELECT {OP_COLS} FROM operations WHERE cluster_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(cluster_id)
+            .bind(before)
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = Vec::new();
+        for r in rows.iter().take(page.limit as usize) {
+            items.push(self.operation_with_steps(r).await?);
+        }
+        let next_cursor = next_cursor(&rows, page.limit)?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn unfinished_operations(&self) -> StoreResult<Vec<Operation>> {
+        let sql = format!("SELECT {OP_COLS} FROM operations WHERE status IN ('pending', 'running') ORDER BY seq");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            out.push(self.operation_with_steps(r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn start_operation(&self, id: &str, at: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE operations SET status = 'running', started_at = COALESCE(started_at, $1) WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_operation_node(&self, id: &str, node_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE operations SET node_id = $1 WHERE id = $2")
+            .bind(node_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_operations_since(
+        &self,
+        cluster_id: &str,
+        op_type: OperationType,
+        since: &str,
+    ) -> StoreResult<(u32, Option<String>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MAX(created_at) AS last FROM operations \
+             WHERE cluster_id = $1 AND op_type = $2 AND created_at >= $3 AND status <> 'failed'",
+        )
+        .bind(cluster_id)
+        .bind(op_type.as_str())
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get::<i64, _>("n")? as u32, row.try_get("last")?))
+    }
+
+    async fn update_step(&self, op_id: &str, idx: usize, status: StepStatus, at: &str) -> StoreResult<()> {
+        let sql = match status {
+            StepStatus::Running => {
+                "UPDATE operation_steps SET status = $1, started_at = COALESCE(started_at, $2) \
+                 WHERE operation_id = $3 AND idx = $4"
+            }
+            _ => {
+                "UPDATE operation_steps SET status = $1, started_at = COALESCE(started_at, $2), finished_at = $2 \
+                 WHERE operation_id = $3 AND idx = $4"
+            }
+        };
+        sqlx::query(sql)
+            .bind(status.as_str())
+            .bind(at)
+            .bind(op_id)
+            .bind(idx as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_operation(
+        &self,
+        id: &str,
+        status: OperationStatus,
+        error: Option<&OperationError>,
+        at: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE operations SET status = $1, error_code = $2, error_message = $3, finished_at = $4, \
+             started_at = COALESCE(started_at, $4) WHERE id = $5",
+        )
+        .bind(status.as_str())
+        .bind(error.map(|e| e.code.as_str()))
+        .bind(error.map(|e| e.message.as_str()))
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
