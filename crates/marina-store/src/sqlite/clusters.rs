@@ -142,19 +142,8 @@ impl ClusterStore for SqliteStore {
         status: ClusterStatus,
         op: &Operation,
     ) -> StoreResult<bool> {
-        let now = marina_common::time_fmt::now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE clusters SET status = $1, generation = generation + 1, updated_at = $2 \
-             WHERE id = $3 AND instr($4, ',' || status || ',') > 0",
-        )
-        .bind(status.as_str())
-        .bind(&now)
-        .bind(id)
-        .bind(status_set(expected))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        if !guarded_status(&mut tx, id, expected, status).await? {
             return Ok(false);
         }
         insert_operation(&mut tx, op).await?;
@@ -185,22 +174,12 @@ impl ClusterStore for SqliteStore {
     }
 
     async fn begin_cluster_delete(&self, id: &str, expected: &[ClusterStatus], op: &Operation) -> StoreResult<bool> {
-        let now = marina_common::time_fmt::now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE clusters SET status = 'deleting', generation = generation + 1, updated_at = $1 \
-             WHERE id = $2 AND instr($3, ',' || status || ',') > 0",
-        )
-        .bind(&now)
-        .bind(id)
-        .bind(status_set(expected))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        if !guarded_status(&mut tx, id, expected, ClusterStatus::Deleting).await? {
             return Ok(false);
         }
         sqlx::query("UPDATE nodes SET status = 'deleting', updated_at = $1 WHERE cluster_id = $2")
-            .bind(&now)
+            .bind(marina_common::time_fmt::now_rfc3339())
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -242,4 +221,25 @@ impl ClusterStore for SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// In `tx`: sets the cluster's status to `status` if it is one of `expected`
+/// (bumping the generation); false when the guard failed.
+async fn guarded_status(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    expected: &[ClusterStatus],
+    status: ClusterStatus,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE clusters SET status = $1, generation = generation + 1, updated_at = $2 \
+         WHERE id = $3 AND instr($4, ',' || status || ',') > 0",
+    )
+    .bind(status.as_str())
+    .bind(marina_common::time_fmt::now_rfc3339())
+    .bind(id)
+    .bind(status_set(expected))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
