@@ -19,13 +19,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::routes::{clusters, ha, node_sizes, operations, service};
+use crate::routes::{clusters, ha, node_sizes, operations, service, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"))
 )]
 struct ApiDoc;
 
@@ -59,6 +59,9 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(clusters::operations))
         .routes(routes!(clusters::events))
         .routes(routes!(operations::get))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::create_tenant))
 }
 
 static OPENAPI: OnceLock<serde_json::Value> = OnceLock::new();

@@ -169,6 +169,46 @@ pub struct TenantView {
     pub created_at: String,
 }
 
+/// A token (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    #[schema(example = "token")]
+    pub object: &'static str,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&TokenRecord> for TokenView {
+    fn from(t: &TokenRecord) -> Self {
+        TokenView {
+            id: t.id.clone(),
+            object: "token",
+            name: t.name.clone(),
+            scopes: t.scopes.clone(),
+            created_at: t.created_at.clone(),
+            last_used_at: t.last_used_at.clone(),
+        }
+    }
+}
+
+/// Answer of `POST /v1/tokens`: the secret is shown here only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenCreated {
+    pub token: TokenView,
+    pub secret: String,
+}
+
+/// Answer of `POST /v1/tenants`: the tenant and its first admin token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantCreated {
+    pub tenant: TenantView,
+    pub token: TokenView,
+    pub secret: String,
+}
+
 /// Declares a concrete list type `{"object": "list", "data": [...], "next_cursor"}`.
 macro_rules! list_type {
     ($name:ident, $item:ty) => {
@@ -198,6 +238,7 @@ list_type!(NodeList, NodeView);
 list_type!(OperationList, Operation);
 list_type!(EventList, Event);
 list_type!(NodeSizeList, NodeSize);
+list_type!(TokenList, TokenView);
 
 /// A link.
 #[derive(Debug, Serialize, ToSchema)]

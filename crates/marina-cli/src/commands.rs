@@ -80,6 +80,22 @@ pub enum OperationCmd {
     },
 }
 
+/// `marina token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token (its secret is printed once).
+    Create {
+        name: String,
+        /// Scopes: read, write, admin (repeat the flag).
+        #[arg(long = "scope", default_value = "read")]
+        scopes: Vec<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token.
+    Revoke { id: String },
+}
+
 /// `marina node-size …`
 #[derive(Debug, Subcommand)]
 pub enum NodeSizeCmd {
@@ -294,6 +310,64 @@ pub async fn run_operation(common: &Common, cmd: OperationCmd) -> anyhow::Result
     }
     if wait && op["status"] == "failed" {
         bail!("operation {id} failed");
+    }
+    Ok(())
+}
+
+/// Runs `marina token …`.
+pub async fn run_token(common: &Common, cmd: TokenCmd) -> anyhow::Result<()> {
+    let client = common.client()?;
+    let json_out = common.output == Format::Json;
+    match cmd {
+        TokenCmd::Create { name, scopes } => {
+            let created = client
+                .post("/v1/tokens", &json!({"name": name, "scopes": scopes}))
+                .await?;
+            if json_out {
+                print_json(&created);
+            } else {
+                println!(
+                    "token {} ({}) created with scopes {}",
+                    cell(&created["token"]["name"]),
+                    cell(&created["token"]["id"]),
+                    created["token"]["scopes"]
+                );
+                println!("secret (shown once): {}", cell(&created["secret"]));
+            }
+        }
+        TokenCmd::List => {
+            let all = client.list_all("/v1/tokens").await?;
+            if json_out {
+                print_json(&Value::Array(all));
+            } else {
+                let rows: Vec<Vec<String>> = all
+                    .iter()
+                    .map(|t| {
+                        let scopes: Vec<String> = t["scopes"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .iter()
+                            .map(cell)
+                            .collect();
+                        vec![
+                            cell(&t["name"]),
+                            cell(&t["id"]),
+                            scopes.join(","),
+                            cell(&t["created_at"]),
+                            cell(&t["last_used_at"]),
+                        ]
+                    })
+                    .collect();
+                print!("{}", table(&["NAME", "ID", "SCOPES", "CREATED", "LAST USED"], &rows));
+            }
+        }
+        TokenCmd::Revoke { id } => {
+            client.delete(&format!("/v1/tokens/{id}")).await?;
+            if !json_out {
+                println!("token {id} revoked");
+            }
+        }
     }
     Ok(())
 }

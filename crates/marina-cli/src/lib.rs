@@ -8,4 +8,6 @@ pub mod commands;
 pub mod output;
 pub mod wait;
 
-pub use commands::{ClusterCmd, Common, NodeSizeCmd, OperationCmd, run_cluster, run_node_size, run_operation};
+pub use commands::{
+    ClusterCmd, Common, NodeSizeCmd, OperationCmd, TokenCmd, run_cluster, run_node_size, run_operation, run_token,
+};

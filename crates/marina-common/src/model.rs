@@ -80,6 +80,9 @@ pub struct Tenant {
     pub id: String,
     pub name: String,
     pub created_at: String,
+    /// The bootstrap tenant: its admin tokens operate Marina (create tenants).
+    #[serde(skip)]
+    pub operator: bool,
 }
 
 /// A token as stored (the secret is only ever a hash).
@@ -259,4 +262,20 @@ pub struct PromoteInput {
     /// The replica to promote; Marina chooses when absent.
     #[serde(default)]
     pub target_node_id: Option<String>,
+}
+
+/// Body of `POST /v1/tokens`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateTokenInput {
+    /// `^[a-z][a-z0-9-]{0,62}$`.
+    pub name: String,
+    /// Any of `read`, `write`, `admin`; none the caller lacks.
+    pub scopes: Vec<Scope>,
+}
+
+/// Body of `POST /v1/tenants`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateTenantInput {
+    /// `^[a-z][a-z0-9-]{0,62}$`, unique.
+    pub name: String,
 }

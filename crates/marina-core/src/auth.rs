@@ -73,6 +73,7 @@ impl Marina {
             id: ids::new_id(ids::prefix::TENANT),
             name: "default".into(),
             created_at: time_fmt::now_rfc3339(),
+            operator: true,
         };
         let secret = new_token_secret();
         write_secret_file(

@@ -14,6 +14,7 @@ pub mod operations;
 pub mod placement;
 pub mod secrets;
 pub mod supervisor;
+mod tokens;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

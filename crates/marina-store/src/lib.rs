@@ -60,6 +60,10 @@ pub trait TenantStore: Send + Sync {
     /// The live (not revoked) token with this secret hash.
     async fn find_token(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
     async fn touch_token(&self, id: &str, at: &str) -> StoreResult<()>;
+    /// The tenant's live tokens, oldest first.
+    async fn list_tokens(&self, tenant_id: &str, page: PageRequest<'_>) -> StoreResult<Page<TokenRecord>>;
+    /// Revokes a live token of the tenant; false when there is none.
+    async fn revoke_token(&self, tenant_id: &str, id: &str, at: &str) -> StoreResult<bool>;
 }
 
 /// Clusters; every write that changes one is guarded.

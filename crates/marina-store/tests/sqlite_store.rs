@@ -10,6 +10,7 @@ fn tenant(id: &str) -> Tenant {
         id: id.into(),
         name: id.into(),
         created_at: "2026-01-01T00:00:00Z".into(),
+        operator: false,
     }
 }
 

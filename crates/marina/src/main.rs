@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use marina_cli::{ClusterCmd, Common, NodeSizeCmd, OperationCmd};
+use marina_cli::{ClusterCmd, Common, NodeSizeCmd, OperationCmd, TokenCmd};
 use marina_core::{Config, EndpointMode, Marina};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +36,13 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         cmd: OperationCmd,
+    },
+    /// API tokens of your tenant.
+    Token {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: TokenCmd,
     },
     /// The node-size catalog.
     NodeSize {
@@ -80,6 +87,7 @@ fn main() -> std::process::ExitCode {
             Command::Cluster { common, cmd } => marina_cli::run_cluster(&common, cmd).await,
             Command::Operation { common, cmd } => marina_cli::run_operation(&common, cmd).await,
             Command::NodeSize { common, cmd } => marina_cli::run_node_size(&common, cmd).await,
+            Command::Token { common, cmd } => marina_cli::run_token(&common, cmd).await,
         }
     });
     match result {

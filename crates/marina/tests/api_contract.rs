@@ -29,6 +29,7 @@ async fn add_tenant(app: &TestApp, name: &str, scopes: &[Scope]) -> String {
         id: marina_common::ids::new_id("tn"),
         name: name.into(),
         created_at: marina_common::time_fmt::now_rfc3339(),
+        operator: false,
     };
     store.create_tenant(&tenant).await.unwrap();
     let secret = format!("mrn_test_{}", marina_common::ids::random_secret(16));
@@ -414,6 +415,10 @@ async fn openapi_covers_every_route() {
         ("get", "/v1/clusters/{cluster_id}/events"),
         ("get", "/v1/operations/{operation_id}"),
         ("patch", "/v1/clusters/{cluster_id}"),
+        ("post", "/v1/tokens"),
+        ("get", "/v1/tokens"),
+        ("delete", "/v1/tokens/{token_id}"),
+        ("post", "/v1/tenants"),
         ("get", "/v1/clusters/{cluster_id}/status"),
         ("post", "/v1/clusters/{cluster_id}/switchover"),
         ("post", "/v1/clusters/{cluster_id}/failover"),
@@ -434,6 +439,7 @@ async fn openapi_covers_every_route() {
                 .replace("{cluster_id}", "cl_x")
                 .replace("{node_id}", "nd_x")
                 .replace("{operation_id}", "op_x")
+                .replace("{token_id}", "tok_x")
                 .replace("{size_id}", "small");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (m == reqwest::Method::POST || m == reqwest::Method::PATCH).then(|| json!({}));

@@ -6,3 +6,4 @@ pub mod ha;
 pub mod node_sizes;
 pub mod operations;
 pub mod service;
+pub mod tokens;

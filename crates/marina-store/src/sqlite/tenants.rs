@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use marina_common::model::*;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::*;
-use crate::{StoreResult, TenantStore};
+use crate::{Page, PageRequest, StoreResult, TenantStore};
 
 #[async_trait]
 impl TenantStore for SqliteStore {
@@ -17,17 +18,18 @@ impl TenantStore for SqliteStore {
     }
 
     async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
-        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+        sqlx::query("INSERT INTO tenants (id, name, created_at, operator) VALUES ($1, $2, $3, $4)")
             .bind(&t.id)
             .bind(&t.name)
             .bind(&t.created_at)
+            .bind(t.operator)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
+        let row = sqlx::query("SELECT id, name, created_at, operator FROM tenants WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -36,6 +38,7 @@ impl TenantStore for SqliteStore {
                 id: r.try_get("id")?,
                 name: r.try_get("name")?,
                 created_at: r.try_get("created_at")?,
+                operator: r.try_get("operator")?,
             })
         })
         .transpose()
@@ -65,22 +68,7 @@ impl TenantStore for SqliteStore {
         .bind(secret_hash)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            let scopes: String = r.try_get("scopes")?;
-            Ok(TokenRecord {
-                id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                name: r.try_get("name")?,
-                scopes: scopes
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| Scope::parse(s).ok_or_else(|| corrupt("scope", s)))
-                    .collect::<StoreResult<_>>()?,
-                created_at: r.try_get("created_at")?,
-                last_used_at: r.try_get("last_used_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(token_from_row).transpose()
     }
 
     async fn touch_token(&self, id: &str, at: &str) -> StoreResult<()> {
@@ -91,4 +79,45 @@ impl TenantStore for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn list_tokens(&self, tenant_id: &str, page: PageRequest<'_>) -> StoreResult<Page<TokenRecord>> {
+        let after = parse_cursor(page.cursor)?.unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT seq, id, tenant_id, name, scopes, created_at, last_used_at FROM tokens \
+             WHERE tenant_id = $1 AND revoked_at IS NULL AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(after)
+        .bind(page.limit as i64 + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        paginate(&rows, page.limit, token_from_row)
+    }
+
+    async fn revoke_token(&self, tenant_id: &str, id: &str, at: &str) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .bind(tenant_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn token_from_row(r: &SqliteRow) -> StoreResult<TokenRecord> {
+    let scopes: String = r.try_get("scopes")?;
+    Ok(TokenRecord {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        scopes: scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| Scope::parse(s).ok_or_else(|| corrupt("scope", s)))
+            .collect::<StoreResult<_>>()?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
 }
