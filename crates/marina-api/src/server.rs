@@ -19,13 +19,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::routes::{clusters, ha, node_sizes, operations, service, tokens};
+use crate::routes::{clusters, ha, node_sizes, operations, security_groups, service, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"))
 )]
 struct ApiDoc;
 
@@ -62,6 +62,10 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
         .routes(routes!(tokens::create_tenant))
+        .routes(routes!(security_groups::create, security_groups::list))
+        .routes(routes!(security_groups::get, security_groups::delete))
+        .routes(routes!(security_groups::add_rule))
+        .routes(routes!(security_groups::delete_rule))
 }
 
 static OPENAPI: OnceLock<serde_json::Value> = OnceLock::new();

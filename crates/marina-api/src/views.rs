@@ -239,6 +239,7 @@ list_type!(OperationList, Operation);
 list_type!(EventList, Event);
 list_type!(NodeSizeList, NodeSize);
 list_type!(TokenList, TokenView);
+list_type!(SecurityGroupList, SecurityGroup);
 
 /// A link.
 #[derive(Debug, Serialize, ToSchema)]

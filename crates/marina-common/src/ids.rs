@@ -10,6 +10,8 @@ pub mod prefix {
     pub const TOKEN: &str = "tok";
     pub const TENANT: &str = "tn";
     pub const EVENT: &str = "ev";
+    pub const SECURITY_GROUP: &str = "sg";
+    pub const RULE: &str = "sgr";
 }
 
 const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";

@@ -279,3 +279,48 @@ pub struct CreateTenantInput {
     /// `^[a-z][a-z0-9-]{0,62}$`, unique.
     pub name: String,
 }
+
+/// A security group rule: connections from `cidr` to an endpoint port in
+/// `from_port..=to_port` are admitted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SecurityGroupRule {
+    pub id: String,
+    #[schema(value_type = String, example = "security_group_rule")]
+    pub object: &'static str,
+    pub security_group_id: String,
+    pub cidr: String,
+    pub from_port: u16,
+    pub to_port: u16,
+    pub created_at: String,
+}
+
+/// A security group with its rules.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SecurityGroup {
+    pub id: String,
+    #[schema(value_type = String, example = "security_group")]
+    pub object: &'static str,
+    pub name: String,
+    pub description: String,
+    pub rules: Vec<SecurityGroupRule>,
+    pub created_at: String,
+    #[serde(skip)]
+    pub tenant_id: String,
+}
+
+/// Body of `POST /v1/security-groups`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateSecurityGroupInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Body of `POST /v1/security-groups/{sg_id}/rules`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateRuleInput {
+    /// IPv4 or IPv6 network, e.g. `127.0.0.2/32` (no host bits set).
+    pub cidr: String,
+    pub from_port: u32,
+    pub to_port: u32,
+}

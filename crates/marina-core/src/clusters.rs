@@ -57,9 +57,7 @@ impl Marina {
                 )));
             }
         };
-        if let Some(sg) = input.security_group_ids.first() {
-            return Err(Error::InvalidRequest(format!("security group {sg:?} does not exist")));
-        }
+        self.check_security_groups(tenant_id, &input.security_group_ids).await?;
         if self.store.get_cluster_by_name(tenant_id, &input.name).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "a cluster named {:?} already exists",
@@ -139,7 +137,11 @@ impl Marina {
                 })
                 .collect();
             let op = new_operation(tenant_id, OperationType::CreateCluster, &cluster.id);
-            match self.store.create_cluster(&cluster, &nodes, &op).await {
+            match self
+                .store
+                .create_cluster(&cluster, &nodes, &op, &input.security_group_ids)
+                .await
+            {
                 Ok(()) => {
                     self.event(
                         tenant_id,

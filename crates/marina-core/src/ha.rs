@@ -115,10 +115,10 @@ impl Marina {
         input: PatchClusterInput,
     ) -> Result<(ClusterRecord, Vec<NodeRecord>), Error> {
         let c = self.cluster(tenant_id, id).await?;
-        if let Some(sgs) = &input.security_group_ids
-            && let Some(sg) = sgs.first()
-        {
-            return Err(Error::InvalidRequest(format!("security group {sg:?} does not exist")));
+        if let Some(sgs) = &input.security_group_ids {
+            self.check_security_groups(tenant_id, sgs).await?;
+            self.store.set_cluster_security_groups(&c.id, sgs).await?;
+            self.reconcile.notify_one();
         }
         if let Some(f) = input.failover
             && f.mode != c.failover_mode

@@ -13,6 +13,7 @@ mod nodespec;
 pub mod operations;
 pub mod placement;
 pub mod secrets;
+pub mod security_groups;
 pub mod supervisor;
 mod tokens;
 

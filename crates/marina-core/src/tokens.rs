@@ -31,8 +31,10 @@ impl Marina {
             )));
         }
         // Canonical order: read, write, admin.
-        let scopes: Vec<Scope> =
-            [Scope::Read, Scope::Write, Scope::Admin].into_iter().filter(|s| input.scopes.contains(s)).collect();
+        let scopes: Vec<Scope> = [Scope::Read, Scope::Write, Scope::Admin]
+            .into_iter()
+            .filter(|s| input.scopes.contains(s))
+            .collect();
         let secret = new_token_secret();
         let token = self
             .create_token_for(&auth.tenant_id, &input.name, &scopes, &secret)

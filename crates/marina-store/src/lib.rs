@@ -39,14 +39,27 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything Marina persists: one trait per resource (so a backend is written
 /// one file per resource), gathered in `Store`. Bring the traits into scope with
 /// `use marina_store::prelude::*`.
-pub trait Store: TenantStore + ClusterStore + NodeStore + OperationStore + EventStore + Send + Sync + 'static {}
+pub trait Store:
+    TenantStore + ClusterStore + NodeStore + OperationStore + EventStore + SecurityGroupStore + Send + Sync + 'static
+{
+}
 
-impl<T> Store for T where T: TenantStore + ClusterStore + NodeStore + OperationStore + EventStore + Send + Sync + 'static
-{}
+impl<T> Store for T where
+    T: TenantStore
+        + ClusterStore
+        + NodeStore
+        + OperationStore
+        + EventStore
+        + SecurityGroupStore
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// The store traits, for `use marina_store::prelude::*`.
 pub mod prelude {
-    pub use crate::{ClusterStore, EventStore, NodeStore, OperationStore, Store, TenantStore};
+    pub use crate::{ClusterStore, EventStore, NodeStore, OperationStore, SecurityGroupStore, Store, TenantStore};
 }
 
 /// Tenants and API tokens.
@@ -69,9 +82,15 @@ pub trait TenantStore: Send + Sync {
 /// Clusters; every write that changes one is guarded.
 #[async_trait]
 pub trait ClusterStore: Send + Sync {
-    /// Inserts a new cluster, its nodes and its create operation in one
-    /// transaction. A taken name, endpoint address or port is `Conflict`.
-    async fn create_cluster(&self, cluster: &ClusterRecord, nodes: &[NodeRecord], op: &Operation) -> StoreResult<()>;
+    /// Inserts a new cluster, its nodes, its security-group attachments and its
+    /// create operation in one transaction. A taken name, endpoint address or port is `Conflict`.
+    async fn create_cluster(
+        &self,
+        cluster: &ClusterRecord,
+        nodes: &[NodeRecord],
+        op: &Operation,
+        security_group_ids: &[String],
+    ) -> StoreResult<()>;
     /// A cluster that is not deleted; `tenant_id: None` is for background tasks.
     async fn get_cluster(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<ClusterRecord>>;
     async fn get_cluster_by_name(&self, tenant_id: &str, name: &str) -> StoreResult<Option<ClusterRecord>>;
@@ -159,4 +178,33 @@ pub trait OperationStore: Send + Sync {
 pub trait EventStore: Send + Sync {
     async fn insert_event(&self, tenant_id: &str, cluster_id: &str, event: &Event) -> StoreResult<()>;
     async fn list_events(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<Event>>;
+}
+
+/// What deleting a security group did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupDeletion {
+    Deleted,
+    NotFound,
+    /// A cluster uses it.
+    InUse,
+}
+
+/// Security groups, their rules, and which clusters they are attached to.
+#[async_trait]
+pub trait SecurityGroupStore: Send + Sync {
+    async fn create_security_group(&self, sg: &SecurityGroup) -> StoreResult<()>;
+    /// A group of the tenant with its rules.
+    async fn get_security_group(&self, tenant_id: &str, id: &str) -> StoreResult<Option<SecurityGroup>>;
+    async fn list_security_groups(&self, tenant_id: &str, page: PageRequest<'_>) -> StoreResult<Page<SecurityGroup>>;
+    /// Deletes a group and its rules unless a live cluster uses it.
+    async fn delete_security_group(&self, tenant_id: &str, id: &str) -> StoreResult<GroupDeletion>;
+    async fn add_rule(&self, rule: &SecurityGroupRule) -> StoreResult<()>;
+    /// Deletes a rule of a group; false when there is none.
+    async fn delete_rule(&self, security_group_id: &str, rule_id: &str) -> StoreResult<bool>;
+    /// Replaces the groups attached to a cluster.
+    async fn set_cluster_security_groups(&self, cluster_id: &str, ids: &[String]) -> StoreResult<()>;
+    /// Ids of the groups attached to a cluster.
+    async fn cluster_security_groups(&self, cluster_id: &str) -> StoreResult<Vec<String>>;
+    /// Every rule of every group attached to the cluster.
+    async fn cluster_rules(&self, cluster_id: &str) -> StoreResult<Vec<SecurityGroupRule>>;
 }

@@ -88,6 +88,7 @@ async fn add(s: &SqliteStore, i: u8, tenant: &str, name: &str, port: u16) -> Res
         &cluster(&id, tenant, name, i),
         &[node(&format!("nd_{i}"), &id, port)],
         &op(&format!("op_{i}"), tenant, &id, OperationType::CreateCluster),
+        &[],
     )
     .await
 }
@@ -155,6 +156,7 @@ async fn uniqueness_is_a_conflict_and_leaves_nothing_half_written() {
             &cluster("cl_2", "tn_a", "one", 2),
             &[node("nd_2", "cl_2", 5001)],
             &op("op_2", "tn_a", "cl_2", OperationType::CreateCluster),
+            &[],
         )
         .await
         .unwrap_err();
@@ -165,6 +167,7 @@ async fn uniqueness_is_a_conflict_and_leaves_nothing_half_written() {
             &cluster("cl_3", "tn_a", "three", 3),
             &[node("nd_3", "cl_3", 5000)],
             &op("op_3", "tn_a", "cl_3", OperationType::CreateCluster),
+            &[],
         )
         .await
         .unwrap_err();
@@ -237,6 +240,7 @@ async fn operation_progress_round_trips() {
         &cluster("cl_1", "tn_a", "one", 1),
         &[],
         &op("op_1", "tn_a", "cl_1", OperationType::CreateCluster),
+        &[],
     )
     .await
     .unwrap();

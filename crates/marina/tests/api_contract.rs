@@ -419,6 +419,12 @@ async fn openapi_covers_every_route() {
         ("get", "/v1/tokens"),
         ("delete", "/v1/tokens/{token_id}"),
         ("post", "/v1/tenants"),
+        ("get", "/v1/security-groups"),
+        ("post", "/v1/security-groups"),
+        ("get", "/v1/security-groups/{sg_id}"),
+        ("delete", "/v1/security-groups/{sg_id}"),
+        ("post", "/v1/security-groups/{sg_id}/rules"),
+        ("delete", "/v1/security-groups/{sg_id}/rules/{rule_id}"),
         ("get", "/v1/clusters/{cluster_id}/status"),
         ("post", "/v1/clusters/{cluster_id}/switchover"),
         ("post", "/v1/clusters/{cluster_id}/failover"),
@@ -440,6 +446,8 @@ async fn openapi_covers_every_route() {
                 .replace("{node_id}", "nd_x")
                 .replace("{operation_id}", "op_x")
                 .replace("{token_id}", "tok_x")
+                .replace("{sg_id}", "sg_x")
+                .replace("{rule_id}", "sgr_x")
                 .replace("{size_id}", "small");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (m == reqwest::Method::POST || m == reqwest::Method::PATCH).then(|| json!({}));

@@ -14,19 +14,20 @@ use crate::views::*;
 
 type Accepted<T> = ApiResult<(StatusCode, axum::Json<T>)>;
 
-/// A cluster's view with replica lag from the monitor.
-pub(crate) fn cluster_view(
+/// A cluster's view with its security groups and replica lag from the monitor.
+pub(crate) async fn cluster_view(
     app: &Marina,
     c: &marina_common::model::ClusterRecord,
     nodes: &[marina_common::model::NodeRecord],
-) -> ClusterView {
+) -> ApiResult<ClusterView> {
     let mut v = ClusterView::new(c, nodes);
+    v.security_group_ids = app.cluster_security_group_ids(&c.id).await?;
     for n in v.nodes.iter_mut() {
         if let Some(lag) = app.monitor.node(&n.id).and_then(|h| h.lag_seconds()) {
             n.lag_seconds = Some(lag);
         }
     }
-    v
+    Ok(v)
 }
 
 /// Creates a cluster; the `admin` password is in this answer only.
@@ -44,7 +45,7 @@ pub async fn create(
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(ClusterCreated {
-            cluster: ClusterView::new(&created.cluster, &created.nodes),
+            cluster: cluster_view(&app, &created.cluster, &created.nodes).await?,
             operation: created.operation,
             credentials: Credentials {
                 username: "admin".into(),
@@ -64,7 +65,10 @@ pub async fn list(
 ) -> ApiResult<axum::Json<ClusterList>> {
     auth.require(Scope::Read)?;
     let page = app.list_clusters(&auth.tenant_id, q.page()?).await?;
-    let data = page.items.iter().map(|(c, n)| cluster_view(&app, c, n)).collect();
+    let mut data = Vec::with_capacity(page.items.len());
+    for (c, n) in &page.items {
+        data.push(cluster_view(&app, c, n).await?);
+    }
     Ok(axum::Json(ClusterList::new(data, page.next_cursor)))
 }
 
@@ -79,7 +83,7 @@ pub async fn get(
 ) -> ApiResult<axum::Json<ClusterView>> {
     auth.require(Scope::Read)?;
     let (c, nodes) = app.get_cluster(&auth.tenant_id, &id).await?;
-    Ok(axum::Json(cluster_view(&app, &c, &nodes)))
+    Ok(axum::Json(cluster_view(&app, &c, &nodes).await?))
 }
 
 /// Deletes a cluster: every process, port, endpoint and file goes.

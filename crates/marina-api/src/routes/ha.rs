@@ -27,7 +27,7 @@ pub async fn patch(
 ) -> ApiResult<axum::Json<ClusterView>> {
     auth.require(Scope::Write)?;
     let (c, nodes) = app.patch_cluster(&auth.tenant_id, &id, input).await?;
-    Ok(axum::Json(cluster_view(&app, &c, &nodes)))
+    Ok(axum::Json(cluster_view(&app, &c, &nodes).await?))
 }
 
 /// The monitor's latest probes of every node.

@@ -5,5 +5,6 @@ pub mod clusters;
 pub mod ha;
 pub mod node_sizes;
 pub mod operations;
+pub mod security_groups;
 pub mod service;
 pub mod tokens;

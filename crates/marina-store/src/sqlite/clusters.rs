@@ -9,7 +9,13 @@ use crate::{ClusterStore, Page, PageRequest, StoreResult};
 
 #[async_trait]
 impl ClusterStore for SqliteStore {
-    async fn create_cluster(&self, c: &ClusterRecord, nodes: &[NodeRecord], op: &Operation) -> StoreResult<()> {
+    async fn create_cluster(
+        &self,
+        c: &ClusterRecord,
+        nodes: &[NodeRecord],
+        op: &Operation,
+        security_group_ids: &[String],
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO clusters (id, tenant_id, name, status, size_id, version, replication, node_count, \
@@ -51,6 +57,15 @@ impl ClusterStore for SqliteStore {
             .bind(n.server_id as i64)
             .bind(&n.created_at)
             .bind(&n.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for sg in security_group_ids {
+            sqlx::query(
+                "INSERT OR IGNORE INTO cluster_security_groups (cluster_id, security_group_id) VALUES ($1, $2)",
+            )
+            .bind(&c.id)
+            .bind(sg)
             .execute(&mut *tx)
             .await?;
         }

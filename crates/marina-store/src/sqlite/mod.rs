@@ -6,6 +6,7 @@ mod clusters;
 mod events;
 mod nodes;
 mod operations;
+mod security_groups;
 mod tenants;
 
 use std::str::FromStr;
