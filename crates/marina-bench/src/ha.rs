@@ -304,6 +304,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             listen,
             backends: vec![format!("127.0.0.1:{pport}").parse()?],
             exclusive: true,
+            allowed: marina_endpoints::loopback_only(),
         }])
         .await?;
     // HAProxy in TCP mode in front of the same primary.

@@ -147,6 +147,7 @@ pub fn cluster_routes(
     c: &ClusterRecord,
     nodes: &[NodeRecord],
     reader_ok: &dyn Fn(&NodeRecord) -> bool,
+    allowed: &[ipnet::Ipv4Net],
 ) -> Option<[Route; 2]> {
     if !c.endpoints_ready || !SERVING.contains(&c.status) {
         return None;
@@ -174,11 +175,13 @@ pub fn cluster_routes(
             listen: ep(&c.writer_host),
             backends: writer,
             exclusive: true,
+            allowed: allowed.to_vec(),
         },
         Route {
             listen: ep(&c.reader_host),
             backends: replicas,
             exclusive: false,
+            allowed: allowed.to_vec(),
         },
     ])
 }
@@ -193,11 +196,34 @@ async fn desired_routes(app: &Marina) -> Result<Vec<Route>, Error> {
                 .node(&n.id)
                 .is_none_or(|h| h.is_replicating() && h.lag_seconds().is_none_or(|l| l <= max_lag))
         };
-        if let Some(r) = cluster_routes(&c, &nodes, &reader_ok) {
+        let allowed = admitted_sources(app, &c).await?;
+        if let Some(r) = cluster_routes(&c, &nodes, &reader_ok, &allowed) {
             routes.extend(r);
         }
     }
     Ok(routes)
+}
+
+/// The sources a cluster's endpoints admit: loopback when no security group is
+/// attached, otherwise exactly the IPv4 networks of the attached groups' rules
+/// whose port range covers the endpoint port (endpoints are IPv4 loopback
+/// addresses, so IPv6 rules cannot match them).
+async fn admitted_sources(app: &Marina, c: &ClusterRecord) -> Result<Vec<ipnet::Ipv4Net>, Error> {
+    if app.store.cluster_security_groups(&c.id).await?.is_empty() {
+        return Ok(marina_endpoints::loopback_only());
+    }
+    let port = c.endpoint_port;
+    Ok(app
+        .store
+        .cluster_rules(&c.id)
+        .await?
+        .iter()
+        .filter(|r| r.from_port <= port && port <= r.to_port)
+        .filter_map(|r| match r.cidr.parse::<ipnet::IpNet>() {
+            Ok(ipnet::IpNet::V4(n)) => Some(n),
+            _ => None,
+        })
+        .collect())
 }
 
 async fn apply_routes(app: &Marina, routes: Vec<Route>) -> Result<(), Error> {
@@ -275,7 +301,8 @@ mod tests {
             node(3, NodeRole::Replica, NodeStatus::Down),
         ];
         let all = |_: &NodeRecord| true;
-        let [w, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes, &all).unwrap();
+        let lo = marina_endpoints::loopback_only();
+        let [w, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes, &all, &lo).unwrap();
         assert_eq!(w.listen.to_string(), "127.77.0.1:3306");
         assert_eq!(w.backends, vec!["127.0.0.1:1".parse().unwrap()]);
         assert_eq!(r.backends, vec!["127.0.0.1:2".parse().unwrap()]);
@@ -284,21 +311,21 @@ mod tests {
             node(1, NodeRole::Primary, NodeStatus::Active),
             node(3, NodeRole::Replica, NodeStatus::Down),
         ];
-        let [_, r] = cluster_routes(&cluster(ClusterStatus::Degraded, true), &lonely, &all).unwrap();
+        let [_, r] = cluster_routes(&cluster(ClusterStatus::Degraded, true), &lonely, &all, &lo).unwrap();
         assert_eq!(r.backends, vec!["127.0.0.1:1".parse().unwrap()]);
         // A lagging replica leaves the reader.
         let not_2 = |n: &NodeRecord| n.port != 2;
-        let [_, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes, &not_2).unwrap();
+        let [_, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes, &not_2, &lo).unwrap();
         assert_eq!(r.backends, vec!["127.0.0.1:1".parse().unwrap()]);
         // While failing over or holding writes, the writer leads nowhere.
-        let [w, _] = cluster_routes(&cluster(ClusterStatus::FailingOver, true), &nodes, &all).unwrap();
+        let [w, _] = cluster_routes(&cluster(ClusterStatus::FailingOver, true), &nodes, &all, &lo).unwrap();
         assert!(w.backends.is_empty() && w.exclusive);
         let mut paused = cluster(ClusterStatus::Updating, true);
         paused.writer_paused = true;
-        let [w, _] = cluster_routes(&paused, &nodes, &all).unwrap();
+        let [w, _] = cluster_routes(&paused, &nodes, &all, &lo).unwrap();
         assert!(w.backends.is_empty());
         // Not yet active, or being deleted: no routes.
-        assert!(cluster_routes(&cluster(ClusterStatus::Creating, false), &nodes, &all).is_none());
-        assert!(cluster_routes(&cluster(ClusterStatus::Deleting, true), &nodes, &all).is_none());
+        assert!(cluster_routes(&cluster(ClusterStatus::Creating, false), &nodes, &all, &lo).is_none());
+        assert!(cluster_routes(&cluster(ClusterStatus::Deleting, true), &nodes, &all, &lo).is_none());
     }
 }

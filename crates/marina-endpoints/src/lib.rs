@@ -30,6 +30,23 @@ pub struct Route {
     /// when the route changes (the writer: clients must never keep writing to
     /// an old primary through the endpoint).
     pub exclusive: bool,
+    /// Source networks a new connection may come from (security groups);
+    /// empty admits nobody.
+    pub allowed: Vec<ipnet::Ipv4Net>,
+}
+
+/// Whether a new connection from `source` is admitted by `allowed`.
+pub fn admits(allowed: &[ipnet::Ipv4Net], source: std::net::IpAddr) -> bool {
+    let v4 = match source {
+        std::net::IpAddr::V4(v4) => Some(v4),
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    v4.is_some_and(|v4| allowed.iter().any(|n| n.contains(&v4)))
+}
+
+/// The loopback network: who may connect when no security group is attached.
+pub fn loopback_only() -> Vec<ipnet::Ipv4Net> {
+    vec!["127.0.0.0/8".parse().expect("valid network")]
 }
 
 /// Endpoint failures.

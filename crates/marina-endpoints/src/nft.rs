@@ -57,6 +57,22 @@ impl NftDataPath {
             }
         }
         s.push_str("  }\n  chain guard {\n    type filter hook output priority 0; policy accept;\n");
+        // Admission: a new connection to an endpoint must come from an allowed
+        // source (security groups); anything else is reset.
+        for r in routes {
+            let (ip, port) = (r.listen.ip(), r.listen.port());
+            let m = format!("ct state new meta l4proto tcp ct original ip daddr {ip} ct original proto-dst {port}");
+            let nets = ipnet::Ipv4Net::aggregate(&r.allowed);
+            if nets.is_empty() {
+                s.push_str(&format!("    {m} reject with tcp reset\n"));
+            } else {
+                let set: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
+                s.push_str(&format!(
+                    "    {m} ip saddr != {{ {} }} reject with tcp reset\n",
+                    set.join(", ")
+                ));
+            }
+        }
         for r in routes.iter().filter(|r| r.exclusive || r.backends.is_empty()) {
             let (ip, port) = (r.listen.ip(), r.listen.port());
             let m = format!(
@@ -123,19 +139,33 @@ mod tests {
                 listen: "127.77.0.1:3306".parse().unwrap(),
                 backends: vec!["127.0.0.1:41000".parse().unwrap()],
                 exclusive: true,
+                allowed: crate::loopback_only(),
             },
             Route {
                 listen: "127.78.0.1:3306".parse().unwrap(),
                 backends: vec!["127.0.0.1:41001".parse().unwrap(), "127.0.0.1:41002".parse().unwrap()],
                 exclusive: false,
+                allowed: vec!["127.0.0.2/32".parse().unwrap(), "127.0.0.0/30".parse().unwrap()],
             },
             Route {
                 listen: "127.77.0.2:3306".parse().unwrap(),
                 backends: vec![],
                 exclusive: true,
+                allowed: vec![],
             },
         ]);
         assert!(s.starts_with("table ip marina_t\ndelete table ip marina_t\n"));
+        let admit = "ct state new meta l4proto tcp ct original ip daddr";
+        assert!(s.contains(&format!(
+            "{admit} 127.77.0.1 ct original proto-dst 3306 ip saddr != {{ 127.0.0.0/8 }} reject with tcp reset"
+        )));
+        // Overlapping networks are merged (nft refuses overlapping set elements).
+        assert!(s.contains(&format!(
+            "{admit} 127.78.0.1 ct original proto-dst 3306 ip saddr != {{ 127.0.0.0/30 }} reject"
+        )));
+        assert!(s.contains(&format!(
+            "{admit} 127.77.0.2 ct original proto-dst 3306 reject with tcp reset"
+        )));
         assert!(s.contains("ip daddr 127.77.0.1 tcp dport 3306 dnat to 127.0.0.1:41000\n"));
         assert!(s.contains(
             "ip daddr 127.78.0.1 tcp dport 3306 dnat to numgen inc mod 2 map { 0 : 127.0.0.1 . 41001, 1 : 127.0.0.1 . 41002 }"
@@ -145,7 +175,7 @@ mod tests {
             "{guard} ip daddr 127.0.0.1 tcp dport 41000 accept\n    {guard} reject with tcp reset"
         )));
         assert!(
-            !s.contains("ct original ip daddr 127.78.0.1"),
+            !s.contains("ct direction original meta l4proto tcp ct original ip daddr 127.78.0.1"),
             "the reader is not exclusive"
         );
         assert!(s.contains("ct original ip daddr 127.77.0.2 ct original proto-dst 3306 reject with tcp reset"));
@@ -162,16 +192,19 @@ mod tests {
                 listen: "127.77.0.1:3306".parse().unwrap(),
                 backends: vec!["127.0.0.1:41000".parse().unwrap()],
                 exclusive: true,
+                allowed: crate::loopback_only(),
             },
             Route {
                 listen: "127.78.0.1:3306".parse().unwrap(),
                 backends: vec!["127.0.0.1:41001".parse().unwrap(), "127.0.0.1:41002".parse().unwrap()],
                 exclusive: false,
+                allowed: vec!["127.0.0.2/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()],
             },
             Route {
                 listen: "127.77.0.2:3306".parse().unwrap(),
                 backends: vec![],
                 exclusive: true,
+                allowed: crate::loopback_only(),
             },
         ]);
         // `-c`: parse and check against the kernel without applying.

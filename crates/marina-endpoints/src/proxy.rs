@@ -17,10 +17,15 @@ use crate::{DataPath, EndpointError, Route};
 /// Open connections of a listener: backend and the task copying its bytes.
 type Conns = Arc<Mutex<Vec<(SocketAddrV4, tokio::task::AbortHandle)>>>;
 
+/// The source networks a listener admits.
+type Allowed = Arc<RwLock<Vec<ipnet::Ipv4Net>>>;
+
 /// One live listener.
 struct Listener {
     /// Current backends, swapped by `apply`.
     backends: Arc<RwLock<Vec<SocketAddrV4>>>,
+    /// Source networks admitted (security groups), swapped by `apply`.
+    allowed: Allowed,
     /// Open connections (cut when their backend leaves an exclusive route).
     conns: Conns,
     /// The accept loop.
@@ -91,6 +96,7 @@ impl Drop for ProxyDataPath {
 async fn accept_loop(
     listener: TcpListener,
     backends: Arc<RwLock<Vec<SocketAddrV4>>>,
+    allowed: Allowed,
     conns: Conns,
     loops: Arc<Vec<tokio::runtime::Handle>>,
 ) {
@@ -100,6 +106,12 @@ async fn accept_loop(
         let Ok((client, peer)) = listener.accept().await else {
             continue;
         };
+        let admitted = crate::admits(&allowed.read().unwrap_or_else(|e| e.into_inner()), peer.ip());
+        if !admitted {
+            tracing::warn!(source = %peer.ip(), endpoint = ?listener.local_addr().ok(), "endpoint connection refused by security groups");
+            drop(client);
+            continue;
+        }
         let target = {
             let b = backends.read().unwrap_or_else(|e| e.into_inner());
             if b.is_empty() {
@@ -241,6 +253,7 @@ impl DataPath for ProxyDataPath {
                 match live.get(&r.listen) {
                     Some(l) => {
                         *l.backends.write().unwrap_or_else(|e| e.into_inner()) = r.backends.clone();
+                        *l.allowed.write().unwrap_or_else(|e| e.into_inner()) = r.allowed.clone();
                         if r.exclusive {
                             let mut open = l.conns.lock().unwrap_or_else(|e| e.into_inner());
                             open.retain(|(backend, h)| {
@@ -264,18 +277,24 @@ impl DataPath for ProxyDataPath {
                 .map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
             let backends = Arc::new(RwLock::new(r.backends.clone()));
             let conns: Conns = Arc::default();
-            let (b, c) = (backends.clone(), conns.clone());
+            let allowed: Allowed = Arc::new(RwLock::new(r.allowed.clone()));
+            let (b, a, c) = (backends.clone(), allowed.clone(), conns.clone());
             let loops = self.loops.clone();
             let task = self.loops[0].spawn(async move {
                 match TcpListener::from_std(socket) {
-                    Ok(listener) => accept_loop(listener, b, c, loops).await,
+                    Ok(listener) => accept_loop(listener, b, a, c, loops).await,
                     Err(e) => tracing::error!(error = %e, "cannot register endpoint listener"),
                 }
             });
-            self.listeners
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(r.listen, Listener { backends, conns, task });
+            self.listeners.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                r.listen,
+                Listener {
+                    backends,
+                    allowed,
+                    conns,
+                    task,
+                },
+            );
         }
         Ok(())
     }
@@ -326,6 +345,7 @@ mod tests {
             listen,
             backends: vec![a, b],
             exclusive: true,
+            allowed: crate::loopback_only(),
         }])
         .await
         .unwrap();
@@ -336,6 +356,7 @@ mod tests {
             listen,
             backends: vec![b],
             exclusive: true,
+            allowed: crate::loopback_only(),
         }])
         .await
         .unwrap();
@@ -377,6 +398,7 @@ mod tests {
             listen,
             backends: vec![a],
             exclusive: true,
+            allowed: crate::loopback_only(),
         }])
         .await
         .unwrap();
@@ -389,6 +411,7 @@ mod tests {
             listen,
             backends: vec![b],
             exclusive: true,
+            allowed: crate::loopback_only(),
         }])
         .await
         .unwrap();
@@ -422,6 +445,7 @@ mod tests {
             listen,
             backends: vec![echo],
             exclusive: false,
+            allowed: crate::loopback_only(),
         }])
         .await
         .unwrap();

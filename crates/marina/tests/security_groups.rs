@@ -129,3 +129,111 @@ async fn security_group_crud_validation_and_attachment() {
     let (s, _) = app.get(&format!("/v1/security-groups/{sg_id}")).await;
     assert_eq!(s, 404);
 }
+
+/// Whether a connection from `src` to `host:3306` gets MariaDB's greeting.
+async fn greeted_from(src: &str, host: &str) -> bool {
+    use tokio::io::AsyncReadExt;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{src}:0").parse().unwrap()).unwrap();
+    let addr: std::net::SocketAddr = format!("{host}:3306").parse().unwrap();
+    let Ok(Ok(mut s)) = tokio::time::timeout(std::time::Duration::from_secs(2), sock.connect(addr)).await else {
+        return false;
+    };
+    let mut buf = [0u8; 5];
+    matches!(tokio::time::timeout(std::time::Duration::from_secs(2), s.read_exact(&mut buf)).await, Ok(Ok(_)) if buf[4] == 10)
+}
+
+async fn rules_are_enforced_at_the_endpoints(mode: &str) {
+    let app = TestApp::start_with(mode).await;
+    let (_, sg) = app.post("/v1/security-groups", json!({"name": "office"})).await;
+    let sg_id = sg["id"].as_str().unwrap().to_string();
+    let rules = format!("/v1/security-groups/{sg_id}/rules");
+    let (s, _) = app
+        .post(
+            &rules,
+            json!({"cidr": "127.0.0.2/32", "from_port": 3306, "to_port": 3306}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, body) = app
+        .post(
+            "/v1/clusters",
+            json!({"name": "fenced", "size_id": "xsmall", "nodes": 2, "security_group_ids": [sg_id]}),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let id = body["cluster"]["id"].as_str().unwrap().to_string();
+    let op = app
+        .wait_op(
+            body["operation"]["id"].as_str().unwrap(),
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    let (_, c) = app.get(&format!("/v1/clusters/{id}")).await;
+    let writer = c["endpoints"]["writer"]["host"].as_str().unwrap().to_string();
+    let reader = c["endpoints"]["reader"]["host"].as_str().unwrap().to_string();
+    for ep in [&writer, &reader] {
+        assert!(
+            greeted_from("127.0.0.2", ep).await,
+            "{mode}: 127.0.0.2 is allowed on {ep}"
+        );
+        assert!(
+            !greeted_from("127.0.0.3", ep).await,
+            "{mode}: 127.0.0.3 is refused on {ep}"
+        );
+    }
+    // A new rule takes effect for new connections within a second, no restart.
+    let (s, r) = app
+        .post(
+            &rules,
+            json!({"cidr": "127.0.0.3/32", "from_port": 3306, "to_port": 3306}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let added = std::time::Instant::now();
+    eventually(std::time::Duration::from_secs(1), "rule applied", || async {
+        greeted_from("127.0.0.3", &writer).await.then_some(())
+    })
+    .await;
+    eprintln!("{mode}: rule applied after {:?}", added.elapsed());
+    // A rule for another port does not open 3306; removing the rule closes it again.
+    let (s, _) = app
+        .post(
+            &rules,
+            json!({"cidr": "127.0.0.4/32", "from_port": 5000, "to_port": 6000}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = app.delete(&format!("{rules}/{}", r["id"].as_str().unwrap())).await;
+    assert_eq!(s, 204);
+    eventually(std::time::Duration::from_secs(1), "rule removed", || async {
+        (!greeted_from("127.0.0.3", &writer).await).then_some(())
+    })
+    .await;
+    assert!(!greeted_from("127.0.0.4", &writer).await);
+    // Detaching every group leaves loopback only: any 127.x source.
+    let (s, _) = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/clusters/{id}"),
+            Some(json!({"security_group_ids": []})),
+            Some(&app.token.clone()),
+        )
+        .await;
+    assert_eq!(s, 200);
+    eventually(std::time::Duration::from_secs(1), "loopback admitted", || async {
+        greeted_from("127.0.0.3", &writer).await.then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_are_enforced_in_the_kernel_data_path() {
+    rules_are_enforced_at_the_endpoints("kernel").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_are_enforced_in_the_userspace_data_path() {
+    rules_are_enforced_at_the_endpoints("userspace").await;
+}
