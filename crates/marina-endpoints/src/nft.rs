@@ -131,10 +131,10 @@ impl DataPath for NftDataPath {
 mod tests {
     use super::*;
 
-    #[test]
-    fn renders_single_and_balanced_routes() {
-        let p = NftDataPath::new("marina_t");
-        let s = p.render(&[
+    /// A writer (single backend, loopback), a balanced reader with overlapping
+    /// allowed networks, and a writer with no backend and no allowed source.
+    fn sample_routes() -> Vec<Route> {
+        vec![
             Route {
                 listen: "127.77.0.1:3306".parse().unwrap(),
                 backends: vec!["127.0.0.1:41000".parse().unwrap()],
@@ -153,7 +153,13 @@ mod tests {
                 exclusive: true,
                 allowed: vec![],
             },
-        ]);
+        ]
+    }
+
+    #[test]
+    fn renders_single_and_balanced_routes() {
+        let p = NftDataPath::new("marina_t");
+        let s = p.render(&sample_routes());
         assert!(s.starts_with("table ip marina_t\ndelete table ip marina_t\n"));
         let admit = "ct state new meta l4proto tcp ct original ip daddr";
         assert!(s.contains(&format!(
@@ -187,26 +193,7 @@ mod tests {
     fn rendered_script_is_accepted_by_nft() {
         use std::io::Write;
         let p = NftDataPath::new("marina_render_check");
-        let script = p.render(&[
-            Route {
-                listen: "127.77.0.1:3306".parse().unwrap(),
-                backends: vec!["127.0.0.1:41000".parse().unwrap()],
-                exclusive: true,
-                allowed: crate::loopback_only(),
-            },
-            Route {
-                listen: "127.78.0.1:3306".parse().unwrap(),
-                backends: vec!["127.0.0.1:41001".parse().unwrap(), "127.0.0.1:41002".parse().unwrap()],
-                exclusive: false,
-                allowed: vec!["127.0.0.2/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()],
-            },
-            Route {
-                listen: "127.77.0.2:3306".parse().unwrap(),
-                backends: vec![],
-                exclusive: true,
-                allowed: crate::loopback_only(),
-            },
-        ]);
+        let script = p.render(&sample_routes());
         // `-c`: parse and check against the kernel without applying.
         let mut child = std::process::Command::new("nft")
             .args(["-c", "-f", "-"])
