@@ -40,6 +40,12 @@ where
                 e.body_text()
                     .trim_start_matches("Failed to parse the request body as JSON: ")
             )))),
+            Err(other) if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError(Error::PayloadTooLarge(format!(
+                    "the request body is larger than {} bytes",
+                    crate::server::BODY_LIMIT
+                ))))
+            }
             Err(other) => Err(ApiError(Error::InvalidRequest(format!(
                 "cannot read the request body: {}",
                 other.body_text()
@@ -60,9 +66,14 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, 1 << 20)
+        let bytes = axum::body::to_bytes(body, crate::server::BODY_LIMIT)
             .await
-            .map_err(|e| ApiError(Error::InvalidRequest(format!("cannot read the request body: {e}"))))?;
+            .map_err(|_| {
+                ApiError(Error::PayloadTooLarge(format!(
+                    "the request body is larger than {} bytes",
+                    crate::server::BODY_LIMIT
+                )))
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonOrEmpty(T::default()));
         }

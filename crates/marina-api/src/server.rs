@@ -70,6 +70,9 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
 
 static OPENAPI: OnceLock<serde_json::Value> = OnceLock::new();
 
+/// Largest request body accepted (413 `payload_too_large` above it).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
 /// The OpenAPI document, as JSON.
 pub fn openapi_json() -> &'static serde_json::Value {
     OPENAPI.get_or_init(|| {
@@ -119,6 +122,7 @@ pub fn router(app: Arc<Marina>) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }

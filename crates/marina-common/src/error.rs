@@ -31,6 +31,12 @@ pub enum Error {
     /// The hosts cannot fit the request (409).
     #[error("{0}")]
     CapacityExceeded(String),
+    /// The tenant's quota does not allow it (409).
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The request body is larger than the limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// A dependency (the store, a node) is unavailable for now (503).
     #[error("{0}")]
     Unavailable(String),
@@ -53,6 +59,8 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::CapacityExceeded(_) => "capacity_exceeded",
+            Error::QuotaExceeded(_) => "quota_exceeded",
+            Error::PayloadTooLarge(_) => "payload_too_large",
             Error::Unavailable(_) => "unavailable",
             Error::Internal { .. } => "internal",
         }

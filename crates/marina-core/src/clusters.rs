@@ -65,6 +65,8 @@ impl Marina {
             )));
         }
         self.check_capacity(size.memory * input.nodes as f64).await?;
+        self.check_quota(tenant_id, input.nodes, size.memory * input.nodes as f64)
+            .await?;
 
         let admin_password = ids::random_password(24);
         let secrets = ClusterSecrets {
@@ -194,6 +196,44 @@ impl Marina {
             .sum();
         placement::check_memory(host, self.config.capacity.memory_overcommit, used, requested_gib)
             .map_err(Error::CapacityExceeded)
+    }
+
+    /// Refuses what would take the tenant over its quotas (`quota_exceeded`).
+    async fn check_quota(&self, tenant_id: &str, nodes: u32, memory_gib: f64) -> Result<(), Error> {
+        let q = &self.config.quotas;
+        let clusters = self
+            .store
+            .live_clusters()
+            .await?
+            .into_iter()
+            .filter(|c| c.tenant_id == tenant_id);
+        let (mut n_clusters, mut n_nodes, mut mem) = (0u32, 0u32, 0f64);
+        for c in clusters {
+            n_clusters += 1;
+            for n in self.store.list_nodes(&c.id).await? {
+                n_nodes += 1;
+                mem += self.size(&n.size_id).map(|s| s.memory).unwrap_or(0.0);
+            }
+        }
+        if n_clusters + 1 > q.clusters {
+            return Err(Error::QuotaExceeded(format!(
+                "the tenant's quota is {} clusters and it has {n_clusters}",
+                q.clusters
+            )));
+        }
+        if n_nodes + nodes > q.nodes {
+            return Err(Error::QuotaExceeded(format!(
+                "the tenant's quota is {} nodes; it has {n_nodes} and asks for {nodes} more",
+                q.nodes
+            )));
+        }
+        if mem + memory_gib > q.memory_gib {
+            return Err(Error::QuotaExceeded(format!(
+                "the tenant's quota is {} GiB of node memory; it uses {mem} GiB and asks for {memory_gib} GiB more",
+                q.memory_gib
+            )));
+        }
+        Ok(())
     }
 
     /// A cluster and its nodes.

@@ -22,6 +22,9 @@ pub const START_TIMEOUT_SECS_DEFAULT: u64 = 60;
 pub const MEMORY_OVERCOMMIT_DEFAULT: f64 = 1.5;
 pub const RECONCILE_INTERVAL_MS_DEFAULT: u64 = 1000;
 pub const MONITOR_INTERVAL_MS_DEFAULT: u64 = 250;
+pub const QUOTA_CLUSTERS_DEFAULT: u32 = 20;
+pub const QUOTA_NODES_DEFAULT: u32 = 60;
+pub const QUOTA_MEMORY_GIB_DEFAULT: f64 = 256.0;
 pub const PROBE_TIMEOUT_MS_DEFAULT: u64 = 200;
 pub const FAILURE_WINDOW_MS_DEFAULT: u64 = 500;
 pub const WITNESS_SILENCE_MS_DEFAULT: u64 = 500;
@@ -70,6 +73,7 @@ pub struct Config {
     pub endpoints: EndpointsConfig,
     pub nodes: NodesConfig,
     pub capacity: CapacityConfig,
+    pub quotas: QuotaConfig,
     pub monitor: MonitorConfig,
     pub failover: FailoverConfig,
     /// Serve `is-primary` / `is-replica` without authentication (for load balancers).
@@ -122,6 +126,28 @@ pub struct CapacityConfig {
     pub memory_overcommit: f64,
     /// Overrides the detected host memory (GiB); for tests and shared hosts.
     pub host_memory_gib: Option<f64>,
+}
+
+/// Per-tenant quotas (each tenant gets these; 409 `quota_exceeded` beyond).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Live clusters per tenant.
+    pub clusters: u32,
+    /// Nodes per tenant, all clusters together.
+    pub nodes: u32,
+    /// Node memory per tenant in GiB, all clusters together.
+    pub memory_gib: f64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            clusters: QUOTA_CLUSTERS_DEFAULT,
+            nodes: QUOTA_NODES_DEFAULT,
+            memory_gib: QUOTA_MEMORY_GIB_DEFAULT,
+        }
+    }
 }
 
 /// The health monitor and failure detection.
@@ -191,6 +217,7 @@ impl Default for Config {
             endpoints: EndpointsConfig::default(),
             nodes: NodesConfig::default(),
             capacity: CapacityConfig::default(),
+            quotas: QuotaConfig::default(),
             monitor: MonitorConfig::default(),
             failover: FailoverConfig::default(),
             public_health_checks: false,

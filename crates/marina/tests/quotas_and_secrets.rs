@@ -1,0 +1,122 @@
+//! Issue #4 items: per-tenant quotas (409 `quota_exceeded` naming the limit),
+//! the request body limit (413 with the contract's error body), and no secret
+//! in logs, events or API output after it was shown once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_refuse_what_the_tenant_may_not_have() {
+    let app = TestApp::start_configured("kernel", "[quotas]\nclusters = 2\nnodes = 3\nmemory_gib = 2.5\n").await;
+    let create = |name: &str, nodes: u32| json!({"name": name, "size_id": "xsmall", "nodes": nodes});
+    let (s, e) = app.post("/v1/clusters", create("big", 3)).await;
+    assert_eq!((s, e["error"]["code"].clone()), (409, json!("quota_exceeded")), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("2.5 GiB"), "{e}");
+    let (s, e) = app.post("/v1/clusters", create("wide", 4)).await;
+    assert_eq!(s, 409, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("quota is 3 nodes"),
+        "{e}"
+    );
+    for name in ["one", "two"] {
+        let (s, b) = app.post("/v1/clusters", create(name, 1)).await;
+        assert_eq!(s, 202, "{b}");
+        app.wait_op(b["operation"]["id"].as_str().unwrap(), Duration::from_secs(60))
+            .await;
+    }
+    let (s, e) = app.post("/v1/clusters", create("three", 1)).await;
+    assert_eq!((s, e["error"]["code"].clone()), (409, json!("quota_exceeded")), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("quota is 2 clusters"),
+        "{e}"
+    );
+    // Another tenant has its own quota.
+    let (_, t) = app.post("/v1/tenants", json!({"name": "other"})).await;
+    let other = t["secret"].as_str().unwrap().to_string();
+    let (s, b) = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/clusters",
+            Some(create("three", 1)),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    app.wait_op_as(b["operation"]["id"].as_str().unwrap(), &other, Duration::from_secs(60))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_413() {
+    let app = TestApp::start().await;
+    let big = json!({"name": "x".repeat(200_000), "size_id": "xsmall"});
+    let (s, e) = app.post("/v1/clusters", big).await;
+    assert_eq!(s, 413, "{e}");
+    assert_eq!(e["error"]["code"], "payload_too_large");
+    assert!(e["error"]["request_id"].as_str().is_some());
+    let (s, e) = app
+        .post(
+            "/v1/clusters/cl_x/switchover",
+            json!({"target_node_id": "n".repeat(200_000)}),
+        )
+        .await;
+    assert_eq!(s, 413, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_never_shown_again() {
+    let app = TestApp::start().await;
+    let (c, password) = app.create_cluster("secretive", 2).await;
+    let id = c["id"].as_str().unwrap();
+    let (_, t) = app
+        .post("/v1/tokens", json!({"name": "leaky", "scopes": ["read"]}))
+        .await;
+    let secret = t["secret"].as_str().unwrap().to_string();
+    let (_, sg) = app.post("/v1/security-groups", json!({"name": "g"})).await;
+    let _ = app
+        .get(&format!("/v1/security-groups/{}", sg["id"].as_str().unwrap()))
+        .await;
+    // Use the token so it appears in request handling.
+    let _ = app
+        .request(reqwest::Method::GET, "/v1/clusters", None, Some(&secret))
+        .await;
+    let _ = app
+        .request(
+            reqwest::Method::GET,
+            "/v1/clusters",
+            None,
+            Some("mrn_wrong_secret_value"),
+        )
+        .await;
+    let mut seen = String::new();
+    for path in [
+        "/v1/clusters".to_string(),
+        format!("/v1/clusters/{id}"),
+        format!("/v1/clusters/{id}/events?limit=500"),
+        format!("/v1/clusters/{id}/operations"),
+        format!("/v1/clusters/{id}/status"),
+        format!("/v1/clusters/{id}/nodes"),
+        "/v1/tokens".to_string(),
+        "/v1/openapi.json".to_string(),
+    ] {
+        let (_, body) = app.get(&path).await;
+        seen.push_str(&body.to_string());
+    }
+    seen.push_str(&app.log());
+    for dir in std::fs::read_dir(app.data_dir().join("nodes")).unwrap().flatten() {
+        for f in ["my.cnf", "init.sql", "error.log"] {
+            seen.push_str(&std::fs::read_to_string(dir.path().join(f)).unwrap_or_default());
+        }
+    }
+    assert!(!seen.contains(&password), "the admin password leaked");
+    assert!(!seen.contains(&secret), "a token secret leaked");
+    assert!(!seen.contains(&app.token), "the bootstrap token leaked");
+    assert!(
+        !seen.contains("mrn_wrong_secret_value"),
+        "a presented (wrong) secret was logged"
+    );
+}
