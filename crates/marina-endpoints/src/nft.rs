@@ -63,7 +63,7 @@ impl NftDataPath {
             let (ip, port) = (r.listen.ip(), r.listen.port());
             let m = format!("ct state new meta l4proto tcp ct original ip daddr {ip} ct original proto-dst {port}");
             let nets = ipnet::Ipv4Net::aggregate(&r.allowed);
-            if nets.is_empty() {
+            if nets.is_empty() || r.backends.is_empty() {
                 s.push_str(&format!("    {m} reject with tcp reset\n"));
             } else {
                 let set: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
@@ -73,15 +73,18 @@ impl NftDataPath {
                 ));
             }
         }
-        for r in routes.iter().filter(|r| r.exclusive || r.backends.is_empty()) {
+        // Exclusivity: once an exclusive route leads somewhere, established
+        // connections it no longer leads to are reset. A route without backends
+        // (a failover or switchover in progress) only refuses new connections —
+        // the admission rule above does that — and leaves established ones to
+        // the operation, which fences or demotes the node they reach.
+        for r in routes.iter().filter(|r| r.exclusive && !r.backends.is_empty()) {
             let (ip, port) = (r.listen.ip(), r.listen.port());
             let m = format!(
                 "ct direction original meta l4proto tcp ct original ip daddr {ip} ct original proto-dst {port}"
             );
-            if r.exclusive {
-                for b in &r.backends {
-                    s.push_str(&format!("    {m} ip daddr {} tcp dport {} accept\n", b.ip(), b.port()));
-                }
+            for b in &r.backends {
+                s.push_str(&format!("    {m} ip daddr {} tcp dport {} accept\n", b.ip(), b.port()));
             }
             s.push_str(&format!("    {m} reject with tcp reset\n"));
         }
@@ -184,7 +187,9 @@ mod tests {
             !s.contains("ct direction original meta l4proto tcp ct original ip daddr 127.78.0.1"),
             "the reader is not exclusive"
         );
-        assert!(s.contains("ct original ip daddr 127.77.0.2 ct original proto-dst 3306 reject with tcp reset"));
+        // No backend: new connections are refused, established ones left alone.
+        assert!(s.contains("ct state new meta l4proto tcp ct original ip daddr 127.77.0.2 ct original proto-dst 3306 reject with tcp reset"));
+        assert!(!s.contains("ct direction original meta l4proto tcp ct original ip daddr 127.77.0.2"));
         assert!(!s.contains("127.77.0.2 tcp dport 3306 dnat"));
         assert_eq!(p.render(&[]), "table ip marina_t\ndelete table ip marina_t\n");
     }

@@ -254,7 +254,9 @@ impl DataPath for ProxyDataPath {
                     Some(l) => {
                         *l.backends.write().unwrap_or_else(|e| e.into_inner()) = r.backends.clone();
                         *l.allowed.write().unwrap_or_else(|e| e.into_inner()) = r.allowed.clone();
-                        if r.exclusive {
+                        // As in the kernel path: only a route that leads
+                        // somewhere cuts connections to other nodes.
+                        if r.exclusive && !r.backends.is_empty() {
                             let mut open = l.conns.lock().unwrap_or_else(|e| e.into_inner());
                             open.retain(|(backend, h)| {
                                 let keep = r.backends.contains(backend);
