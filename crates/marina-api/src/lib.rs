@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod ratelimit;
 pub mod routes;
 pub mod server;
 pub mod views;

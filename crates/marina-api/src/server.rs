@@ -119,10 +119,15 @@ async fn request_id(req: Request, next: Next) -> Response {
 /// The complete router.
 pub fn router(app: Arc<Marina>) -> Router {
     let (router, _) = api_router().split_for_parts();
+    let limiter = Arc::new(crate::ratelimit::RateLimiter::default());
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            (app.clone(), limiter),
+            crate::ratelimit::limit,
+        ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }
@@ -133,7 +138,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -106,6 +106,9 @@ impl Bench {
         config.endpoints.reader_pool = "127.252.0.0/24".parse()?;
         config.nodes.port_min = 45000;
         config.nodes.port_max = 45999;
+        // The benchmark polls operations every few milliseconds.
+        config.limits.requests_per_second = 1e6;
+        config.limits.burst = 1e6;
         tweak(&mut config);
         let nft_table = config.endpoints.nft_table.clone();
         let app = marina_core::Marina::open(config)

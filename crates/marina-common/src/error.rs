@@ -34,6 +34,9 @@ pub enum Error {
     /// The tenant's quota does not allow it (409).
     #[error("{0}")]
     QuotaExceeded(String),
+    /// Too many requests from this token or address (429).
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// The request body is larger than the limit (413).
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -61,6 +64,7 @@ impl Error {
             Error::CapacityExceeded(_) => "capacity_exceeded",
             Error::QuotaExceeded(_) => "quota_exceeded",
             Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal { .. } => "internal",
         }

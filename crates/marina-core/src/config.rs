@@ -23,6 +23,8 @@ pub const MEMORY_OVERCOMMIT_DEFAULT: f64 = 1.5;
 pub const RECONCILE_INTERVAL_MS_DEFAULT: u64 = 1000;
 pub const MONITOR_INTERVAL_MS_DEFAULT: u64 = 250;
 pub const QUOTA_CLUSTERS_DEFAULT: u32 = 20;
+pub const RATE_PER_SECOND_DEFAULT: f64 = 50.0;
+pub const RATE_BURST_DEFAULT: f64 = 200.0;
 pub const QUOTA_NODES_DEFAULT: u32 = 60;
 pub const QUOTA_MEMORY_GIB_DEFAULT: f64 = 256.0;
 pub const PROBE_TIMEOUT_MS_DEFAULT: u64 = 200;
@@ -74,6 +76,7 @@ pub struct Config {
     pub nodes: NodesConfig,
     pub capacity: CapacityConfig,
     pub quotas: QuotaConfig,
+    pub limits: LimitsConfig,
     pub monitor: MonitorConfig,
     pub failover: FailoverConfig,
     /// Serve `is-primary` / `is-replica` without authentication (for load balancers).
@@ -126,6 +129,25 @@ pub struct CapacityConfig {
     pub memory_overcommit: f64,
     /// Overrides the detected host memory (GiB); for tests and shared hosts.
     pub host_memory_gib: Option<f64>,
+}
+
+/// Request rate limits of the API, per source address and per token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Sustained requests per second allowed to one address and to one token.
+    pub requests_per_second: f64,
+    /// Requests allowed in a burst above the sustained rate.
+    pub burst: f64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            requests_per_second: RATE_PER_SECOND_DEFAULT,
+            burst: RATE_BURST_DEFAULT,
+        }
+    }
 }
 
 /// Per-tenant quotas (each tenant gets these; 409 `quota_exceeded` beyond).
@@ -218,6 +240,7 @@ impl Default for Config {
             nodes: NodesConfig::default(),
             capacity: CapacityConfig::default(),
             quotas: QuotaConfig::default(),
+            limits: LimitsConfig::default(),
             monitor: MonitorConfig::default(),
             failover: FailoverConfig::default(),
             public_health_checks: false,
@@ -293,6 +316,9 @@ impl Config {
         }
         if self.monitor.interval_ms == 0 || self.monitor.probe_timeout_ms == 0 {
             return Err("monitor.interval_ms and monitor.probe_timeout_ms must be positive".into());
+        }
+        if self.limits.requests_per_second <= 0.0 || self.limits.burst < 1.0 {
+            return Err("limits.requests_per_second must be positive and limits.burst at least 1".into());
         }
         if self.capacity.memory_overcommit <= 0.0 {
             return Err("capacity.memory_overcommit must be positive".into());

@@ -120,3 +120,50 @@ async fn secrets_are_never_shown_again() {
         "a presented (wrong) secret was logged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_rate_get_429_with_retry_after() {
+    let app = TestApp::start_configured("kernel", "[limits]\nrequests_per_second = 2.0\nburst = 5.0\n").await;
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..12 {
+        let r = client
+            .get(format!("{}/v1/tenants/current", app.url))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 && limited.is_none() {
+            let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let body: serde_json::Value = r.json().await.unwrap();
+            limited = Some((retry, body));
+        }
+    }
+    assert_eq!(&statuses[..5], &[200; 5], "{statuses:?}");
+    let (retry, body) = limited.expect("some requests were limited");
+    assert!(retry >= 1);
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Health checks are not limited.
+    let r = client.get(format!("{}/healthz", app.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Another address with another token has its own buckets (the token is
+    // created from the first address once a request has refilled).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, t) = app
+        .post("/v1/tokens", json!({"name": "other", "scopes": ["read"]}))
+        .await;
+    let other = t["secret"].as_str().unwrap().to_string();
+    let elsewhere = reqwest::Client::builder()
+        .local_address(Some("127.0.0.9".parse().unwrap()))
+        .build()
+        .unwrap();
+    let r = elsewhere
+        .get(format!("{}/v1/clusters", app.url))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
