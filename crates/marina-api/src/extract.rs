@@ -123,7 +123,23 @@ impl FromRequestParts<Arc<Marina>> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<Marina>) -> Result<Self, Self::Rejection> {
-        Ok(Auth(app.authenticate(bearer(&parts.headers)).await?))
+        match app.authenticate(bearer(&parts.headers)).await {
+            Ok(a) => Ok(Auth(a)),
+            Err(e) => {
+                if matches!(e, Error::Unauthenticated(_)) {
+                    // Counted and logged with where it came from, never with
+                    // the secret that was presented.
+                    let failures = app.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    let source = parts
+                        .extensions
+                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                        .map(|c| c.0.ip().to_string())
+                        .unwrap_or_default();
+                    tracing::warn!(%source, path = %parts.uri.path(), failures, "authentication failed");
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 

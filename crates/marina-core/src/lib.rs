@@ -59,6 +59,8 @@ pub struct Marina {
     /// Routes last applied to the data path and when (the supervisor skips
     /// identical applies).
     pub(crate) endpoints_applied: Mutex<Option<(Vec<marina_endpoints::Route>, std::time::Instant)>>,
+    /// Failed authentications since start (metrics will export it).
+    pub auth_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Marina {
@@ -117,6 +119,7 @@ impl Marina {
             reconcile: Notify::new(),
             inflight: Mutex::new(HashSet::new()),
             endpoints_applied: Mutex::new(None),
+            auth_failures: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
