@@ -441,22 +441,30 @@ async fn switchover_with_a_long_transaction_waits_then_kills_it() {
     assert_eq!(n, Some(0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failover_refused_when_the_limit_is_reached() {
-    let app = TestApp::start_configured("kernel", "[failover]\nlimit = 1\nmin_interval_secs = 0\n").await;
-    let (c, _) = setup(&app, "limit", 3).await;
-    let id = c["id"].as_str().unwrap();
-    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
-    wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
-    let c = wait_all_active(&app, id).await;
-    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
+/// One failover (kill -9 of the primary), then kill -9 of the new primary;
+/// returns the cluster id and the `failover_refused` event that follows.
+async fn fail_over_then_lose_the_new_primary(app: &TestApp, name: &str) -> (String, Value) {
+    let (c, _) = setup(app, name, 3).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    signal(pid_of(app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
+    wait_op_count(app, &id, "failover", 1, Duration::from_secs(30)).await;
+    let c = wait_all_active(app, &id).await;
+    signal(pid_of(app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
     let e = eventually(Duration::from_secs(15), "failover refused", || async {
-        events(&app, id)
+        events(app, &id)
             .await
             .into_iter()
             .find(|e| e["type"] == "failover_refused")
     })
     .await;
+    (id, e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_refused_when_the_limit_is_reached() {
+    let app = TestApp::start_configured("kernel", "[failover]\nlimit = 1\nmin_interval_secs = 0\n").await;
+    let (id, e) = fail_over_then_lose_the_new_primary(&app, "limit").await;
+    let id = id.as_str();
     assert!(e["message"].as_str().unwrap().contains("reached the limit of 1"), "{e}");
     assert_eq!(cluster(&app, id).await["status"], "failed");
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -473,19 +481,7 @@ async fn failover_refused_when_the_limit_is_reached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_refused_too_soon_after_the_last_one() {
     let app = TestApp::start_configured("kernel", "[failover]\nmin_interval_secs = 600\n").await;
-    let (c, _) = setup(&app, "soon", 3).await;
-    let id = c["id"].as_str().unwrap();
-    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
-    wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
-    let c = wait_all_active(&app, id).await;
-    signal(pid_of(&app, primary(&c)["id"].as_str().unwrap()), libc::SIGKILL);
-    let e = eventually(Duration::from_secs(15), "failover refused", || async {
-        events(&app, id)
-            .await
-            .into_iter()
-            .find(|e| e["type"] == "failover_refused")
-    })
-    .await;
+    let (_, e) = fail_over_then_lose_the_new_primary(&app, "soon").await;
     assert!(
         e["message"].as_str().unwrap().contains("minimum interval of 600 s"),
         "{e}"
