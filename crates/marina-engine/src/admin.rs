@@ -115,6 +115,20 @@ impl Default for MysqlAdmin {
 /// the witnesses failure detection relies on.
 pub const HEARTBEAT_PERIOD_SECS: f64 = 0.1;
 
+/// Runs `work` within `deadline`; running out of time is `AdminError::Timeout`.
+async fn within<T>(
+    n: &NodeAddr,
+    deadline: Duration,
+    work: impl std::future::Future<Output = Result<T, AdminError>>,
+) -> Result<T, AdminError> {
+    tokio::time::timeout(deadline, work)
+        .await
+        .map_err(|_| AdminError::Timeout {
+            host: n.host.clone(),
+            port: n.port,
+        })?
+}
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
@@ -147,12 +161,7 @@ impl MysqlAdmin {
             let _ = conn.disconnect().await;
             Ok(r)
         };
-        tokio::time::timeout(deadline, work)
-            .await
-            .map_err(|_| AdminError::Timeout {
-                host: n.host.clone(),
-                port: n.port,
-            })?
+        within(n, deadline, work).await
     }
 
     /// Runs statements in order on one connection.
@@ -165,12 +174,7 @@ impl MysqlAdmin {
             let _ = conn.disconnect().await;
             Ok(())
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| AdminError::Timeout {
-                host: n.host.clone(),
-                port: n.port,
-            })?
+        within(n, self.timeout, work).await
     }
 }
 
@@ -255,12 +259,7 @@ impl NodeAdmin for MysqlAdmin {
             let _ = conn.disconnect().await;
             Ok(killed)
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| AdminError::Timeout {
-                host: node.host.clone(),
-                port: node.port,
-            })?
+        within(node, self.timeout, work).await
     }
 
     async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
@@ -308,12 +307,7 @@ impl NodeAdmin for MysqlAdmin {
                 }
             }))
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| AdminError::Timeout {
-                host: node.host.clone(),
-                port: node.port,
-            })?
+        within(node, self.timeout, work).await
     }
 }
 

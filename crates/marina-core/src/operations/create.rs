@@ -137,13 +137,10 @@ async fn wait_replicating(app: &Marina, addr: &marina_engine::NodeAddr) -> Resul
 }
 
 pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
-    let Some(cluster_id) = op.cluster_id.as_deref() else {
+    let Some(StepContext { cluster, nodes, .. }) = StepContext::load_if_present(app, op).await? else {
         return Ok(());
     };
-    let Some(cluster) = app.store.get_cluster(None, cluster_id).await? else {
-        return Ok(());
-    };
-    let nodes = app.store.list_nodes(cluster_id).await?;
+    let cluster_id = cluster.id.as_str();
     each_node(app, &nodes, |app, n| async move {
         app.runtime
             .stop(&n.id, Duration::from_secs(10))

@@ -382,22 +382,21 @@ pub(super) async fn finish(app: &Arc<Marina>, cluster: &ClusterRecord, from: Clu
 }
 
 pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
-    let Some(cluster_id) = op.cluster_id.as_deref() else {
+    let Some(StepContext {
+        cluster: c,
+        nodes,
+        secrets,
+    }) = StepContext::load_if_present(app, op).await?
+    else {
         return Ok(());
     };
-    let Some(c) = app.store.get_cluster(None, cluster_id).await? else {
-        return Ok(());
-    };
+    let cluster_id = c.id.as_str();
     // If a primary exists and answers, serve again; otherwise stay failed.
-    let nodes = app.store.list_nodes(cluster_id).await?;
     let primary_ok = match nodes.iter().find(|n| n.role == NodeRole::Primary) {
-        Some(p) => {
-            let secrets = app.cluster_secrets(&c)?;
-            ProbeConn::new(app.mgmt_addr(p, &secrets))
-                .probe(OP_PROBE_TIMEOUT)
-                .await
-                .is_ok_and(|p| !p.read_only)
-        }
+        Some(p) => ProbeConn::new(app.mgmt_addr(p, &secrets))
+            .probe(OP_PROBE_TIMEOUT)
+            .await
+            .is_ok_and(|p| !p.read_only),
         None => false,
     };
     let status = if primary_ok {

@@ -97,22 +97,28 @@ pub(crate) struct StepContext {
 
 impl StepContext {
     pub(crate) async fn load(app: &Marina, op: &Operation) -> Result<Self, Error> {
-        let id = op
-            .cluster_id
-            .as_deref()
-            .ok_or_else(|| Error::internal(format!("{} without a cluster", op.op_type)))?;
-        let cluster = app
-            .store
-            .get_cluster(None, id)
+        let id = op.cluster_id.as_deref().unwrap_or_default();
+        Self::load_if_present(app, op)
             .await?
-            .ok_or_else(|| Error::internal(format!("cluster {id} vanished during {}", op.op_type)))?;
+            .ok_or_else(|| Error::internal(format!("cluster {id} vanished during {}", op.op_type)))
+    }
+
+    /// Like `load`, but a cluster that is gone (or an operation without one) is
+    /// `None` — what failure handlers want.
+    pub(crate) async fn load_if_present(app: &Marina, op: &Operation) -> Result<Option<Self>, Error> {
+        let Some(id) = op.cluster_id.as_deref() else {
+            return Ok(None);
+        };
+        let Some(cluster) = app.store.get_cluster(None, id).await? else {
+            return Ok(None);
+        };
         let nodes = app.store.list_nodes(id).await?;
         let secrets = app.cluster_secrets(&cluster)?;
-        Ok(StepContext {
+        Ok(Some(StepContext {
             cluster,
             nodes,
             secrets,
-        })
+        }))
     }
 }
 

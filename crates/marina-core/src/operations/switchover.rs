@@ -289,18 +289,19 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
 }
 
 pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
-    let Some(cluster_id) = op.cluster_id.as_deref() else {
+    let Some(StepContext {
+        cluster: c,
+        nodes,
+        secrets,
+    }) = StepContext::load_if_present(app, op).await?
+    else {
         return Ok(());
     };
-    let Some(c) = app.store.get_cluster(None, cluster_id).await? else {
-        return Ok(());
-    };
-    let nodes = app.store.list_nodes(cluster_id).await?;
+    let cluster_id = c.id.as_str();
     // Before promotion the old primary is still the primary in the store: make
     // it writable again. After promotion the new one is; either way the stored
     // primary serves.
     if let Some(p) = nodes.iter().find(|n| n.role == NodeRole::Primary) {
-        let secrets = app.cluster_secrets(&c)?;
         let _ = app
             .admin
             .make_primary(&app.mgmt_addr(p, &secrets), c.replication == Replication::Semisync)
