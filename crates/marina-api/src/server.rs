@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::routes::{clusters, ha, node_sizes, operations, security_groups, service, tokens};
+use crate::routes::{clusters, ha, metrics, node_sizes, operations, security_groups, service, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +44,7 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(service::version))
         .routes(routes!(service::healthz))
         .routes(routes!(service::openapi))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(service::current_tenant))
         .routes(routes!(node_sizes::list))
         .routes(routes!(node_sizes::get))

@@ -300,12 +300,15 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let listen: std::net::SocketAddrV4 = format!("127.0.0.1:{uport}").parse()?;
     use marina_endpoints::DataPath;
     proxy
-        .apply(&[marina_endpoints::Route {
-            listen,
-            backends: vec![format!("127.0.0.1:{pport}").parse()?],
-            exclusive: true,
-            allowed: marina_endpoints::loopback_only(),
-        }])
+        .apply(&marina_endpoints::EndpointPlan {
+            routes: vec![marina_endpoints::Route {
+                listen,
+                backends: vec![format!("127.0.0.1:{pport}").parse()?],
+                exclusive: true,
+                allowed: marina_endpoints::loopback_only(),
+            }],
+            guards: vec![],
+        })
         .await?;
     // HAProxy in TCP mode in front of the same primary.
     let hport = free_port()?;

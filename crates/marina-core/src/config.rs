@@ -119,6 +119,11 @@ pub struct NodesConfig {
     pub reconcile_interval_ms: u64,
     /// A directory of pre-initialised templates shared between data dirs (tests).
     pub template_cache: Option<PathBuf>,
+    /// Run every node as root instead of one unprivileged uid per cluster.
+    pub run_as_root: bool,
+    /// Cluster uids are this plus the low 24 bits of the writer endpoint
+    /// address (unique per live cluster); no passwd entries are needed.
+    pub cluster_uid_base: u32,
 }
 
 /// The capacity check.
@@ -261,6 +266,9 @@ impl Default for EndpointsConfig {
     }
 }
 
+/// First uid of the per-cluster node uids (far above any distribution's range).
+pub const CLUSTER_UID_BASE_DEFAULT: u32 = 1_500_000_000;
+
 impl Default for NodesConfig {
     fn default() -> Self {
         NodesConfig {
@@ -271,6 +279,8 @@ impl Default for NodesConfig {
             start_timeout_secs: START_TIMEOUT_SECS_DEFAULT,
             reconcile_interval_ms: RECONCILE_INTERVAL_MS_DEFAULT,
             template_cache: None,
+            run_as_root: false,
+            cluster_uid_base: CLUSTER_UID_BASE_DEFAULT,
         }
     }
 }
@@ -294,6 +304,9 @@ impl Config {
 
     /// Checks cross-field rules.
     pub fn validate(&self) -> Result<(), String> {
+        if self.nodes.cluster_uid_base < 65536 || self.nodes.cluster_uid_base > u32::MAX - 0x0100_0000 {
+            return Err("nodes.cluster_uid_base must leave room for 2^24 uids above 65535".into());
+        }
         if self.nodes.port_min == 0 || self.nodes.port_min > self.nodes.port_max {
             return Err("nodes.port_min must be between 1 and nodes.port_max".into());
         }

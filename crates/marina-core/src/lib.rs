@@ -12,6 +12,7 @@ pub mod monitor;
 mod nodespec;
 pub mod operations;
 pub mod placement;
+pub mod refusals;
 pub mod secrets;
 pub mod security_groups;
 pub mod supervisor;
@@ -56,11 +57,13 @@ pub struct Marina {
     pub(crate) reconcile: Notify,
     /// Operations being executed by this process.
     pub(crate) inflight: Mutex<HashSet<String>>,
-    /// Routes last applied to the data path and when (the supervisor skips
+    /// The endpoint plan last applied and when (the supervisor skips
     /// identical applies).
-    pub(crate) endpoints_applied: Mutex<Option<(Vec<marina_endpoints::Route>, std::time::Instant)>>,
-    /// Failed authentications since start (metrics will export it).
+    pub(crate) endpoints_applied: Mutex<Option<supervisor::AppliedEndpoints>>,
+    /// Failed authentications since start (metrics export it).
     pub auth_failures: std::sync::atomic::AtomicU64,
+    /// Connections refused at endpoints and node ports, per cluster.
+    pub refusals: refusals::RefusalLedger,
 }
 
 impl Marina {
@@ -70,7 +73,8 @@ impl Marina {
         config.validate().map_err(Error::InvalidRequest)?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::internal(format!("creating {}: {e}", config.data_dir.display())))?;
-        // The data dir holds keys, tokens and datadirs: owner only.
+        // The data dir holds keys, tokens and datadirs: owner only (the local
+        // runtime adds `o+x`, traverse without listing, for node uids).
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| Error::internal(format!("chmod {}: {e}", config.data_dir.display())))?;
@@ -120,6 +124,7 @@ impl Marina {
             inflight: Mutex::new(HashSet::new()),
             endpoints_applied: Mutex::new(None),
             auth_failures: std::sync::atomic::AtomicU64::new(0),
+            refusals: refusals::RefusalLedger::default(),
         }))
     }
 
@@ -129,7 +134,8 @@ impl Marina {
         vec![
             tokio::spawn(operations::worker::run(self.clone(), cancel.clone())),
             tokio::spawn(supervisor::run(self.clone(), cancel.clone())),
-            tokio::spawn(monitor::run(self.clone(), cancel)),
+            tokio::spawn(monitor::run(self.clone(), cancel.clone())),
+            tokio::spawn(refusals::run(self.clone(), cancel)),
         ]
     }
 

@@ -39,6 +39,20 @@ impl Marina {
         }
     }
 
+    /// The uid a cluster's nodes run as, when they run unprivileged: the base
+    /// plus the low 24 bits of the writer endpoint address, which is unique
+    /// among live clusters and fixed for the cluster's life.
+    pub(crate) fn cluster_uid(&self, c: &ClusterRecord) -> Option<u32> {
+        if self.config.nodes.run_as_root || !self.runtime.runs_unprivileged() {
+            return None;
+        }
+        let ip: std::net::Ipv4Addr = c.writer_host.parse().ok()?;
+        self.config
+            .nodes
+            .cluster_uid_base
+            .checked_add(u32::from(ip) & 0x00ff_ffff)
+    }
+
     /// The runtime's view of a node.
     pub(crate) fn node_spec(
         &self,
@@ -59,6 +73,7 @@ impl Marina {
             semisync: c.replication == Replication::Semisync,
             semisync_timeout_ms: self.config.nodes.semisync_timeout_ms,
             starts_as_replica: node.role == marina_common::model::NodeRole::Replica,
+            run_uid: self.cluster_uid(c),
         };
         let hashes = AccountHashes {
             mgmt: native_password_hash(&s.mgmt_password),

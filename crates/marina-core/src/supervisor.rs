@@ -19,17 +19,18 @@
 //!    writable (primary) or attaches it after a GTID check (replica).
 //! 2. Orphans: a node directory with no node row (left by a crash between a
 //!    create's failure and its cleanup, or by a removed row) is destroyed.
-//! 3. Endpoints: the desired routes are applied when they changed, and at least
-//!    every `ENDPOINT_REFRESH` to repair outside changes.
+//! 3. Endpoints: the desired plan (routes, and node-port guards for every live
+//!    cluster: Marina's uid and the cluster's node uid) is applied when it
+//!    changed, and at least every `ENDPOINT_REFRESH` to repair outside changes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use marina_common::Error;
 use marina_common::model::{ClusterRecord, ClusterStatus, FailoverMode, NodeRecord, NodeRole, NodeStatus};
-use marina_endpoints::Route;
+use marina_endpoints::{EndpointPlan, NodeGuard, Route};
 use marina_runtime::ProcessState;
 use tokio_util::sync::CancellationToken;
 
@@ -75,14 +76,14 @@ pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
         }
     }
     remove_orphans(app).await?;
-    let routes = desired_routes(app).await?;
+    let desired = desired_plan(app).await?;
     let stale = {
         let last = app.endpoints_applied.lock().unwrap_or_else(|e| e.into_inner());
         last.as_ref()
-            .is_none_or(|(r, at)| *r != routes || at.elapsed() > ENDPOINT_REFRESH)
+            .is_none_or(|a| a.plan != desired.plan || a.at.elapsed() > ENDPOINT_REFRESH)
     };
     if stale {
-        apply_routes(app, routes).await?;
+        apply_plan(app, desired).await?;
     }
     Ok(())
 }
@@ -186,8 +187,25 @@ pub fn cluster_routes(
     ])
 }
 
-async fn desired_routes(app: &Marina) -> Result<Vec<Route>, Error> {
-    let mut routes = Vec::new();
+/// What the data path should carry, and which cluster each address belongs to.
+pub(crate) struct DesiredEndpoints {
+    pub plan: EndpointPlan,
+    /// Endpoint or node address → (cluster id, `writer` | `reader` | `node`).
+    pub owners: HashMap<SocketAddrV4, (String, &'static str)>,
+}
+
+/// The plan last applied and when.
+pub(crate) struct AppliedEndpoints {
+    pub plan: EndpointPlan,
+    pub owners: HashMap<SocketAddrV4, (String, &'static str)>,
+    pub at: Instant,
+}
+
+async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
+    let mut plan = EndpointPlan::default();
+    let mut owners = HashMap::new();
+    // SAFETY: geteuid has no preconditions.
+    let marina_uid = unsafe { libc::geteuid() };
     for c in app.store.live_clusters().await? {
         let nodes = app.store.list_nodes(&c.id).await?;
         let max_lag = app.config.monitor.max_reader_lag_secs as f64;
@@ -198,10 +216,24 @@ async fn desired_routes(app: &Marina) -> Result<Vec<Route>, Error> {
         };
         let allowed = admitted_sources(app, &c).await?;
         if let Some(r) = cluster_routes(&c, &nodes, &reader_ok, &allowed) {
-            routes.extend(r);
+            owners.insert(r[0].listen, (c.id.clone(), "writer"));
+            owners.insert(r[1].listen, (c.id.clone(), "reader"));
+            plan.routes.extend(r);
         }
+        let uids: Vec<u32> = std::iter::once(marina_uid).chain(app.cluster_uid(&c)).collect();
+        let mut by_host: std::collections::BTreeMap<Ipv4Addr, Vec<u16>> = Default::default();
+        for n in &nodes {
+            let host = n.host.parse().unwrap_or(Ipv4Addr::LOCALHOST);
+            by_host.entry(host).or_default().push(n.port);
+            owners.insert(SocketAddrV4::new(host, n.port), (c.id.clone(), "node"));
+        }
+        plan.guards.extend(by_host.into_iter().map(|(host, ports)| NodeGuard {
+            host,
+            ports,
+            uids: uids.clone(),
+        }));
     }
-    Ok(routes)
+    Ok(DesiredEndpoints { plan, owners })
 }
 
 /// The sources a cluster's endpoints admit: loopback when no security group is
@@ -226,25 +258,36 @@ async fn admitted_sources(app: &Marina, c: &ClusterRecord) -> Result<Vec<ipnet::
         .collect())
 }
 
-async fn apply_routes(app: &Marina, routes: Vec<Route>) -> Result<(), Error> {
+async fn apply_plan(app: &Marina, desired: DesiredEndpoints) -> Result<(), Error> {
     app.datapath
-        .apply(&routes)
+        .apply(&desired.plan)
         .await
         .map_err(|e| Error::Unavailable(format!("applying endpoints: {e}")))?;
-    *app.endpoints_applied.lock().unwrap_or_else(|e| e.into_inner()) = Some((routes, Instant::now()));
+    *app.endpoints_applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(AppliedEndpoints {
+        plan: desired.plan,
+        owners: desired.owners,
+        at: Instant::now(),
+    });
     Ok(())
 }
 
 /// Applies the desired routes now (operations call this).
 pub async fn apply_endpoints(app: &Marina) -> Result<(), Error> {
-    let routes = desired_routes(app).await?;
-    apply_routes(app, routes).await
+    let desired = desired_plan(app).await?;
+    apply_plan(app, desired).await
 }
 
 /// Removes every route of this instance (shutdown of tests; not used by serve,
 /// whose endpoints outlive it in kernel mode).
 pub async fn clear_endpoints(app: &Marina) -> Result<(), Error> {
-    apply_routes(app, Vec::new()).await
+    apply_plan(
+        app,
+        DesiredEndpoints {
+            plan: EndpointPlan::default(),
+            owners: HashMap::new(),
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

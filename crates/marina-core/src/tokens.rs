@@ -63,16 +63,22 @@ impl Marina {
 
     /// Creates a tenant and its first admin token (operator only: an admin
     /// token of the bootstrap tenant).
+    /// 403 unless the caller is a token of the operator's tenant with `scope`.
+    pub async fn require_operator(&self, auth: &AuthContext, scope: Scope, what: &str) -> Result<(), Error> {
+        auth.require(scope)?;
+        let caller = self.store.get_tenant(&auth.tenant_id).await?;
+        if !caller.is_some_and(|t| t.operator) {
+            return Err(Error::Forbidden(format!("only the operator's tenant can {what}")));
+        }
+        Ok(())
+    }
+
     pub async fn create_tenant(
         &self,
         auth: &AuthContext,
         input: CreateTenantInput,
     ) -> Result<(Tenant, TokenRecord, String), Error> {
-        auth.require(Scope::Admin)?;
-        let caller = self.store.get_tenant(&auth.tenant_id).await?;
-        if !caller.is_some_and(|t| t.operator) {
-            return Err(Error::Forbidden("only the operator's tenant can create tenants".into()));
-        }
+        self.require_operator(auth, Scope::Admin, "create tenants").await?;
         ids::validate_name(&input.name).map_err(Error::InvalidRequest)?;
         let tenant = Tenant {
             id: ids::new_id(ids::prefix::TENANT),

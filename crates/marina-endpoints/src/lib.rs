@@ -5,9 +5,15 @@
 //! it never receives deltas, so applying the same set twice is a no-op and a
 //! restarted control plane converges by applying once. Two data paths exist:
 //! - `NftDataPath` (kernel): one nftables table with DNAT rules in the `output`
-//!   hook, replaced atomically by one `nft -f` transaction per apply.
+//!   hook, replaced atomically by one `nft -f` transaction per apply. It also
+//!   guards node ports (`NodeGuard`): only the listed uids (Marina and the
+//!   cluster's own nodes) may connect to them directly.
 //! - `ProxyDataPath` (userspace): a TCP listener per endpoint address in the
-//!   control plane, copying bytes to a backend chosen round-robin.
+//!   control plane, copying bytes to a backend chosen round-robin. It has no
+//!   way to guard node ports (see the README's security section).
+//!
+//! Both count the connections they refuse by target and source (`refusals`);
+//! the control plane turns the counts into log lines and metrics.
 
 mod nft;
 mod proxy;
@@ -33,6 +39,35 @@ pub struct Route {
     /// Source networks a new connection may come from (security groups);
     /// empty admits nobody.
     pub allowed: Vec<ipnet::Ipv4Net>,
+}
+
+/// Direct connections to a cluster's node ports are only for the cluster's own
+/// nodes (replication) and the control plane, identified by socket owner uid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeGuard {
+    /// The address the nodes listen on.
+    pub host: std::net::Ipv4Addr,
+    /// The cluster's node ports.
+    pub ports: Vec<u16>,
+    /// Socket owners allowed to connect directly.
+    pub uids: Vec<u32>,
+}
+
+/// Everything a data path carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointPlan {
+    pub routes: Vec<Route>,
+    pub guards: Vec<NodeGuard>,
+}
+
+/// Connections refused at `target` (an endpoint or a guarded node port) from
+/// `source`, counted since the data path was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalCount {
+    pub target: SocketAddrV4,
+    pub source: std::net::IpAddr,
+    /// Refused attempts (for dropped node-port connections: SYN packets).
+    pub count: u64,
 }
 
 /// Whether a new connection from `source` is admitted by `allowed`.
@@ -63,8 +98,10 @@ pub enum EndpointError {
 pub trait DataPath: Send + Sync + 'static {
     /// `kernel` or `userspace`.
     fn kind(&self) -> &'static str;
-    /// Makes the live routes exactly `routes`.
-    async fn apply(&self, routes: &[Route]) -> Result<(), EndpointError>;
+    /// Makes the live routes and guards exactly `plan`'s.
+    async fn apply(&self, plan: &EndpointPlan) -> Result<(), EndpointError>;
+    /// Cumulative refused connections by target and source.
+    async fn refusals(&self) -> Result<Vec<RefusalCount>, EndpointError>;
 }
 
 /// Whether this process may change nftables (the `auto` mode's test).

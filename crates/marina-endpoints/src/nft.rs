@@ -1,25 +1,76 @@
 //! The kernel data path: DNAT rules in an nftables table owned by this Marina
 //! instance (default name `marina`), replaced whole on every apply.
+//!
+//! Refused connections are recorded by the kernel in a dynamic set `refused`
+//! keyed by target address, port and source, with a counter per element
+//! (entries expire after an hour without refusals). Recording is a rule of its
+//! own before the verdict rule, so a full set can never let a connection
+//! through. Replacing the table empties the set, so every apply first folds the
+//! set's counts into totals kept here.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddrV4};
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
-use crate::{DataPath, EndpointError, Route};
+use crate::{DataPath, EndpointError, EndpointPlan, RefusalCount};
+#[cfg(test)]
+use crate::{NodeGuard, Route};
+
+type RefusalKey = (SocketAddrV4, IpAddr);
+
+/// Counts folded from the kernel set.
+#[derive(Default)]
+struct Tally {
+    /// Totals since this data path was created.
+    total: HashMap<RefusalKey, u64>,
+    /// What the live set held at the last read (its counts are cumulative).
+    seen: HashMap<RefusalKey, u64>,
+}
+
+impl Tally {
+    fn fold(&mut self, live: Vec<(RefusalKey, u64)>) {
+        for (key, count) in live {
+            let before = self.seen.insert(key, count).unwrap_or(0);
+            // A smaller count is a new element (the old one expired).
+            let delta = if count >= before { count - before } else { count };
+            *self.total.entry(key).or_default() += delta;
+        }
+    }
+}
 
 /// nftables DNAT data path.
 pub struct NftDataPath {
     /// Name of the `ip` table Marina owns.
     table: String,
-    /// Serialises applies so two transactions never interleave.
-    lock: tokio::sync::Mutex<()>,
+    /// Serialises applies so two transactions never interleave; guards the
+    /// refusal counts, which an apply resets in the kernel.
+    lock: tokio::sync::Mutex<Tally>,
 }
+
+/// Records a refused connection's target and source in the `refused` set.
+const RECORD: &str = "update @refused { ct original ip daddr . ct original proto-dst . ip saddr }";
 
 impl NftDataPath {
     pub fn new(table: impl Into<String>) -> Self {
         NftDataPath {
             table: table.into(),
-            lock: tokio::sync::Mutex::new(()),
+            lock: tokio::sync::Mutex::new(Tally::default()),
         }
+    }
+
+    /// Reads the `refused` set (empty when the table does not exist).
+    async fn read_refused(&self) -> Result<Vec<(RefusalKey, u64)>, EndpointError> {
+        let out = tokio::process::Command::new("nft")
+            .args(["-j", "list", "set", "ip", &self.table, "refused"])
+            .output()
+            .await
+            .map_err(|e| EndpointError::Nft(format!("cannot run nft: {e}")))?;
+        if !out.status.success() {
+            return Ok(Vec::new());
+        }
+        Ok(parse_refused(&out.stdout))
     }
 
     /// The `nft -f` script that makes the table hold exactly `routes`: DNAT in a
@@ -27,16 +78,18 @@ impl NftDataPath {
     /// an exclusive route whose backend is not the current one (established
     /// ones included: conntrack remembers the endpoint they were opened to) and
     /// every connection to a route without backends.
-    pub fn render(&self, routes: &[Route]) -> String {
+    pub fn render(&self, plan: &EndpointPlan) -> String {
         let t = &self.table;
+        let routes = &plan.routes;
         // Create-then-delete makes the delete valid whether or not it existed.
         let mut s = format!("table ip {t}\ndelete table ip {t}\n");
-        if routes.is_empty() {
+        if routes.is_empty() && plan.guards.is_empty() {
             return s;
         }
         s.push_str(&format!(
-            "table ip {t} {{\n  chain endpoints {{\n    type nat hook output priority -100; policy accept;\n"
+            "table ip {t} {{\n  set refused {{\n    type ipv4_addr . inet_service . ipv4_addr; size 65535; flags dynamic, timeout; timeout 1h; counter;\n  }}\n"
         ));
+        s.push_str("  chain endpoints {\n    type nat hook output priority -100; policy accept;\n");
         for r in routes {
             let (ip, port) = (r.listen.ip(), r.listen.port());
             match r.backends.as_slice() {
@@ -63,15 +116,35 @@ impl NftDataPath {
             let (ip, port) = (r.listen.ip(), r.listen.port());
             let m = format!("ct state new meta l4proto tcp ct original ip daddr {ip} ct original proto-dst {port}");
             let nets = ipnet::Ipv4Net::aggregate(&r.allowed);
-            if nets.is_empty() || r.backends.is_empty() {
-                s.push_str(&format!("    {m} reject with tcp reset\n"));
+            // Sources outside the security groups are recorded, then reset;
+            // a route without backends resets everyone (without recording).
+            let refused = if nets.is_empty() {
+                m.clone()
             } else {
                 let set: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
-                s.push_str(&format!(
-                    "    {m} ip saddr != {{ {} }} reject with tcp reset\n",
-                    set.join(", ")
-                ));
+                format!("{m} ip saddr != {{ {} }}", set.join(", "))
+            };
+            s.push_str(&format!("    {refused} {RECORD}\n"));
+            let reset = if r.backends.is_empty() { &m } else { &refused };
+            s.push_str(&format!("    {reset} reject with tcp reset\n"));
+        }
+        // Node ports: only the guard's uids (the control plane and the
+        // cluster's own nodes) may connect directly; connections through an
+        // endpoint were DNATed, so their original destination is the endpoint
+        // and these rules do not see them. Others' packets are dropped.
+        for g in &plan.guards {
+            if g.ports.is_empty() {
+                continue;
             }
+            let ports: Vec<String> = g.ports.iter().map(|p| p.to_string()).collect();
+            let uids: Vec<String> = g.uids.iter().map(|u| u.to_string()).collect();
+            let m = format!(
+                "ct state new meta l4proto tcp ct original ip daddr {} ct original proto-dst {{ {} }} meta skuid != {{ {} }}",
+                g.host,
+                ports.join(", "),
+                uids.join(", ")
+            );
+            s.push_str(&format!("    {m} {RECORD}\n    {m} drop\n"));
         }
         // Exclusivity: once an exclusive route leads somewhere, established
         // connections it no longer leads to are reset. A route without backends
@@ -99,9 +172,12 @@ impl DataPath for NftDataPath {
         "kernel"
     }
 
-    async fn apply(&self, routes: &[Route]) -> Result<(), EndpointError> {
-        let _guard = self.lock.lock().await;
-        let script = self.render(routes);
+    async fn apply(&self, plan: &EndpointPlan) -> Result<(), EndpointError> {
+        let mut tally = self.lock.lock().await;
+        // The new table starts with an empty set: keep what the old one counted.
+        let live = self.read_refused().await?;
+        tally.fold(live);
+        let script = self.render(plan);
         let mut child = tokio::process::Command::new("nft")
             .arg("-f")
             .arg("-")
@@ -126,8 +202,41 @@ impl DataPath for NftDataPath {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
+        tally.seen.clear();
         Ok(())
     }
+
+    async fn refusals(&self) -> Result<Vec<RefusalCount>, EndpointError> {
+        let mut tally = self.lock.lock().await;
+        let live = self.read_refused().await?;
+        tally.fold(live);
+        Ok(tally
+            .total
+            .iter()
+            .map(|(&(target, source), &count)| RefusalCount { target, source, count })
+            .collect())
+    }
+}
+
+/// Elements of `nft -j list set …refused`: `{"elem": {"val": {"concat":
+/// [target, port, source]}, "counter": {"packets": n}}}`.
+fn parse_refused(json: &[u8]) -> Vec<(RefusalKey, u64)> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return Vec::new();
+    };
+    let sets = doc["nftables"].as_array().cloned().unwrap_or_default();
+    let elems = sets.iter().filter_map(|o| o["set"]["elem"].as_array()).flatten();
+    elems
+        .filter_map(|e| {
+            let e = &e["elem"];
+            let parts = e["val"]["concat"].as_array()?;
+            let target: std::net::Ipv4Addr = parts.first()?.as_str()?.parse().ok()?;
+            let port = u16::try_from(parts.get(1)?.as_u64()?).ok()?;
+            let source: IpAddr = parts.get(2)?.as_str()?.parse().ok()?;
+            let count = e["counter"]["packets"].as_u64()?;
+            Some(((SocketAddrV4::new(target, port), source), count))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -135,9 +244,10 @@ mod tests {
     use super::*;
 
     /// A writer (single backend, loopback), a balanced reader with overlapping
-    /// allowed networks, and a writer with no backend and no allowed source.
-    fn sample_routes() -> Vec<Route> {
-        vec![
+    /// allowed networks, and a writer with no backend and no allowed source;
+    /// one node guard.
+    fn sample_plan() -> EndpointPlan {
+        let routes = vec![
             Route {
                 listen: "127.77.0.1:3306".parse().unwrap(),
                 backends: vec!["127.0.0.1:41000".parse().unwrap()],
@@ -156,13 +266,21 @@ mod tests {
                 exclusive: true,
                 allowed: vec![],
             },
-        ]
+        ];
+        EndpointPlan {
+            routes,
+            guards: vec![NodeGuard {
+                host: "127.0.0.1".parse().unwrap(),
+                ports: vec![41000, 41001],
+                uids: vec![0, 1_500_000_001],
+            }],
+        }
     }
 
     #[test]
     fn renders_single_and_balanced_routes() {
         let p = NftDataPath::new("marina_t");
-        let s = p.render(&sample_routes());
+        let s = p.render(&sample_plan());
         assert!(s.starts_with("table ip marina_t\ndelete table ip marina_t\n"));
         let admit = "ct state new meta l4proto tcp ct original ip daddr";
         assert!(s.contains(&format!(
@@ -191,14 +309,52 @@ mod tests {
         assert!(s.contains("ct state new meta l4proto tcp ct original ip daddr 127.77.0.2 ct original proto-dst 3306 reject with tcp reset"));
         assert!(!s.contains("ct direction original meta l4proto tcp ct original ip daddr 127.77.0.2"));
         assert!(!s.contains("127.77.0.2 tcp dport 3306 dnat"));
-        assert_eq!(p.render(&[]), "table ip marina_t\ndelete table ip marina_t\n");
+        // Refusals by security groups are recorded before the reset.
+        assert!(s.contains(&format!(
+            "{admit} 127.77.0.1 ct original proto-dst 3306 ip saddr != {{ 127.0.0.0/8 }} {RECORD}\n"
+        )));
+        // Node ports: other uids' new connections are recorded and dropped.
+        let node = "ct state new meta l4proto tcp ct original ip daddr 127.0.0.1 ct original proto-dst { 41000, 41001 } meta skuid != { 0, 1500000001 }";
+        assert!(s.contains(&format!("{node} {RECORD}\n    {node} drop\n")), "{s}");
+        assert_eq!(
+            p.render(&EndpointPlan::default()),
+            "table ip marina_t\ndelete table ip marina_t\n"
+        );
+    }
+
+    #[test]
+    fn refusal_counts_fold_across_resets_and_expiry() {
+        let key = ("127.77.0.1:3306".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        let mut t = Tally::default();
+        t.fold(vec![(key, 2)]);
+        t.fold(vec![(key, 5)]);
+        assert_eq!(t.total[&key], 5);
+        // An apply empties the set: counting restarts from zero.
+        t.seen.clear();
+        t.fold(vec![(key, 1)]);
+        assert_eq!(t.total[&key], 6);
+        // An element that expired and came back counts from its new value.
+        t.fold(vec![(key, 0)]);
+        t.fold(vec![(key, 3)]);
+        assert_eq!(t.total[&key], 9);
+    }
+
+    #[test]
+    fn parses_the_refused_set() {
+        let json = br#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "ip", "name": "refused", "table": "t", "elem": [{"elem": {"val": {"concat": ["127.66.0.1", 3306, "127.0.0.3"]}, "timeout": 3600, "expires": 3599, "counter": {"packets": 3, "bytes": 180}}}]}}]}"#;
+        let got = parse_refused(json);
+        assert_eq!(
+            got,
+            vec![(("127.66.0.1:3306".parse().unwrap(), "127.0.0.3".parse().unwrap()), 3)]
+        );
+        assert!(parse_refused(b"not json").is_empty());
     }
 
     #[test]
     fn rendered_script_is_accepted_by_nft() {
         use std::io::Write;
         let p = NftDataPath::new("marina_render_check");
-        let script = p.render(&sample_routes());
+        let script = p.render(&sample_plan());
         // `-c`: parse and check against the kernel without applying.
         let mut child = std::process::Command::new("nft")
             .args(["-c", "-f", "-"])

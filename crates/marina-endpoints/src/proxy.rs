@@ -12,7 +12,10 @@ use async_trait::async_trait;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::{DataPath, EndpointError, Route};
+use crate::{DataPath, EndpointError, EndpointPlan, RefusalCount};
+
+/// Refused connections by (endpoint, source), shared with the accept loops.
+type Refused = Arc<Mutex<HashMap<(SocketAddrV4, std::net::IpAddr), u64>>>;
 
 /// Open connections of a listener: backend and the task copying its bytes.
 type Conns = Arc<Mutex<Vec<(SocketAddrV4, tokio::task::AbortHandle)>>>;
@@ -43,6 +46,8 @@ pub struct ProxyDataPath {
     loops: Arc<Vec<tokio::runtime::Handle>>,
     /// End the loops' threads when the data path is dropped.
     _stop: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Connections refused by security groups.
+    refused: Refused,
 }
 
 impl Default for ProxyDataPath {
@@ -79,6 +84,7 @@ impl ProxyDataPath {
             listeners: Mutex::new(HashMap::new()),
             loops: Arc::new(loops),
             _stop: stops,
+            refused: Refused::default(),
         }
     }
 }
@@ -99,7 +105,12 @@ async fn accept_loop(
     allowed: Allowed,
     conns: Conns,
     loops: Arc<Vec<tokio::runtime::Handle>>,
+    refused: Refused,
 ) {
+    let endpoint = match listener.local_addr() {
+        Ok(std::net::SocketAddr::V4(a)) => a,
+        _ => SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+    };
     let next = AtomicUsize::new(0);
     let next_loop = AtomicUsize::new(0);
     loop {
@@ -108,7 +119,13 @@ async fn accept_loop(
         };
         let admitted = crate::admits(&allowed.read().unwrap_or_else(|e| e.into_inner()), peer.ip());
         if !admitted {
-            tracing::warn!(source = %peer.ip(), endpoint = ?listener.local_addr().ok(), "endpoint connection refused by security groups");
+            // Counted here, logged by the control plane (once per second and
+            // source, not once per connection).
+            *refused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry((endpoint, peer.ip()))
+                .or_default() += 1;
             drop(client);
             continue;
         }
@@ -235,7 +252,8 @@ impl DataPath for ProxyDataPath {
         "userspace"
     }
 
-    async fn apply(&self, routes: &[Route]) -> Result<(), EndpointError> {
+    async fn apply(&self, plan: &EndpointPlan) -> Result<(), EndpointError> {
+        let routes = &plan.routes;
         let mut to_bind = Vec::new();
         {
             let mut live = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
@@ -282,9 +300,10 @@ impl DataPath for ProxyDataPath {
             let allowed: Allowed = Arc::new(RwLock::new(r.allowed.clone()));
             let (b, a, c) = (backends.clone(), allowed.clone(), conns.clone());
             let loops = self.loops.clone();
+            let refused = self.refused.clone();
             let task = self.loops[0].spawn(async move {
                 match TcpListener::from_std(socket) {
-                    Ok(listener) => accept_loop(listener, b, a, c, loops).await,
+                    Ok(listener) => accept_loop(listener, b, a, c, loops, refused).await,
                     Err(e) => tracing::error!(error = %e, "cannot register endpoint listener"),
                 }
             });
@@ -300,12 +319,62 @@ impl DataPath for ProxyDataPath {
         }
         Ok(())
     }
+
+    async fn refusals(&self) -> Result<Vec<RefusalCount>, EndpointError> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(refused
+            .iter()
+            .map(|(&(target, source), &count)| RefusalCount { target, source, count })
+            .collect())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Route;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn plan(routes: Vec<Route>) -> EndpointPlan {
+        EndpointPlan { routes, guards: vec![] }
+    }
+
+    #[tokio::test]
+    async fn refused_sources_are_counted_per_endpoint() {
+        let backend = echo_server(b'x').await;
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let listen: SocketAddrV4 = format!("127.0.0.1:{port}").parse().unwrap();
+        let p = ProxyDataPath::new();
+        p.apply(&plan(vec![Route {
+            listen,
+            backends: vec![backend],
+            exclusive: false,
+            allowed: vec!["127.0.0.2/32".parse().unwrap()],
+        }]))
+        .await
+        .unwrap();
+        let from = |src: &'static str| async move {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind(format!("{src}:0").parse().unwrap()).unwrap();
+            let mut s = sock.connect(listen.into()).await.unwrap();
+            let mut b = [0u8; 1];
+            matches!(s.read(&mut b).await, Ok(1))
+        };
+        assert!(from("127.0.0.2").await);
+        assert!(!from("127.0.0.3").await);
+        assert!(!from("127.0.0.3").await);
+        let got = p.refusals().await.unwrap();
+        assert_eq!(
+            got,
+            vec![RefusalCount {
+                target: listen,
+                source: "127.0.0.3".parse().unwrap(),
+                count: 2
+            }]
+        );
+    }
 
     async fn echo_server(tag: u8) -> SocketAddrV4 {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -343,27 +412,27 @@ mod tests {
         drop(probe);
         let listen: SocketAddrV4 = format!("127.0.0.1:{port}").parse().unwrap();
         let p = ProxyDataPath::new();
-        p.apply(&[Route {
+        p.apply(&plan(vec![Route {
             listen,
             backends: vec![a, b],
             exclusive: true,
             allowed: crate::loopback_only(),
-        }])
+        }]))
         .await
         .unwrap();
         let mut seen = vec![first_byte(listen).await.unwrap(), first_byte(listen).await.unwrap()];
         seen.sort();
         assert_eq!(seen, vec![b'a', b'b']);
-        p.apply(&[Route {
+        p.apply(&plan(vec![Route {
             listen,
             backends: vec![b],
             exclusive: true,
             allowed: crate::loopback_only(),
-        }])
+        }]))
         .await
         .unwrap();
         assert_eq!(first_byte(listen).await, Some(b'b'));
-        p.apply(&[]).await.unwrap();
+        p.apply(&EndpointPlan::default()).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert_eq!(first_byte(listen).await, None);
     }
@@ -396,12 +465,12 @@ mod tests {
             .unwrap();
         drop(probe);
         let p = ProxyDataPath::new();
-        p.apply(&[Route {
+        p.apply(&plan(vec![Route {
             listen,
             backends: vec![a],
             exclusive: true,
             allowed: crate::loopback_only(),
-        }])
+        }]))
         .await
         .unwrap();
         let mut client = TcpStream::connect(listen).await.unwrap();
@@ -409,12 +478,12 @@ mod tests {
         assert_eq!(client.read(&mut buf).await.unwrap(), 1);
         assert_eq!(buf[0], b'a');
         // The writer moves to b: the connection to a is cut, new ones reach b.
-        p.apply(&[Route {
+        p.apply(&plan(vec![Route {
             listen,
             backends: vec![b],
             exclusive: true,
             allowed: crate::loopback_only(),
-        }])
+        }]))
         .await
         .unwrap();
         let n = tokio::time::timeout(std::time::Duration::from_secs(2), client.read(&mut buf))
@@ -443,12 +512,12 @@ mod tests {
             .unwrap();
         drop(probe);
         let p = ProxyDataPath::new();
-        p.apply(&[Route {
+        p.apply(&plan(vec![Route {
             listen,
             backends: vec![echo],
             exclusive: false,
             allowed: crate::loopback_only(),
-        }])
+        }]))
         .await
         .unwrap();
         let client = TcpStream::connect(listen).await.unwrap();

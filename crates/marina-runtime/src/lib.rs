@@ -43,6 +43,11 @@ pub enum ProcessState {
 pub trait NodeRuntime: Send + Sync + 'static {
     /// The MariaDB version new nodes get.
     fn default_version(&self) -> &str;
+    /// Whether nodes run under the per-cluster uid their config names
+    /// (`NodeConfig::run_uid`); when false they run as the control plane's user.
+    fn runs_unprivileged(&self) -> bool {
+        false
+    }
     /// The directory a node lives in.
     fn node_dir(&self, node_id: &str) -> std::path::PathBuf;
     /// Creates the node's directory from the version's template and writes its

@@ -7,6 +7,13 @@
 //!   plane adopts them through the pid file, checked against `/proc/<pid>/cmdline`
 //!   (`--defaults-file=<node-dir>/my.cnf`), so it never starts a duplicate or kills
 //!   a stranger.
+//! - A node whose config names a `run_uid` runs as that uid and gid (no
+//!   supplementary groups) and its directory is owned by it: one uid per
+//!   cluster keeps clusters out of each other's files and lets the kernel data
+//!   path tell a cluster's own nodes from other local processes. The data dir
+//!   root and `nodes/` are made traversable (`o+x`, not listable) for it; when
+//!   an ancestor of the data dir is not traversable, or Marina is not root,
+//!   nodes run as Marina's own user instead (`runs_unprivileged` says which).
 //! - Readiness is a login with the management account, polled to a deadline; a
 //!   process that exits first is reported with the tail of its log.
 
@@ -43,6 +50,8 @@ pub struct LocalRuntime {
     start_timeout: Duration,
     /// One template build at a time in this process.
     template_lock: tokio::sync::Mutex<()>,
+    /// Whether nodes can run under their own uid (see the module doc).
+    unprivileged: bool,
 }
 
 impl LocalRuntime {
@@ -57,6 +66,7 @@ impl LocalRuntime {
         let mariadbd = template::find_binary("mariadbd")?;
         let install_db = template::find_binary("mariadb-install-db")?;
         let version = template::detect_version(&mariadbd)?;
+        let unprivileged = crate::process::prepare_unprivileged_root(root);
         Ok(LocalRuntime {
             root: root.to_path_buf(),
             mariadbd,
@@ -66,6 +76,7 @@ impl LocalRuntime {
             admin,
             start_timeout,
             template_lock: tokio::sync::Mutex::new(()),
+            unprivileged,
         })
     }
 
@@ -106,6 +117,10 @@ fn write_private(path: &Path, contents: &str) -> Result<(), RuntimeError> {
 impl NodeRuntime for LocalRuntime {
     fn default_version(&self) -> &str {
         &self.version
+    }
+
+    fn runs_unprivileged(&self) -> bool {
+        self.unprivileged
     }
 
     fn node_dir(&self, node_id: &str) -> PathBuf {
@@ -150,7 +165,12 @@ impl NodeRuntime for LocalRuntime {
             .open(&log_path)
             .map_err(RuntimeError::io("opening node log"))?;
         let log2 = log.try_clone().map_err(RuntimeError::io("cloning log handle"))?;
-        let mut child = tokio::process::Command::new(&self.mariadbd)
+        let mut cmd = tokio::process::Command::new(&self.mariadbd);
+        if let Some(uid) = spec.config.run_uid.filter(|_| self.unprivileged) {
+            crate::process::chown_tree(&dir, uid)?;
+            cmd.uid(uid).gid(uid);
+        }
+        let mut child = cmd
             .arg(self.identity(node_id))
             .current_dir(&dir)
             .env_clear()

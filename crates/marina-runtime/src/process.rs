@@ -54,6 +54,57 @@ pub(crate) fn port_busy(host: &str, port: u16) -> bool {
     std::net::TcpListener::bind((host, port)).is_err()
 }
 
+/// Gives `dir` and everything under it to `uid` (uid and gid), without
+/// following symlinks.
+pub(crate) fn chown_tree(dir: &Path, uid: u32) -> Result<(), crate::RuntimeError> {
+    let err = |p: &Path| crate::RuntimeError::io(format!("chown {}", p.display()));
+    std::os::unix::fs::lchown(dir, Some(uid), Some(uid)).map_err(err(dir))?;
+    if std::fs::symlink_metadata(dir).map_err(err(dir))?.is_dir() {
+        for entry in std::fs::read_dir(dir).map_err(err(dir))? {
+            chown_tree(&entry.map_err(err(dir))?.path(), uid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `<root>` and `<root>/nodes` traversable by node uids and says whether
+/// nodes can run unprivileged: Marina must be root (to switch uid) and every
+/// ancestor of the data dir must let others through.
+pub(crate) fn prepare_unprivileged_root(root: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return false;
+    }
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return false;
+    };
+    let nodes = root.join("nodes");
+    if std::fs::create_dir_all(&nodes).is_err() {
+        return false;
+    }
+    for dir in [&root, &nodes] {
+        let Ok(meta) = std::fs::metadata(dir) else { return false };
+        let mode = meta.permissions().mode() | 0o001;
+        if std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).is_err() {
+            return false;
+        }
+    }
+    let blocked = root.ancestors().find(|a| {
+        std::fs::metadata(a)
+            .map(|m| m.permissions().mode() & 0o001 == 0)
+            .unwrap_or(true)
+    });
+    if let Some(a) = blocked {
+        tracing::warn!(
+            dir = %a.display(),
+            "nodes run as root: unprivileged node processes could not reach the data dir through this directory (chmod o+x it to isolate clusters by uid)"
+        );
+        return false;
+    }
+    true
+}
+
 /// The last `lines` lines of a log file.
 pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

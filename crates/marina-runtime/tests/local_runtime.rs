@@ -12,6 +12,16 @@ use marina_runtime::{LocalRuntime, NodeRuntime, NodeSpec, ProcessState, RuntimeE
 
 const TEMPLATE_CACHE: &str = "/tmp/marina-test-templates";
 
+/// The uid test nodes run as (no passwd entry needed).
+const NODE_UID: u32 = 1_599_000_001;
+
+/// The real uid of a process.
+fn process_uid(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 fn runtime(root: &std::path::Path) -> LocalRuntime {
     LocalRuntime::new(
         root,
@@ -69,6 +79,7 @@ fn spec(rt: &LocalRuntime, node_id: &str, port: u16) -> NodeSpec {
             semisync: true,
             semisync_timeout_ms: 1000,
             starts_as_replica: false,
+            run_uid: Some(NODE_UID),
         },
         init_sql: init_sql(&hashes),
         version: rt.default_version().into(),
@@ -92,14 +103,17 @@ async fn start_adopt_stop_destroy() {
     rt.prepare(&s).await.unwrap();
     let pid = rt.start(&s).await.unwrap();
     assert_eq!(rt.state("nd_rt_test_one").await, ProcessState::Running(pid));
-    // Secrets files are private; the init file holds hashes only.
-    use std::os::unix::fs::PermissionsExt;
+    // The node runs as its cluster's uid and owns its directory, which
+    // nobody else can enter; its files are private.
+    assert!(rt.runs_unprivileged(), "the tests run as root under /tmp");
+    assert_eq!(process_uid(pid), NODE_UID);
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir_meta = std::fs::metadata(&s.config.node_dir).unwrap();
+    assert_eq!((dir_meta.uid(), dir_meta.mode() & 0o777), (NODE_UID, 0o700));
     for f in ["my.cnf", "init.sql"] {
-        let mode = std::fs::metadata(s.config.node_dir.join(f))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "{f}");
+        let meta = std::fs::metadata(s.config.node_dir.join(f)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{f}");
+        assert_eq!(meta.uid(), NODE_UID, "{f}");
     }
     assert!(
         !std::fs::read_to_string(s.config.init_path())

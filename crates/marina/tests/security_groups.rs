@@ -1,5 +1,7 @@
 //! Security groups (issue #4): CRUD with validation, attaching to clusters at
-//! create and by PATCH, and deletion refused while in use.
+//! create and by PATCH, deletion refused while in use, enforcement in both data
+//! paths (with refusals counted in `/metrics` and logged with their source), and
+//! node ports closed to everyone but Marina and the cluster's own nodes.
 
 mod common;
 
@@ -183,6 +185,24 @@ async fn rules_are_enforced_at_the_endpoints(mode: &str) {
             "{mode}: 127.0.0.3 is refused on {ep}"
         );
     }
+    // Refusals are counted per cluster and endpoint, and logged with the source.
+    let series = format!("marina_endpoint_connections_refused_total{{cluster_id=\"{id}\",endpoint=\"writer\"}} ");
+    eventually(std::time::Duration::from_secs(5), "refusal counted", || async {
+        let text = app.metrics().await;
+        let n: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))?
+            .parse()
+            .ok()?;
+        (n >= 1).then_some(())
+    })
+    .await;
+    let log = app.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("refused by the cluster's security groups") && l.contains("source=127.0.0.3")),
+        "{mode}: refusal logged with its source"
+    );
     // A new rule takes effect for new connections within a second, no restart.
     let (s, r) = app
         .post(
@@ -236,4 +256,79 @@ async fn rules_are_enforced_in_the_kernel_data_path() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_are_enforced_in_the_userspace_data_path() {
     rules_are_enforced_at_the_endpoints("userspace").await;
+}
+
+/// Exit status of a TCP connect to `addr` made by a process running as `uid`
+/// (`true`: connected within two seconds).
+fn connects_as(uid: u32, addr: &str) -> bool {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "timeout",
+            "2",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/{host}/{port}"),
+        ])
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_ports_admit_only_marina_and_the_clusters_own_nodes() {
+    use std::os::unix::fs::MetadataExt;
+    let app = TestApp::start_with("kernel").await;
+    let (a, _) = app.create_cluster("alpha", 2).await;
+    let (b, _) = app.create_cluster("beta", 1).await;
+    let uid_of = |c: &serde_json::Value| {
+        let node = c["nodes"][0]["id"].as_str().unwrap();
+        std::fs::metadata(app.data_dir().join("nodes").join(node))
+            .unwrap()
+            .uid()
+    };
+    let (uid_a, uid_b) = (uid_of(&a), uid_of(&b));
+    assert!(
+        uid_a >= 1_500_000_000 && uid_b >= 1_500_000_000 && uid_a != uid_b,
+        "{uid_a} {uid_b}"
+    );
+    let node_a = format!("{}:{}", a["nodes"][0]["host"].as_str().unwrap(), a["nodes"][0]["port"]);
+    let writer_a = format!("{}:3306", a["endpoints"]["writer"]["host"].as_str().unwrap());
+    // Another local user and another cluster's nodes cannot reach the node
+    // port; the cluster's own nodes (replication) and Marina can.
+    assert!(!connects_as(65534, &node_a), "nobody is dropped at the node port");
+    assert!(!connects_as(uid_b, &node_a), "another cluster's nodes are dropped");
+    assert!(connects_as(uid_a, &node_a), "the cluster's own nodes connect");
+    assert!(connects_as(0, &node_a), "Marina (root) connects");
+    // The endpoint stays the way in for everyone its security groups admit.
+    assert!(connects_as(65534, &writer_a), "the endpoint admits loopback clients");
+    // Replication between the cluster's nodes works under the guard.
+    let (_, status) = app
+        .get(&format!("/v1/clusters/{}/status", a["id"].as_str().unwrap()))
+        .await;
+    let replica = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "replica")
+        .unwrap();
+    assert_eq!(replica["probes"]["replication_io"], true, "{status}");
+    // Drops are counted for the cluster.
+    let series = format!(
+        "marina_node_port_packets_dropped_total{{cluster_id=\"{}\"}} ",
+        a["id"].as_str().unwrap()
+    );
+    eventually(std::time::Duration::from_secs(5), "drops counted", || async {
+        let text = app.metrics().await;
+        let n: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))?
+            .parse()
+            .ok()?;
+        (n >= 2).then_some(())
+    })
+    .await;
 }

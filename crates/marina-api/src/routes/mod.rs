@@ -3,6 +3,7 @@
 
 pub mod clusters;
 pub mod ha;
+pub mod metrics;
 pub mod node_sizes;
 pub mod operations;
 pub mod security_groups;

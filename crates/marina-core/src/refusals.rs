@@ -1,0 +1,91 @@
+//! Refused connections: turns the data path's cumulative counts (by target and
+//! source) into per-cluster counters for `/metrics` and one log line per
+//! target, source and second — never one per connection, so a scan cannot
+//! flood the log.
+//!
+//! Rules: the reporter runs every `REPORT_EVERY`; it only reads the data path
+//! and the plan last applied; a target no longer in the plan (a deleted
+//! cluster) is counted under `cluster_id` `unknown`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Marina;
+
+/// How often refusals are collected and logged.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Counters of refused connections.
+#[derive(Default)]
+pub struct RefusalLedger {
+    /// The data path's totals at the last report.
+    seen: Mutex<HashMap<(SocketAddrV4, IpAddr), u64>>,
+    /// (cluster id, `writer` | `reader` | `node`) → refused attempts.
+    by_cluster: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+impl RefusalLedger {
+    /// (cluster id, target kind, count), sorted.
+    pub fn snapshot(&self) -> Vec<(String, &'static str, u64)> {
+        self.by_cluster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((c, k), n)| (c.clone(), *k, *n))
+            .collect()
+    }
+}
+
+/// Reporter loop.
+pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(REPORT_EVERY) => {}
+        }
+        report_once(&app).await;
+    }
+}
+
+/// Collects new refusals, logs them and adds them to the ledger.
+pub async fn report_once(app: &Marina) {
+    let counts = match app.datapath.refusals().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read refused connections");
+            return;
+        }
+    };
+    let owners: HashMap<SocketAddrV4, (String, &'static str)> = app
+        .endpoints_applied
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|a| a.owners.clone())
+        .unwrap_or_default();
+    let mut seen = app.refusals.seen.lock().unwrap_or_else(|e| e.into_inner());
+    let mut by_cluster = app.refusals.by_cluster.lock().unwrap_or_else(|e| e.into_inner());
+    for c in counts {
+        let before = seen.insert((c.target, c.source), c.count).unwrap_or(0);
+        let new = c.count.saturating_sub(before);
+        if new == 0 {
+            continue;
+        }
+        let (cluster_id, kind) = owners
+            .get(&c.target)
+            .cloned()
+            .unwrap_or_else(|| ("unknown".to_string(), "endpoint"));
+        if kind == "node" {
+            tracing::warn!(%cluster_id, source = %c.source, target = %c.target, attempts = new,
+                "direct connection to a node port dropped (only Marina and the cluster's nodes may connect)");
+        } else {
+            tracing::warn!(%cluster_id, endpoint = kind, source = %c.source, target = %c.target, refused = new,
+                "endpoint connection refused by the cluster's security groups");
+        }
+        *by_cluster.entry((cluster_id, kind)).or_default() += new;
+    }
+}
