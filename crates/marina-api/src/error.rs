@@ -42,6 +42,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::Conflict(_) | Error::CapacityExceeded(_) | Error::QuotaExceeded(_) => StatusCode::CONFLICT,
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +65,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (status, axum::Json(body)).into_response();
+        resp.extensions_mut().insert(crate::audit::ErrorCode(self.0.code()));
         if let Error::RateLimited { retry_after_secs } = self.0
             && let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
         {

@@ -124,7 +124,12 @@ impl FromRequestParts<Arc<Marina>> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<Marina>) -> Result<Self, Self::Rejection> {
         match app.authenticate(bearer(&parts.headers)).await {
-            Ok(a) => Ok(Auth(a)),
+            Ok(a) => {
+                if let Some(slot) = parts.extensions.get::<crate::audit::AuditSlot>() {
+                    slot.set(&a);
+                }
+                Ok(Auth(a))
+            }
             Err(e) => {
                 if matches!(e, Error::Unauthenticated(_)) {
                     // Counted and logged with where it came from, never with

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::routes::{clusters, ha, metrics, node_sizes, operations, security_groups, service, tokens};
+use crate::routes::{audit, clusters, ha, metrics, node_sizes, operations, security_groups, service, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +45,7 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(service::healthz))
         .routes(routes!(service::openapi))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(audit::list))
         .routes(routes!(service::current_tenant))
         .routes(routes!(node_sizes::list))
         .routes(routes!(node_sizes::get))
@@ -73,6 +74,34 @@ static OPENAPI: OnceLock<serde_json::Value> = OnceLock::new();
 
 /// Largest request body accepted (413 `payload_too_large` above it).
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads the whole body (at most `BODY_LIMIT`) within `limits.body_timeout_ms`
+/// before any handler runs, so no handler ever waits on a slow client (408
+/// `request_timeout`, and the connection is closed).
+async fn buffer_body(State(app): State<Arc<Marina>>, req: Request, next: Next) -> Response {
+    let limit = std::time::Duration::from_millis(app.config.limits.body_timeout_ms);
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => ApiError(Error::PayloadTooLarge(format!(
+            "the request body is larger than {BODY_LIMIT} bytes"
+        )))
+        .into_response(),
+        Err(_) => {
+            let mut resp = ApiError(Error::RequestTimeout(format!(
+                "the request body did not arrive within {} ms",
+                limit.as_millis()
+            )))
+            .into_response();
+            resp.headers_mut()
+                .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+    }
+}
 
 /// The OpenAPI document, as JSON.
 pub fn openapi_json() -> &'static serde_json::Value {
@@ -125,6 +154,8 @@ pub fn router(app: Arc<Marina>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), buffer_body))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), crate::audit::audit))
         .layer(axum::middleware::from_fn_with_state(
             (app.clone(), limiter),
             crate::ratelimit::limit,
@@ -133,16 +164,14 @@ pub fn router(app: Arc<Marina>) -> Router {
         .with_state(app)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` (TLS when `tls` is given) until `shutdown`
+/// resolves.
 pub async fn serve(
     app: Arc<Marina>,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let header_timeout = std::time::Duration::from_millis(app.config.limits.header_timeout_ms);
+    crate::transport::serve(router(app), listener, tls, header_timeout, shutdown).await
 }

@@ -237,6 +237,7 @@ list_type!(ClusterList, ClusterView);
 list_type!(NodeList, NodeView);
 list_type!(OperationList, Operation);
 list_type!(EventList, Event);
+list_type!(AuditEventList, AuditEvent);
 list_type!(NodeSizeList, NodeSize);
 list_type!(TokenList, TokenView);
 list_type!(SecurityGroupList, SecurityGroup);

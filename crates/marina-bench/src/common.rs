@@ -124,11 +124,9 @@ impl Bench {
         let cancel = tokio_util::sync::CancellationToken::new();
         let tasks = app.spawn_background(cancel.clone());
         let c2 = cancel.clone();
-        let server = tokio::spawn(marina_api::serve(
-            app.clone(),
-            listener,
-            async move { c2.cancelled().await },
-        ));
+        let server = tokio::spawn(marina_api::serve(app.clone(), listener, None, async move {
+            c2.cancelled().await
+        }));
         Ok(Bench {
             data_dir,
             nft_table,
@@ -136,7 +134,7 @@ impl Bench {
             api: Api {
                 url,
                 token,
-                http: reqwest::Client::new(),
+                http: marina_cli::client::http_builder().build().unwrap(),
             },
             cancel,
             tasks,

@@ -6,6 +6,14 @@ use serde_json::Value;
 /// Default API address.
 pub const URL_DEFAULT: &str = "http://127.0.0.1:7300";
 
+/// An HTTP client builder with Marina's TLS setup: rustls with the `ring`
+/// provider (installed as the process default on first use — reqwest is
+/// built without a provider of its own, so the tree has one crypto backend).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// A configured API client.
 pub struct Client {
     /// Base URL without trailing slash.
@@ -18,8 +26,14 @@ pub struct Client {
 
 impl Client {
     /// Builds a client from `--url`/`MARINA_URL` and `MARINA_TOKEN`, falling back
-    /// to `<data_dir>/admin-token`.
-    pub fn from_env(url: Option<String>, data_dir: &std::path::Path) -> anyhow::Result<Self> {
+    /// to `<data_dir>/admin-token`. With `ca_cert` (PEM), HTTPS servers are
+    /// trusted only when their certificate chains to it (a self-signed
+    /// Marina's `marina.crt`, for instance).
+    pub fn from_env(
+        url: Option<String>,
+        data_dir: &std::path::Path,
+        ca_cert: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let base = url
             .unwrap_or_else(|| URL_DEFAULT.into())
             .trim_end_matches('/')
@@ -34,10 +48,18 @@ impl Client {
                     .to_string()
             }
         };
+        let mut builder = http_builder();
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+            anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", path.display());
+            builder = builder.tls_certs_only(certs);
+        }
         Ok(Client {
             base,
             token,
-            http: reqwest::Client::new(),
+            http: builder.build().context("building the HTTP client")?,
         })
     }
 

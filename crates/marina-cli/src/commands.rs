@@ -25,11 +25,15 @@ pub struct Common {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
     pub output: Format,
+    /// PEM certificate to trust for an HTTPS `--url` (e.g. a self-signed
+    /// Marina's `<data-dir>/tls/marina.crt`).
+    #[arg(long = "ca-cert", env = "MARINA_CA_CERT", global = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Common {
     fn client(&self) -> anyhow::Result<Client> {
-        Client::from_env(self.url.clone(), &self.data_dir)
+        Client::from_env(self.url.clone(), &self.data_dir, self.ca_cert.as_deref())
     }
 }
 

@@ -40,6 +40,9 @@ pub enum Error {
     /// The request body is larger than the limit (413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The client was too slow sending its request (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A dependency (the store, a node) is unavailable for now (503).
     #[error("{0}")]
     Unavailable(String),
@@ -64,6 +67,7 @@ impl Error {
             Error::CapacityExceeded(_) => "capacity_exceeded",
             Error::QuotaExceeded(_) => "quota_exceeded",
             Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::RequestTimeout(_) => "request_timeout",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal { .. } => "internal",

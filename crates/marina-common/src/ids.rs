@@ -12,6 +12,7 @@ pub mod prefix {
     pub const EVENT: &str = "ev";
     pub const SECURITY_GROUP: &str = "sg";
     pub const RULE: &str = "sgr";
+    pub const AUDIT_EVENT: &str = "ae";
 }
 
 const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";

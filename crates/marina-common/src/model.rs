@@ -214,6 +214,43 @@ pub struct Event {
     pub created_at: String,
 }
 
+/// One mutating API call, as the audit log keeps it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: String,
+    #[schema(value_type = String, example = "audit_event")]
+    pub object: &'static str,
+    pub tenant_id: String,
+    /// The token that made the call.
+    pub token_id: String,
+    /// The client's address.
+    pub source: String,
+    pub method: String,
+    /// The route template (`/v1/clusters/{cluster_id}`).
+    pub route: String,
+    /// The path as called (with ids).
+    pub path: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `succeeded` (2xx), `denied` (401/403/404/429) or `failed` (other errors).
+    pub result: String,
+    /// The contract error code when the call failed.
+    pub error_code: Option<String>,
+    pub request_id: String,
+    pub created_at: String,
+}
+
+impl AuditEvent {
+    /// The result word for a status.
+    pub fn result_of(status: u16) -> &'static str {
+        match status {
+            200..=299 => "succeeded",
+            401 | 403 | 404 | 429 => "denied",
+            _ => "failed",
+        }
+    }
+}
+
 fn default_nodes() -> u32 {
     1
 }

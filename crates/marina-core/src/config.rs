@@ -79,10 +79,25 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub monitor: MonitorConfig,
     pub failover: FailoverConfig,
+    pub audit: AuditConfig,
     /// Serve `is-primary` / `is-replica` without authentication (for load balancers).
     pub public_health_checks: bool,
     /// The node-size catalog (replaces the default one when given).
     pub node_sizes: Vec<NodeSize>,
+}
+
+/// The audit log of mutating API calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Entries older than this are removed (checked hourly).
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { retention_days: 90 }
+    }
 }
 
 /// Endpoint addresses and data path.
@@ -144,6 +159,11 @@ pub struct LimitsConfig {
     pub requests_per_second: f64,
     /// Requests allowed in a burst above the sustained rate.
     pub burst: f64,
+    /// A client must send a request's headers (and finish a TLS handshake)
+    /// within this; it is also how long an idle keep-alive connection stays open.
+    pub header_timeout_ms: u64,
+    /// A client must send a request's body within this after its headers (408).
+    pub body_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -151,6 +171,8 @@ impl Default for LimitsConfig {
         LimitsConfig {
             requests_per_second: RATE_PER_SECOND_DEFAULT,
             burst: RATE_BURST_DEFAULT,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
         }
     }
 }
@@ -248,6 +270,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             monitor: MonitorConfig::default(),
             failover: FailoverConfig::default(),
+            audit: AuditConfig::default(),
             public_health_checks: false,
             node_sizes: Vec::new(),
         }
@@ -304,6 +327,12 @@ impl Config {
 
     /// Checks cross-field rules.
     pub fn validate(&self) -> Result<(), String> {
+        if self.audit.retention_days == 0 {
+            return Err("audit.retention_days must be at least 1".into());
+        }
+        if self.limits.header_timeout_ms < 100 || self.limits.body_timeout_ms < 100 {
+            return Err("limits.header_timeout_ms and limits.body_timeout_ms must be at least 100".into());
+        }
         if self.nodes.cluster_uid_base < 65536 || self.nodes.cluster_uid_base > u32::MAX - 0x0100_0000 {
             return Err("nodes.cluster_uid_base must leave room for 2^24 uids above 65535".into());
         }

@@ -3,6 +3,7 @@
 //! secrets and configuration. Handlers (HTTP today, others later) call the
 //! methods of `Marina`; nothing here knows about HTTP.
 
+pub mod audit;
 pub mod auth;
 pub mod clusters;
 pub mod config;
@@ -135,7 +136,8 @@ impl Marina {
             tokio::spawn(operations::worker::run(self.clone(), cancel.clone())),
             tokio::spawn(supervisor::run(self.clone(), cancel.clone())),
             tokio::spawn(monitor::run(self.clone(), cancel.clone())),
-            tokio::spawn(refusals::run(self.clone(), cancel)),
+            tokio::spawn(refusals::run(self.clone(), cancel.clone())),
+            tokio::spawn(audit::run_pruner(self.clone(), cancel)),
         ]
     }
 

@@ -40,7 +40,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// one file per resource), gathered in `Store`. Bring the traits into scope with
 /// `use marina_store::prelude::*`.
 pub trait Store:
-    TenantStore + ClusterStore + NodeStore + OperationStore + EventStore + SecurityGroupStore + Send + Sync + 'static
+    TenantStore
+    + ClusterStore
+    + NodeStore
+    + OperationStore
+    + EventStore
+    + SecurityGroupStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -51,6 +60,7 @@ impl<T> Store for T where
         + OperationStore
         + EventStore
         + SecurityGroupStore
+        + AuditStore
         + Send
         + Sync
         + 'static
@@ -59,7 +69,9 @@ impl<T> Store for T where
 
 /// The store traits, for `use marina_store::prelude::*`.
 pub mod prelude {
-    pub use crate::{ClusterStore, EventStore, NodeStore, OperationStore, SecurityGroupStore, Store, TenantStore};
+    pub use crate::{
+        AuditStore, ClusterStore, EventStore, NodeStore, OperationStore, SecurityGroupStore, Store, TenantStore,
+    };
 }
 
 /// Tenants and API tokens.
@@ -178,6 +190,16 @@ pub trait OperationStore: Send + Sync {
 pub trait EventStore: Send + Sync {
     async fn insert_event(&self, tenant_id: &str, cluster_id: &str, event: &Event) -> StoreResult<()>;
     async fn list_events(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<Event>>;
+}
+
+/// The audit log of mutating API calls.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn insert_audit_event(&self, e: &AuditEvent) -> StoreResult<()>;
+    /// A tenant's audit events, newest first.
+    async fn list_audit_events(&self, tenant_id: &str, page: PageRequest<'_>) -> StoreResult<Page<AuditEvent>>;
+    /// Removes events created before `before` (RFC 3339); returns how many.
+    async fn prune_audit_events(&self, before: &str) -> StoreResult<u64>;
 }
 
 /// What deleting a security group did.

@@ -270,3 +270,77 @@ async fn operation_progress_round_trips() {
     assert_eq!(o.error.unwrap().message, "boom");
     assert!(s.unfinished_operations().await.unwrap().is_empty());
 }
+
+fn audit(id: &str, tenant: &str, created_at: &str, status: u16) -> AuditEvent {
+    AuditEvent {
+        id: id.into(),
+        object: "audit_event",
+        tenant_id: tenant.into(),
+        token_id: "tok_1".into(),
+        source: "127.0.0.2".into(),
+        method: "POST".into(),
+        route: "/v1/clusters".into(),
+        path: "/v1/clusters".into(),
+        status,
+        result: AuditEvent::result_of(status).into(),
+        error_code: (status >= 400).then(|| "conflict".to_string()),
+        request_id: "req_1".into(),
+        created_at: created_at.into(),
+    }
+}
+
+#[tokio::test]
+async fn audit_events_are_per_tenant_newest_first_and_pruned_by_age() {
+    let s = store().await;
+    s.insert_audit_event(&audit("ae_1", "tn_a", "2026-01-01T00:00:00.000Z", 202))
+        .await
+        .unwrap();
+    s.insert_audit_event(&audit("ae_2", "tn_b", "2026-06-01T00:00:00.000Z", 202))
+        .await
+        .unwrap();
+    s.insert_audit_event(&audit("ae_3", "tn_a", "2026-06-01T00:00:00.000Z", 409))
+        .await
+        .unwrap();
+    let page = s
+        .list_audit_events("tn_a", PageRequest { limit: 1, cursor: None })
+        .await
+        .unwrap();
+    assert_eq!(page.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ae_3"]);
+    assert_eq!(page.items[0].result, "failed");
+    assert_eq!(page.items[0].error_code.as_deref(), Some("conflict"));
+    let next = s
+        .list_audit_events(
+            "tn_a",
+            PageRequest {
+                limit: 10,
+                cursor: page.next_cursor.as_deref(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ae_1"]);
+    assert_eq!(next.items[0].result, "succeeded");
+    assert_eq!(s.prune_audit_events("2026-03-01T00:00:00.000Z").await.unwrap(), 1);
+    let left = s
+        .list_audit_events(
+            "tn_a",
+            PageRequest {
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1);
+    let b = s
+        .list_audit_events(
+            "tn_b",
+            PageRequest {
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.items.len(), 1, "another tenant's events are untouched and unseen");
+}

@@ -70,6 +70,58 @@ struct ServeArgs {
     /// Answer …/is-primary and …/is-replica without a token (load balancers).
     #[arg(long)]
     public_health_checks: bool,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate generated on first start and
+    /// kept in <data-dir>/tls/ (clients trust it with --ca-cert).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls_self_signed: bool,
+    /// Allow plain HTTP on a non-loopback address (tokens would cross the
+    /// network in clear).
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+/// The TLS configuration `marina serve` asked for, if any; refuses plain HTTP
+/// on a non-loopback address unless `--insecure-http`.
+fn tls_setup(
+    args: &ServeArgs,
+    listen: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<(std::sync::Arc<rustls::ServerConfig>, PathBuf)>> {
+    use marina_api::transport;
+    let files = if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        Some((cert.clone(), key.clone()))
+    } else if args.tls_self_signed {
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        if !listen.ip().is_unspecified() && !names.contains(&listen.ip().to_string()) {
+            names.push(listen.ip().to_string());
+        }
+        if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+            let host = host.trim();
+            if !host.is_empty() && !names.iter().any(|n| n == host) {
+                names.push(host.to_string());
+            }
+        }
+        Some(transport::self_signed(&data_dir.join("tls"), &names).map_err(|e| anyhow::anyhow!(e))?)
+    } else {
+        None
+    };
+    match files {
+        Some((cert, key)) => {
+            let config = transport::tls_config(&cert, &key).map_err(|e| anyhow::anyhow!(e))?;
+            Ok(Some((config, cert)))
+        }
+        None if !listen.ip().is_loopback() && !args.insecure_http => anyhow::bail!(
+            "refusing plain HTTP on {listen}: API tokens would cross the network in clear. \
+             Use --tls-cert/--tls-key or --tls-self-signed, or --insecure-http to accept the risk"
+        ),
+        None => Ok(None),
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -112,10 +164,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => Config::default(),
     };
-    if let Some(l) = args.listen {
+    if let Some(l) = args.listen.clone() {
         config.listen = l;
     }
-    if let Some(d) = args.data_dir {
+    if let Some(d) = args.data_dir.clone() {
         config.data_dir = d;
     }
     if let Some(m) = args.endpoints {
@@ -133,16 +185,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && args.tls_cert.is_none() && !args.tls_self_signed && !args.insecure_http {
+        // Checked before opening anything.
+        tls_setup(&args, addr, &config.data_dir)?;
+    }
     let app = Marina::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tls = tls_setup(&args, addr, &app.config.data_dir)?;
     let token_path = app.config.data_dir.join("admin-token");
     if let Some(secret) = app.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))? {
         println!("admin token (shown once, also in {}): {secret}", token_path.display());
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "marina listening on http://{addr} — admin token written to {} — endpoints: {}",
+        "marina listening on {scheme}://{addr} — admin token written to {} — endpoints: {}",
         token_path.display(),
         app.datapath.kind()
     );
+    if let Some((_, cert)) = &tls {
+        println!(
+            "TLS certificate: {} (clients: --ca-cert {})",
+            cert.display(),
+            cert.display()
+        );
+    }
     let cancel = CancellationToken::new();
     let tasks = app.spawn_background(cancel.clone());
     let shutdown = {
@@ -157,7 +222,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cancel.cancel();
         }
     };
-    marina_api::serve(app, listener, shutdown).await?;
+    marina_api::serve(app, listener, tls.map(|(c, _)| c), shutdown).await?;
     cancel.cancel();
     for t in tasks {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;

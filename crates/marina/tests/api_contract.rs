@@ -89,7 +89,9 @@ async fn service_routes_and_auth() {
         .request(reqwest::Method::GET, "/v1/clusters", None, Some("mrn_wrong"))
         .await;
     assert_error(s, &b, 401, "unauthenticated");
-    let resp = reqwest::Client::new()
+    let resp = marina_cli::client::http_builder()
+        .build()
+        .unwrap()
         .get(format!("{}/v1/tenants/current", app.url))
         .header("X-Auth-Token", &app.token)
         .send()
@@ -241,7 +243,7 @@ async fn validation_table_and_tenant_isolation() {
         );
     }
     // Malformed JSON → 400; wrong content type → 415.
-    let client = reqwest::Client::new();
+    let client = marina_cli::client::http_builder().build().unwrap();
     let resp = client
         .post(format!("{}/v1/clusters", app.url))
         .bearer_auth(&app.token)

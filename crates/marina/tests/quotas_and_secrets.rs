@@ -104,17 +104,49 @@ async fn secrets_are_never_shown_again() {
         format!("/v1/clusters/{id}/nodes"),
         "/v1/tokens".to_string(),
         "/v1/openapi.json".to_string(),
+        "/v1/audit-events?limit=500".to_string(),
     ] {
         let (_, body) = app.get(&path).await;
         seen.push_str(&body.to_string());
     }
+    seen.push_str(&app.metrics().await);
     seen.push_str(&app.log());
+    // The generated management and replication passwords, read the way Marina
+    // does (sealed in the store, opened with the key file).
+    let store = marina_store::SqliteStore::open(&app.data_dir().join("marina.db"))
+        .await
+        .unwrap();
+    use marina_store::prelude::*;
+    let record = store.get_cluster(None, id).await.unwrap().unwrap();
+    let sealed = marina_core::secrets::SecretBox::open(&app.data_dir())
+        .unwrap()
+        .open_sealed(&record.secrets_enc)
+        .unwrap();
+    let generated: marina_common::model::ClusterSecrets = serde_json::from_slice(&sealed).unwrap();
+    assert!(generated.mgmt_password.len() >= 16 && generated.repl_password.len() >= 16);
+    for file in ["marina.db", "marina.db-wal"] {
+        let bytes = std::fs::read(app.data_dir().join(file)).unwrap_or_default();
+        for pw in [&generated.mgmt_password, &generated.repl_password] {
+            assert!(
+                !bytes.windows(pw.len()).any(|w| w == pw.as_bytes()),
+                "{file} holds a password in clear"
+            );
+        }
+    }
     for dir in std::fs::read_dir(app.data_dir().join("nodes")).unwrap().flatten() {
         for f in ["my.cnf", "init.sql", "error.log"] {
             seen.push_str(&std::fs::read_to_string(dir.path().join(f)).unwrap_or_default());
         }
     }
     assert!(!seen.contains(&password), "the admin password leaked");
+    assert!(
+        !seen.contains(&generated.mgmt_password),
+        "the management password leaked"
+    );
+    assert!(
+        !seen.contains(&generated.repl_password),
+        "the replication password leaked"
+    );
     assert!(!seen.contains(&secret), "a token secret leaked");
     assert!(!seen.contains(&app.token), "the bootstrap token leaked");
     assert!(
@@ -126,7 +158,7 @@ async fn secrets_are_never_shown_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_the_rate_get_429_with_retry_after() {
     let app = TestApp::start_configured("kernel", "[limits]\nrequests_per_second = 2.0\nburst = 5.0\n").await;
-    let client = reqwest::Client::new();
+    let client = marina_cli::client::http_builder().build().unwrap();
     let mut statuses = Vec::new();
     let mut limited = None;
     for _ in 0..12 {
@@ -157,7 +189,7 @@ async fn requests_beyond_the_rate_get_429_with_retry_after() {
         .post("/v1/tokens", json!({"name": "other", "scopes": ["read"]}))
         .await;
     let other = t["secret"].as_str().unwrap().to_string();
-    let elsewhere = reqwest::Client::builder()
+    let elsewhere = marina_cli::client::http_builder()
         .local_address(Some("127.0.0.9".parse().unwrap()))
         .build()
         .unwrap();

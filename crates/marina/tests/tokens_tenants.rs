@@ -34,7 +34,7 @@ async fn tokens_are_shown_once_scoped_and_revocable() {
     );
 
     // Its scopes hold: it reads, it cannot write or manage tokens.
-    let client = reqwest::Client::new(); // one client: requests reuse the connection
+    let client = marina_cli::client::http_builder().build().unwrap(); // one client: requests reuse the connection
     let get = |path: &str| client.get(format!("{}{path}", app.url)).bearer_auth(&secret).send();
     assert_eq!(get("/v1/clusters").await.unwrap().status(), 200);
     let r = client

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource. Handlers are thin: extract, call one
 //! `Marina` method, build the view.
 
+pub mod audit;
 pub mod clusters;
 pub mod ha;
 pub mod metrics;

@@ -12,20 +12,24 @@ use crate::error::ApiResult;
 use crate::extract::Auth;
 use crate::views::*;
 
-fn base_url(headers: &HeaderMap) -> String {
+/// The scheme clients reached this server with (`https` behind TLS).
+type SchemeExt = Option<axum::Extension<crate::transport::Scheme>>;
+
+fn base_url(headers: &HeaderMap, scheme: &SchemeExt) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:7300");
-    format!("http://{host}")
+    let scheme = scheme.as_ref().map_or("http", |s| s.0.0);
+    format!("{scheme}://{host}")
 }
 
-fn v1(headers: &HeaderMap) -> Version {
+fn v1(headers: &HeaderMap, scheme: &SchemeExt) -> Version {
     Version {
         id: "v1".into(),
         status: "CURRENT".into(),
         links: vec![Link {
-            href: format!("{}/v1", base_url(headers)),
+            href: format!("{}/v1", base_url(headers, scheme)),
             rel: "self".into(),
         }],
     }
@@ -33,16 +37,18 @@ fn v1(headers: &HeaderMap) -> Version {
 
 /// API versions.
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = Versions)))]
-pub async fn versions(headers: HeaderMap) -> axum::Json<Versions> {
+pub async fn versions(headers: HeaderMap, scheme: SchemeExt) -> axum::Json<Versions> {
     axum::Json(Versions {
-        versions: vec![v1(&headers)],
+        versions: vec![v1(&headers, &scheme)],
     })
 }
 
 /// The v1 API.
 #[utoipa::path(get, path = "/v1", tag = "service", responses((status = 200, body = VersionDoc)))]
-pub async fn version(headers: HeaderMap) -> axum::Json<VersionDoc> {
-    axum::Json(VersionDoc { version: v1(&headers) })
+pub async fn version(headers: HeaderMap, scheme: SchemeExt) -> axum::Json<VersionDoc> {
+    axum::Json(VersionDoc {
+        version: v1(&headers, &scheme),
+    })
 }
 
 /// Liveness.

@@ -2,6 +2,7 @@
 //! binary). Rows are read with the helpers at the bottom; every status string is
 //! parsed back into its enum, and an unknown value is a `Corrupt` error.
 
+mod audit;
 mod clusters;
 mod events;
 mod nodes;

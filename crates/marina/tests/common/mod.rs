@@ -78,7 +78,7 @@ impl TestApp {
             nft_table,
             endpoints_mode: mode.into(),
             server: None,
-            http: reqwest::Client::new(),
+            http: marina_cli::client::http_builder().build().unwrap(),
         };
         app.spawn_server(None);
         app.token = std::fs::read_to_string(app.data_dir().join("admin-token"))
