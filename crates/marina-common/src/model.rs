@@ -140,6 +140,15 @@ pub struct ClusterRecord {
     pub updated_at: String,
 }
 
+impl ClusterRecord {
+    /// Whether the primary waits for a replica's acknowledgement on commit:
+    /// semisync clusters with replicas only (a single node has no one to wait
+    /// for, and would stall every commit for the semisync timeout).
+    pub fn primary_waits_for_acks(&self) -> bool {
+        self.replication == Replication::Semisync && self.node_count > 1
+    }
+}
+
 /// A node as stored.
 #[derive(Debug, Clone)]
 pub struct NodeRecord {

@@ -11,7 +11,12 @@
 //! - `marina_repl`@`127.0.0.1`: replication only.
 //! - `admin`@`%`: the customer's account: data and schema privileges, but not
 //!   `SUPER`, `READ_ONLY ADMIN`, `CREATE USER` or `GRANT OPTION`, so it cannot
-//!   write on read-only replicas or touch Marina's accounts.
+//!   write on read-only replicas or manage accounts. Data privileges are granted
+//!   per database, never on `*.*`: a global `DELETE` or `UPDATE` would reach the
+//!   `mysql` schema and with it Marina's accounts (`DROP USER` only needs
+//!   `DELETE` on `mysql`). MariaDB has no partial revokes, so the grants are
+//!   rows in `mysql.db` whose patterns match every database name except
+//!   `mysql` (`customer_db_patterns`), inserted in one statement.
 
 use sha1::{Digest, Sha1};
 
@@ -22,10 +27,71 @@ pub const REPL_USER: &str = "marina_repl";
 /// The customer's account name.
 pub const ADMIN_USER: &str = "admin";
 
-/// Privileges of the customer `admin` account.
-pub const ADMIN_PRIVILEGES: &str = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, RELOAD, PROCESS, \
-REFERENCES, INDEX, ALTER, SHOW DATABASES, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, \
-BINLOG MONITOR, SLAVE MONITOR, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER";
+/// Global privileges of the customer `admin` account (none reaches a table).
+pub const ADMIN_GLOBAL_PRIVILEGES: &str = "RELOAD, PROCESS, SHOW DATABASES, BINLOG MONITOR, SLAVE MONITOR";
+
+/// `mysql.db` privilege columns the customer gets on every database but `mysql`:
+/// SELECT … TRIGGER and DELETE HISTORY — everything but `GRANT OPTION`.
+const ADMIN_DB_PRIVILEGE_COLUMNS: &[&str] = &[
+    "Select_priv",
+    "Insert_priv",
+    "Update_priv",
+    "Delete_priv",
+    "Create_priv",
+    "Drop_priv",
+    "References_priv",
+    "Index_priv",
+    "Alter_priv",
+    "Create_tmp_table_priv",
+    "Lock_tables_priv",
+    "Create_view_priv",
+    "Show_view_priv",
+    "Create_routine_priv",
+    "Alter_routine_priv",
+    "Execute_priv",
+    "Event_priv",
+    "Trigger_priv",
+    "Delete_history_priv",
+];
+
+/// Characters a database name the customer may use can have at a position
+/// where it differs from `mysql` (names of any other length may use any).
+const NAME_CHARS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$-";
+
+/// `LIKE` patterns (as grant database names) that together match every
+/// database name except `mysql`: any name of another length, and every
+/// five-character name that differs from `mysql` at some position (first
+/// difference at position k: `mysql[..k]`, a different character, then `_`s).
+pub fn customer_db_patterns() -> Vec<String> {
+    const SYSTEM: &str = "mysql";
+    let esc = |c: char| if c == '_' { "\\_".to_string() } else { c.to_string() };
+    let mut patterns: Vec<String> = ["_", "__", "___", "____", "______%"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    for (k, own) in SYSTEM.chars().enumerate() {
+        for c in NAME_CHARS.chars().filter(|c| *c != own) {
+            let prefix: String = SYSTEM.chars().take(k).map(esc).collect();
+            patterns.push(format!("{prefix}{}{}", esc(c), "_".repeat(SYSTEM.len() - k - 1)));
+        }
+    }
+    patterns
+}
+
+/// One `INSERT IGNORE` giving `user`@`%` the customer's privileges on every
+/// database but `mysql` (idempotent; a `FLUSH PRIVILEGES` must follow).
+fn customer_db_grants(user: &str) -> String {
+    let yes = vec!["'Y'"; ADMIN_DB_PRIVILEGE_COLUMNS.len()].join(", ");
+    let rows: Vec<String> = customer_db_patterns()
+        .iter()
+        .map(|p| format!("('%', '{p}', '{user}', {yes})"))
+        .collect();
+    format!(
+        "INSERT IGNORE INTO mysql.db (Host, Db, User, {}) VALUES {};\n",
+        ADMIN_DB_PRIVILEGE_COLUMNS.join(", "),
+        rows.join(", ")
+    )
+}
 
 /// `mysql_native_password` hash: `*` + upper hex of SHA1(SHA1(password)).
 pub fn native_password_hash(password: &str) -> String {
@@ -62,8 +128,11 @@ pub fn init_sql(h: &AccountHashes) -> String {
          CREATE USER IF NOT EXISTS '{REPL_USER}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{repl}';\n\
          GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'127.0.0.1';\n\
          CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY PASSWORD '{admin}';\n\
-         GRANT {ADMIN_PRIVILEGES} ON *.* TO '{ADMIN_USER}'@'%';\n\
+         GRANT {ADMIN_GLOBAL_PRIVILEGES} ON *.* TO '{ADMIN_USER}'@'%';\n\
+         {db_grants}\
+         FLUSH PRIVILEGES;\n\
          SET sql_log_bin = 1;\n",
+        db_grants = customer_db_grants(ADMIN_USER),
         mgmt = checked_hash(&h.mgmt),
         repl = checked_hash(&h.repl),
         admin = checked_hash(&h.admin),
@@ -95,5 +164,49 @@ mod tests {
         assert!(!sql.contains("m-pass") && !sql.contains("a-pass"));
         assert!(sql.contains("GRANT REPLICATION SLAVE ON *.* TO 'marina_repl'"));
         assert!(!sql.contains("SUPER"));
+        assert!(!sql.contains("GRANT SELECT"), "no data privilege on *.*");
+    }
+
+    /// `LIKE` with `\` escapes, as MariaDB matches grant database patterns.
+    fn like(pattern: &str, name: &str) -> bool {
+        fn go(p: &[char], n: &[char]) -> bool {
+            match p.split_first() {
+                None => n.is_empty(),
+                Some(('%', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+                Some(('_', rest)) => !n.is_empty() && go(rest, &n[1..]),
+                Some(('\\', rest)) => match rest.split_first() {
+                    Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+                    None => false,
+                },
+                Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+            }
+        }
+        go(&pattern.chars().collect::<Vec<_>>(), &name.chars().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn customer_patterns_cover_every_database_but_mysql() {
+        // MariaDB keeps `\_` as is inside a string literal, so the patterns are
+        // stored exactly as generated.
+        let patterns = customer_db_patterns();
+        let matches = |name: &str| patterns.iter().any(|p| like(p, name));
+        assert!(!matches("mysql"));
+        for name in [
+            "app",
+            "orders",
+            "Sales",
+            "mysq",
+            "mysqlx",
+            "my_db",
+            "mysq_",
+            "m",
+            "sys",
+            "mysqL",
+            "nysql",
+            "shop-2024",
+            "$tmp",
+        ] {
+            assert!(matches(name), "{name}");
+        }
     }
 }

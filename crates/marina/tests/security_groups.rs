@@ -332,3 +332,62 @@ async fn node_ports_admit_only_marina_and_the_clusters_own_nodes() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_admin_cannot_touch_marinas_accounts() {
+    use mysql_async::prelude::Queryable;
+    let app = TestApp::start_with("userspace").await;
+    let (c, password) = app.create_cluster("owned", 1).await;
+    let writer = c["endpoints"]["writer"]["host"].as_str().unwrap();
+    let mut conn = mysql(writer, 3306, "admin", &password).await.unwrap();
+    // The customer works with data and schemas...
+    conn.query_drop("CREATE DATABASE app").await.unwrap();
+    conn.query_drop("CREATE TABLE app.t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    // ...but cannot manage accounts, Marina's least of all.
+    for stmt in [
+        "DROP USER 'marina_mgmt'@'127.0.0.1'",
+        "ALTER USER 'marina_repl'@'127.0.0.1' IDENTIFIED BY 'taken-over'",
+        "SET PASSWORD FOR 'marina_mgmt'@'localhost' = PASSWORD('taken-over')",
+        "RENAME USER 'marina_repl'@'127.0.0.1' TO 'x'@'%'",
+        "CREATE USER 'intruder'@'%' IDENTIFIED BY 'pw'",
+        "GRANT SELECT ON app.* TO 'marina_repl'@'127.0.0.1'",
+        "REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'marina_mgmt'@'127.0.0.1'",
+        "UPDATE mysql.global_priv SET priv = '{}' WHERE User = 'marina_mgmt'",
+        "SET GLOBAL read_only = OFF",
+        "STOP SLAVE",
+    ] {
+        let err = conn.query_drop(stmt).await.expect_err(stmt);
+        assert!(
+            err.to_string().contains("denied") || err.to_string().contains("privilege"),
+            "{stmt}: {err}"
+        );
+    }
+    // It sees Marina's management session (PROCESS) but cannot kill it.
+    let mut mgmt: Vec<u64> = Vec::new();
+    for _ in 0..50 {
+        mgmt = conn
+            .query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'marina_mgmt'")
+            .await
+            .unwrap();
+        if !mgmt.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!mgmt.is_empty(), "the monitor keeps a management session");
+    let err = conn.query_drop(format!("KILL {}", mgmt[0])).await.expect_err("KILL");
+    assert!(err.to_string().contains("not owner"), "{err}");
+    let grants: Vec<String> = conn.query("SHOW GRANTS").await.unwrap();
+    let all = grants.join("\n");
+    assert!(
+        !all.contains("SUPER") && !all.contains("GRANT OPTION") && !all.contains("CREATE USER"),
+        "{all}"
+    );
+    // Marina still manages the node: the cluster reports healthy probes.
+    let (_, status) = app
+        .get(&format!("/v1/clusters/{}/status", c["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status["nodes"][0]["probes"]["reachable"], true, "{status}");
+}

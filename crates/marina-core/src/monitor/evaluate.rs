@@ -122,7 +122,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
     if verdict == PrimaryVerdict::Healthy {
         // 3. The primary must be writable.
         if ph.probe.as_ref().is_some_and(|p| p.read_only) {
-            let semisync = cluster.replication == Replication::Semisync;
+            let semisync = cluster.primary_waits_for_acks();
             app.admin
                 .make_primary(&app.mgmt_addr(primary, &secrets), semisync)
                 .await

@@ -59,7 +59,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
                 .iter()
                 .find(|n| n.role == NodeRole::Primary)
                 .ok_or_else(|| Error::internal("cluster has no primary"))?;
-            let semisync = cluster.replication == marina_common::model::Replication::Semisync;
+            let semisync = cluster.primary_waits_for_acks();
             app.admin
                 .make_primary(&app.mgmt_addr(primary, &secrets), semisync)
                 .await

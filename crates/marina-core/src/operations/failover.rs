@@ -292,7 +292,7 @@ pub(super) async fn promote(
         app.admin.stop_replication(&addr).await.map_err(admin_err)?;
     }
     app.admin
-        .make_primary(&addr, cluster.replication == Replication::Semisync)
+        .make_primary(&addr, cluster.primary_waits_for_acks())
         .await
         .map_err(admin_err)?;
     if c.role == NodeRole::Primary {

@@ -304,7 +304,7 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
     if let Some(p) = nodes.iter().find(|n| n.role == NodeRole::Primary) {
         let _ = app
             .admin
-            .make_primary(&app.mgmt_addr(p, &secrets), c.replication == Replication::Semisync)
+            .make_primary(&app.mgmt_addr(p, &secrets), c.primary_waits_for_acks())
             .await;
     }
     finish(app, &c, ClusterStatus::Updating).await?;
