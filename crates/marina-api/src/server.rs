@@ -19,13 +19,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::routes::{audit, clusters, ha, metrics, node_sizes, operations, security_groups, service, tokens};
+use crate::routes::{audit, backups, clusters, ha, metrics, node_sizes, operations, security_groups, service, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"))
 )]
 struct ApiDoc;
 
@@ -46,6 +46,8 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(service::openapi))
         .routes(routes!(metrics::metrics))
         .routes(routes!(audit::list))
+        .routes(routes!(backups::create, backups::list))
+        .routes(routes!(backups::get, backups::delete))
         .routes(routes!(service::current_tenant))
         .routes(routes!(node_sizes::list))
         .routes(routes!(node_sizes::get))

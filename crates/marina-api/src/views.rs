@@ -98,6 +98,9 @@ pub struct ClusterView {
     pub security_group_ids: Vec<String>,
     /// Failover settings.
     pub failover: FailoverView,
+    /// What a restored cluster was restored from (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreSource>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -132,6 +135,7 @@ impl ClusterView {
             }),
             security_group_ids: Vec::new(),
             failover: FailoverView { mode: c.failover_mode },
+            restore: c.restore.clone(),
             created_at: c.created_at.clone(),
             updated_at: c.updated_at.clone(),
         }
@@ -238,6 +242,61 @@ list_type!(NodeList, NodeView);
 list_type!(OperationList, Operation);
 list_type!(EventList, Event);
 list_type!(AuditEventList, AuditEvent);
+list_type!(BackupList, BackupView);
+
+/// A backup, as in the contract.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupView {
+    pub id: String,
+    #[schema(example = "backup")]
+    pub object: &'static str,
+    pub cluster_id: String,
+    pub method: BackupMethod,
+    pub status: BackupStatus,
+    /// Size of the stored, compressed backup.
+    pub size_bytes: Option<u64>,
+    /// The GTID position the backup is consistent with.
+    pub gtid_position: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// The node it was read from (a replica unless the cluster had none healthy).
+    pub source_node_id: Option<String>,
+    /// `sha256:<hex>` of the stored object.
+    pub checksum: Option<String>,
+    pub mariadb_version: String,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&BackupRecord> for BackupView {
+    fn from(b: &BackupRecord) -> Self {
+        BackupView {
+            id: b.id.clone(),
+            object: "backup",
+            cluster_id: b.cluster_id.clone(),
+            method: b.method,
+            status: b.status,
+            size_bytes: b.size_bytes,
+            gtid_position: b.gtid_position.clone(),
+            started_at: b.started_at.clone(),
+            finished_at: b.finished_at.clone(),
+            source_node_id: b.source_node_id.clone(),
+            checksum: b.checksum.clone(),
+            mariadb_version: b.mariadb_version.clone(),
+            error: b.error.clone(),
+            created_at: b.created_at.clone(),
+        }
+    }
+}
+
+/// `POST /v1/clusters/{cluster_id}/backups` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupCreated {
+    pub backup: BackupView,
+    pub operation: Operation,
+}
 list_type!(NodeSizeList, NodeSize);
 list_type!(TokenList, TokenView);
 list_type!(SecurityGroupList, SecurityGroup);

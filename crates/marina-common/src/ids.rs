@@ -13,6 +13,7 @@ pub mod prefix {
     pub const SECURITY_GROUP: &str = "sg";
     pub const RULE: &str = "sgr";
     pub const AUDIT_EVENT: &str = "ae";
+    pub const BACKUP: &str = "bk";
 }
 
 const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";

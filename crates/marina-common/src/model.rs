@@ -61,7 +61,20 @@ string_enum!(
 
 string_enum!(
     /// Operation types; later issues add more.
-    OperationType { CreateCluster => "create_cluster", DeleteCluster => "delete_cluster", Failover => "failover", Switchover => "switchover" }
+    OperationType {
+        CreateCluster => "create_cluster", DeleteCluster => "delete_cluster", Failover => "failover",
+        Switchover => "switchover", Backup => "backup", RestoreCluster => "restore_cluster",
+    }
+);
+
+string_enum!(
+    /// How a backup is taken.
+    BackupMethod { Physical => "physical", Logical => "logical" }
+);
+
+string_enum!(
+    /// Backup status, as in the contract.
+    BackupStatus { Pending => "pending", Running => "running", Completed => "completed", Failed => "failed" }
 );
 
 string_enum!(
@@ -136,8 +149,46 @@ pub struct ClusterRecord {
     pub failover_mode: FailoverMode,
     /// A switchover holds writes: the writer endpoint refuses connections.
     pub writer_paused: bool,
+    /// The data a restored cluster starts from (`None`: empty).
+    pub restore: Option<RestoreSource>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// Where a restored cluster's data comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RestoreSource {
+    /// The backup restored first.
+    pub backup_id: String,
+    /// Binlogs are replayed up to this time (point-in-time recovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time: Option<String>,
+}
+
+/// A backup as stored.
+#[derive(Debug, Clone)]
+pub struct BackupRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub cluster_id: String,
+    pub method: BackupMethod,
+    pub status: BackupStatus,
+    /// Size of the stored (compressed) object.
+    pub size_bytes: Option<u64>,
+    /// GTID position the backup is consistent with.
+    pub gtid_position: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub source_node_id: Option<String>,
+    /// `sha256:<hex>` of the stored object.
+    pub checksum: Option<String>,
+    /// MariaDB version of the source (a physical backup restores onto it).
+    pub mariadb_version: String,
+    /// The operation taking it.
+    pub operation_id: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    pub created_at: String,
 }
 
 impl ClusterRecord {
@@ -283,6 +334,34 @@ pub struct CreateClusterInput {
     /// `semisync` (default) or `async`.
     #[serde(default)]
     pub replication: Option<Replication>,
+    /// Start from a backup (`{"backup_id"}`) or from a point in time of a
+    /// cluster's history (`{"cluster_id", "point_in_time"}`).
+    #[serde(default)]
+    pub restore: Option<RestoreInput>,
+}
+
+/// `restore` in a cluster create.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreInput {
+    /// A completed backup of the caller's tenant.
+    #[serde(default)]
+    pub backup_id: Option<String>,
+    /// The cluster whose history to restore (with `point_in_time`).
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// RFC 3339 time inside the cluster's restore window.
+    #[serde(default)]
+    pub point_in_time: Option<String>,
+}
+
+/// Body of `POST /v1/clusters/{cluster_id}/backups`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBackupInput {
+    /// `physical` (default) or `logical`.
+    #[serde(default)]
+    pub method: Option<BackupMethod>,
 }
 
 /// `failover` settings in a cluster patch.

@@ -48,6 +48,10 @@ impl Marina {
             )));
         }
         let installed = self.runtime.default_version().to_string();
+        let restore = match &input.restore {
+            Some(r) => Some(self.restore_source(tenant_id, r, &installed).await?),
+            None => None,
+        };
         let version = match input.version.as_deref() {
             None | Some("") => installed.clone(),
             Some(v) if v == installed || installed.starts_with(&format!("{v}.")) => installed.clone(),
@@ -116,6 +120,7 @@ impl Marina {
                 generation: 1,
                 failover_mode: FailoverMode::Automatic,
                 writer_paused: false,
+                restore: restore.clone(),
                 created_at: now.clone(),
                 updated_at: now.clone(),
             };
@@ -138,7 +143,12 @@ impl Marina {
                     updated_at: now.clone(),
                 })
                 .collect();
-            let op = new_operation(tenant_id, OperationType::CreateCluster, &cluster.id);
+            let op_type = if restore.is_some() {
+                OperationType::RestoreCluster
+            } else {
+                OperationType::CreateCluster
+            };
+            let op = new_operation(tenant_id, op_type, &cluster.id);
             match self
                 .store
                 .create_cluster(&cluster, &nodes, &op, &input.security_group_ids)
@@ -150,10 +160,16 @@ impl Marina {
                         &cluster.id,
                         None,
                         "cluster_creating",
-                        format!(
-                            "cluster {} requested: {} × {} nodes, {} replication",
-                            cluster.name, cluster.node_count, cluster.size_id, cluster.replication
-                        ),
+                        match &restore {
+                            None => format!(
+                                "cluster {} requested: {} × {} nodes, {} replication",
+                                cluster.name, cluster.node_count, cluster.size_id, cluster.replication
+                            ),
+                            Some(r) => format!(
+                                "cluster {} requested from backup {}: {} × {} nodes, {} replication",
+                                cluster.name, r.backup_id, cluster.node_count, cluster.size_id, cluster.replication
+                            ),
+                        },
                     )
                     .await;
                     self.work.notify_one();

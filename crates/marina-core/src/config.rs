@@ -80,10 +80,19 @@ pub struct Config {
     pub monitor: MonitorConfig,
     pub failover: FailoverConfig,
     pub audit: AuditConfig,
+    pub backups: BackupsConfig,
     /// Serve `is-primary` / `is-replica` without authentication (for load balancers).
     pub public_health_checks: bool,
     /// The node-size catalog (replaces the default one when given).
     pub node_sizes: Vec<NodeSize>,
+}
+
+/// Where backups are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupsConfig {
+    /// Directory of the local backup store (default `<data_dir>/backups`).
+    pub dir: Option<PathBuf>,
 }
 
 /// The audit log of mutating API calls.
@@ -271,6 +280,7 @@ impl Default for Config {
             monitor: MonitorConfig::default(),
             failover: FailoverConfig::default(),
             audit: AuditConfig::default(),
+            backups: BackupsConfig::default(),
             public_health_checks: false,
             node_sizes: Vec::new(),
         }

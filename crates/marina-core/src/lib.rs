@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod clusters;
 pub mod config;
 mod failpoint;
@@ -65,6 +66,8 @@ pub struct Marina {
     pub auth_failures: std::sync::atomic::AtomicU64,
     /// Connections refused at endpoints and node ports, per cluster.
     pub refusals: refusals::RefusalLedger,
+    /// Where backup objects are kept.
+    pub blobs: Arc<dyn marina_backup::BlobStore>,
 }
 
 impl Marina {
@@ -111,6 +114,12 @@ impl Marina {
         datapath: Arc<dyn DataPath>,
     ) -> Result<Arc<Self>, Error> {
         let secrets = secrets::SecretBox::open(&config.data_dir)?;
+        let blob_dir = config
+            .backups
+            .dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("backups"));
+        let blobs: Arc<dyn marina_backup::BlobStore> = Arc::new(marina_backup::LocalBlobStore::new(blob_dir));
         Ok(Arc::new(Marina {
             sizes: config.catalog(),
             config,
@@ -126,6 +135,7 @@ impl Marina {
             endpoints_applied: Mutex::new(None),
             auth_failures: std::sync::atomic::AtomicU64::new(0),
             refusals: refusals::RefusalLedger::default(),
+            blobs,
         }))
     }
 

@@ -313,6 +313,7 @@ mod tests {
             generation: 1,
             failover_mode: FailoverMode::Automatic,
             writer_paused: false,
+            restore: None,
             created_at: String::new(),
             updated_at: String::new(),
         }

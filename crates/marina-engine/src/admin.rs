@@ -87,6 +87,9 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Stops replication and forgets the source (a replica about to be promoted).
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError>;
+    /// Forgets every replication and binlog history (a restored datadir carries
+    /// its source cluster's): no source, empty binlog, empty `gtid_slave_pos`.
+    async fn reset_history(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Waits until the node has applied `pos` (`MASTER_GTID_WAIT`); false on timeout.
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError>;
     /// How many InnoDB transactions are open.
@@ -268,6 +271,19 @@ impl NodeAdmin for MysqlAdmin {
 
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError> {
         self.exec(node, &["STOP SLAVE".into(), "RESET SLAVE ALL".into()]).await
+    }
+
+    async fn reset_history(&self, node: &NodeAddr) -> Result<(), AdminError> {
+        self.exec(
+            node,
+            &[
+                "STOP ALL SLAVES".into(),
+                "RESET SLAVE ALL".into(),
+                "RESET MASTER".into(),
+                "SET GLOBAL gtid_slave_pos = ''".into(),
+            ],
+        )
+        .await
     }
 
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError> {

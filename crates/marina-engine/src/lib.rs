@@ -4,6 +4,7 @@
 //! runtime's), and no state (that is the store's).
 
 pub mod admin;
+pub mod backup;
 pub mod cnf;
 pub mod gtid;
 pub mod probe;

@@ -1,7 +1,9 @@
 //! The accounts every node has and the init file that creates them.
 //!
 //! Every node runs with `init_file` pointing at a file of `CREATE USER IF NOT
-//! EXISTS` statements executed with `sql_log_bin=0`: the accounts exist before
+//! EXISTS` + `ALTER USER` statements (the latter so a datadir restored from
+//! another cluster's backup takes this cluster's passwords) executed with
+//! `sql_log_bin=0`: the accounts exist before
 //! the server accepts connections, they never produce GTIDs (so every node of a
 //! cluster starts from the same empty GTID history), and only password *hashes*
 //! are written (`IDENTIFIED BY PASSWORD`), so the file holds no secret in clear.
@@ -122,12 +124,16 @@ pub fn init_sql(h: &AccountHashes) -> String {
     format!(
         "SET sql_log_bin = 0;\n\
          CREATE USER IF NOT EXISTS '{MGMT_USER}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{mgmt}';\n\
+         ALTER USER '{MGMT_USER}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{mgmt}';\n\
          GRANT ALL PRIVILEGES ON *.* TO '{MGMT_USER}'@'127.0.0.1' WITH GRANT OPTION;\n\
          CREATE USER IF NOT EXISTS '{MGMT_USER}'@'localhost' IDENTIFIED BY PASSWORD '{mgmt}';\n\
+         ALTER USER '{MGMT_USER}'@'localhost' IDENTIFIED BY PASSWORD '{mgmt}';\n\
          GRANT ALL PRIVILEGES ON *.* TO '{MGMT_USER}'@'localhost' WITH GRANT OPTION;\n\
          CREATE USER IF NOT EXISTS '{REPL_USER}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{repl}';\n\
+         ALTER USER '{REPL_USER}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{repl}';\n\
          GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'127.0.0.1';\n\
          CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY PASSWORD '{admin}';\n\
+         ALTER USER '{ADMIN_USER}'@'%' IDENTIFIED BY PASSWORD '{admin}';\n\
          GRANT {ADMIN_GLOBAL_PRIVILEGES} ON *.* TO '{ADMIN_USER}'@'%';\n\
          {db_grants}\
          FLUSH PRIVILEGES;\n\

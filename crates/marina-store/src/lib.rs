@@ -47,6 +47,7 @@ pub trait Store:
     + EventStore
     + SecurityGroupStore
     + AuditStore
+    + BackupStore
     + Send
     + Sync
     + 'static
@@ -61,6 +62,7 @@ impl<T> Store for T where
         + EventStore
         + SecurityGroupStore
         + AuditStore
+        + BackupStore
         + Send
         + Sync
         + 'static
@@ -200,6 +202,22 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit_events(&self, tenant_id: &str, page: PageRequest<'_>) -> StoreResult<Page<AuditEvent>>;
     /// Removes events created before `before` (RFC 3339); returns how many.
     async fn prune_audit_events(&self, before: &str) -> StoreResult<u64>;
+}
+
+/// Backups (their records; the data lives in a blob store).
+#[async_trait]
+pub trait BackupStore: Send + Sync {
+    /// Inserts a backup and the operation taking it, in one transaction.
+    async fn create_backup(&self, b: &BackupRecord, op: &Operation) -> StoreResult<()>;
+    async fn get_backup(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<BackupRecord>>;
+    async fn backup_for_operation(&self, op_id: &str) -> StoreResult<Option<BackupRecord>>;
+    /// A cluster's backups, newest first.
+    async fn list_backups(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<BackupRecord>>;
+    /// Backups of a cluster not finished yet.
+    async fn unfinished_backups(&self, cluster_id: &str) -> StoreResult<Vec<BackupRecord>>;
+    /// Replaces the mutable fields (status, size, GTID, times, source, checksum, error).
+    async fn update_backup(&self, b: &BackupRecord) -> StoreResult<()>;
+    async fn delete_backup(&self, id: &str) -> StoreResult<()>;
 }
 
 /// What deleting a security group did.

@@ -32,6 +32,7 @@ fn cluster(id: &str, tenant: &str, name: &str, host: u8) -> ClusterRecord {
         generation: 1,
         failover_mode: FailoverMode::Automatic,
         writer_paused: false,
+        restore: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
     }

@@ -2,6 +2,7 @@
 //! `Marina` method, build the view.
 
 pub mod audit;
+pub mod backups;
 pub mod clusters;
 pub mod ha;
 pub mod metrics;

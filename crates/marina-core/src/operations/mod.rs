@@ -12,10 +12,12 @@
 //!   operation type's failure handler (which leaves nothing running that the
 //!   store does not know about).
 
+mod backup;
 mod create;
 mod delete;
 pub mod elect;
 mod failover;
+mod restore;
 mod switchover;
 pub mod worker;
 
@@ -29,6 +31,8 @@ pub fn steps_for(t: OperationType) -> &'static [&'static str] {
         OperationType::DeleteCluster => delete::STEPS,
         OperationType::Failover => failover::STEPS,
         OperationType::Switchover => switchover::STEPS,
+        OperationType::Backup => backup::STEPS,
+        OperationType::RestoreCluster => restore::STEPS,
     }
 }
 

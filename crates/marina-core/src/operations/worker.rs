@@ -11,7 +11,7 @@ use marina_common::model::{Operation, OperationError, OperationStatus, Operation
 use marina_common::time_fmt::now_rfc3339;
 use tokio_util::sync::CancellationToken;
 
-use super::{create, delete, failover, switchover};
+use super::{backup, create, delete, failover, restore, switchover};
 use crate::{Marina, failpoint};
 
 /// Worker loop.
@@ -91,6 +91,8 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
             OperationType::DeleteCluster => delete::run_step(app, op, &step.name).await,
             OperationType::Failover => failover::run_step(app, op, &step.name).await,
             OperationType::Switchover => switchover::run_step(app, op, &step.name).await,
+            OperationType::Backup => backup::run_step(app, op, &step.name).await,
+            OperationType::RestoreCluster => restore::run_step(app, op, &step.name).await,
         };
         if let Err(e) = outcome {
             let _ = app
@@ -113,6 +115,8 @@ async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) {
         OperationType::DeleteCluster => delete::on_failure(app, op, e).await,
         OperationType::Failover => failover::on_failure(app, op, e).await,
         OperationType::Switchover => switchover::on_failure(app, op, e).await,
+        OperationType::Backup => backup::on_failure(app, op, e).await,
+        OperationType::RestoreCluster => restore::on_failure(app, op, e).await,
     };
     if let Err(err) = outcome {
         tracing::error!(op_id = %op.id, error = %err, "failure handler failed");

@@ -20,7 +20,7 @@ impl ClusterStore for SqliteStore {
         sqlx::query(
             "INSERT INTO clusters (id, tenant_id, name, status, size_id, version, replication, node_count, \
              writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, created_at, updated_at, \
-             failover_mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             failover_mode, restore_source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -39,6 +39,7 @@ impl ClusterStore for SqliteStore {
         .bind(&c.created_at)
         .bind(&c.updated_at)
         .bind(c.failover_mode.as_str())
+        .bind(c.restore.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default()))
         .execute(&mut *tx)
         .await?;
         for n in nodes {

@@ -3,6 +3,7 @@
 //! parsed back into its enum, and an unknown value is a `Corrupt` error.
 
 mod audit;
+mod backups;
 mod clusters;
 mod events;
 mod nodes;
@@ -59,7 +60,7 @@ impl SqliteStore {
 }
 
 const CLUSTER_COLS: &str = "seq, id, tenant_id, name, status, size_id, version, replication, node_count, \
-    writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, failover_mode, writer_paused, created_at, updated_at";
+    writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, failover_mode, writer_paused, restore_source, created_at, updated_at";
 const NODE_COLS: &str = "id, cluster_id, ordinal, role, status, host, port, size_id, server_id, status_reason, \
     rejoin_gtid, created_at, updated_at";
 const OP_COLS: &str = "seq, id, tenant_id, cluster_id, node_id, op_type, status, error_code, error_message, \
@@ -177,6 +178,10 @@ fn cluster_from_row(r: &SqliteRow) -> StoreResult<ClusterRecord> {
             FailoverMode::parse(&m).ok_or_else(|| corrupt("failover mode", &m))?
         },
         writer_paused: r.try_get("writer_paused")?,
+        restore: match r.try_get::<Option<String>, _>("restore_source")? {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("restore source", &json))?),
+            None => None,
+        },
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

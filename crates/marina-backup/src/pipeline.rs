@@ -1,0 +1,412 @@
+//! Pipelines between MariaDB's tools and a blob store.
+//!
+//! Taking a backup: `tool | zstd | store` — the tool writes straight into
+//! `zstd` (no copy through Marina) unless the caller needs the end of the
+//! uncompressed stream (a dump's closing GTID comment), in which case Marina
+//! relays it and keeps the last 64 KiB. The store hashes what it writes. The
+//! object is only written, never committed, here: the caller commits once
+//! every process exited cleanly, so a tool that died half-way never leaves an
+//! object that looks complete.
+//!
+//! Restoring: the object is read once to verify its checksum, then again into
+//! `zstd -d | tool`.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+use crate::{BlobError, BlobStore, Written};
+
+/// How much of a tool's log (and of a relayed stream's end) is kept.
+const TAIL: usize = 64 * 1024;
+
+/// Pipeline failures.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} failed ({status}): {log}")]
+    Tool {
+        program: String,
+        status: String,
+        log: String,
+    },
+    #[error("checksum mismatch for {key}: expected sha256:{expected}, found sha256:{found}")]
+    Checksum {
+        key: String,
+        expected: String,
+        found: String,
+    },
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What taking a backup produced.
+#[derive(Debug, Clone)]
+pub struct Produced {
+    /// The compressed object as written (not yet committed).
+    pub written: Written,
+    /// The end of the tool's log (stderr).
+    pub log: String,
+    /// The end of the uncompressed stream (only when asked for).
+    pub tail: String,
+}
+
+fn command(program: &Path, args: &[String]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("TZ", "UTC")
+        .kill_on_drop(true);
+    cmd
+}
+
+fn spawn(cmd: &mut Command, program: &Path) -> Result<Child, PipelineError> {
+    cmd.spawn().map_err(|source| PipelineError::Spawn {
+        program: program.display().to_string(),
+        source,
+    })
+}
+
+/// Keeps the last `TAIL` bytes a reader yields.
+async fn read_tail(mut r: impl AsyncRead + Unpin) -> String {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > 2 * TAIL {
+            kept.drain(..kept.len() - TAIL);
+        }
+    }
+    let start = kept.len().saturating_sub(TAIL);
+    String::from_utf8_lossy(&kept[start..]).into_owned()
+}
+
+/// Checks a finished process.
+async fn finished(mut child: Child, program: &Path, log: String) -> Result<String, PipelineError> {
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| PipelineError::Io(format!("waiting for {}: {e}", program.display())))?;
+    if status.success() {
+        Ok(log)
+    } else {
+        let log = log
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        Err(PipelineError::Tool {
+            program: program.display().to_string(),
+            status: status.to_string(),
+            log,
+        })
+    }
+}
+
+/// Runs `program args`, compresses its output with `zstd` and writes it to
+/// `store` under `key` (uncommitted). `keep_tail` relays the stream through
+/// Marina to keep its end.
+pub async fn produce(
+    store: &dyn BlobStore,
+    key: &str,
+    program: &Path,
+    args: &[String],
+    keep_tail: bool,
+) -> Result<Produced, PipelineError> {
+    let zstd_bin = Path::new("zstd");
+    let mut producer = spawn(
+        command(program, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        program,
+    )?;
+    let out = producer
+        .stdout
+        .take()
+        .ok_or_else(|| PipelineError::Io("no stdout".into()))?;
+    let log_task = tokio::spawn(read_tail(
+        producer
+            .stderr
+            .take()
+            .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
+    ));
+    let (zstd_in, relayed): (Stdio, _) = if keep_tail {
+        (Stdio::piped(), Some(out))
+    } else {
+        let direct = out
+            .try_into()
+            .map_err(|e| PipelineError::Io(format!("connecting {} to zstd: {e}", program.display())))?;
+        (direct, None)
+    };
+    let mut zstd = spawn(
+        command(zstd_bin, &["-q".into(), "-c".into()])
+            .stdin(zstd_in)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        zstd_bin,
+    )?;
+    let relay = if let Some(mut out) = relayed {
+        let mut zin = zstd
+            .stdin
+            .take()
+            .ok_or_else(|| PipelineError::Io("no zstd stdin".into()))?;
+        Some(tokio::spawn(async move {
+            let mut tail = Vec::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = match out.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if zin.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > 2 * TAIL {
+                    tail.drain(..tail.len() - TAIL);
+                }
+            }
+            drop(zin);
+            let start = tail.len().saturating_sub(TAIL);
+            String::from_utf8_lossy(&tail[start..]).into_owned()
+        }))
+    } else {
+        None
+    };
+    let zstd_log = tokio::spawn(read_tail(
+        zstd.stderr
+            .take()
+            .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
+    ));
+    let mut zout = zstd
+        .stdout
+        .take()
+        .ok_or_else(|| PipelineError::Io("no zstd stdout".into()))?;
+    let written = store.write(key, &mut zout).await;
+    let log = log_task.await.unwrap_or_default();
+    let tail = match relay {
+        Some(t) => t.await.unwrap_or_default(),
+        None => String::new(),
+    };
+    let log = finished(producer, program, log).await?;
+    finished(zstd, zstd_bin, zstd_log.await.unwrap_or_default()).await?;
+    Ok(Produced {
+        written: written?,
+        log,
+        tail,
+    })
+}
+
+/// Reads `key` entirely and checks it against `sha256` (hex); returns its size.
+pub async fn verify(store: &dyn BlobStore, key: &str, sha256: &str) -> Result<u64, PipelineError> {
+    let mut r = store.read(key).await?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = r
+            .read(&mut buf)
+            .await
+            .map_err(|e| PipelineError::Io(format!("reading {key}: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let found = hex::encode(hasher.finalize());
+    if found != sha256 {
+        return Err(PipelineError::Checksum {
+            key: key.into(),
+            expected: sha256.into(),
+            found,
+        });
+    }
+    Ok(size)
+}
+
+/// Decompresses `key` into the standard input of `program args`; returns the
+/// end of its output.
+pub async fn consume(
+    store: &dyn BlobStore,
+    key: &str,
+    program: &Path,
+    args: &[String],
+) -> Result<String, PipelineError> {
+    let zstd_bin = Path::new("zstd");
+    let mut reader = store.read(key).await?;
+    let mut zstd = spawn(
+        command(zstd_bin, &["-q".into(), "-d".into(), "-c".into()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        zstd_bin,
+    )?;
+    let zout: Stdio = zstd
+        .stdout
+        .take()
+        .ok_or_else(|| PipelineError::Io("no zstd stdout".into()))?
+        .try_into()
+        .map_err(|e| PipelineError::Io(format!("connecting zstd to {}: {e}", program.display())))?;
+    let mut consumer = spawn(
+        command(program, args)
+            .stdin(zout)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        program,
+    )?;
+    let out_task = tokio::spawn(read_tail(
+        consumer
+            .stdout
+            .take()
+            .ok_or_else(|| PipelineError::Io("no stdout".into()))?,
+    ));
+    let err_task = tokio::spawn(read_tail(
+        consumer
+            .stderr
+            .take()
+            .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
+    ));
+    let zstd_log = tokio::spawn(read_tail(
+        zstd.stderr
+            .take()
+            .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
+    ));
+    let mut zin = zstd
+        .stdin
+        .take()
+        .ok_or_else(|| PipelineError::Io("no zstd stdin".into()))?;
+    let fed = tokio::io::copy(&mut reader, &mut zin).await;
+    drop(zin);
+    let log = format!(
+        "{}{}",
+        out_task.await.unwrap_or_default(),
+        err_task.await.unwrap_or_default()
+    );
+    finished(zstd, zstd_bin, zstd_log.await.unwrap_or_default()).await?;
+    let log = finished(consumer, program, log).await?;
+    fed.map_err(|e| PipelineError::Io(format!("feeding {key} to zstd: {e}")))?;
+    Ok(log)
+}
+
+/// Runs a tool to completion; returns the end of its output.
+pub async fn run(program: &Path, args: &[String]) -> Result<String, PipelineError> {
+    let out = command(program, args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|source| PipelineError::Spawn {
+            program: program.display().to_string(),
+            source,
+        })?;
+    let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
+    log.push_str(&String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        Ok(log)
+    } else {
+        Err(PipelineError::Tool {
+            program: program.display().to_string(),
+            status: out.status.to_string(),
+            log: log
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalBlobStore;
+
+    fn sh(script: &str) -> (std::path::PathBuf, Vec<String>) {
+        ("/bin/sh".into(), vec!["-c".into(), script.into()])
+    }
+
+    #[tokio::test]
+    async fn round_trip_through_zstd_with_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        let (p, a) = sh("seq 1 100000; echo 'GTID of the last change 0-1-9' >&2");
+        let got = produce(&store, "b/data.zst", &p, &a, false).await.unwrap();
+        assert!(got.log.contains("0-1-9"));
+        assert!(got.written.size > 0 && got.written.size < 588_895, "compressed");
+        store.commit("b/data.zst").await.unwrap();
+        assert_eq!(
+            verify(&store, "b/data.zst", &got.written.sha256).await.unwrap(),
+            got.written.size
+        );
+        let bad = verify(&store, "b/data.zst", "00").await.unwrap_err();
+        assert!(matches!(bad, PipelineError::Checksum { .. }), "{bad}");
+        let out_file = dir.path().join("out.txt");
+        let (p, a) = sh(&format!("cat > {}", out_file.display()));
+        consume(&store, "b/data.zst", &p, &a).await.unwrap();
+        let back = std::fs::read_to_string(&out_file).unwrap();
+        assert_eq!(back.lines().count(), 100_000);
+        assert_eq!(back.lines().last(), Some("100000"));
+    }
+
+    #[tokio::test]
+    async fn the_end_of_a_relayed_stream_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        let (p, a) = sh("seq 1 200000; echo \"-- SET GLOBAL gtid_slave_pos='0-1-5';\"");
+        let got = produce(&store, "b/dump.zst", &p, &a, true).await.unwrap();
+        assert!(
+            got.tail.ends_with("gtid_slave_pos='0-1-5';\n"),
+            "{}",
+            &got.tail[got.tail.len() - 80..]
+        );
+        assert!(got.tail.len() <= TAIL);
+    }
+
+    #[tokio::test]
+    async fn a_failing_tool_is_an_error_and_nothing_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        for keep_tail in [false, true] {
+            let (p, a) = sh("seq 1 1000; echo 'broken pipe somewhere' >&2; exit 3");
+            let err = produce(&store, "b/data.zst", &p, &a, keep_tail).await.unwrap_err();
+            assert!(err.to_string().contains("broken pipe somewhere"), "{err}");
+            assert!(!store.exists("b/data.zst").await.unwrap());
+        }
+        let (p, a) = sh("exit 0");
+        assert!(matches!(
+            produce(&store, "b/x.zst", Path::new("/nonexistent/tool"), &[], false).await,
+            Err(PipelineError::Spawn { .. })
+        ));
+        run(&p, &a).await.unwrap();
+        assert!(
+            run(&p, &["-c".into(), "echo nope >&2; exit 1".into()])
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("nope")
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! Backup services: take one (a record and its `backup` operation, in one
+//! transaction), read, list, delete, and check a cluster create's `restore`
+//! source. The work is done by the `backup` and `restore_cluster` operations.
+//!
+//! Rules:
+//! - A backup is taken from a serving cluster (`active` or `degraded`), one at
+//!   a time per cluster (409 while another is pending or running).
+//! - Backups belong to the tenant and outlive their cluster (like manual RDS
+//!   snapshots): `GET /v1/backups/{id}` and restores keep working after the
+//!   cluster is deleted.
+//! - Objects live under `<tenant>/<cluster>/<backup>/` in the blob store: the
+//!   data object, then `manifest.json`, committed last.
+//! - A running backup cannot be deleted (409); deleting removes the objects,
+//!   then the record.
+
+use marina_common::model::*;
+use marina_common::{Error, ids, time_fmt};
+use marina_store::{Page, PageRequest};
+
+use crate::Marina;
+use crate::operations::new_operation;
+
+/// Cluster statuses a backup may be taken in.
+const BACKUP_FROM: &[ClusterStatus] = &[ClusterStatus::Active, ClusterStatus::Degraded];
+
+/// Where a backup's objects live.
+pub fn prefix(b: &BackupRecord) -> String {
+    format!("{}/{}/{}", b.tenant_id, b.cluster_id, b.id)
+}
+
+/// The data object's key.
+pub fn data_key(b: &BackupRecord) -> String {
+    match b.method {
+        BackupMethod::Physical => format!("{}/data.mbstream.zst", prefix(b)),
+        BackupMethod::Logical => format!("{}/dump.sql.zst", prefix(b)),
+    }
+}
+
+/// The manifest's key.
+pub fn manifest_key(b: &BackupRecord) -> String {
+    format!("{}/manifest.json", prefix(b))
+}
+
+impl Marina {
+    /// Records a backup of a cluster and the operation that takes it.
+    pub async fn create_backup(
+        &self,
+        tenant_id: &str,
+        cluster_id: &str,
+        input: CreateBackupInput,
+    ) -> Result<(BackupRecord, Operation), Error> {
+        let c = self.cluster(tenant_id, cluster_id).await?;
+        if !BACKUP_FROM.contains(&c.status) {
+            return Err(Error::Conflict(format!(
+                "cluster {} is {}; backups are taken from active or degraded clusters",
+                c.id, c.status
+            )));
+        }
+        if let Some(running) = self.store.unfinished_backups(&c.id).await?.first() {
+            return Err(Error::Conflict(format!(
+                "backup {} of cluster {} is still {}; one backup runs at a time",
+                running.id, c.id, running.status
+            )));
+        }
+        let op = new_operation(tenant_id, OperationType::Backup, &c.id);
+        let b = BackupRecord {
+            id: ids::new_id(ids::prefix::BACKUP),
+            tenant_id: tenant_id.into(),
+            cluster_id: c.id.clone(),
+            method: input.method.unwrap_or(BackupMethod::Physical),
+            status: BackupStatus::Pending,
+            size_bytes: None,
+            gtid_position: None,
+            started_at: None,
+            finished_at: None,
+            source_node_id: None,
+            checksum: None,
+            mariadb_version: c.version.clone(),
+            operation_id: op.id.clone(),
+            error: None,
+            created_at: time_fmt::now_rfc3339(),
+        };
+        self.store.create_backup(&b, &op).await?;
+        self.event(
+            tenant_id,
+            &c.id,
+            None,
+            "backup_requested",
+            format!("{} backup {} requested", b.method, b.id),
+        )
+        .await;
+        self.work.notify_one();
+        Ok((b, op))
+    }
+
+    /// A backup of the tenant, or 404.
+    pub async fn backup(&self, tenant_id: &str, id: &str) -> Result<BackupRecord, Error> {
+        self.store
+            .get_backup(Some(tenant_id), id)
+            .await?
+            .ok_or_else(|| Error::not_found("backup", id))
+    }
+
+    /// A (live) cluster's backups, newest first.
+    pub async fn cluster_backups(
+        &self,
+        tenant_id: &str,
+        cluster_id: &str,
+        page: PageRequest<'_>,
+    ) -> Result<Page<BackupRecord>, Error> {
+        let c = self.cluster(tenant_id, cluster_id).await?;
+        Ok(self.store.list_backups(&c.id, page).await?)
+    }
+
+    /// Deletes a finished backup: its objects, then its record.
+    pub async fn delete_backup(&self, tenant_id: &str, id: &str) -> Result<(), Error> {
+        let b = self.backup(tenant_id, id).await?;
+        if matches!(b.status, BackupStatus::Pending | BackupStatus::Running) {
+            return Err(Error::Conflict(format!("backup {id} is still {}", b.status)));
+        }
+        self.blobs
+            .delete_prefix(&prefix(&b))
+            .await
+            .map_err(|e| Error::Unavailable(format!("removing backup {id}: {e}")))?;
+        self.store.delete_backup(&b.id).await?;
+        if self.store.get_cluster(Some(tenant_id), &b.cluster_id).await?.is_some() {
+            self.event(
+                tenant_id,
+                &b.cluster_id,
+                None,
+                "backup_deleted",
+                format!("backup {id} deleted"),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Checks a create's `restore` and says where the data comes from.
+    pub(crate) async fn restore_source(
+        &self,
+        tenant_id: &str,
+        input: &RestoreInput,
+        installed_version: &str,
+    ) -> Result<RestoreSource, Error> {
+        let backup_id = match (&input.backup_id, &input.cluster_id, &input.point_in_time) {
+            (Some(b), None, None) => b.clone(),
+            (None, Some(_), Some(_)) => {
+                return Err(Error::InvalidRequest(
+                    "point-in-time restore needs archived binlogs, which this Marina does not keep yet; \
+                     restore a backup with {\"restore\": {\"backup_id\": …}}"
+                        .into(),
+                ));
+            }
+            _ => {
+                return Err(Error::InvalidRequest(
+                    "restore takes either {\"backup_id\"} or {\"cluster_id\", \"point_in_time\"}".into(),
+                ));
+            }
+        };
+        let b = self
+            .store
+            .get_backup(Some(tenant_id), &backup_id)
+            .await?
+            .ok_or_else(|| Error::InvalidRequest(format!("restore.backup_id: no backup {backup_id:?}")))?;
+        if b.status != BackupStatus::Completed {
+            return Err(Error::Conflict(format!(
+                "backup {backup_id} is {}; only completed backups can be restored",
+                b.status
+            )));
+        }
+        if b.method == BackupMethod::Physical && b.mariadb_version != installed_version {
+            return Err(Error::InvalidRequest(format!(
+                "backup {backup_id} is a physical backup of MariaDB {}; this host runs {installed_version} \
+                 (restore a logical backup instead)",
+                b.mariadb_version
+            )));
+        }
+        Ok(RestoreSource {
+            backup_id,
+            point_in_time: None,
+        })
+    }
+}

@@ -1,0 +1,189 @@
+//! The `restore_cluster` operation: a new cluster that starts from a backup.
+//! A restore never touches a running cluster; it creates one.
+//!
+//! Steps (the create steps, around three of its own):
+//! 1. `verify_backup`: the backup is still there, completed, and its data
+//!    object matches its SHA-256 checksum — before anything is built.
+//! 2. `prepare_nodes` (create's).
+//! 3. `restore_data`: physical backups only — every node's datadir is replaced
+//!    by the backup, extracted (`mbstream -x`) and prepared
+//!    (`mariadb-backup --prepare`) in a scratch directory and swapped in; a
+//!    marker file makes the step skip nodes already done.
+//! 4. `start_nodes` (create's). The init file sets this cluster's passwords on
+//!    the accounts the restored datadir brought along.
+//! 5. `reset_history`: the restored datadir remembers its source's replication
+//!    and binlog state; every node forgets it, so the new cluster starts from
+//!    one empty history, like a fresh one.
+//! 6. `configure_replication` (create's).
+//! 7. `load_dump`: logical backups only — the dump is played into the primary
+//!    with binary logging on, so the replicas receive it by replication. A
+//!    dump recreates what it loads (`DROP TABLE IF EXISTS`), so a resumed load
+//!    converges.
+//! 8. `activate` (create's).
+//!
+//! On failure: as for a create (nodes stopped, cluster `failed`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use marina_backup::pipeline;
+use marina_common::Error;
+use marina_common::model::{BackupMethod, BackupRecord, BackupStatus, NodeRole, Operation};
+use marina_engine::backup as tools;
+
+use super::{StepContext, admin_err, create, each_node};
+use crate::Marina;
+use crate::backups::data_key;
+
+pub(super) const STEPS: &[&str] = &[
+    "verify_backup",
+    "prepare_nodes",
+    "restore_data",
+    "start_nodes",
+    "reset_history",
+    "configure_replication",
+    "load_dump",
+    "activate",
+];
+
+fn pipeline_err(e: pipeline::PipelineError) -> Error {
+    match e {
+        pipeline::PipelineError::Checksum { .. } => Error::Conflict(format!("the backup is corrupt: {e}")),
+        other => Error::Unavailable(other.to_string()),
+    }
+}
+
+async fn source_backup(app: &Marina, op: &Operation) -> Result<BackupRecord, Error> {
+    let StepContext { cluster, .. } = StepContext::load(app, op).await?;
+    let restore = cluster
+        .restore
+        .ok_or_else(|| Error::internal(format!("cluster {} has nothing to restore", cluster.id)))?;
+    let b = app
+        .store
+        .get_backup(Some(&cluster.tenant_id), &restore.backup_id)
+        .await?
+        .ok_or_else(|| Error::Conflict(format!("backup {} was deleted", restore.backup_id)))?;
+    if b.status != BackupStatus::Completed {
+        return Err(Error::Conflict(format!("backup {} is {}", b.id, b.status)));
+    }
+    Ok(b)
+}
+
+/// Replaces a node's datadir with a physical backup (idempotent by marker).
+async fn restore_node(app: &Marina, node_dir: &Path, b: &BackupRecord) -> Result<(), Error> {
+    let marker = node_dir.join(format!("restored-{}", b.id));
+    if marker.exists() {
+        return Ok(());
+    }
+    let scratch = node_dir.join("restore.tmp");
+    let fs_err = |what: &str, p: &Path| {
+        let what = format!("{what} {}", p.display());
+        move |e: std::io::Error| Error::internal(format!("{what}: {e}"))
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(fs_err("creating", &scratch))?;
+    pipeline::consume(
+        app.blobs.as_ref(),
+        &data_key(b),
+        &PathBuf::from("mbstream"),
+        &tools::extract_args(&scratch),
+    )
+    .await
+    .map_err(pipeline_err)?;
+    pipeline::run(&PathBuf::from("mariadb-backup"), &tools::prepare_args(&scratch))
+        .await
+        .map_err(pipeline_err)?;
+    let data = node_dir.join("data");
+    match std::fs::remove_dir_all(&data) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fs_err("removing", &data)(e)),
+    }
+    std::fs::rename(&scratch, &data).map_err(fs_err("installing", &data))?;
+    std::fs::write(&marker, b.id.as_bytes()).map_err(fs_err("writing", &marker))?;
+    Ok(())
+}
+
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    match step {
+        "prepare_nodes" | "start_nodes" | "configure_replication" => create::run_step(app, op, step).await,
+        "verify_backup" => {
+            let b = source_backup(app, op).await?;
+            let checksum = b.checksum.as_deref().unwrap_or_default();
+            let sha = checksum.strip_prefix("sha256:").unwrap_or(checksum);
+            pipeline::verify(app.blobs.as_ref(), &data_key(&b), sha)
+                .await
+                .map_err(pipeline_err)?;
+            Ok(())
+        }
+        "restore_data" => {
+            let b = source_backup(app, op).await?;
+            if b.method != BackupMethod::Physical {
+                return Ok(());
+            }
+            let StepContext { nodes, .. } = StepContext::load(app, op).await?;
+            each_node(app, &nodes, move |app, n| {
+                let b = b.clone();
+                async move { restore_node(&app, &app.runtime.node_dir(&n.id), &b).await }
+            })
+            .await
+        }
+        "reset_history" => {
+            let StepContext { nodes, secrets, .. } = StepContext::load(app, op).await?;
+            for n in &nodes {
+                app.admin
+                    .reset_history(&app.mgmt_addr(n, &secrets))
+                    .await
+                    .map_err(admin_err)?;
+            }
+            Ok(())
+        }
+        "load_dump" => {
+            let b = source_backup(app, op).await?;
+            if b.method != BackupMethod::Logical {
+                return Ok(());
+            }
+            let StepContext { nodes, .. } = StepContext::load(app, op).await?;
+            let primary = nodes
+                .iter()
+                .find(|n| n.role == NodeRole::Primary)
+                .ok_or_else(|| Error::internal("cluster has no primary"))?;
+            let socket = app.runtime.node_dir(&primary.id).join("mariadbd.sock");
+            pipeline::consume(
+                app.blobs.as_ref(),
+                &data_key(&b),
+                &PathBuf::from("mariadb"),
+                &tools::load_args(&socket),
+            )
+            .await
+            .map_err(pipeline_err)?;
+            Ok(())
+        }
+        "activate" => {
+            create::run_step(app, op, step).await?;
+            let b = source_backup(app, op).await?;
+            let StepContext { cluster, .. } = StepContext::load(app, op).await?;
+            app.event(
+                &cluster.tenant_id,
+                &cluster.id,
+                None,
+                "cluster_restored",
+                format!(
+                    "cluster {} restored from {} backup {} (GTID {} of cluster {})",
+                    cluster.name,
+                    b.method,
+                    b.id,
+                    b.gtid_position.as_deref().unwrap_or(""),
+                    b.cluster_id
+                ),
+            )
+            .await;
+            Ok(())
+        }
+        other => Err(Error::internal(format!("unknown restore step {other}"))),
+    }
+}
+
+pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
+    create::on_failure(app, op, e).await
+}

@@ -1,0 +1,273 @@
+//! Backups and restores (issue #5): physical and logical backups taken from a
+//! replica into the local blob store with checksum and manifest, restored into
+//! new clusters (never over a running one) with exactly the data at backup
+//! time, a corrupt backup refused before anything is built, a crash in the
+//! middle of a backup leaving nothing that looks complete, and backups
+//! outliving their cluster.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use serde_json::{Value, json};
+
+async fn rows(host: &str, port: u16, password: &str) -> Option<i64> {
+    let mut c = mysql(host, port, "admin", password).await.ok()?;
+    c.query_first("SELECT COUNT(*) FROM shop.orders").await.ok()?
+}
+
+/// Creates `shop.orders` with `n` rows through the writer and waits until
+/// every replica has them.
+async fn seed(app: &TestApp, c: &Value, password: &str, from: i64, to: i64) {
+    let writer = c["endpoints"]["writer"]["host"].as_str().unwrap();
+    let mut conn = mysql(writer, 3306, "admin", password).await.unwrap();
+    conn.query_drop("CREATE DATABASE IF NOT EXISTS shop").await.unwrap();
+    conn.query_drop("CREATE TABLE IF NOT EXISTS shop.orders (id INT PRIMARY KEY, note VARCHAR(40))")
+        .await
+        .unwrap();
+    for i in from..=to {
+        conn.exec_drop("INSERT INTO shop.orders VALUES (?, ?)", (i, format!("order {i}")))
+            .await
+            .unwrap();
+    }
+    let (_, cluster) = app.get(&format!("/v1/clusters/{}", c["id"].as_str().unwrap())).await;
+    for n in cluster["nodes"].as_array().unwrap() {
+        let port = n["port"].as_u64().unwrap() as u16;
+        eventually(Duration::from_secs(10), "replica caught up", || async {
+            (rows("127.0.0.1", port, password).await == Some(to)).then_some(())
+        })
+        .await;
+    }
+}
+
+async fn take_backup(app: &TestApp, cluster_id: &str, body: Value) -> Value {
+    let (s, created) = app.post(&format!("/v1/clusters/{cluster_id}/backups"), body).await;
+    assert_eq!(s, 202, "{created}");
+    assert_eq!(created["backup"]["object"], "backup");
+    assert_eq!(created["backup"]["status"], "pending");
+    let op = app
+        .wait_op(created["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    let (_, b) = app
+        .get(&format!("/v1/backups/{}", created["backup"]["id"].as_str().unwrap()))
+        .await;
+    b
+}
+
+async fn restore(app: &TestApp, name: &str, nodes: u32, backup_id: &str) -> (Value, Value, String) {
+    let (s, body) = app
+        .post(
+            "/v1/clusters",
+            json!({"name": name, "size_id": "xsmall", "nodes": nodes, "restore": {"backup_id": backup_id}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    assert_eq!(body["cluster"]["restore"]["backup_id"], backup_id);
+    assert_eq!(body["operation"]["type"], "restore_cluster");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    let (_, c) = app
+        .get(&format!("/v1/clusters/{}", body["cluster"]["id"].as_str().unwrap()))
+        .await;
+    (op, c, body["credentials"]["password"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_restore_into_new_clusters_with_the_data_of_their_time() {
+    let app = TestApp::start_with("userspace").await;
+    let (src, password) = app.create_cluster("source", 2).await;
+    let src_id = src["id"].as_str().unwrap().to_string();
+    seed(&app, &src, &password, 1, 100).await;
+    let replica_id = src["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "replica")
+        .unwrap()["id"]
+        .clone();
+
+    let physical = take_backup(&app, &src_id, json!({})).await;
+    assert_eq!(physical["status"], "completed", "{physical}");
+    assert_eq!(physical["method"], "physical");
+    assert_eq!(physical["source_node_id"], replica_id, "taken from the replica");
+    assert!(physical["size_bytes"].as_u64().unwrap() > 0);
+    assert!(physical["checksum"].as_str().unwrap().starts_with("sha256:"));
+    assert!(!physical["gtid_position"].as_str().unwrap().is_empty(), "{physical}");
+    assert!(physical["finished_at"].as_str().is_some());
+    let logical = take_backup(&app, &src_id, json!({"method": "logical"})).await;
+    assert_eq!(logical["status"], "completed", "{logical}");
+    assert_eq!(logical["method"], "logical");
+    assert_eq!(
+        logical["gtid_position"], physical["gtid_position"],
+        "no write in between"
+    );
+    let (_, list) = app.get(&format!("/v1/clusters/{src_id}/backups")).await;
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [logical["id"].as_str().unwrap(), physical["id"].as_str().unwrap()],
+        "newest first"
+    );
+
+    // The store holds the object and a manifest that describes it.
+    let (_, tenant) = app.get("/v1/tenants/current").await;
+    let dir = app
+        .data_dir()
+        .join("backups")
+        .join(tenant["id"].as_str().unwrap())
+        .join(&src_id)
+        .join(physical["id"].as_str().unwrap());
+    let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["checksum"], physical["checksum"]);
+    assert_eq!(manifest["gtid_position"], physical["gtid_position"]);
+    assert_eq!(manifest["format"], "mbstream+zstd");
+    assert_eq!(
+        std::fs::metadata(dir.join("data.mbstream.zst")).unwrap().len(),
+        physical["size_bytes"].as_u64().unwrap()
+    );
+
+    // Writes after the backups are not in the restores.
+    seed(&app, &src, &password, 101, 110).await;
+    let (op, phys, pw) = restore(&app, "from-physical", 2, physical["id"].as_str().unwrap()).await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    assert_eq!(phys["status"], "active");
+    let writer = phys["endpoints"]["writer"]["host"].as_str().unwrap().to_string();
+    assert_eq!(
+        rows(&writer, 3306, &pw).await,
+        Some(100),
+        "the data of the backup's time"
+    );
+    assert_eq!(
+        rows(&writer, 3306, &password).await,
+        None,
+        "the new cluster has its own password"
+    );
+    // It is a normal replicated cluster: a write reaches its replica.
+    seed(&app, &phys, &pw, 101, 105).await;
+    let (op, logi, pw) = restore(&app, "from-logical", 1, logical["id"].as_str().unwrap()).await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    let writer = logi["endpoints"]["writer"]["host"].as_str().unwrap().to_string();
+    assert_eq!(rows(&writer, 3306, &pw).await, Some(100));
+    // The source was never touched.
+    let src_writer = src["endpoints"]["writer"]["host"].as_str().unwrap();
+    assert_eq!(rows(src_writer, 3306, &password).await, Some(110));
+
+    // A corrupt backup is refused before anything is built.
+    let object = dir.join("data.mbstream.zst");
+    let mut bytes = std::fs::read(&object).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&object, bytes).unwrap();
+    let (op, bad, _) = restore(&app, "from-corrupt", 1, physical["id"].as_str().unwrap()).await;
+    assert_eq!(op["status"], "failed");
+    assert_eq!(op["steps"][0]["name"], "verify_backup");
+    assert_eq!(op["steps"][0]["status"], "failed");
+    assert!(op["error"]["message"].as_str().unwrap().contains("checksum"), "{op}");
+    assert_eq!(bad["status"], "failed");
+
+    // Bad requests.
+    for (body, status) in [
+        (
+            json!({"name": "x1", "size_id": "xsmall", "restore": {"backup_id": "bk_nope"}}),
+            400,
+        ),
+        (json!({"name": "x2", "size_id": "xsmall", "restore": {}}), 400),
+        (
+            json!({"name": "x3", "size_id": "xsmall", "restore": {"cluster_id": src_id, "point_in_time": "2026-01-01T00:00:00Z"}}),
+            400,
+        ),
+    ] {
+        let (s, e) = app.post("/v1/clusters", body.clone()).await;
+        assert_eq!(s, status, "{body}: {e}");
+    }
+    let (s, e) = app
+        .post(&format!("/v1/clusters/{src_id}/backups"), json!({"method": "tape"}))
+        .await;
+    assert_eq!(s, 400, "{e}");
+    let (s, _) = app.post("/v1/clusters/cl_nope/backups", json!({})).await;
+    assert_eq!(s, 404);
+
+    // Deleting a backup removes its data; backups outlive their cluster.
+    let (s, _) = app
+        .delete(&format!("/v1/backups/{}", physical["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, 204);
+    assert!(!dir.exists());
+    let (s, _) = app
+        .get(&format!("/v1/backups/{}", physical["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, 404);
+    let done = app.delete_cluster(&src_id).await;
+    assert_eq!(done["status"], "succeeded");
+    let (s, kept) = app
+        .get(&format!("/v1/backups/{}", logical["id"].as_str().unwrap()))
+        .await;
+    assert_eq!((s, kept["status"].clone()), (200, json!("completed")));
+    let (s, _) = app.get(&format!("/v1/clusters/{src_id}/backups")).await;
+    assert_eq!(s, 404, "the cluster is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_backup_leaves_nothing_that_looks_complete() {
+    let mut app = TestApp::start_with("userspace").await;
+    let (src, password) = app.create_cluster("crashy", 1).await;
+    let id = src["id"].as_str().unwrap().to_string();
+    seed(&app, &src, &password, 1, 20).await;
+    app.crash_during(
+        "backup:take_backup:written",
+        reqwest::Method::POST,
+        &format!("/v1/clusters/{id}/backups"),
+        Some(json!({})),
+    )
+    .await;
+    // Resumed after the restart: the step starts over and completes.
+    let (_, list) = app.get(&format!("/v1/clusters/{id}/backups")).await;
+    let b = list["data"][0].clone();
+    let op = app
+        .wait_op(
+            // The backup's operation is the cluster's newest.
+            app.get(&format!("/v1/clusters/{id}/operations")).await.1["data"][0]["id"]
+                .as_str()
+                .unwrap(),
+            Duration::from_secs(120),
+        )
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    let (_, b) = app.get(&format!("/v1/backups/{}", b["id"].as_str().unwrap())).await;
+    assert_eq!(b["status"], "completed", "{b}");
+    let leftovers: Vec<String> = walk(&app.data_dir().join("backups"))
+        .into_iter()
+        .filter(|p| p.ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        !app.data_dir().join("tmp").join(b["id"].as_str().unwrap()).exists(),
+        "no scratch directory left"
+    );
+    let (op, restored, pw) = restore(&app, "after-crash", 1, b["id"].as_str().unwrap()).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    let writer = restored["endpoints"]["writer"]["host"].as_str().unwrap().to_string();
+    assert_eq!(rows(&writer, 3306, &pw).await, Some(20));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
