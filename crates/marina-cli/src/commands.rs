@@ -32,7 +32,7 @@ pub struct Common {
 }
 
 impl Common {
-    fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
         Client::from_env(self.url.clone(), &self.data_dir, self.ca_cert.as_deref())
     }
 }
@@ -55,6 +55,15 @@ pub enum ClusterCmd {
         /// MariaDB version.
         #[arg(long)]
         version: Option<String>,
+        /// Start from this backup (`marina backup list CLUSTER`).
+        #[arg(long, conflicts_with = "point_in_time")]
+        from_backup: Option<String>,
+        /// Start from this cluster's data as of `--point-in-time`.
+        #[arg(long, requires = "point_in_time")]
+        from_cluster: Option<String>,
+        /// RFC 3339 time to restore `--from-cluster` to.
+        #[arg(long, requires = "from_cluster")]
+        point_in_time: Option<String>,
         /// Wait until the cluster is active, showing progress.
         #[arg(long)]
         wait: bool,
@@ -108,7 +117,7 @@ pub enum NodeSizeCmd {
 }
 
 /// Resolves a cluster name or id to its id.
-async fn resolve(client: &Client, name_or_id: &str) -> anyhow::Result<String> {
+pub(crate) async fn resolve(client: &Client, name_or_id: &str) -> anyhow::Result<String> {
     if name_or_id.starts_with("cl_") {
         return Ok(name_or_id.to_string());
     }
@@ -207,9 +216,18 @@ pub async fn run_cluster(common: &Common, cmd: ClusterCmd) -> anyhow::Result<()>
             nodes,
             replication,
             version,
+            from_backup,
+            from_cluster,
+            point_in_time,
             wait,
         } => {
             let mut body = json!({"name": name, "size_id": size, "nodes": nodes});
+            if let Some(b) = from_backup {
+                body["restore"] = json!({"backup_id": b});
+            }
+            if let (Some(c), Some(t)) = (from_cluster, point_in_time) {
+                body["restore"] = json!({"cluster_id": resolve(&client, &c).await?, "point_in_time": t});
+            }
             if let Some(r) = replication {
                 body["replication"] = json!(r);
             }

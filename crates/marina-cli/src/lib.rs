@@ -3,11 +3,13 @@
 //! operations. It reads `MARINA_URL` and `MARINA_TOKEN`, falling back to
 //! `http://127.0.0.1:7300` and `<data-dir>/admin-token`.
 
+pub mod backups;
 pub mod client;
 pub mod commands;
 pub mod output;
 pub mod wait;
 
+pub use backups::{BackupCmd, run_backup};
 pub use commands::{
     ClusterCmd, Common, NodeSizeCmd, OperationCmd, TokenCmd, run_cluster, run_node_size, run_operation, run_token,
 };

@@ -44,6 +44,13 @@ enum Command {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Backups of your clusters.
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::BackupCmd,
+    },
     /// The node-size catalog.
     NodeSize {
         #[command(flatten)]
@@ -140,6 +147,7 @@ fn main() -> std::process::ExitCode {
             Command::Operation { common, cmd } => marina_cli::run_operation(&common, cmd).await,
             Command::NodeSize { common, cmd } => marina_cli::run_node_size(&common, cmd).await,
             Command::Token { common, cmd } => marina_cli::run_token(&common, cmd).await,
+            Command::Backup { common, cmd } => marina_cli::run_backup(&common, cmd).await,
         }
     });
     match result {

@@ -257,6 +257,40 @@ async fn a_crash_mid_backup_leaves_nothing_that_looks_complete() {
     assert_eq!(op["status"], "succeeded", "{op}");
     let writer = restored["endpoints"]["writer"]["host"].as_str().unwrap().to_string();
     assert_eq!(rows(&writer, 3306, &pw).await, Some(20));
+
+    // The same through the CLI.
+    let json_of = |out: std::process::Output| -> Value {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let taken = json_of(app.cli(&[
+        "backup", "create", "crashy", "--method", "logical", "--wait", "-o", "json",
+    ]));
+    assert_eq!(taken["status"], "completed", "{taken}");
+    let listed = json_of(app.cli(&["backup", "list", "crashy", "-o", "json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let shown = json_of(app.cli(&["backup", "show", taken["id"].as_str().unwrap(), "-o", "json"]));
+    assert_eq!(shown["method"], "logical");
+    let created = json_of(app.cli(&[
+        "cluster",
+        "create",
+        "from-cli",
+        "--size",
+        "xsmall",
+        "--nodes",
+        "1",
+        "--from-backup",
+        taken["id"].as_str().unwrap(),
+        "--wait",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(created["cluster"]["status"], "active", "{created}");
+    assert_eq!(created["cluster"]["restore"]["backup_id"], taken["id"]);
+    let out = app.cli(&["backup", "delete", taken["id"].as_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (s, _) = app.get(&format!("/v1/backups/{}", taken["id"].as_str().unwrap())).await;
+    assert_eq!(s, 404);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {
