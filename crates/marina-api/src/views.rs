@@ -101,6 +101,8 @@ pub struct ClusterView {
     /// What a restored cluster was restored from (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreSource>,
+    /// Scheduled backups (`null` when none).
+    pub backup_policy: Option<BackupPolicy>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -136,6 +138,7 @@ impl ClusterView {
             security_group_ids: Vec::new(),
             failover: FailoverView { mode: c.failover_mode },
             restore: c.restore.clone(),
+            backup_policy: c.backup_policy.clone(),
             created_at: c.created_at.clone(),
             updated_at: c.updated_at.clone(),
         }
@@ -264,6 +267,8 @@ pub struct BackupView {
     /// `sha256:<hex>` of the stored object.
     pub checksum: Option<String>,
     pub mariadb_version: String,
+    /// `manual` or `schedule`.
+    pub trigger: String,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -285,6 +290,7 @@ impl From<&BackupRecord> for BackupView {
             source_node_id: b.source_node_id.clone(),
             checksum: b.checksum.clone(),
             mariadb_version: b.mariadb_version.clone(),
+            trigger: b.trigger.clone(),
             error: b.error.clone(),
             created_at: b.created_at.clone(),
         }

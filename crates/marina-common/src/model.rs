@@ -151,6 +151,11 @@ pub struct ClusterRecord {
     pub writer_paused: bool,
     /// The data a restored cluster starts from (`None`: empty).
     pub restore: Option<RestoreSource>,
+    /// Scheduled backups and their retention.
+    pub backup_policy: Option<BackupPolicy>,
+    /// The last schedule check that took (or skipped) a backup: the next one
+    /// is due at the schedule's first time after it.
+    pub backup_slot: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -163,6 +168,30 @@ pub struct RestoreSource {
     /// Binlogs are replayed up to this time (point-in-time recovery).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point_in_time: Option<String>,
+}
+
+/// Scheduled backups of a cluster (`PATCH … {"backup_policy"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPolicy {
+    /// Cron expression in UTC: 5 fields, or 6 with seconds first.
+    pub schedule: String,
+    /// `physical` (default) or `logical`.
+    #[serde(default = "default_method")]
+    pub method: BackupMethod,
+    /// Keep at most this many scheduled backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_count: Option<u32>,
+    /// Remove scheduled backups older than this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_days: Option<u32>,
+    /// Archive the primary's binlogs continuously (point-in-time recovery).
+    #[serde(default)]
+    pub binlog_archive: bool,
+}
+
+fn default_method() -> BackupMethod {
+    BackupMethod::Physical
 }
 
 /// A backup as stored.
@@ -186,6 +215,8 @@ pub struct BackupRecord {
     pub mariadb_version: String,
     /// The operation taking it.
     pub operation_id: String,
+    /// `manual` or `schedule` (retention only prunes scheduled backups).
+    pub trigger: String,
     /// Why it failed.
     pub error: Option<String>,
     pub created_at: String,
@@ -379,6 +410,16 @@ pub struct PatchClusterInput {
     pub security_group_ids: Option<Vec<String>>,
     #[serde(default)]
     pub failover: Option<FailoverSettings>,
+    /// Scheduled backups (`null` removes the policy).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<BackupPolicy>)]
+    pub backup_policy: Option<serde_json::Value>,
+}
+
+/// A field that is present, even as `null` (`Some(Value::Null)`); absent
+/// fields stay `None` through `#[serde(default)]`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// Body of `POST …/switchover` and `POST …/failover` (may be empty).

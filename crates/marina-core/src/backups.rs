@@ -50,6 +50,19 @@ impl Marina {
         input: CreateBackupInput,
     ) -> Result<(BackupRecord, Operation), Error> {
         let c = self.cluster(tenant_id, cluster_id).await?;
+        let method = input.method.unwrap_or(BackupMethod::Physical);
+        self.start_backup(&c, method, "manual", None).await
+    }
+
+    /// Checks that `c` can be backed up now and records the backup with its
+    /// operation (moving the schedule slot with it when `slot` is given).
+    pub(crate) async fn start_backup(
+        &self,
+        c: &ClusterRecord,
+        method: BackupMethod,
+        trigger: &str,
+        slot: Option<(Option<&str>, &str)>,
+    ) -> Result<(BackupRecord, Operation), Error> {
         if !BACKUP_FROM.contains(&c.status) {
             return Err(Error::Conflict(format!(
                 "cluster {} is {}; backups are taken from active or degraded clusters",
@@ -62,12 +75,12 @@ impl Marina {
                 running.id, c.id, running.status
             )));
         }
-        let op = new_operation(tenant_id, OperationType::Backup, &c.id);
+        let op = new_operation(&c.tenant_id, OperationType::Backup, &c.id);
         let b = BackupRecord {
             id: ids::new_id(ids::prefix::BACKUP),
-            tenant_id: tenant_id.into(),
+            tenant_id: c.tenant_id.clone(),
             cluster_id: c.id.clone(),
-            method: input.method.unwrap_or(BackupMethod::Physical),
+            method,
             status: BackupStatus::Pending,
             size_bytes: None,
             gtid_position: None,
@@ -77,16 +90,17 @@ impl Marina {
             checksum: None,
             mariadb_version: c.version.clone(),
             operation_id: op.id.clone(),
+            trigger: trigger.into(),
             error: None,
             created_at: time_fmt::now_rfc3339(),
         };
-        self.store.create_backup(&b, &op).await?;
+        self.store.create_backup(&b, &op, slot).await?;
         self.event(
-            tenant_id,
+            &c.tenant_id,
             &c.id,
             None,
             "backup_requested",
-            format!("{} backup {} requested", b.method, b.id),
+            format!("{} backup {} requested ({trigger})", b.method, b.id),
         )
         .await;
         self.work.notify_one();

@@ -121,6 +121,8 @@ impl Marina {
                 failover_mode: FailoverMode::Automatic,
                 writer_paused: false,
                 restore: restore.clone(),
+                backup_policy: None,
+                backup_slot: None,
                 created_at: now.clone(),
                 updated_at: now.clone(),
             };

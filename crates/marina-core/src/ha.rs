@@ -115,8 +115,19 @@ impl Marina {
         input: PatchClusterInput,
     ) -> Result<(ClusterRecord, Vec<NodeRecord>), Error> {
         let c = self.cluster(tenant_id, id).await?;
+        // Everything is checked before anything changes.
+        let policy = match &input.backup_policy {
+            None => None,
+            Some(serde_json::Value::Null) => Some(None),
+            Some(v) => Some(Some(crate::backup_schedule::check_policy(v)?)),
+        };
         if let Some(sgs) = &input.security_group_ids {
             self.check_security_groups(tenant_id, sgs).await?;
+        }
+        if let Some(policy) = policy {
+            self.set_backup_policy(&c, policy.as_ref()).await?;
+        }
+        if let Some(sgs) = &input.security_group_ids {
             self.store.set_cluster_security_groups(&c.id, sgs).await?;
             self.reconcile.notify_one();
         }

@@ -5,9 +5,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup_schedule;
 pub mod backups;
 pub mod clusters;
 pub mod config;
+pub mod cron;
 mod failpoint;
 mod ha;
 pub mod monitor;
@@ -147,7 +149,8 @@ impl Marina {
             tokio::spawn(supervisor::run(self.clone(), cancel.clone())),
             tokio::spawn(monitor::run(self.clone(), cancel.clone())),
             tokio::spawn(refusals::run(self.clone(), cancel.clone())),
-            tokio::spawn(audit::run_pruner(self.clone(), cancel)),
+            tokio::spawn(audit::run_pruner(self.clone(), cancel.clone())),
+            tokio::spawn(backup_schedule::run(self.clone(), cancel)),
         ]
     }
 

@@ -314,6 +314,8 @@ mod tests {
             failover_mode: FailoverMode::Automatic,
             writer_paused: false,
             restore: None,
+            backup_policy: None,
+            backup_slot: None,
             created_at: String::new(),
             updated_at: String::new(),
         }

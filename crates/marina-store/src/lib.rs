@@ -72,7 +72,8 @@ impl<T> Store for T where
 /// The store traits, for `use marina_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        AuditStore, ClusterStore, EventStore, NodeStore, OperationStore, SecurityGroupStore, Store, TenantStore,
+        AuditStore, BackupStore, ClusterStore, EventStore, NodeStore, OperationStore, SecurityGroupStore, Store,
+        TenantStore,
     };
 }
 
@@ -207,8 +208,20 @@ pub trait AuditStore: Send + Sync {
 /// Backups (their records; the data lives in a blob store).
 #[async_trait]
 pub trait BackupStore: Send + Sync {
-    /// Inserts a backup and the operation taking it, in one transaction.
-    async fn create_backup(&self, b: &BackupRecord, op: &Operation) -> StoreResult<()>;
+    /// Inserts a backup and the operation taking it, in one transaction; with
+    /// `slot = Some((expected, new))` the cluster's schedule slot moves from
+    /// `expected` to `new` in the same transaction (Conflict if it moved).
+    async fn create_backup(
+        &self,
+        b: &BackupRecord,
+        op: &Operation,
+        slot: Option<(Option<&str>, &str)>,
+    ) -> StoreResult<()>;
+    /// Sets (or clears) a cluster's backup policy; the schedule counts from `slot`.
+    async fn set_backup_policy(&self, cluster_id: &str, policy: Option<&BackupPolicy>, slot: &str) -> StoreResult<()>;
+    /// Moves a cluster's schedule slot without a backup (a skipped slot); false
+    /// if it was not at `expected`.
+    async fn move_backup_slot(&self, cluster_id: &str, expected: Option<&str>, slot: &str) -> StoreResult<bool>;
     async fn get_backup(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<BackupRecord>>;
     async fn backup_for_operation(&self, op_id: &str) -> StoreResult<Option<BackupRecord>>;
     /// A cluster's backups, newest first.

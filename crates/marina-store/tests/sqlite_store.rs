@@ -33,6 +33,8 @@ fn cluster(id: &str, tenant: &str, name: &str, host: u8) -> ClusterRecord {
         failover_mode: FailoverMode::Automatic,
         writer_paused: false,
         restore: None,
+        backup_policy: None,
+        backup_slot: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
     }
@@ -344,4 +346,50 @@ async fn audit_events_are_per_tenant_newest_first_and_pruned_by_age() {
         .await
         .unwrap();
     assert_eq!(b.items.len(), 1, "another tenant's events are untouched and unseen");
+}
+
+#[tokio::test]
+async fn a_schedule_slot_takes_one_backup() {
+    let s = store().await;
+    add(&s, 1, "tn_a", "c1", 41001).await.unwrap();
+    let c = s.live_clusters().await.unwrap().remove(0);
+    s.set_backup_policy(&c.id, None, "2026-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    let backup = |id: &str| BackupRecord {
+        id: id.into(),
+        tenant_id: "tn_a".into(),
+        cluster_id: c.id.clone(),
+        method: BackupMethod::Logical,
+        status: BackupStatus::Pending,
+        size_bytes: None,
+        gtid_position: None,
+        started_at: None,
+        finished_at: None,
+        source_node_id: None,
+        checksum: None,
+        mariadb_version: "10.11.1".into(),
+        operation_id: format!("op_{id}"),
+        trigger: "schedule".into(),
+        error: None,
+        created_at: "2026-01-01T00:00:01.000Z".into(),
+    };
+    let slot = Some((Some("2026-01-01T00:00:00.000Z"), "2026-01-01T00:00:02.000Z"));
+    let first = op("op_bk_1", "tn_a", &c.id, OperationType::Backup);
+    s.create_backup(&backup("bk_1"), &first, slot).await.unwrap();
+    // A second pass that read the same slot loses, and leaves nothing behind.
+    let second = op("op_bk_2", "tn_a", &c.id, OperationType::Backup);
+    assert!(matches!(
+        s.create_backup(&backup("bk_2"), &second, slot).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.get_backup(None, "bk_2").await.unwrap().is_none());
+    assert!(s.get_operation(None, "op_bk_2").await.unwrap().is_none());
+    let c = s.get_cluster(None, &c.id).await.unwrap().unwrap();
+    assert_eq!(c.backup_slot.as_deref(), Some("2026-01-01T00:00:02.000Z"));
+    assert!(
+        !s.move_backup_slot(&c.id, Some("2026-01-01T00:00:00.000Z"), "x")
+            .await
+            .unwrap()
+    );
 }

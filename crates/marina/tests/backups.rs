@@ -305,3 +305,98 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_run_survive_restarts_and_are_pruned() {
+    let mut app = TestApp::start_with("userspace").await;
+    let (c, password) = app.create_cluster("scheduled", 1).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    seed(&app, &c, &password, 1, 5).await;
+    let manual = take_backup(&app, &id, json!({"method": "logical"})).await;
+    let policy = json!({"schedule": "*/2 * * * * *", "method": "logical", "retain_count": 2});
+    let (s, shown) = patch(&app, &id, json!({"backup_policy": policy})).await;
+    assert_eq!(s, 200, "{shown}");
+    assert_eq!(shown["backup_policy"]["schedule"], "*/2 * * * * *");
+    // Bad policies are refused whole, and change nothing.
+    for bad in [
+        json!({"schedule": "every day"}),
+        json!({"schedule": "* * * * *", "retain_count": 0}),
+        json!({"schedule": "* * * * *", "binlog_archive": true}),
+        json!({"schedule": "* * * * *", "colour": "blue"}),
+        json!({"schedule": "* * * * *", "method": "tape"}),
+    ] {
+        let (s, e) = patch(&app, &id, json!({"backup_policy": bad, "failover": {"mode": "manual"}})).await;
+        assert_eq!(s, 400, "{bad}: {e}");
+    }
+    let (_, now) = app.get(&format!("/v1/clusters/{id}")).await;
+    assert_eq!(now["backup_policy"], shown["backup_policy"]);
+    assert_eq!(now["failover"]["mode"], "automatic", "a refused patch changes nothing");
+
+    let scheduled = |list: &Value| -> Vec<Value> {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["trigger"] == "schedule")
+            .cloned()
+            .collect()
+    };
+    // Backups are taken on schedule; retention keeps the newest two.
+    eventually(Duration::from_secs(30), "three scheduled backups", || async {
+        (requested(&app, &id).await >= 3).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "retention applied", || async {
+        let (_, list) = app.get(&format!("/v1/clusters/{id}/backups")).await;
+        let s = scheduled(&list);
+        let completed = s.iter().filter(|b| b["status"] == "completed").count();
+        (completed <= 2 && s.len() <= 3).then_some(())
+    })
+    .await;
+    // The schedule survives a restart of the control plane.
+    let before = requested(&app, &id).await;
+    app.kill_server();
+    app.spawn_server(None);
+    eventually(Duration::from_secs(30), "a backup after the restart", || async {
+        (requested(&app, &id).await > before).then_some(())
+    })
+    .await;
+    // Manual backups are never pruned; removing the policy stops the schedule.
+    let (s, _) = patch(&app, &id, json!({"backup_policy": null})).await;
+    assert_eq!(s, 200);
+    let (s, kept) = app
+        .get(&format!("/v1/backups/{}", manual["id"].as_str().unwrap()))
+        .await;
+    assert_eq!((s, kept["status"].clone()), (200, json!("completed")));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled = requested(&app, &id).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        requested(&app, &id).await,
+        settled,
+        "no backup after the policy is removed"
+    );
+    let (_, c) = app.get(&format!("/v1/clusters/{id}")).await;
+    assert_eq!(c["backup_policy"], Value::Null);
+}
+
+async fn patch(app: &TestApp, id: &str, body: Value) -> (u16, Value) {
+    app.request(
+        reqwest::Method::PATCH,
+        &format!("/v1/clusters/{id}"),
+        Some(body),
+        Some(&app.token),
+    )
+    .await
+}
+
+/// How many scheduled backups the cluster's events say were requested.
+async fn requested(app: &TestApp, id: &str) -> usize {
+    let (_, ev) = app.get(&format!("/v1/clusters/{id}/events?limit=500")).await;
+    ev["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "backup_requested" && e["message"].as_str().unwrap().contains("(schedule)"))
+        .count()
+}

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::*;
-use crate::{BackupStore, Page, PageRequest, StoreResult};
+use crate::{BackupStore, Page, PageRequest, StoreError, StoreResult};
 
 /// `SELECT <columns> FROM backups ` followed by the given clause, as one
 /// literal (sqlx only takes literal SQL).
@@ -14,7 +14,7 @@ macro_rules! select_backups {
     ($rest:literal) => {
         concat!(
             "SELECT seq, id, tenant_id, cluster_id, method, status, size_bytes, gtid_position, started_at, \
-             finished_at, source_node_id, checksum, mariadb_version, operation_id, error, created_at FROM backups ",
+             finished_at, source_node_id, checksum, mariadb_version, operation_id, error, trigger, created_at FROM backups ",
             $rest
         )
     };
@@ -37,6 +37,7 @@ fn backup_from_row(r: &SqliteRow) -> StoreResult<BackupRecord> {
         checksum: r.try_get("checksum")?,
         mariadb_version: r.try_get("mariadb_version")?,
         operation_id: r.try_get("operation_id")?,
+        trigger: r.try_get("trigger")?,
         error: r.try_get("error")?,
         created_at: r.try_get("created_at")?,
     })
@@ -44,11 +45,16 @@ fn backup_from_row(r: &SqliteRow) -> StoreResult<BackupRecord> {
 
 #[async_trait]
 impl BackupStore for SqliteStore {
-    async fn create_backup(&self, b: &BackupRecord, op: &Operation) -> StoreResult<()> {
+    async fn create_backup(
+        &self,
+        b: &BackupRecord,
+        op: &Operation,
+        slot: Option<(Option<&str>, &str)>,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO backups (id, tenant_id, cluster_id, method, status, mariadb_version, operation_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO backups (id, tenant_id, cluster_id, method, status, mariadb_version, operation_id, created_at, \
+             trigger) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&b.id)
         .bind(&b.tenant_id)
@@ -58,9 +64,26 @@ impl BackupStore for SqliteStore {
         .bind(&b.mariadb_version)
         .bind(&b.operation_id)
         .bind(&b.created_at)
+        .bind(&b.trigger)
         .execute(&mut *tx)
         .await?;
         insert_operation(&mut tx, op).await?;
+        if let Some((expected, slot)) = slot {
+            // The schedule's slot moves in the same transaction: a slot takes
+            // one backup even if the process dies right after.
+            let moved = sqlx::query("UPDATE clusters SET backup_slot = $1 WHERE id = $2 AND backup_slot IS $3")
+                .bind(slot)
+                .bind(&b.cluster_id)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await?;
+            if moved.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "the backup slot of {} moved",
+                    b.cluster_id
+                )));
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -122,6 +145,26 @@ impl BackupStore for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn set_backup_policy(&self, cluster_id: &str, policy: Option<&BackupPolicy>, slot: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE clusters SET backup_policy = $1, backup_slot = $2 WHERE id = $3")
+            .bind(policy.map(|p| serde_json::to_string(p).unwrap_or_default()))
+            .bind(slot)
+            .bind(cluster_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn move_backup_slot(&self, cluster_id: &str, expected: Option<&str>, slot: &str) -> StoreResult<bool> {
+        let moved = sqlx::query("UPDATE clusters SET backup_slot = $1 WHERE id = $2 AND backup_slot IS $3")
+            .bind(slot)
+            .bind(cluster_id)
+            .bind(expected)
+            .execute(&self.pool)
+            .await?;
+        Ok(moved.rows_affected() == 1)
     }
 
     async fn delete_backup(&self, id: &str) -> StoreResult<()> {
