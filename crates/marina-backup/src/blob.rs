@@ -67,6 +67,9 @@ fn check_key(key: &str) -> Result<(), BlobError> {
     if ok { Ok(()) } else { Err(BlobError::BadKey(key.into())) }
 }
 
+/// How much a local write may buffer before it is flushed to disk.
+const SYNC_EVERY: u64 = 8 * 1024 * 1024;
+
 /// Objects as files under a directory (default `<data-dir>/backups`).
 pub struct LocalBlobStore {
     root: PathBuf,
@@ -113,6 +116,7 @@ impl BlobStore for LocalBlobStore {
             .map_err(io(format!("creating {}", partial.display())))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
+        let mut unsynced = 0u64;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = reader
@@ -127,6 +131,15 @@ impl BlobStore for LocalBlobStore {
                 .await
                 .map_err(io(format!("writing {}", partial.display())))?;
             size += n as u64;
+            unsynced += n as u64;
+            // Small, steady write-back instead of one burst at the end: a
+            // burst stalls the databases' own fsyncs on the same disk.
+            if unsynced >= SYNC_EVERY {
+                file.sync_data()
+                    .await
+                    .map_err(io(format!("syncing {}", partial.display())))?;
+                unsynced = 0;
+            }
         }
         file.sync_all()
             .await

@@ -8,6 +8,7 @@
 //!
 //! and prints each as `name: value unit (ratio x baseline)`.
 
+mod backup;
 mod common;
 mod ha;
 
@@ -126,9 +127,10 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("provision") => provision(&args[1..]).await,
         Some("ha") => ha::run(&args[1..]).await,
+        Some("backup") => backup::run(&args[1..]).await,
         _ => {
             eprintln!(
-                "usage: marina-bench provision [--runs N] [--floor-runs N]\n       marina-bench ha [--trials N] [--seconds N]"
+                "usage: marina-bench provision [--runs N] [--floor-runs N]\n       marina-bench ha [--trials N] [--seconds N]\n       marina-bench backup [--size-mib N] [--seconds N] [--rounds N]"
             );
             std::process::exit(2);
         }

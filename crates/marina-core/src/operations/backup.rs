@@ -36,27 +36,45 @@ async fn backup_of(app: &Marina, op: &Operation) -> Result<BackupRecord, Error> 
         .ok_or_else(|| Error::internal(format!("operation {} has no backup", op.id)))
 }
 
-/// The node a backup is read from: the healthiest replica, else the primary.
-fn choose_source(app: &Marina, nodes: &[NodeRecord]) -> Option<(NodeRecord, bool)> {
+/// The node a backup is read from: the replica the monitor sees replicating
+/// with the least lag; failing that (no fresh view), an active replica whose
+/// replication threads run when asked now; else the primary. The flag says
+/// whether it is a replica.
+async fn choose_source(
+    app: &Marina,
+    nodes: &[NodeRecord],
+    secrets: &marina_common::model::ClusterSecrets,
+) -> Option<(NodeRecord, bool)> {
+    let active_replicas: Vec<&NodeRecord> = nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Replica && n.status == NodeStatus::Active)
+        .collect();
     let lag = |n: &NodeRecord| {
         app.monitor
             .node(&n.id)
             .filter(|h| h.is_replicating())
             .map(|h| h.lag_seconds().unwrap_or(0.0))
     };
-    let replica = nodes
+    let seen = active_replicas
         .iter()
-        .filter(|n| n.role == NodeRole::Replica && n.status == NodeStatus::Active)
-        .filter_map(|n| lag(n).map(|l| (n, l)))
+        .filter_map(|n| lag(n).map(|l| (*n, l)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(n, _)| n.clone());
-    match replica {
-        Some(r) => Some((r, true)),
-        None => nodes
-            .iter()
-            .find(|n| n.role == NodeRole::Primary)
-            .map(|p| (p.clone(), false)),
+    if let Some(r) = seen {
+        return Some((r, true));
     }
+    for r in active_replicas {
+        if let Ok(Some(st)) = app.admin.replica_status(&app.mgmt_addr(r, secrets)).await
+            && st.io_running
+            && st.sql_running
+        {
+            return Some((r.clone(), true));
+        }
+    }
+    nodes
+        .iter()
+        .find(|n| n.role == NodeRole::Primary)
+        .map(|p| (p.clone(), false))
 }
 
 fn pipeline_err(e: pipeline::PipelineError) -> Error {
@@ -64,11 +82,16 @@ fn pipeline_err(e: pipeline::PipelineError) -> Error {
 }
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
-    let StepContext { cluster, nodes, .. } = StepContext::load(app, op).await?;
+    let StepContext {
+        cluster,
+        nodes,
+        secrets,
+    } = StepContext::load(app, op).await?;
     let mut b = backup_of(app, op).await?;
     match step {
         "take_backup" => {
-            let (source, from_replica) = choose_source(app, &nodes)
+            let (source, from_replica) = choose_source(app, &nodes, &secrets)
+                .await
                 .ok_or_else(|| Error::Unavailable(format!("cluster {} has no node to back up", cluster.id)))?;
             if !from_replica && cluster.node_count > 1 {
                 app.event(

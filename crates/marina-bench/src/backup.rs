@@ -1,0 +1,348 @@
+//! `marina-bench backup [--size-mib N] [--seconds N] [--rounds N]`: backup
+//! and restore against the raw tools, in one run on this machine.
+//!
+//! A 2-node semisync cluster is loaded with about `--size-mib` MiB of sysbench
+//! data (default 1024), then, on the same replica Marina backs up from:
+//! - physical: `POST …/backups` → completed, against `mariadb-backup
+//!   --stream=mbstream | zstd > file` (best of `--rounds` each);
+//! - logical: `POST …/backups {"method":"logical"}` against `mariadb-dump |
+//!   zstd > file` with the same options;
+//! - restore: the physical backup into a new 1-node cluster → active, against
+//!   raw `zstd -d | mbstream -x` + `mariadb-backup --prepare`;
+//! - the primary's write throughput (sysbench oltp_write_only through the
+//!   writer endpoint for `--seconds`) while backups run back to back, against
+//!   the same run without a backup.
+//!
+//! Throughput is the replica's InnoDB data (binlogs and relay logs excluded)
+//! per second of backup, so both sides of a ratio divide the same bytes.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::common::{Bench, arg_value};
+
+/// sysbench `test` against host:port → transactions per second (0 unless `run`).
+fn sysbench(test: &str, host: &str, port: u16, pw: &str, extra: &[String], cmd: &str) -> anyhow::Result<f64> {
+    let out = std::process::Command::new("sysbench")
+        .arg(test)
+        .args([
+            "--db-driver=mysql",
+            &format!("--mysql-host={host}"),
+            &format!("--mysql-port={port}"),
+            "--mysql-user=admin",
+            &format!("--mysql-password={pw}"),
+            "--mysql-db=sbtest",
+            "--report-interval=0",
+        ])
+        .args(extra)
+        .arg(cmd)
+        .output()
+        .context("running sysbench (scripts/install-deps.sh --bench installs it)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("sysbench {cmd} failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    if cmd != "run" {
+        return Ok(0.0);
+    }
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("transactions:"))
+        .context("sysbench printed no transactions line")?;
+    Ok(line
+        .split('(')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .context("unparsable sysbench line")?
+        .parse()?)
+}
+
+/// Bytes of InnoDB (and other table) data under a datadir, logs excluded.
+fn data_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() {
+            total += data_bytes(&p);
+        } else if !name.starts_with("mariadb-bin") && !name.starts_with("relay-bin") {
+            total += e.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// Runs a shell pipeline, returning its wall time.
+async fn timed_sh(script: &str) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let out = tokio::process::Command::new("/bin/bash")
+        .arg("-c")
+        .arg(format!("set -o pipefail; {script}"))
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!("{script}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(start.elapsed())
+}
+
+fn quoted(args: &[String]) -> String {
+    args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
+}
+
+async fn marina_backup(bench: &Bench, cluster: &str, method: &str) -> anyhow::Result<(Duration, Value)> {
+    let start = Instant::now();
+    let created = bench
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/clusters/{cluster}/backups"),
+            Some(json!({"method": method})),
+        )
+        .await?;
+    let op = bench
+        .api
+        .wait_op(created["operation"]["id"].as_str().unwrap_or_default())
+        .await?;
+    let took = start.elapsed();
+    if op["status"] != "succeeded" {
+        bail!("backup failed: {op}");
+    }
+    let b = bench
+        .api
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/backups/{}", created["backup"]["id"].as_str().unwrap_or_default()),
+            None,
+        )
+        .await?;
+    Ok((took, b))
+}
+
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let size_mib = arg_value(args, "--size-mib", 1024).max(16);
+    let secs = arg_value(args, "--seconds", 20).max(5);
+    let rounds = arg_value(args, "--rounds", 2).max(1);
+    let scratch = tempfile::Builder::new().prefix("marina-bench-backup-").tempdir()?;
+    let mut bench = Bench::start(scratch.path().join("marina"), |_| {}).await?;
+    let app = bench.app.clone();
+
+    // The cluster and its data.
+    let created = bench
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/v1/clusters",
+            Some(json!({"name": "bk", "size_id": "small", "nodes": 2})),
+        )
+        .await?;
+    let id = created["cluster"]["id"].as_str().unwrap_or_default().to_string();
+    let pw = created["credentials"]["password"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let op = bench
+        .api
+        .wait_op(created["operation"]["id"].as_str().unwrap_or_default())
+        .await?;
+    if op["status"] != "succeeded" {
+        bail!("cluster create failed: {op}");
+    }
+    let c = bench
+        .api
+        .call(reqwest::Method::GET, &format!("/v1/clusters/{id}"), None)
+        .await?;
+    let wh = c["endpoints"]["writer"]["host"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let primary_port = c["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["role"] == "primary"))
+        .and_then(|n| n["port"].as_u64())
+        .unwrap_or_default() as u16;
+    let replica_id = c["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["role"] == "replica"))
+        .and_then(|n| n["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    {
+        let mut conn = mysql_async::Conn::new(
+            mysql_async::OptsBuilder::default()
+                .ip_or_hostname(wh.clone())
+                .tcp_port(3306)
+                .user(Some("admin"))
+                .pass(Some(pw.clone())),
+        )
+        .await?;
+        use mysql_async::prelude::Queryable;
+        conn.query_drop("CREATE DATABASE sbtest").await?;
+        conn.disconnect().await?;
+    }
+    let tables = 8usize;
+    let rows = size_mib * 1024 * 1024 / 230 / tables;
+    let load_args = vec![
+        format!("--tables={tables}"),
+        format!("--table-size={rows}"),
+        "--threads=4".into(),
+    ];
+    let loading = Instant::now();
+    // Loaded on the primary directly (the endpoint is measured below).
+    sysbench("oltp_write_only", "127.0.0.1", primary_port, &pw, &load_args, "prepare")?;
+    eprintln!(
+        "loaded {size_mib} MiB of sysbench data in {:.0} s",
+        loading.elapsed().as_secs_f64()
+    );
+    // Wait for the replica to have all of it.
+    loop {
+        let st = bench
+            .api
+            .call(reqwest::Method::GET, &format!("/v1/clusters/{id}/status"), None)
+            .await?;
+        let gtids: Vec<String> = st["nodes"]
+            .as_array()
+            .map(|n| n.iter().map(|n| n["probes"]["gtid_position"].to_string()).collect())
+            .unwrap_or_default();
+        if gtids.len() == 2 && gtids[0] == gtids[1] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let node_dir: PathBuf = app.runtime.node_dir(&replica_id);
+    let datadir = node_dir.join("data");
+    let socket = node_dir.join("mariadbd.sock");
+    let bytes = data_bytes(&datadir) as f64;
+    let mb = bytes / 1e6;
+    println!(
+        "# backup benchmark: {:.0} MB of InnoDB data on the replica, MariaDB {}, best of {rounds}",
+        mb,
+        app.runtime.default_version()
+    );
+
+    // Physical.
+    let raw_dir = scratch.path().join("raw");
+    std::fs::create_dir_all(&raw_dir)?;
+    let target = raw_dir.join("target");
+    let physical_args = marina_engine::backup::physical_backup_args(&socket, &datadir, &target);
+    let logical_args = marina_engine::backup::logical_dump_args(&socket);
+    let (mut raw_phys, mut raw_log, mut m_phys, mut m_log) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+    let mut physical = Value::Null;
+    for _ in 0..rounds {
+        let _ = std::fs::remove_dir_all(&target);
+        std::fs::create_dir_all(&target)?;
+        let t = timed_sh(&format!(
+            "mariadb-backup {} 2>/dev/null | zstd -q -c > {}/phys.zst",
+            quoted(&physical_args),
+            raw_dir.display()
+        ))
+        .await?;
+        raw_phys = raw_phys.min(t.as_secs_f64());
+        let (t, b) = marina_backup(&bench, &id, "physical").await?;
+        m_phys = m_phys.min(t.as_secs_f64());
+        physical = b;
+        let t = timed_sh(&format!(
+            "mariadb-dump {} 2>/dev/null | zstd -q -c > {}/dump.zst",
+            quoted(&logical_args),
+            raw_dir.display()
+        ))
+        .await?;
+        raw_log = raw_log.min(t.as_secs_f64());
+        let (t, _) = marina_backup(&bench, &id, "logical").await?;
+        m_log = m_log.min(t.as_secs_f64());
+    }
+    println!(
+        "raw mariadb-backup --stream=mbstream | zstd: {:.1} MB/s (1.00 x baseline)",
+        mb / raw_phys
+    );
+    println!(
+        "physical backup (POST -> completed): {:.1} MB/s ({:.2} x raw mariadb-backup|zstd)",
+        mb / m_phys,
+        raw_phys / m_phys
+    );
+    println!("raw mariadb-dump | zstd: {:.1} MB/s (1.00 x baseline)", mb / raw_log);
+    println!(
+        "logical backup (POST -> completed): {:.1} MB/s ({:.2} x raw mariadb-dump|zstd)",
+        mb / m_log,
+        raw_log / m_log
+    );
+
+    // Restore.
+    let extract = raw_dir.join("extract");
+    let _ = std::fs::remove_dir_all(&extract);
+    std::fs::create_dir_all(&extract)?;
+    let raw_restore = timed_sh(&format!(
+        "zstd -dc {}/phys.zst | mbstream -x -C {} && mariadb-backup --prepare --target-dir={} >/dev/null 2>&1",
+        raw_dir.display(),
+        extract.display(),
+        extract.display()
+    ))
+    .await?
+    .as_secs_f64();
+    let start = Instant::now();
+    let restored = bench
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/v1/clusters",
+            Some(json!({"name": "restored", "size_id": "small", "nodes": 1,
+                        "restore": {"backup_id": physical["id"]}})),
+        )
+        .await?;
+    let op = bench
+        .api
+        .wait_op(restored["operation"]["id"].as_str().unwrap_or_default())
+        .await?;
+    if op["status"] != "succeeded" {
+        bail!("restore failed: {op}");
+    }
+    let m_restore = start.elapsed().as_secs_f64();
+    println!("raw zstd -d | mbstream -x + mariadb-backup --prepare: {raw_restore:.1} s (1.00 x baseline)");
+    println!(
+        "restore physical backup into a new 1-node cluster -> active: {m_restore:.1} s ({:.2} x raw extract+prepare)",
+        m_restore / raw_restore
+    );
+
+    // The primary's writes during backups.
+    let run_args = vec![
+        "--tables=8".into(),
+        format!("--table-size={rows}"),
+        "--threads=4".into(),
+        format!("--time={secs}"),
+    ];
+    let (wh2, pw2, a2) = (wh.clone(), pw.clone(), run_args.clone());
+    let quiet =
+        tokio::task::spawn_blocking(move || sysbench("oltp_write_only", &wh2, 3306, &pw2, &a2, "run")).await??;
+    let (wh2, pw2, a2) = (wh.clone(), pw.clone(), run_args.clone());
+    let load = tokio::task::spawn_blocking(move || sysbench("oltp_write_only", &wh2, 3306, &pw2, &a2, "run"));
+    let mut taken = 0;
+    let experiment = std::env::var("MARINA_BENCH_LOAD_CMD").ok();
+    while !load.is_finished() {
+        match &experiment {
+            Some(cmd) => {
+                let cmd = cmd
+                    .replace("{ARGS}", &quoted(&physical_args))
+                    .replace("{DATADIR}", &datadir.display().to_string())
+                    .replace("{OUT}", &raw_dir.display().to_string());
+                let _ = std::fs::remove_dir_all(&target);
+                std::fs::create_dir_all(&target)?;
+                timed_sh(&cmd).await?;
+            }
+            None => {
+                marina_backup(&bench, &id, "physical").await?;
+            }
+        }
+        taken += 1;
+    }
+    let busy = load.await??;
+    println!("primary writes without a backup (oltp_write_only, {secs} s): {quiet:.0} tps (1.00 x baseline)");
+    println!(
+        "primary writes during backups ({taken} physical backups back to back): {busy:.0} tps ({:.2} x without)",
+        busy / quiet
+    );
+    bench.stop().await;
+    Ok(())
+}
