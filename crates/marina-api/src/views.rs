@@ -111,6 +111,8 @@ pub struct ClusterView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FailoverView {
     pub mode: FailoverMode,
+    /// Diverged replicas are rebuilt from the primary automatically.
+    pub auto_reseed: bool,
 }
 
 impl ClusterView {
@@ -136,7 +138,10 @@ impl ClusterView {
                 },
             }),
             security_group_ids: Vec::new(),
-            failover: FailoverView { mode: c.failover_mode },
+            failover: FailoverView {
+                mode: c.failover_mode,
+                auto_reseed: c.auto_reseed,
+            },
             restore: c.restore.clone(),
             backup_policy: c.backup_policy.clone(),
             created_at: c.created_at.clone(),

@@ -332,6 +332,55 @@ pub async fn consume(
     Ok(log)
 }
 
+/// Streams `producer`'s output straight into `consumer`'s input (no copy
+/// through Marina; the producer at low priority); returns both logs.
+pub async fn pipe(
+    producer: &Path,
+    producer_args: &[String],
+    consumer: &Path,
+    consumer_args: &[String],
+) -> Result<(String, String), PipelineError> {
+    let mut p = spawn(
+        low_priority(&mut command(producer, producer_args))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        producer,
+    )?;
+    let out: Stdio = p
+        .stdout
+        .take()
+        .ok_or_else(|| PipelineError::Io("no stdout".into()))?
+        .try_into()
+        .map_err(|e| {
+            PipelineError::Io(format!(
+                "connecting {} to {}: {e}",
+                producer.display(),
+                consumer.display()
+            ))
+        })?;
+    let mut c = spawn(
+        command(consumer, consumer_args)
+            .stdin(out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        consumer,
+    )?;
+    let p_log = tokio::spawn(read_tail(
+        p.stderr.take().ok_or_else(|| PipelineError::Io("no stderr".into()))?,
+    ));
+    let c_out = tokio::spawn(read_tail(
+        c.stdout.take().ok_or_else(|| PipelineError::Io("no stdout".into()))?,
+    ));
+    let c_err = tokio::spawn(read_tail(
+        c.stderr.take().ok_or_else(|| PipelineError::Io("no stderr".into()))?,
+    ));
+    let p_log = finished(p, producer, p_log.await.unwrap_or_default()).await?;
+    let c_log = format!("{}{}", c_out.await.unwrap_or_default(), c_err.await.unwrap_or_default());
+    let c_log = finished(c, consumer, c_log).await?;
+    Ok((p_log, c_log))
+}
+
 /// Runs a tool to completion; returns the end of its output.
 pub async fn run(program: &Path, args: &[String]) -> Result<String, PipelineError> {
     let out = command(program, args)
@@ -425,6 +474,20 @@ mod tests {
             Err(PipelineError::Spawn { .. })
         ));
         run(&p, &a).await.unwrap();
+        let (_, got) = pipe(
+            &p,
+            &["-c".into(), "echo piped; echo log >&2".into()],
+            &p,
+            &["-c".into(), "cat".into()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(got, "piped\n");
+        assert!(
+            pipe(&p, &["-c".into(), "exit 4".into()], &p, &["-c".into(), "cat".into()])
+                .await
+                .is_err()
+        );
         assert!(
             run(&p, &["-c".into(), "echo nope >&2; exit 1".into()])
                 .await

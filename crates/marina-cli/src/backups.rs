@@ -113,3 +113,58 @@ pub async fn run_backup(common: &Common, cmd: BackupCmd) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `marina node …`
+#[derive(Debug, Subcommand)]
+pub enum NodeCmd {
+    /// Rebuild a replica from a fresh copy of the primary or from the latest
+    /// physical backup, then reattach it.
+    Reseed {
+        cluster: String,
+        node: String,
+        /// `primary` (default) or `backup`.
+        #[arg(long, default_value = "primary")]
+        from: String,
+        /// Wait until it replicates again, showing progress.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// Runs `marina node …`.
+pub async fn run_node(common: &Common, cmd: NodeCmd) -> anyhow::Result<()> {
+    let client = common.client()?;
+    let json_out = common.output == Format::Json;
+    let NodeCmd::Reseed {
+        cluster,
+        node,
+        from,
+        wait,
+    } = cmd;
+    let id = resolve(&client, &cluster).await?;
+    let accepted = client
+        .post(
+            &format!("/v1/clusters/{id}/nodes/{node}/reseed"),
+            &json!({"from": from}),
+        )
+        .await?;
+    let op_id = cell(&accepted["operation"]["id"]);
+    if !wait {
+        if json_out {
+            print_json(&accepted);
+        } else {
+            println!("node {node} is being reseeded from the {from}; operation {op_id}");
+        }
+        return Ok(());
+    }
+    let (op, took) = wait_operation(&client, &op_id, &format!("reseeding {node}"), json_out).await?;
+    if json_out {
+        print_json(&op);
+    } else if op["status"] == "succeeded" {
+        println!("node {node} reseeded in {:.1}s", took.as_secs_f64());
+    }
+    if op["status"] != "succeeded" {
+        bail!("reseeding {node} failed: {}", cell(&op["error"]["message"]));
+    }
+    Ok(())
+}

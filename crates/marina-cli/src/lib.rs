@@ -9,7 +9,7 @@ pub mod commands;
 pub mod output;
 pub mod wait;
 
-pub use backups::{BackupCmd, run_backup};
+pub use backups::{BackupCmd, NodeCmd, run_backup, run_node};
 pub use commands::{
     ClusterCmd, Common, NodeSizeCmd, OperationCmd, TokenCmd, run_cluster, run_node_size, run_operation, run_token,
 };

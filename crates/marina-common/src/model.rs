@@ -64,6 +64,7 @@ string_enum!(
     OperationType {
         CreateCluster => "create_cluster", DeleteCluster => "delete_cluster", Failover => "failover",
         Switchover => "switchover", Backup => "backup", RestoreCluster => "restore_cluster",
+        ReseedNode => "reseed_node",
     }
 );
 
@@ -156,6 +157,9 @@ pub struct ClusterRecord {
     /// The last schedule check that took (or skipped) a backup: the next one
     /// is due at the schedule's first time after it.
     pub backup_slot: Option<String>,
+    /// A replica that diverged (cannot rejoin) is rebuilt from the primary
+    /// automatically instead of staying `failed`.
+    pub auto_reseed: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -282,6 +286,10 @@ pub struct Operation {
     pub cluster_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// What the operation was asked beyond its type (e.g. `{"from": "backup"}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<serde_json::Value>,
     #[serde(skip)]
     pub tenant_id: String,
     pub created_at: String,
@@ -400,7 +408,25 @@ pub struct CreateBackupInput {
 pub struct FailoverSettings {
     /// `automatic` (default) or `manual`.
     pub mode: FailoverMode,
+    /// Rebuild a diverged replica from the primary on its own (default false).
+    #[serde(default)]
+    pub auto_reseed: Option<bool>,
 }
+
+/// Body of `POST …/nodes/{node_id}/reseed`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReseedInput {
+    /// `primary` (default: stream a physical copy of the primary) or `backup`
+    /// (the cluster's latest completed physical backup).
+    #[serde(default)]
+    pub from: Option<ReseedFrom>,
+}
+
+string_enum!(
+    /// Where a reseeded replica's data comes from.
+    ReseedFrom { Primary => "primary", Backup => "backup" }
+);
 
 /// Body of `PATCH /v1/clusters/{cluster_id}`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]

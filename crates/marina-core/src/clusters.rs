@@ -123,6 +123,7 @@ impl Marina {
                 restore: restore.clone(),
                 backup_policy: None,
                 backup_slot: None,
+                auto_reseed: false,
                 created_at: now.clone(),
                 updated_at: now.clone(),
             };

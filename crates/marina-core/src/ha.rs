@@ -131,6 +131,11 @@ impl Marina {
             self.store.set_cluster_security_groups(&c.id, sgs).await?;
             self.reconcile.notify_one();
         }
+        if let Some(on) = input.failover.as_ref().and_then(|f| f.auto_reseed)
+            && on != c.auto_reseed
+        {
+            self.store.set_auto_reseed(&c.id, on).await?;
+        }
         if let Some(f) = input.failover
             && f.mode != c.failover_mode
         {

@@ -17,6 +17,7 @@ mod nodespec;
 pub mod operations;
 pub mod placement;
 pub mod refusals;
+pub mod reseed;
 pub mod secrets;
 pub mod security_groups;
 pub mod supervisor;

@@ -316,6 +316,7 @@ mod tests {
             restore: None,
             backup_policy: None,
             backup_slot: None,
+            auto_reseed: false,
             created_at: String::new(),
             updated_at: String::new(),
         }

@@ -90,6 +90,9 @@ pub trait NodeAdmin: Send + Sync + 'static {
     /// Forgets every replication and binlog history (a restored datadir carries
     /// its source cluster's): no source, empty binlog, empty `gtid_slave_pos`.
     async fn reset_history(&self, node: &NodeAddr) -> Result<(), AdminError>;
+    /// Sets where the node's replication starts (`gtid_slave_pos`): the GTID a
+    /// copy of another node's data is consistent with.
+    async fn set_slave_pos(&self, node: &NodeAddr, pos: &str) -> Result<(), AdminError>;
     /// Waits until the node has applied `pos` (`MASTER_GTID_WAIT`); false on timeout.
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError>;
     /// How many InnoDB transactions are open.
@@ -284,6 +287,11 @@ impl NodeAdmin for MysqlAdmin {
             ],
         )
         .await
+    }
+
+    async fn set_slave_pos(&self, node: &NodeAddr, pos: &str) -> Result<(), AdminError> {
+        self.exec(node, &[format!("SET GLOBAL gtid_slave_pos = {}", quote(pos))])
+            .await
     }
 
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError> {

@@ -135,6 +135,8 @@ pub trait ClusterStore: Send + Sync {
     async fn set_writer_paused(&self, id: &str, paused: bool) -> StoreResult<()>;
     /// Sets a cluster's failover mode.
     async fn set_failover_mode(&self, id: &str, mode: FailoverMode) -> StoreResult<()>;
+    /// Sets whether diverged replicas are reseeded automatically.
+    async fn set_auto_reseed(&self, id: &str, on: bool) -> StoreResult<()>;
     /// Guarded start of a delete: the status becomes `deleting` and the delete
     /// operation is inserted in one transaction, unless the status is not one of
     /// `expected` (then `false`).

@@ -35,6 +35,7 @@ fn cluster(id: &str, tenant: &str, name: &str, host: u8) -> ClusterRecord {
         restore: None,
         backup_policy: None,
         backup_slot: None,
+        auto_reseed: false,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
     }
@@ -66,6 +67,7 @@ fn op(id: &str, tenant: &str, cluster: &str, t: OperationType) -> Operation {
         status: OperationStatus::Pending,
         cluster_id: Some(cluster.into()),
         node_id: None,
+        params: None,
         tenant_id: tenant.into(),
         created_at: "2026-01-01T00:00:00Z".into(),
         started_at: None,

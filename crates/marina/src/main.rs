@@ -51,6 +51,13 @@ enum Command {
         #[command(subcommand)]
         cmd: marina_cli::BackupCmd,
     },
+    /// Node actions.
+    Node {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::NodeCmd,
+    },
     /// The node-size catalog.
     NodeSize {
         #[command(flatten)]
@@ -148,6 +155,7 @@ fn main() -> std::process::ExitCode {
             Command::NodeSize { common, cmd } => marina_cli::run_node_size(&common, cmd).await,
             Command::Token { common, cmd } => marina_cli::run_token(&common, cmd).await,
             Command::Backup { common, cmd } => marina_cli::run_backup(&common, cmd).await,
+            Command::Node { common, cmd } => marina_cli::run_node(&common, cmd).await,
         }
     });
     match result {

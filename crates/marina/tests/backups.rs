@@ -400,3 +400,105 @@ async fn requested(app: &TestApp, id: &str) -> usize {
         .filter(|e| e["type"] == "backup_requested" && e["message"].as_str().unwrap().contains("(schedule)"))
         .count()
 }
+
+/// Runs SQL as root over a node's unix socket (the host's root is trusted).
+fn as_root(app: &TestApp, node_id: &str, sql: &str) -> String {
+    let out = std::process::Command::new("mariadb")
+        .arg(format!(
+            "--socket={}",
+            app.data_dir()
+                .join("nodes")
+                .join(node_id)
+                .join("mariadbd.sock")
+                .display()
+        ))
+        .args(["-uroot", "-N", "-e", sql])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_are_reseeded_from_the_primary_or_a_backup() {
+    let app = TestApp::start_with("userspace").await;
+    let (c, password) = app.create_cluster("reseedy", 2).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    seed(&app, &c, &password, 1, 50).await;
+    let node = |role: &str| {
+        c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["role"] == role)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (primary, replica) = (node("primary"), node("replica"));
+    let reseed = |node: String, body: Value| {
+        let app = &app;
+        let id = id.clone();
+        async move { app.post(&format!("/v1/clusters/{id}/nodes/{node}/reseed"), body).await }
+    };
+    // Refused: the primary, and a backup that does not exist yet.
+    let (s, e) = reseed(primary.clone(), json!({})).await;
+    assert_eq!((s, e["error"]["code"].clone()), (409, json!("conflict")), "{e}");
+    let (s, e) = reseed(replica.clone(), json!({"from": "backup"})).await;
+    assert_eq!(s, 409, "{e}");
+    let (s, _) = reseed("nd_nope".into(), json!({})).await;
+    assert_eq!(s, 404);
+
+    // The replica picks up a row the cluster never had; a reseed from the
+    // primary replaces its data and it replicates again.
+    as_root(
+        &app,
+        &replica,
+        "SET GLOBAL read_only = 0; INSERT INTO shop.orders VALUES (999, 'stray'); SET GLOBAL read_only = 1",
+    );
+    let (s, body) = reseed(replica.clone(), json!({"from": "primary"})).await;
+    assert_eq!(s, 202, "{body}");
+    assert_eq!(body["operation"]["type"], "reseed_node");
+    assert_eq!(body["operation"]["node_id"], replica.as_str());
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    assert_eq!(
+        as_root(&app, &replica, "SELECT COUNT(*) FROM shop.orders WHERE id = 999"),
+        "0"
+    );
+    seed(&app, &c, &password, 51, 55).await;
+
+    // From a backup: rows written after it arrive by replication.
+    let backup = take_backup(&app, &id, json!({})).await;
+    assert_eq!(backup["status"], "completed");
+    seed(&app, &c, &password, 56, 60).await;
+    let (s, body) = reseed(replica.clone(), json!({"from": "backup"})).await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    eventually(
+        Duration::from_secs(20),
+        "replica caught up after the backup's GTID",
+        || async { (as_root(&app, &replica, "SELECT COUNT(*) FROM shop.orders") == "60").then_some(()) },
+    )
+    .await;
+    seed(&app, &c, &password, 61, 62).await;
+    // And through the CLI.
+    let out = app.cli(&["node", "reseed", "reseedy", &replica, "--from", "primary", "--wait"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, cl) = app.get(&format!("/v1/clusters/{id}")).await;
+    assert_eq!(cl["status"], "active", "{cl}");
+    let (_, ev) = app.get(&format!("/v1/clusters/{id}/events?limit=500")).await;
+    let reseeded = ev["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "node_reseeded")
+        .count();
+    assert_eq!(reseeded, 3);
+}

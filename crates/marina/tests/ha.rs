@@ -570,7 +570,7 @@ async fn primary_unreachable_only_from_marina_is_not_failed_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn diverged_old_primary_is_marked_failed_not_reattached() {
+async fn diverged_old_primary_is_marked_failed_then_reseeded_when_allowed() {
     let mut app = TestApp::start().await;
     let (c, pw) = setup(&app, "diverge", 3).await;
     let id = c["id"].as_str().unwrap();
@@ -636,6 +636,37 @@ async fn diverged_old_primary_is_marked_failed_not_reattached() {
     assert_eq!(ro, 1);
     let row: Option<mysql_async::Row> = conn.query_first("SHOW SLAVE STATUS").await.unwrap();
     assert!(row.is_none(), "a diverged node must not be attached");
+    drop(conn);
+
+    // With `auto_reseed` on, the monitor rebuilds it from the new primary: it
+    // loses its errant write and replicates again.
+    let (s, patched) = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/clusters/{id}"),
+            Some(serde_json::json!({"failover": {"mode": "automatic", "auto_reseed": true}})),
+            Some(&app.token.clone()),
+        )
+        .await;
+    assert_eq!(s, 200, "{patched}");
+    assert_eq!(patched["failover"]["auto_reseed"], true);
+    eventually(Duration::from_secs(60), "diverged node reseeded and active", || async {
+        let reseeded = events(&app, id).await.iter().any(|e| e["type"] == "node_reseeded");
+        let c = cluster(&app, id).await;
+        let n = c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == old_id.as_str())
+            .cloned()?;
+        (reseeded && n["status"] == "active" && c["status"] == "active").then_some(())
+    })
+    .await;
+    let mut conn = mysql("127.0.0.1", old_port, "admin", &pw).await.unwrap();
+    let errant: Option<i64> = conn.query_first("SELECT id FROM app.t WHERE id = 999").await.unwrap();
+    assert_eq!(errant, None, "the errant write is gone");
+    let row: Option<mysql_async::Row> = conn.query_first("SHOW SLAVE STATUS").await.unwrap();
+    assert!(row.is_some(), "it replicates again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

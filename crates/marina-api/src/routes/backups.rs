@@ -72,3 +72,22 @@ pub async fn delete(State(app): State<Arc<Marina>>, Auth(auth): Auth, Path(id): 
     app.delete_backup(&auth.tenant_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Rebuilds a replica from a fresh copy of the primary (default) or from the
+/// cluster's latest physical backup, then reattaches it with GTID.
+#[utoipa::path(post, path = "/v1/clusters/{cluster_id}/nodes/{node_id}/reseed", tag = "backups", security(("bearer" = [])),
+    params(("cluster_id" = String, Path), ("node_id" = String, Path)),
+    request_body(content = marina_common::model::ReseedInput, description = "optional"),
+    responses((status = 202, body = OperationAccepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reseed(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path((cluster_id, node_id)): Path<(String, String)>,
+    JsonOrEmpty(input): JsonOrEmpty<marina_common::model::ReseedInput>,
+) -> ApiResult<(StatusCode, axum::Json<OperationAccepted>)> {
+    auth.require(Scope::Write)?;
+    let operation = app
+        .request_reseed(&auth.tenant_id, &cluster_id, &node_id, input)
+        .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(OperationAccepted { operation })))
+}

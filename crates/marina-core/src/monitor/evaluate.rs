@@ -17,6 +17,8 @@
 //!    primary: in the new primary's position at promotion); otherwise it is
 //!    marked `failed` with the reason — never re-attached with divergent data.
 //!    Stopped replication threads are restarted; an SQL error fails the node.
+//!    With `failover.auto_reseed`, a diverged replica is reseeded from the
+//!    primary instead of staying `failed`.
 //! 5. **Statuses**: nodes are `active` when healthy in their role and `down`
 //!    otherwise (`failed`/`maintenance` are sticky); the cluster is `active`
 //!    when all nodes are, `degraded` when the primary serves but something is
@@ -291,6 +293,12 @@ async fn reconcile_replica(
     h: &NodeHealth,
     secrets: &ClusterSecrets,
 ) -> Result<(), Error> {
+    if n.status == NodeStatus::Failed
+        && cluster.auto_reseed
+        && n.status_reason.as_deref().is_some_and(|r| r.contains(DIVERGED))
+    {
+        return auto_reseed(app, cluster, n).await;
+    }
     if matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance) || !h.reachable {
         return Ok(());
     }
@@ -331,9 +339,13 @@ async fn reconcile_replica(
             if !mine.le(&limit) {
                 let reason = format!(
                     "its GTID history ({mine}) is not contained in the primary's ({limit}): it has transactions the \
-                     primary never had, so it cannot rejoin without a reseed"
+                     primary never had, so it {DIVERGED}"
                 );
-                return fail_node(app, cluster, n, &reason).await;
+                fail_node(app, cluster, n, &reason).await?;
+                if cluster.auto_reseed {
+                    return auto_reseed(app, cluster, n).await;
+                }
+                return Ok(());
             }
             app.admin.start_replica(&addr, &source, true).await.map_err(admin_err)?;
             app.store.set_node_ha(&n.id, None, None).await?;
@@ -350,6 +362,20 @@ async fn reconcile_replica(
             .await;
             Ok(())
         }
+    }
+}
+
+/// The end of a diverged node's failure reason (auto-reseed looks for it).
+const DIVERGED: &str = "cannot rejoin without a reseed";
+
+/// Rebuilds a diverged replica from the primary (`failover.auto_reseed`).
+async fn auto_reseed(app: &Arc<Marina>, cluster: &ClusterRecord, n: &NodeRecord) -> Result<(), Error> {
+    match app
+        .start_reseed(cluster, &n.id, ReseedFrom::Primary, "automatic: its history diverged")
+        .await
+    {
+        Ok(_) | Err(Error::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -113,7 +113,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
     }
 }
 
-async fn wait_replicating(app: &Marina, addr: &marina_engine::NodeAddr) -> Result<(), Error> {
+pub(super) async fn wait_replicating(app: &Marina, addr: &marina_engine::NodeAddr) -> Result<(), Error> {
     let start = Instant::now();
     loop {
         let st = app.admin.replica_status(addr).await.map_err(admin_err)?;

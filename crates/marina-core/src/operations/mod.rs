@@ -17,6 +17,7 @@ mod create;
 mod delete;
 pub mod elect;
 mod failover;
+mod reseed;
 mod restore;
 mod switchover;
 pub mod worker;
@@ -33,6 +34,7 @@ pub fn steps_for(t: OperationType) -> &'static [&'static str] {
         OperationType::Switchover => switchover::STEPS,
         OperationType::Backup => backup::STEPS,
         OperationType::RestoreCluster => restore::STEPS,
+        OperationType::ReseedNode => reseed::STEPS,
     }
 }
 
@@ -45,6 +47,7 @@ pub fn new_operation(tenant_id: &str, t: OperationType, cluster_id: &str) -> Ope
         status: OperationStatus::Pending,
         cluster_id: Some(cluster_id.into()),
         node_id: None,
+        params: None,
         tenant_id: tenant_id.into(),
         created_at: time_fmt::now_rfc3339(),
         started_at: None,

@@ -11,7 +11,7 @@ use marina_common::model::{Operation, OperationError, OperationStatus, Operation
 use marina_common::time_fmt::now_rfc3339;
 use tokio_util::sync::CancellationToken;
 
-use super::{backup, create, delete, failover, restore, switchover};
+use super::{backup, create, delete, failover, reseed, restore, switchover};
 use crate::{Marina, failpoint};
 
 /// Worker loop.
@@ -93,6 +93,7 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
             OperationType::Switchover => switchover::run_step(app, op, &step.name).await,
             OperationType::Backup => backup::run_step(app, op, &step.name).await,
             OperationType::RestoreCluster => restore::run_step(app, op, &step.name).await,
+            OperationType::ReseedNode => reseed::run_step(app, op, &step.name).await,
         };
         if let Err(e) = outcome {
             let _ = app
@@ -117,6 +118,7 @@ async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) {
         OperationType::Switchover => switchover::on_failure(app, op, e).await,
         OperationType::Backup => backup::on_failure(app, op, e).await,
         OperationType::RestoreCluster => restore::on_failure(app, op, e).await,
+        OperationType::ReseedNode => reseed::on_failure(app, op, e).await,
     };
     if let Err(err) = outcome {
         tracing::error!(op_id = %op.id, error = %err, "failure handler failed");

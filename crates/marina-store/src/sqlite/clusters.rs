@@ -177,6 +177,16 @@ impl ClusterStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_auto_reseed(&self, id: &str, on: bool) -> StoreResult<()> {
+        sqlx::query("UPDATE clusters SET auto_reseed = $1, updated_at = $2 WHERE id = $3")
+            .bind(on)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_failover_mode(&self, id: &str, mode: FailoverMode) -> StoreResult<()> {
         sqlx::query(
             "UPDATE clusters SET failover_mode = $1, generation = generation + 1, updated_at = $2 WHERE id = $3",

@@ -60,10 +60,10 @@ impl SqliteStore {
 }
 
 const CLUSTER_COLS: &str = "seq, id, tenant_id, name, status, size_id, version, replication, node_count, \
-    writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, failover_mode, writer_paused, restore_source, backup_policy, backup_slot, created_at, updated_at";
+    writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, failover_mode, writer_paused, restore_source, backup_policy, backup_slot, auto_reseed, created_at, updated_at";
 const NODE_COLS: &str = "id, cluster_id, ordinal, role, status, host, port, size_id, server_id, status_reason, \
     rejoin_gtid, created_at, updated_at";
-const OP_COLS: &str = "seq, id, tenant_id, cluster_id, node_id, op_type, status, error_code, error_message, \
+const OP_COLS: &str = "seq, id, tenant_id, cluster_id, node_id, params, op_type, status, error_code, error_message, \
     created_at, started_at, finished_at";
 
 /// Joins statuses for the `instr` membership test used by guarded updates.
@@ -106,8 +106,8 @@ impl SqliteStore {
 
 async fn insert_operation(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, op: &Operation) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO operations (id, tenant_id, cluster_id, node_id, op_type, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO operations (id, tenant_id, cluster_id, node_id, op_type, status, created_at, params) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&op.id)
     .bind(&op.tenant_id)
@@ -116,6 +116,7 @@ async fn insert_operation(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, op: &Ope
     .bind(op.op_type.as_str())
     .bind(op.status.as_str())
     .bind(&op.created_at)
+    .bind(op.params.as_ref().map(|p| p.to_string()))
     .execute(&mut **tx)
     .await?;
     for (idx, step) in op.steps.iter().enumerate() {
@@ -187,6 +188,7 @@ fn cluster_from_row(r: &SqliteRow) -> StoreResult<ClusterRecord> {
             None => None,
         },
         backup_slot: r.try_get("backup_slot")?,
+        auto_reseed: r.try_get("auto_reseed")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -224,6 +226,10 @@ fn operation_from_row(r: &SqliteRow) -> StoreResult<Operation> {
         status: OperationStatus::parse(&status).ok_or_else(|| corrupt("operation status", &status))?,
         cluster_id: r.try_get("cluster_id")?,
         node_id: r.try_get("node_id")?,
+        params: match r.try_get::<Option<String>, _>("params")? {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("operation params", &json))?),
+            None => None,
+        },
         tenant_id: r.try_get("tenant_id")?,
         created_at: r.try_get("created_at")?,
         started_at: r.try_get("started_at")?,

@@ -1,0 +1,233 @@
+//! The `reseed_node` operation: a replica's data is replaced by a physical
+//! copy and the replica rejoins from the copy's GTID position. The cluster is
+//! `updating` meanwhile (it serves; the node is out of the reader endpoint).
+//!
+//! Steps:
+//! 1. `stop_node`: the node becomes `rebuilding` and its process stops.
+//! 2. `copy_data`: into `<node>/reseed.tmp`, then prepared and swapped in as
+//!    the datadir; a marker makes a resumed step skip a finished copy.
+//!    - `from: primary`: `mariadb-backup --stream=mbstream` of the primary
+//!      piped straight into `mbstream -x` (the primary side at idle priority);
+//!      the GTID comes from its log.
+//!    - `from: backup`: the cluster's latest completed physical backup,
+//!      checksum verified, then extracted; the GTID is the backup's.
+//!      The GTID is kept as the node's `rejoin_gtid` for the next steps.
+//! 3. `start_node`: option file rendered for a replica, process started.
+//! 4. `attach`: replication and binlog history reset, `gtid_slave_pos` set to
+//!    the copy's GTID, replication from the primary started and running.
+//! 5. `finish`: node `active`, cluster back to `active` (the monitor then
+//!    judges it), endpoints applied.
+//!
+//! On failure the node is `failed` with the reason and the cluster returns to
+//! `degraded`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use marina_backup::pipeline;
+use marina_common::Error;
+use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, ReseedFrom};
+use marina_engine::backup as tools;
+
+use super::{StepContext, admin_err, create, runtime_err};
+use crate::Marina;
+use crate::backups::data_key;
+
+pub(super) const STEPS: &[&str] = &["stop_node", "copy_data", "start_node", "attach", "finish"];
+
+fn pipeline_err(e: pipeline::PipelineError) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+fn target<'a>(op: &Operation, nodes: &'a [NodeRecord]) -> Result<&'a NodeRecord, Error> {
+    let id = op.node_id.as_deref().unwrap_or_default();
+    nodes
+        .iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| Error::internal(format!("node {id} of operation {} is gone", op.id)))
+}
+
+fn source_of(op: &Operation) -> ReseedFrom {
+    op.params
+        .as_ref()
+        .and_then(|p| p["from"].as_str())
+        .and_then(ReseedFrom::parse)
+        .unwrap_or(ReseedFrom::Primary)
+}
+
+/// Extracts into `scratch` and prepares; returns the copy's GTID.
+async fn copy(
+    app: &Marina,
+    op: &Operation,
+    cluster_id: &str,
+    primary: &NodeRecord,
+    scratch: &Path,
+) -> Result<String, Error> {
+    match source_of(op) {
+        ReseedFrom::Primary => {
+            let dir = app.runtime.node_dir(&primary.id);
+            let work = app.config.data_dir.join("tmp").join(&op.id);
+            let _ = std::fs::remove_dir_all(&work);
+            std::fs::create_dir_all(&work).map_err(|e| Error::internal(format!("creating {}: {e}", work.display())))?;
+            let args = tools::physical_backup_args(&dir.join("mariadbd.sock"), &dir.join("data"), &work);
+            let piped = pipeline::pipe(
+                &PathBuf::from("mariadb-backup"),
+                &args,
+                &PathBuf::from("mbstream"),
+                &tools::extract_args(scratch),
+            )
+            .await;
+            let _ = std::fs::remove_dir_all(&work);
+            let (log, _) = piped.map_err(pipeline_err)?;
+            tools::parse_physical_gtid(&log).ok_or_else(|| Error::Unavailable("mariadb-backup reported no GTID".into()))
+        }
+        ReseedFrom::Backup => {
+            let b = app
+                .latest_physical_backup(cluster_id)
+                .await?
+                .ok_or_else(|| Error::Conflict("the cluster has no completed physical backup".into()))?;
+            let checksum = b.checksum.as_deref().unwrap_or_default();
+            pipeline::verify(
+                app.blobs.as_ref(),
+                &data_key(&b),
+                checksum.strip_prefix("sha256:").unwrap_or(checksum),
+            )
+            .await
+            .map_err(pipeline_err)?;
+            pipeline::consume(
+                app.blobs.as_ref(),
+                &data_key(&b),
+                &PathBuf::from("mbstream"),
+                &tools::extract_args(scratch),
+            )
+            .await
+            .map_err(pipeline_err)?;
+            Ok(b.gtid_position.unwrap_or_default())
+        }
+    }
+}
+
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    let StepContext {
+        cluster,
+        nodes,
+        secrets,
+    } = StepContext::load(app, op).await?;
+    let node = target(op, &nodes)?;
+    let primary = nodes
+        .iter()
+        .find(|n| n.role == NodeRole::Primary)
+        .ok_or_else(|| Error::internal("cluster has no primary"))?;
+    if node.role != NodeRole::Replica {
+        return Err(Error::Conflict(format!("node {} became the primary", node.id)));
+    }
+    match step {
+        "stop_node" => {
+            app.store
+                .update_node(&node.id, node.role, NodeStatus::Rebuilding)
+                .await?;
+            crate::supervisor::apply_endpoints(app).await?;
+            app.runtime
+                .stop(&node.id, Duration::from_secs(30))
+                .await
+                .map_err(runtime_err)
+        }
+        "copy_data" => {
+            let dir = app.runtime.node_dir(&node.id);
+            let marker = dir.join(format!("reseeded-{}", op.id));
+            if marker.exists() {
+                return Ok(());
+            }
+            let scratch = dir.join("reseed.tmp");
+            let fs = |what: &str, p: &Path| {
+                let what = format!("{what} {}", p.display());
+                move |e: std::io::Error| Error::internal(format!("{what}: {e}"))
+            };
+            let _ = std::fs::remove_dir_all(&scratch);
+            std::fs::create_dir_all(&scratch).map_err(fs("creating", &scratch))?;
+            let gtid = copy(app, op, &cluster.id, primary, &scratch).await?;
+            pipeline::run(&PathBuf::from("mariadb-backup"), &tools::prepare_args(&scratch))
+                .await
+                .map_err(pipeline_err)?;
+            let data = dir.join("data");
+            match std::fs::remove_dir_all(&data) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(fs("removing", &data)(e)),
+            }
+            std::fs::rename(&scratch, &data).map_err(fs("installing", &data))?;
+            app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
+            std::fs::write(&marker, gtid.as_bytes()).map_err(fs("writing", &marker))?;
+            Ok(())
+        }
+        "start_node" => {
+            let spec = app.node_spec(&cluster, node, &secrets)?;
+            app.runtime.prepare(&spec).await.map_err(runtime_err)?;
+            app.runtime.start(&spec).await.map_err(runtime_err)?;
+            Ok(())
+        }
+        "attach" => {
+            let addr = app.mgmt_addr(node, &secrets);
+            let gtid = node.rejoin_gtid.clone().unwrap_or_default();
+            app.admin.reset_history(&addr).await.map_err(admin_err)?;
+            app.admin.set_slave_pos(&addr, &gtid).await.map_err(admin_err)?;
+            app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
+            app.admin
+                .start_replica(&addr, &app.replica_source(primary, &secrets), false)
+                .await
+                .map_err(admin_err)?;
+            create::wait_replicating(app, &addr).await
+        }
+        "finish" => {
+            app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
+            app.store.set_node_ha(&node.id, None, None).await?;
+            app.store
+                .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
+                .await?;
+            crate::supervisor::apply_endpoints(app).await?;
+            app.event(
+                &cluster.tenant_id,
+                &cluster.id,
+                Some(&node.id),
+                "node_reseeded",
+                format!(
+                    "node {} was reseeded from the {} and replicates from {}",
+                    node.id,
+                    source_of(op),
+                    primary.id
+                ),
+            )
+            .await;
+            Ok(())
+        }
+        other => Err(Error::internal(format!("unknown reseed step {other}"))),
+    }
+}
+
+pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
+    let Some(StepContext { cluster, nodes, .. }) = StepContext::load_if_present(app, op).await? else {
+        return Ok(());
+    };
+    if let Ok(node) = target(op, &nodes) {
+        app.store.update_node(&node.id, node.role, NodeStatus::Failed).await?;
+        app.store
+            .set_node_ha(&node.id, Some(&format!("reseed failed: {e}")), None)
+            .await?;
+    }
+    app.store
+        .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Degraded, None)
+        .await?;
+    app.event(
+        &cluster.tenant_id,
+        &cluster.id,
+        op.node_id.as_deref(),
+        "node_reseed_failed",
+        format!(
+            "reseeding node {} failed: {e}",
+            op.node_id.as_deref().unwrap_or_default()
+        ),
+    )
+    .await;
+    Ok(())
+}
