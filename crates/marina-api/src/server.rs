@@ -49,6 +49,7 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(backups::create, backups::list))
         .routes(routes!(backups::get, backups::delete))
         .routes(routes!(backups::reseed))
+        .routes(routes!(backups::restore_window))
         .routes(routes!(service::current_tenant))
         .routes(routes!(node_sizes::list))
         .routes(routes!(node_sizes::get))

@@ -189,6 +189,8 @@ async fn backups_restore_into_new_clusters_with_the_data_of_their_time() {
         let (s, e) = app.post("/v1/clusters", body.clone()).await;
         assert_eq!(s, status, "{body}: {e}");
     }
+    let (s, e) = app.get(&format!("/v1/clusters/{src_id}/restore-window")).await;
+    assert_eq!((s, e["error"]["code"].clone()), (409, json!("conflict")), "{e}");
     let (s, e) = app
         .post(&format!("/v1/clusters/{src_id}/backups"), json!({"method": "tape"}))
         .await;

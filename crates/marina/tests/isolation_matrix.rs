@@ -20,6 +20,7 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
     let node_id = c["nodes"][0]["id"].as_str().unwrap().to_string();
     let (_, ops) = app.get(&format!("/v1/clusters/{cluster_id}/operations")).await;
     let operation_id = ops["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(ops["data"][0]["type"], "create_cluster");
     let (_, sg) = app.post("/v1/security-groups", json!({"name": "a-group"})).await;
     let sg_id = sg["id"].as_str().unwrap().to_string();
     let (_, rule) = app
@@ -33,6 +34,15 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
         .post("/v1/tokens", json!({"name": "a-reader", "scopes": ["read"]}))
         .await;
     let token_id = tok["token"]["id"].as_str().unwrap().to_string();
+    let (_, bk) = app
+        .post(
+            &format!("/v1/clusters/{cluster_id}/backups"),
+            json!({"method": "logical"}),
+        )
+        .await;
+    let backup_id = bk["backup"]["id"].as_str().unwrap().to_string();
+    app.wait_op(bk["operation"]["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
     let reader = tok["secret"].as_str().unwrap().to_string();
     // Tenant B.
     let (_, t) = app.post("/v1/tenants", json!({"name": "tenant-b"})).await;
@@ -46,6 +56,7 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             .replace("{sg_id}", &sg_id)
             .replace("{rule_id}", &rule_id)
             .replace("{token_id}", &token_id)
+            .replace("{backup_id}", &backup_id)
             .replace("{size_id}", "small")
     };
     // Bodies that would be valid for tenant A, so only ownership decides.
@@ -96,5 +107,7 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
     assert_eq!(c2["failover"]["mode"], "automatic");
     let (s, _) = app.get(&format!("/v1/security-groups/{sg_id}")).await;
     assert_eq!(s, 200);
+    let (s, kept) = app.get(&format!("/v1/backups/{backup_id}")).await;
+    assert_eq!((s, kept["status"].clone()), (200, json!("completed")));
     app.wait_op(&operation_id, Duration::from_secs(5)).await;
 }

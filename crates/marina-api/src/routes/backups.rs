@@ -91,3 +91,22 @@ pub async fn reseed(
         .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(OperationAccepted { operation })))
 }
+
+/// The span of time a cluster can be restored to (needs archived binlogs).
+#[utoipa::path(get, path = "/v1/clusters/{cluster_id}/restore-window", tag = "backups", security(("bearer" = [])),
+    params(("cluster_id" = String, Path)),
+    responses((status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn restore_window(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path(cluster_id): Path<String>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    auth.require(Scope::Read)?;
+    let c = app.cluster(&auth.tenant_id, &cluster_id).await?;
+    Err(marina_common::Error::Conflict(format!(
+        "cluster {} has no restore window: point-in-time recovery needs archived binlogs, which this Marina \
+         does not keep yet; restore a backup instead",
+        c.id
+    ))
+    .into())
+}
