@@ -302,6 +302,16 @@ impl From<&BackupRecord> for BackupView {
     }
 }
 
+/// `GET /v1/clusters/{cluster_id}/restore-window`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RestoreWindow {
+    pub cluster_id: String,
+    /// The oldest time a restore can reach (a backup taken since archiving started).
+    pub earliest: String,
+    /// The newest (the last archived binlog rotation).
+    pub latest: String,
+}
+
 /// `POST /v1/clusters/{cluster_id}/backups` answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackupCreated {

@@ -160,6 +160,8 @@ pub struct ClusterRecord {
     /// A replica that diverged (cannot rejoin) is rebuilt from the primary
     /// automatically instead of staying `failed`.
     pub auto_reseed: bool,
+    /// When binlog archiving was turned on (`None`: off).
+    pub binlog_archive_since: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -196,6 +198,24 @@ pub struct BackupPolicy {
 
 fn default_method() -> BackupMethod {
     BackupMethod::Physical
+}
+
+/// A binlog file copied from a primary into the blob store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedBinlog {
+    pub cluster_id: String,
+    pub node_id: String,
+    /// The file name on the node (`mariadb-bin.000003`).
+    pub file: String,
+    /// GTID state at the file's start (its `Gtid_list` event).
+    pub gtid_start: String,
+    /// GTID state at its end (the next file's `Gtid_list`).
+    pub gtid_end: String,
+    pub size_bytes: u64,
+    /// `sha256:<hex>`.
+    pub checksum: String,
+    /// Every event in the file is at or before this time.
+    pub rotated_at: String,
 }
 
 /// A backup as stored.

@@ -15,6 +15,8 @@
 //! - Retention prunes completed *scheduled* backups only (manual backups are
 //!   the user's): beyond the newest `retain_count`, and older than
 //!   `retain_days`. Failed scheduled backups older than a day are removed too.
+//!   With binlog archiving, archived binlogs that end before the oldest kept
+//!   backup's GTID position go as well (no restore can use them).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,12 +42,6 @@ pub fn check_policy(v: &serde_json::Value) -> Result<BackupPolicy, Error> {
             "backup_policy.retain_count and retain_days must be at least 1 when given".into(),
         ));
     }
-    if p.binlog_archive {
-        return Err(Error::InvalidRequest(
-            "backup_policy.binlog_archive: binlog archiving (point-in-time recovery) is not available in this Marina yet"
-                .into(),
-        ));
-    }
     Ok(p)
 }
 
@@ -56,9 +52,14 @@ impl Marina {
         c: &ClusterRecord,
         policy: Option<&BackupPolicy>,
     ) -> Result<(), Error> {
-        self.store
-            .set_backup_policy(&c.id, policy, &time_fmt::now_rfc3339())
-            .await?;
+        let now = time_fmt::now_rfc3339();
+        self.store.set_backup_policy(&c.id, policy, &now).await?;
+        let archive = policy.is_some_and(|p| p.binlog_archive);
+        if archive != c.binlog_archive_since.is_some() {
+            self.store
+                .set_binlog_archive_since(&c.id, archive.then_some(now.as_str()))
+                .await?;
+        }
         let message = match policy {
             Some(p) => format!("backup policy set: {} backups on {:?}", p.method, p.schedule),
             None => "backup policy removed".to_string(),
@@ -190,6 +191,55 @@ async fn prune(app: &Marina, c: &ClusterRecord, policy: &BackupPolicy, now: time
         if expired {
             app.delete_backup(&c.tenant_id, &b.id).await?;
             tracing::info!(cluster_id = %c.id, backup_id = %b.id, "scheduled backup pruned by retention");
+        }
+    }
+    if policy.binlog_archive {
+        prune_binlogs(app, c).await?;
+    }
+    Ok(())
+}
+
+/// Archived binlogs that end before the oldest kept backup's GTID position
+/// can serve no restore any more: they go.
+async fn prune_binlogs(app: &Marina, c: &ClusterRecord) -> Result<(), Error> {
+    let mut oldest: Option<marina_common::model::BackupRecord> = None;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = app
+            .store
+            .list_backups(
+                &c.id,
+                PageRequest {
+                    limit: 500,
+                    cursor: cursor.as_deref(),
+                },
+            )
+            .await?;
+        if let Some(b) = page.items.iter().rfind(|b| b.status == BackupStatus::Completed) {
+            oldest = Some(b.clone());
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let Some(oldest) = oldest else { return Ok(()) };
+    let Ok(keep_from) = marina_engine::gtid::GtidPos::parse(oldest.gtid_position.as_deref().unwrap_or_default()) else {
+        return Ok(());
+    };
+    let finished = oldest.finished_at.clone().unwrap_or_default();
+    for f in app.store.archived_binlogs(&c.id).await? {
+        let Ok(end) = marina_engine::gtid::GtidPos::parse(&f.gtid_end) else {
+            continue;
+        };
+        if end.le(&keep_from) && f.rotated_at < finished {
+            let key = crate::binlog_archive::binlog_key(&c.tenant_id, &c.id, &f.node_id, &f.file);
+            app.blobs
+                .delete_prefix(&key)
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
+            app.store.delete_archived_binlog(&c.id, &f.node_id, &f.file).await?;
+            tracing::info!(cluster_id = %c.id, file = %f.file, "archived binlog pruned: older than the oldest kept backup");
         }
     }
     Ok(())

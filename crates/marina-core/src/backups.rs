@@ -157,15 +157,9 @@ impl Marina {
         input: &RestoreInput,
         installed_version: &str,
     ) -> Result<RestoreSource, Error> {
-        let backup_id = match (&input.backup_id, &input.cluster_id, &input.point_in_time) {
-            (Some(b), None, None) => b.clone(),
-            (None, Some(_), Some(_)) => {
-                return Err(Error::InvalidRequest(
-                    "point-in-time restore needs archived binlogs, which this Marina does not keep yet; \
-                     restore a backup with {\"restore\": {\"backup_id\": …}}"
-                        .into(),
-                ));
-            }
+        let (backup_id, point_in_time) = match (&input.backup_id, &input.cluster_id, &input.point_in_time) {
+            (Some(b), None, None) => (b.clone(), None),
+            (None, Some(cluster_id), Some(at)) => self.point_in_time_source(tenant_id, cluster_id, at).await?,
             _ => {
                 return Err(Error::InvalidRequest(
                     "restore takes either {\"backup_id\"} or {\"cluster_id\", \"point_in_time\"}".into(),
@@ -192,7 +186,52 @@ impl Marina {
         }
         Ok(RestoreSource {
             backup_id,
-            point_in_time: None,
+            point_in_time,
         })
+    }
+
+    /// For a point-in-time restore: the newest completed backup of the cluster
+    /// finished at or before `at`, once `at` is checked against the window.
+    async fn point_in_time_source(
+        &self,
+        tenant_id: &str,
+        cluster_id: &str,
+        at: &str,
+    ) -> Result<(String, Option<String>), Error> {
+        let c = self
+            .store
+            .get_cluster(Some(tenant_id), cluster_id)
+            .await?
+            .ok_or_else(|| Error::InvalidRequest(format!("restore.cluster_id: no cluster {cluster_id:?}")))?;
+        let t = time_fmt::parse_rfc3339(at)
+            .ok_or_else(|| Error::InvalidRequest(format!("restore.point_in_time: {at:?} is not an RFC 3339 time")))?;
+        let at = time_fmt::format_rfc3339(t);
+        let (earliest, latest) = crate::binlog_archive::restore_window(self, &c).await?.ok_or_else(|| {
+            Error::Conflict(format!(
+                "cluster {cluster_id} has no restore window yet: it needs backup_policy.binlog_archive, a backup \
+                 taken since, and one archived binlog"
+            ))
+        })?;
+        if at < earliest || at > latest {
+            return Err(Error::InvalidRequest(format!(
+                "restore.point_in_time {at} is outside the restore window {earliest} .. {latest}"
+            )));
+        }
+        let page = self
+            .store
+            .list_backups(
+                &c.id,
+                PageRequest {
+                    limit: 500,
+                    cursor: None,
+                },
+            )
+            .await?;
+        let b = page
+            .items
+            .into_iter()
+            .find(|b| b.status == BackupStatus::Completed && b.finished_at.as_deref().is_some_and(|f| f <= at.as_str()))
+            .ok_or_else(|| Error::Conflict(format!("no completed backup of {cluster_id} before {at}")))?;
+        Ok((b.id, Some(at)))
     }
 }

@@ -124,6 +124,7 @@ impl Marina {
                 backup_policy: None,
                 backup_slot: None,
                 auto_reseed: false,
+                binlog_archive_since: None,
                 created_at: now.clone(),
                 updated_at: now.clone(),
             };

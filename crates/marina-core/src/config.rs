@@ -88,11 +88,23 @@ pub struct Config {
 }
 
 /// Where backups are kept.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackupsConfig {
     /// Directory of the local backup store (default `<data_dir>/backups`).
     pub dir: Option<PathBuf>,
+    /// With binlog archiving, the primary's binlog is rotated and archived
+    /// this often (the recovery point objective of point-in-time recovery).
+    pub binlog_flush_secs: u64,
+}
+
+impl Default for BackupsConfig {
+    fn default() -> Self {
+        BackupsConfig {
+            dir: None,
+            binlog_flush_secs: 60,
+        }
+    }
 }
 
 /// The audit log of mutating API calls.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup_schedule;
 pub mod backups;
+pub mod binlog_archive;
 pub mod clusters;
 pub mod config;
 pub mod cron;
@@ -71,6 +72,8 @@ pub struct Marina {
     pub refusals: refusals::RefusalLedger,
     /// Where backup objects are kept.
     pub blobs: Arc<dyn marina_backup::BlobStore>,
+    /// The binlog archiver's memory (last rotation per cluster).
+    pub(crate) archiver: binlog_archive::ArchiverState,
 }
 
 impl Marina {
@@ -139,6 +142,7 @@ impl Marina {
             auth_failures: std::sync::atomic::AtomicU64::new(0),
             refusals: refusals::RefusalLedger::default(),
             blobs,
+            archiver: binlog_archive::ArchiverState::default(),
         }))
     }
 
@@ -151,7 +155,8 @@ impl Marina {
             tokio::spawn(monitor::run(self.clone(), cancel.clone())),
             tokio::spawn(refusals::run(self.clone(), cancel.clone())),
             tokio::spawn(audit::run_pruner(self.clone(), cancel.clone())),
-            tokio::spawn(backup_schedule::run(self.clone(), cancel)),
+            tokio::spawn(backup_schedule::run(self.clone(), cancel.clone())),
+            tokio::spawn(binlog_archive::run(self.clone(), cancel)),
         ]
     }
 

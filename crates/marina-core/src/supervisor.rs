@@ -9,7 +9,8 @@
 //!   signal (`Marina::reconcile`) after operations finish.
 //! - No internal retries: the next activation is the retry.
 //! - It only restarts nodes of clusters that are `active`, `degraded` or
-//!   `failed`; clusters under an operation belong to the operation worker.
+//!   `failed` and were active once; clusters under an operation belong to the
+//!   operation worker, and a failed create is left as it failed.
 //! - Statuses and roles are the monitor's business, not the supervisor's.
 //!
 //! What one pass does:
@@ -69,7 +70,10 @@ pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
 /// One reconciliation pass.
 pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
     for cluster in app.store.live_clusters().await? {
+        // A cluster that never became active (a failed create) is left as its
+        // operation left it, for the user to read and delete.
         if SUPERVISED.contains(&cluster.status)
+            && cluster.endpoints_ready
             && let Err(e) = reconcile_cluster(app, &cluster).await
         {
             tracing::warn!(cluster_id = %cluster.id, error = %e, "reconciling cluster failed");
@@ -317,6 +321,7 @@ mod tests {
             backup_policy: None,
             backup_slot: None,
             auto_reseed: false,
+            binlog_archive_since: None,
             created_at: String::new(),
             updated_at: String::new(),
         }

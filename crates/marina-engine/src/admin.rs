@@ -93,6 +93,14 @@ pub trait NodeAdmin: Send + Sync + 'static {
     /// Sets where the node's replication starts (`gtid_slave_pos`): the GTID a
     /// copy of another node's data is consistent with.
     async fn set_slave_pos(&self, node: &NodeAddr, pos: &str) -> Result<(), AdminError>;
+    /// The node's binlog files with their sizes, oldest first (`SHOW BINARY LOGS`).
+    async fn binlog_files(&self, node: &NodeAddr) -> Result<Vec<(String, u64)>, AdminError>;
+    /// The node's `gtid_binlog_pos`.
+    async fn gtid_binlog_pos(&self, node: &NodeAddr) -> Result<String, AdminError>;
+    /// Closes the current binlog file and opens the next (`FLUSH BINARY LOGS`).
+    async fn flush_binary_logs(&self, node: &NodeAddr) -> Result<(), AdminError>;
+    /// The GTID state a binlog file starts from (its `Gtid_list` event).
+    async fn binlog_start_state(&self, node: &NodeAddr, file: &str) -> Result<String, AdminError>;
     /// Waits until the node has applied `pos` (`MASTER_GTID_WAIT`); false on timeout.
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError>;
     /// How many InnoDB transactions are open.
@@ -287,6 +295,61 @@ impl NodeAdmin for MysqlAdmin {
             ],
         )
         .await
+    }
+
+    async fn binlog_files(&self, node: &NodeAddr) -> Result<Vec<(String, u64)>, AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let rows: Vec<mysql_async::Row> = conn.query("SHOW BINARY LOGS").await.map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            Ok(rows
+                .into_iter()
+                .filter_map(|r| {
+                    let name: String = r.get(0)?;
+                    let size: u64 = r.get(1)?;
+                    Some((name, size))
+                })
+                .collect())
+        };
+        within(node, self.timeout, work).await
+    }
+
+    async fn gtid_binlog_pos(&self, node: &NodeAddr) -> Result<String, AdminError> {
+        Ok(self
+            .scalar::<String>(node, "SELECT @@gtid_binlog_pos".into(), self.timeout)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn flush_binary_logs(&self, node: &NodeAddr) -> Result<(), AdminError> {
+        self.exec(node, &["FLUSH BINARY LOGS".into()]).await
+    }
+
+    async fn binlog_start_state(&self, node: &NodeAddr, file: &str) -> Result<String, AdminError> {
+        let sql = format!("SHOW BINLOG EVENTS IN {} LIMIT 4", quote(file));
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            for r in rows {
+                let kind: Option<String> = r.get("Event_type");
+                let info: Option<String> = r.get("Info");
+                if kind.as_deref() == Some("Gtid_list") {
+                    let info = info.unwrap_or_default();
+                    return Ok(info
+                        .trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .replace(' ', ""));
+                }
+            }
+            Err(AdminError::Query {
+                host: node.host.clone(),
+                port: node.port,
+                message: format!("binlog {file} has no Gtid_list event"),
+            })
+        };
+        within(node, self.timeout, work).await
     }
 
     async fn set_slave_pos(&self, node: &NodeAddr, pos: &str) -> Result<(), AdminError> {

@@ -48,6 +48,17 @@ impl GtidPos {
         !binlog_pos.le(slave_pos)
     }
 
+    /// The union of two states: per domain, the further position.
+    pub fn max(&self, other: &GtidPos) -> GtidPos {
+        let mut out = self.0.clone();
+        for (d, (srv, seq)) in &other.0 {
+            if *seq > self.seq(*d) {
+                out.insert(*d, (*srv, *seq));
+            }
+        }
+        GtidPos(out)
+    }
+
     /// Formats back to MariaDB's syntax.
     pub fn to_mariadb(&self) -> String {
         self.0
@@ -70,6 +81,15 @@ mod tests {
 
     fn p(s: &str) -> GtidPos {
         GtidPos::parse(s).unwrap()
+    }
+
+    #[test]
+    fn union_keeps_the_furthest_per_domain() {
+        assert_eq!(
+            p("0-1-5,1-2-3").max(&p("0-2-7,2-1-1")).to_mariadb(),
+            "0-2-7,1-2-3,2-1-1"
+        );
+        assert_eq!(p("0-1-9").max(&p("0-2-7")).to_mariadb(), "0-1-9");
     }
 
     #[test]

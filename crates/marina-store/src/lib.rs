@@ -233,6 +233,14 @@ pub trait BackupStore: Send + Sync {
     /// Replaces the mutable fields (status, size, GTID, times, source, checksum, error).
     async fn update_backup(&self, b: &BackupRecord) -> StoreResult<()>;
     async fn delete_backup(&self, id: &str) -> StoreResult<()>;
+    /// Records an archived binlog file (idempotent).
+    async fn add_archived_binlog(&self, b: &ArchivedBinlog) -> StoreResult<()>;
+    /// A cluster's archived binlogs in archive order.
+    async fn archived_binlogs(&self, cluster_id: &str) -> StoreResult<Vec<ArchivedBinlog>>;
+    /// Forgets an archived binlog (its object is removed by the caller).
+    async fn delete_archived_binlog(&self, cluster_id: &str, node_id: &str, file: &str) -> StoreResult<()>;
+    /// When archiving was turned on for a cluster (`None`: off).
+    async fn set_binlog_archive_since(&self, cluster_id: &str, since: Option<&str>) -> StoreResult<()>;
 }
 
 /// What deleting a security group did.

@@ -183,7 +183,7 @@ async fn backups_restore_into_new_clusters_with_the_data_of_their_time() {
         (json!({"name": "x2", "size_id": "xsmall", "restore": {}}), 400),
         (
             json!({"name": "x3", "size_id": "xsmall", "restore": {"cluster_id": src_id, "point_in_time": "2026-01-01T00:00:00Z"}}),
-            400,
+            409,
         ),
     ] {
         let (s, e) = app.post("/v1/clusters", body.clone()).await;
@@ -323,7 +323,6 @@ async fn scheduled_backups_run_survive_restarts_and_are_pruned() {
     for bad in [
         json!({"schedule": "every day"}),
         json!({"schedule": "* * * * *", "retain_count": 0}),
-        json!({"schedule": "* * * * *", "binlog_archive": true}),
         json!({"schedule": "* * * * *", "colour": "blue"}),
         json!({"schedule": "* * * * *", "method": "tape"}),
     ] {
@@ -503,4 +502,111 @@ async fn replicas_are_reseeded_from_the_primary_or_a_backup() {
         .filter(|e| e["type"] == "node_reseeded")
         .count();
     assert_eq!(reseeded, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_in_time_recovery_across_a_switchover() {
+    let app = TestApp::start_configured("userspace", "[backups]\nbinlog_flush_secs = 1\n").await;
+    let (c, password) = app.create_cluster("history", 2).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let (s, body) = patch(
+        &app,
+        &id,
+        json!({"backup_policy": {"schedule": "0 0 1 1 *", "binlog_archive": true}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, e) = app.get(&format!("/v1/clusters/{id}/restore-window")).await;
+    assert_eq!(s, 409, "no backup yet: {e}");
+    seed(&app, &c, &password, 1, 20).await;
+    let backup = take_backup(&app, &id, json!({})).await;
+    assert_eq!(backup["status"], "completed");
+    seed(&app, &c, &password, 21, 25).await;
+    // The archive follows the primary through a switchover.
+    let (s, sw) = app.post(&format!("/v1/clusters/{id}/switchover"), json!({})).await;
+    assert_eq!(s, 202, "{sw}");
+    let op = app
+        .wait_op(sw["operation"]["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    seed(&app, &c, &password, 26, 30).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let t = marina_common::time_fmt::now_rfc3339();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    seed(&app, &c, &password, 31, 40).await;
+    let writer = c["endpoints"]["writer"]["host"].as_str().unwrap();
+    let mut conn = mysql(writer, 3306, "admin", &password).await.unwrap();
+    conn.query_drop("DROP TABLE shop.orders").await.unwrap();
+    drop(conn);
+    let window = eventually(Duration::from_secs(20), "the archive passes T", || async {
+        let (s, w) = app.get(&format!("/v1/clusters/{id}/restore-window")).await;
+        (s == 200 && w["latest"].as_str().unwrap() > t.as_str()).then_some(w)
+    })
+    .await;
+    assert!(window["earliest"].as_str().unwrap() < t.as_str(), "{window}");
+    let (s, e) = app
+        .post(
+            "/v1/clusters",
+            json!({"name": "too-early", "size_id": "xsmall", "restore": {"cluster_id": id, "point_in_time": "2020-01-01T00:00:00Z"}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    let (s, body) = app
+        .post(
+            "/v1/clusters",
+            json!({"name": "as-of-t", "size_id": "xsmall", "nodes": 2, "restore": {"cluster_id": id, "point_in_time": t}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    assert_eq!(body["cluster"]["restore"]["backup_id"], backup["id"]);
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    let pw = body["credentials"]["password"].as_str().unwrap();
+    let (_, restored) = app
+        .get(&format!("/v1/clusters/{}", body["cluster"]["id"].as_str().unwrap()))
+        .await;
+    let rw = restored["endpoints"]["writer"]["host"].as_str().unwrap();
+    let mut conn = mysql(rw, 3306, "admin", pw).await.unwrap();
+    let ids: Vec<i64> = conn.query("SELECT id FROM shop.orders ORDER BY id").await.unwrap();
+    assert_eq!(ids, (1..=30).collect::<Vec<i64>>(), "exactly the rows written before T");
+    // Its replica has them too.
+    for n in restored["nodes"].as_array().unwrap() {
+        let port = n["port"].as_u64().unwrap() as u16;
+        eventually(Duration::from_secs(10), "replica has the replayed rows", || async {
+            (rows("127.0.0.1", port, pw).await == Some(30)).then_some(())
+        })
+        .await;
+    }
+    // Archived binlogs older than the oldest kept backup are pruned.
+    let (_, tenant) = app.get("/v1/tenants/current").await;
+    let archive = app
+        .data_dir()
+        .join("backups")
+        .join(tenant["id"].as_str().unwrap())
+        .join(&id)
+        .join("binlogs");
+    let before = walk(&archive).len();
+    assert!(before >= 3, "{before} archived files");
+    let (s, _) = app
+        .delete(&format!("/v1/backups/{}", backup["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, 204);
+    let newer = take_backup(&app, &id, json!({"method": "logical"})).await;
+    assert_eq!(newer["status"], "completed");
+    eventually(Duration::from_secs(20), "old binlogs pruned", || async {
+        (walk(&archive).len() < before).then_some(())
+    })
+    .await;
+    // The window now starts at the newer backup.
+    let w = eventually(Duration::from_secs(10), "window after the newer backup", || async {
+        let (s, w) = app.get(&format!("/v1/clusters/{id}/restore-window")).await;
+        (s == 200).then_some(w)
+    })
+    .await;
+    assert!(
+        w["earliest"].as_str().unwrap() >= newer["finished_at"].as_str().unwrap(),
+        "{w}"
+    );
 }

@@ -95,18 +95,25 @@ pub async fn reseed(
 /// The span of time a cluster can be restored to (needs archived binlogs).
 #[utoipa::path(get, path = "/v1/clusters/{cluster_id}/restore-window", tag = "backups", security(("bearer" = [])),
     params(("cluster_id" = String, Path)),
-    responses((status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = RestoreWindow), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn restore_window(
     State(app): State<Arc<Marina>>,
     Auth(auth): Auth,
     Path(cluster_id): Path<String>,
-) -> ApiResult<axum::Json<serde_json::Value>> {
+) -> ApiResult<axum::Json<RestoreWindow>> {
     auth.require(Scope::Read)?;
     let c = app.cluster(&auth.tenant_id, &cluster_id).await?;
-    Err(marina_common::Error::Conflict(format!(
-        "cluster {} has no restore window: point-in-time recovery needs archived binlogs, which this Marina \
-         does not keep yet; restore a backup instead",
-        c.id
-    ))
-    .into())
+    match marina_core::binlog_archive::restore_window(&app, &c).await? {
+        Some((earliest, latest)) => Ok(axum::Json(RestoreWindow {
+            cluster_id: c.id,
+            earliest,
+            latest,
+        })),
+        None => Err(marina_common::Error::Conflict(format!(
+            "cluster {} has no restore window: point-in-time recovery needs backup_policy.binlog_archive, a backup \
+             taken since archiving started, and one archived binlog",
+            c.id
+        ))
+        .into()),
+    }
 }

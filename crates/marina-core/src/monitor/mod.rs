@@ -141,10 +141,14 @@ async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Resu
         .retain(|id, _| wanted.contains(id));
 
     for (cluster, nodes) in per_cluster {
-        if !matches!(
-            cluster.status,
-            ClusterStatus::Active | ClusterStatus::Degraded | ClusterStatus::Failed
-        ) {
+        // A cluster that never became active (a failed create or restore) has
+        // nothing to fail over, fence or rejoin.
+        if !cluster.endpoints_ready
+            || !matches!(
+                cluster.status,
+                ClusterStatus::Active | ClusterStatus::Degraded | ClusterStatus::Failed
+            )
+        {
             continue;
         }
         let fresh = app

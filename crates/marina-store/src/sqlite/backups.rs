@@ -167,6 +167,67 @@ impl BackupStore for SqliteStore {
         Ok(moved.rows_affected() == 1)
     }
 
+    async fn add_archived_binlog(&self, b: &ArchivedBinlog) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO archived_binlogs (cluster_id, node_id, file, gtid_start, gtid_end, size_bytes, \
+             checksum, rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&b.cluster_id)
+        .bind(&b.node_id)
+        .bind(&b.file)
+        .bind(&b.gtid_start)
+        .bind(&b.gtid_end)
+        .bind(b.size_bytes as i64)
+        .bind(&b.checksum)
+        .bind(&b.rotated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn archived_binlogs(&self, cluster_id: &str) -> StoreResult<Vec<ArchivedBinlog>> {
+        let rows = sqlx::query(
+            "SELECT cluster_id, node_id, file, gtid_start, gtid_end, size_bytes, checksum, rotated_at \
+             FROM archived_binlogs WHERE cluster_id = $1 ORDER BY seq",
+        )
+        .bind(cluster_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ArchivedBinlog {
+                    cluster_id: r.try_get("cluster_id")?,
+                    node_id: r.try_get("node_id")?,
+                    file: r.try_get("file")?,
+                    gtid_start: r.try_get("gtid_start")?,
+                    gtid_end: r.try_get("gtid_end")?,
+                    size_bytes: r.try_get::<i64, _>("size_bytes")? as u64,
+                    checksum: r.try_get("checksum")?,
+                    rotated_at: r.try_get("rotated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_archived_binlog(&self, cluster_id: &str, node_id: &str, file: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM archived_binlogs WHERE cluster_id = $1 AND node_id = $2 AND file = $3")
+            .bind(cluster_id)
+            .bind(node_id)
+            .bind(file)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_binlog_archive_since(&self, cluster_id: &str, since: Option<&str>) -> StoreResult<()> {
+        sqlx::query("UPDATE clusters SET binlog_archive_since = $1 WHERE id = $2")
+            .bind(since)
+            .bind(cluster_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn delete_backup(&self, id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM backups WHERE id = $1")
             .bind(id)
