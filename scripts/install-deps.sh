@@ -10,6 +10,10 @@ command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v mariadb-backup >/dev/null 2>&1 || need+=(mariadb-backup)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+# Tests (`--test`): python3-venv for the S3-compatible test server (moto).
+if [ "${1:-}" = "--test" ]; then
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+fi
 # Benchmarks only (`scripts/install-deps.sh --bench`): sysbench and HAProxy baselines.
 if [ "${1:-}" = "--bench" ]; then
   command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
@@ -29,4 +33,14 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+# The S3-compatible server the backup store tests run against (moto, from PyPI,
+# in its own virtualenv; MARINA_TEST_MOTO points the tests elsewhere).
+if [ "${1:-}" = "--test" ] && [ ! -x /opt/marina-test/moto/bin/moto_server ]; then
+  echo "installing moto (S3-compatible test server) into /opt/marina-test/moto"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO python3 -m venv /opt/marina-test/moto
+  $SUDO /opt/marina-test/moto/bin/pip install -q 'moto[server]==5.2.5'
 fi

@@ -56,7 +56,7 @@ pub trait BlobStore: Send + Sync + 'static {
 }
 
 /// Keys are relative paths of plain segments: `[A-Za-z0-9_.-]`, no `..`.
-fn check_key(key: &str) -> Result<(), BlobError> {
+pub(crate) fn check_key(key: &str) -> Result<(), BlobError> {
     let ok = !key.is_empty()
         && key.split('/').all(|seg| {
             !seg.is_empty()

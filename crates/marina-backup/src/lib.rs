@@ -7,7 +7,9 @@
 pub mod blob;
 pub mod manifest;
 pub mod pipeline;
+pub mod s3;
 
 pub use blob::{BlobError, BlobStore, LocalBlobStore, Written};
 pub use manifest::Manifest;
 pub use pipeline::{PipelineError, Produced};
+pub use s3::{S3BlobStore, S3Config};

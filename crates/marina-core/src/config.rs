@@ -96,6 +96,8 @@ pub struct BackupsConfig {
     /// With binlog archiving, the primary's binlog is rotated and archived
     /// this often (the recovery point objective of point-in-time recovery).
     pub binlog_flush_secs: u64,
+    /// An S3-compatible bucket instead of the local directory.
+    pub s3: Option<marina_backup::S3Config>,
 }
 
 impl Default for BackupsConfig {
@@ -103,6 +105,7 @@ impl Default for BackupsConfig {
         BackupsConfig {
             dir: None,
             binlog_flush_secs: 60,
+            s3: None,
         }
     }
 }
@@ -349,6 +352,9 @@ impl Config {
 
     /// Checks cross-field rules.
     pub fn validate(&self) -> Result<(), String> {
+        if self.backups.dir.is_some() && self.backups.s3.is_some() {
+            return Err("set either backups.dir (a local directory) or [backups.s3], not both".into());
+        }
         if self.audit.retention_days == 0 {
             return Err("audit.retention_days must be at least 1".into());
         }

@@ -120,12 +120,18 @@ impl Marina {
         datapath: Arc<dyn DataPath>,
     ) -> Result<Arc<Self>, Error> {
         let secrets = secrets::SecretBox::open(&config.data_dir)?;
-        let blob_dir = config
-            .backups
-            .dir
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("backups"));
-        let blobs: Arc<dyn marina_backup::BlobStore> = Arc::new(marina_backup::LocalBlobStore::new(blob_dir));
+        let blobs: Arc<dyn marina_backup::BlobStore> = match &config.backups.s3 {
+            Some(s3) => Arc::new(
+                marina_backup::S3BlobStore::new(s3).map_err(|e| Error::InvalidRequest(format!("backups.s3: {e}")))?,
+            ),
+            None => Arc::new(marina_backup::LocalBlobStore::new(
+                config
+                    .backups
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join("backups")),
+            )),
+        };
         Ok(Arc::new(Marina {
             sizes: config.catalog(),
             config,

@@ -610,3 +610,42 @@ async fn point_in_time_recovery_across_a_switchover() {
         "{w}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_go_to_an_s3_compatible_store() {
+    let s3 = S3Server::start("marina-backups").await;
+    let app = TestApp::start_configured(
+        "userspace",
+        &format!(
+            "[backups.s3]\nbucket = \"marina-backups\"\nendpoint = \"{}\"\nprefix = \"site-a\"\naccess_key_id = \"test\"\nsecret_access_key = \"test-secret-key\"\n",
+            s3.endpoint
+        ),
+    )
+    .await;
+    let (c, password) = app.create_cluster("clouded", 1).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    seed(&app, &c, &password, 1, 12).await;
+    let b = take_backup(&app, &id, json!({})).await;
+    assert_eq!(b["status"], "completed", "{b}");
+    let keys = s3.keys("marina-backups").await;
+    let bid = b["id"].as_str().unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("site-a/") && k.ends_with(&format!("{bid}/manifest.json"))),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k.ends_with(&format!("{bid}/data.mbstream.zst"))),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k.ends_with(".partial")), "{keys:?}");
+    assert!(!app.data_dir().join("backups").exists(), "nothing stored locally");
+    assert!(!app.log().contains("test-secret-key"), "the S3 secret is never logged");
+    let (op, restored, pw) = restore(&app, "from-s3", 1, bid).await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    let writer = restored["endpoints"]["writer"]["host"].as_str().unwrap().to_string();
+    assert_eq!(rows(&writer, 3306, &pw).await, Some(12));
+    let (s, _) = app.delete(&format!("/v1/backups/{bid}")).await;
+    assert_eq!(s, 204);
+    assert!(!s3.keys("marina-backups").await.iter().any(|k| k.contains(bid)));
+}
