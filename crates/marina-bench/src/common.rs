@@ -158,6 +158,14 @@ impl Drop for Bench {
     /// Whatever happened (an error return included), leave no node process or
     /// nftables table behind: kill by pid every mariadbd of this data dir.
     fn drop(&mut self) {
+        // Stop the control plane's tasks first: a supervisor still running
+        // would restart the nodes killed below and re-create the table.
+        self.cancel.cancel();
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.server.abort();
+        std::thread::sleep(std::time::Duration::from_millis(300));
         let needle = format!("--defaults-file={}/", self.data_dir.join("nodes").display());
         if let Ok(entries) = std::fs::read_dir("/proc") {
             for e in entries.flatten() {

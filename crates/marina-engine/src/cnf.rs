@@ -73,7 +73,7 @@ performance_schema = OFF\n\
 innodb_buffer_pool_size = {bp}\n\
 innodb_buffer_pool_load_at_startup = OFF\n\
 innodb_buffer_pool_dump_at_shutdown = OFF\n\
-innodb_log_file_size = 8M\n\
+innodb_log_file_size = {redo}\n\
 innodb_flush_log_at_trx_commit = 1\n\
 max_connections = {maxc}\n\
 log_bin = {datadir}/mariadb-bin\n\
@@ -101,6 +101,7 @@ rpl_semi_sync_master_timeout = {sst}\n",
         port = c.port,
         server_id = c.server_id,
         bp = c.buffer_pool_bytes,
+        redo = redo_log_bytes(c.buffer_pool_bytes),
         maxc = c.max_connections,
         ss = on(c.semisync),
         sst = c.semisync_timeout_ms,
@@ -110,6 +111,15 @@ rpl_semi_sync_master_timeout = {sst}\n",
             "MASTER"
         },
     )
+}
+
+/// The InnoDB redo log a node gets: a quarter of its buffer pool, between 64
+/// MiB and 1 GiB. Too small a log makes checkpoints (and so writes) stall
+/// under load, and makes `mariadb-backup` fail when writes wrap the log
+/// faster than it can copy it.
+pub fn redo_log_bytes(buffer_pool: u64) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    (buffer_pool / 4 / MIB).clamp(64, 1024) * MIB
 }
 
 /// The option file used to initialise a template datadir with
@@ -158,6 +168,7 @@ mod tests {
             "rpl_semi_sync_master_wait_point = AFTER_SYNC",
             "datadir = /d/nd_1/data",
             "innodb_buffer_pool_size = 1073741824",
+            "innodb_log_file_size = 268435456",
             "skip_slave_start = ON",
             "init_rpl_role = SLAVE",
         ] {
