@@ -75,31 +75,15 @@ fn command(program: &Path, args: &[String]) -> Command {
     cmd
 }
 
-/// Runs a backup tool on idle CPU only (`SCHED_IDLE`, nice 19) and at the
-/// lowest best-effort I/O priority: it yields to the databases on the host.
+/// Runs a backup tool (or the compressor) on idle CPU only (`SCHED_IDLE`,
+/// nice 19) and at the lowest best-effort I/O priority: it yields to the
+/// databases on the host.
 /// Under sustained load it copies slowly; nodes get a redo log large enough
 /// (see `marina_engine::cnf::redo_log_bytes`) that it still keeps up with it
 /// (with an 8 MiB log it did not: writes wrapped the log first).
 fn low_priority(cmd: &mut Command) -> &mut Command {
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe system calls on the child itself.
-    unsafe {
-        cmd.pre_exec(|| {
-            let param = libc::sched_param { sched_priority: 0 };
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-            // ioprio_set(IOPRIO_WHO_PROCESS, self, IOPRIO_CLASS_BE << 13 | 7)
-            libc::syscall(libc::SYS_ioprio_set, 1, 0, (2 << 13) | 7);
-            Ok(())
-        })
-    }
-}
-
-/// Runs the compressor on idle CPU only (`SCHED_IDLE`, nice 19): compression
-/// is the CPU-hungry part of a backup and can wait; measured on a 2-vCPU host
-/// this is what keeps the primary's write rate during backups.
-fn idle_priority(cmd: &mut Command) -> &mut Command {
-    // SAFETY: as above.
     unsafe {
         cmd.pre_exec(|| {
             let param = libc::sched_param { sched_priority: 0 };
@@ -119,6 +103,25 @@ fn spawn(cmd: &mut Command, program: &Path) -> Result<Child, PipelineError> {
     })
 }
 
+/// Appends `bytes` to `kept`, holding on to (at least) the last `TAIL` bytes.
+fn push_tail(kept: &mut Vec<u8>, bytes: &[u8]) {
+    kept.extend_from_slice(bytes);
+    if kept.len() > 2 * TAIL {
+        kept.drain(..kept.len() - TAIL);
+    }
+}
+
+/// The last `TAIL` bytes as text.
+fn tail_text(kept: &[u8]) -> String {
+    String::from_utf8_lossy(&kept[kept.len().saturating_sub(TAIL)..]).into_owned()
+}
+
+/// The last 20 lines of a tool's log, for an error message.
+fn last_lines(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
 /// Keeps the last `TAIL` bytes a reader yields.
 async fn read_tail(mut r: impl AsyncRead + Unpin) -> String {
     let mut kept = Vec::new();
@@ -127,13 +130,9 @@ async fn read_tail(mut r: impl AsyncRead + Unpin) -> String {
         if n == 0 {
             break;
         }
-        kept.extend_from_slice(&buf[..n]);
-        if kept.len() > 2 * TAIL {
-            kept.drain(..kept.len() - TAIL);
-        }
+        push_tail(&mut kept, &buf[..n]);
     }
-    let start = kept.len().saturating_sub(TAIL);
-    String::from_utf8_lossy(&kept[start..]).into_owned()
+    tail_text(&kept)
 }
 
 /// Checks a finished process.
@@ -145,19 +144,10 @@ async fn finished(mut child: Child, program: &Path, log: String) -> Result<Strin
     if status.success() {
         Ok(log)
     } else {
-        let log = log
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
         Err(PipelineError::Tool {
             program: program.display().to_string(),
             status: status.to_string(),
-            log,
+            log: last_lines(&log),
         })
     }
 }
@@ -200,7 +190,7 @@ pub async fn produce(
     };
     let mut zstd = spawn(
         // Level 1: half the CPU of the default level for slightly larger files.
-        idle_priority(&mut command(zstd_bin, &["-q".into(), "-1".into(), "-c".into()]))
+        low_priority(&mut command(zstd_bin, &["-q".into(), "-1".into(), "-c".into()]))
             .stdin(zstd_in)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
@@ -222,14 +212,10 @@ pub async fn produce(
                 if zin.write_all(&buf[..n]).await.is_err() {
                     break;
                 }
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > 2 * TAIL {
-                    tail.drain(..tail.len() - TAIL);
-                }
+                push_tail(&mut tail, &buf[..n]);
             }
             drop(zin);
-            let start = tail.len().saturating_sub(TAIL);
-            String::from_utf8_lossy(&tail[start..]).into_owned()
+            tail_text(&tail)
         }))
     } else {
         None
@@ -417,15 +403,7 @@ pub async fn run(program: &Path, args: &[String]) -> Result<String, PipelineErro
         Err(PipelineError::Tool {
             program: program.display().to_string(),
             status: out.status.to_string(),
-            log: log
-                .lines()
-                .rev()
-                .take(20)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n"),
+            log: last_lines(&log),
         })
     }
 }
