@@ -24,6 +24,7 @@ use marina_common::time_fmt::now_rfc3339;
 use marina_engine::backup as tools;
 
 use super::StepContext;
+use super::datadir::{fresh_dir, pipeline_err};
 use crate::Marina;
 use crate::backups::{data_key, manifest_key, prefix};
 
@@ -77,10 +78,6 @@ async fn choose_source(
         .map(|p| (p.clone(), false))
 }
 
-fn pipeline_err(e: pipeline::PipelineError) -> Error {
-    Error::Unavailable(e.to_string())
-}
-
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
     let StepContext {
         cluster,
@@ -114,9 +111,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             let node_dir = app.runtime.node_dir(&source.id);
             let socket = node_dir.join("mariadbd.sock");
             let scratch = app.config.data_dir.join("tmp").join(&b.id);
-            let _ = std::fs::remove_dir_all(&scratch);
-            std::fs::create_dir_all(&scratch)
-                .map_err(|e| Error::internal(format!("creating {}: {e}", scratch.display())))?;
+            fresh_dir(&scratch)?;
             let key = data_key(&b);
             let produced = match b.method {
                 BackupMethod::Physical => {

@@ -14,6 +14,7 @@
 
 mod backup;
 mod create;
+mod datadir;
 mod delete;
 pub mod elect;
 mod failover;

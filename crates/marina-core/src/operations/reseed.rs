@@ -30,15 +30,12 @@ use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, ReseedFrom};
 use marina_engine::backup as tools;
 
+use super::datadir::{fresh_dir, install_prepared, pipeline_err};
 use super::{StepContext, admin_err, create, runtime_err};
 use crate::Marina;
 use crate::backups::data_key;
 
 pub(super) const STEPS: &[&str] = &["stop_node", "copy_data", "start_node", "attach", "finish"];
-
-fn pipeline_err(e: pipeline::PipelineError) -> Error {
-    Error::Unavailable(e.to_string())
-}
 
 fn target<'a>(op: &Operation, nodes: &'a [NodeRecord]) -> Result<&'a NodeRecord, Error> {
     let id = op.node_id.as_deref().unwrap_or_default();
@@ -68,8 +65,7 @@ async fn copy(
         ReseedFrom::Primary => {
             let dir = app.runtime.node_dir(&primary.id);
             let work = app.config.data_dir.join("tmp").join(&op.id);
-            let _ = std::fs::remove_dir_all(&work);
-            std::fs::create_dir_all(&work).map_err(|e| Error::internal(format!("creating {}: {e}", work.display())))?;
+            fresh_dir(&work)?;
             let args = tools::physical_backup_args(&dir.join("mariadbd.sock"), &dir.join("data"), &work);
             let piped = pipeline::pipe(
                 &PathBuf::from("mariadb-backup"),
@@ -140,26 +136,10 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
                 return Ok(());
             }
             let scratch = dir.join("reseed.tmp");
-            let fs = |what: &str, p: &Path| {
-                let what = format!("{what} {}", p.display());
-                move |e: std::io::Error| Error::internal(format!("{what}: {e}"))
-            };
-            let _ = std::fs::remove_dir_all(&scratch);
-            std::fs::create_dir_all(&scratch).map_err(fs("creating", &scratch))?;
+            fresh_dir(&scratch)?;
             let gtid = copy(app, op, &cluster.id, primary, &scratch).await?;
-            pipeline::run(&PathBuf::from("mariadb-backup"), &tools::prepare_args(&scratch))
-                .await
-                .map_err(pipeline_err)?;
-            let data = dir.join("data");
-            match std::fs::remove_dir_all(&data) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(fs("removing", &data)(e)),
-            }
-            std::fs::rename(&scratch, &data).map_err(fs("installing", &data))?;
             app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
-            std::fs::write(&marker, gtid.as_bytes()).map_err(fs("writing", &marker))?;
-            Ok(())
+            install_prepared(&dir, &scratch, &marker, &gtid).await
         }
         "start_node" => {
             let spec = app.node_spec(&cluster, node, &secrets)?;

@@ -35,10 +35,13 @@ use std::sync::Arc;
 
 use marina_backup::pipeline;
 use marina_common::Error;
-use marina_common::model::{BackupMethod, BackupRecord, BackupStatus, NodeRole, Operation};
+use marina_common::model::{
+    BackupMethod, BackupRecord, BackupStatus, ClusterRecord, ClusterSecrets, NodeRecord, NodeRole, Operation,
+};
 use marina_engine::backup as tools;
 use marina_engine::gtid::GtidPos;
 
+use super::datadir::{fresh_dir, install_prepared, pipeline_err};
 use super::{StepContext, admin_err, create, each_node};
 use crate::Marina;
 use crate::backups::data_key;
@@ -56,17 +59,10 @@ pub(super) const STEPS: &[&str] = &[
     "activate",
 ];
 
-fn pipeline_err(e: pipeline::PipelineError) -> Error {
-    match e {
-        pipeline::PipelineError::Checksum { .. } => Error::Conflict(format!("the backup is corrupt: {e}")),
-        other => Error::Unavailable(other.to_string()),
-    }
-}
-
-async fn source_backup(app: &Marina, op: &Operation) -> Result<BackupRecord, Error> {
-    let StepContext { cluster, .. } = StepContext::load(app, op).await?;
+async fn source_backup(app: &Marina, cluster: &ClusterRecord) -> Result<BackupRecord, Error> {
     let restore = cluster
         .restore
+        .as_ref()
         .ok_or_else(|| Error::internal(format!("cluster {} has nothing to restore", cluster.id)))?;
     let b = app
         .store
@@ -86,12 +82,7 @@ async fn restore_node(app: &Marina, node_dir: &Path, b: &BackupRecord) -> Result
         return Ok(());
     }
     let scratch = node_dir.join("restore.tmp");
-    let fs_err = |what: &str, p: &Path| {
-        let what = format!("{what} {}", p.display());
-        move |e: std::io::Error| Error::internal(format!("{what}: {e}"))
-    };
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).map_err(fs_err("creating", &scratch))?;
+    fresh_dir(&scratch)?;
     pipeline::consume(
         app.blobs.as_ref(),
         &data_key(b),
@@ -100,25 +91,30 @@ async fn restore_node(app: &Marina, node_dir: &Path, b: &BackupRecord) -> Result
     )
     .await
     .map_err(pipeline_err)?;
-    pipeline::run(&PathBuf::from("mariadb-backup"), &tools::prepare_args(&scratch))
-        .await
-        .map_err(pipeline_err)?;
-    let data = node_dir.join("data");
-    match std::fs::remove_dir_all(&data) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(fs_err("removing", &data)(e)),
-    }
-    std::fs::rename(&scratch, &data).map_err(fs_err("installing", &data))?;
-    std::fs::write(&marker, b.id.as_bytes()).map_err(fs_err("writing", &marker))?;
-    Ok(())
+    install_prepared(node_dir, &scratch, &marker, &b.id).await
 }
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    if matches!(step, "prepare_nodes" | "start_nodes" | "configure_replication") {
+        return create::run_step(app, op, step).await;
+    }
+    if step == "activate" {
+        create::run_step(app, op, step).await?;
+    }
+    let StepContext {
+        cluster,
+        nodes,
+        secrets,
+    } = StepContext::load(app, op).await?;
+    let b = source_backup(app, &cluster).await?;
+    let primary = || {
+        nodes
+            .iter()
+            .find(|n| n.role == NodeRole::Primary)
+            .ok_or_else(|| Error::internal("cluster has no primary"))
+    };
     match step {
-        "prepare_nodes" | "start_nodes" | "configure_replication" => create::run_step(app, op, step).await,
         "verify_backup" => {
-            let b = source_backup(app, op).await?;
             let checksum = b.checksum.as_deref().unwrap_or_default();
             let sha = checksum.strip_prefix("sha256:").unwrap_or(checksum);
             pipeline::verify(app.blobs.as_ref(), &data_key(&b), sha)
@@ -127,11 +123,9 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             Ok(())
         }
         "restore_data" => {
-            let b = source_backup(app, op).await?;
             if b.method != BackupMethod::Physical {
                 return Ok(());
             }
-            let StepContext { nodes, .. } = StepContext::load(app, op).await?;
             each_node(app, &nodes, move |app, n| {
                 let b = b.clone();
                 async move { restore_node(&app, &app.runtime.node_dir(&n.id), &b).await }
@@ -139,7 +133,6 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .await
         }
         "reset_history" => {
-            let StepContext { nodes, secrets, .. } = StepContext::load(app, op).await?;
             for n in &nodes {
                 app.admin
                     .reset_history(&app.mgmt_addr(n, &secrets))
@@ -149,16 +142,10 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             Ok(())
         }
         "load_dump" => {
-            let b = source_backup(app, op).await?;
             if b.method != BackupMethod::Logical {
                 return Ok(());
             }
-            let StepContext { nodes, .. } = StepContext::load(app, op).await?;
-            let primary = nodes
-                .iter()
-                .find(|n| n.role == NodeRole::Primary)
-                .ok_or_else(|| Error::internal("cluster has no primary"))?;
-            let socket = app.runtime.node_dir(&primary.id).join("mariadbd.sock");
+            let socket = app.runtime.node_dir(&primary()?.id).join("mariadbd.sock");
             pipeline::consume(
                 app.blobs.as_ref(),
                 &data_key(&b),
@@ -169,11 +156,8 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .map_err(pipeline_err)?;
             Ok(())
         }
-        "replay_binlogs" => replay_binlogs(app, op).await,
+        "replay_binlogs" => replay_binlogs(app, op, &cluster, primary()?, &secrets, &b).await,
         "activate" => {
-            create::run_step(app, op, step).await?;
-            let b = source_backup(app, op).await?;
-            let StepContext { cluster, .. } = StepContext::load(app, op).await?;
             app.event(
                 &cluster.tenant_id,
                 &cluster.id,
@@ -195,12 +179,14 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
     }
 }
 
-async fn replay_binlogs(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
-    let StepContext {
-        cluster,
-        nodes,
-        secrets,
-    } = StepContext::load(app, op).await?;
+async fn replay_binlogs(
+    app: &Arc<Marina>,
+    op: &Operation,
+    cluster: &ClusterRecord,
+    primary: &NodeRecord,
+    secrets: &ClusterSecrets,
+    b: &BackupRecord,
+) -> Result<(), Error> {
     let Some(until) = cluster.restore.as_ref().and_then(|r| r.point_in_time.clone()) else {
         return Ok(());
     };
@@ -215,20 +201,14 @@ async fn replay_binlogs(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> 
         until_t.minute(),
         until_t.second()
     );
-    let b = source_backup(app, op).await?;
-    let primary = nodes
-        .iter()
-        .find(|n| n.role == NodeRole::Primary)
-        .ok_or_else(|| Error::internal("cluster has no primary"))?;
-    let addr = app.mgmt_addr(primary, &secrets);
+    let addr = app.mgmt_addr(primary, secrets);
     let parse = |s: &str| GtidPos::parse(s).map_err(Error::internal);
     // Resumable: what the new primary already applied counts as replayed.
     let applied = app.admin.gtid_binlog_pos(&addr).await.map_err(admin_err)?;
     let mut state = parse(b.gtid_position.as_deref().unwrap_or_default())?.max(&parse(&applied)?);
     let socket = app.runtime.node_dir(&primary.id).join("mariadbd.sock");
     let tmp = app.config.data_dir.join("tmp").join(&op.id);
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::internal(format!("creating {}: {e}", tmp.display())))?;
+    fresh_dir(&tmp)?;
     let files = app.store.archived_binlogs(&b.cluster_id).await?;
     let result = async {
         for f in files {
