@@ -2,62 +2,12 @@
 //! `scripts/install-deps.sh --test`): the two-phase write, reads, deletes,
 //! and a compressed pipeline round trip.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "support/moto.rs"]
+mod moto;
 
 use marina_backup::{BlobError, BlobStore, S3BlobStore, S3Config, pipeline};
+use moto::S3Server;
 use tokio::io::AsyncReadExt;
-
-/// A moto S3 server on a free loopback port; killed on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto() -> Moto {
-    let bin = std::env::var("MARINA_TEST_MOTO").unwrap_or_else(|_| "/opt/marina-test/moto/bin/moto_server".into());
-    assert!(
-        std::path::Path::new(&bin).exists(),
-        "{bin} is missing: run scripts/install-deps.sh --test (or set MARINA_TEST_MOTO)"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "moto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn bucket(endpoint: &str, name: &str) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let resp = reqwest::Client::new()
-        .put(format!("{endpoint}/{name}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-}
 
 fn config(endpoint: &str) -> S3Config {
     S3Config {
@@ -72,8 +22,7 @@ fn config(endpoint: &str) -> S3Config {
 
 #[tokio::test]
 async fn objects_appear_only_when_committed() {
-    let m = moto();
-    bucket(&m.endpoint, "marina-backups").await;
+    let m = S3Server::start("marina-backups").await;
     let store = S3BlobStore::new(&config(&m.endpoint)).unwrap();
     assert!(store.describe().contains("marina-backups"));
     // Larger than one multipart part (5 MiB).
@@ -109,21 +58,13 @@ async fn objects_appear_only_when_committed() {
     store.delete_prefix("tn_1/bk_1").await.unwrap();
     store.delete_prefix("tn_1/bk_2").await.unwrap();
     assert!(!store.exists("tn_1/bk_1/data.zst").await.unwrap());
-    let listing = reqwest::Client::new()
-        .get(format!("{}/marina-backups?list-type=2", m.endpoint))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(!listing.contains("<Key>"), "nothing left: {listing}");
+    let left = m.keys("marina-backups").await;
+    assert!(left.is_empty(), "nothing left: {left:?}");
 }
 
 #[tokio::test]
 async fn a_tool_pipeline_round_trips_through_s3() {
-    let m = moto();
-    bucket(&m.endpoint, "marina-backups").await;
+    let m = S3Server::start("marina-backups").await;
     let store = S3BlobStore::new(&config(&m.endpoint)).unwrap();
     let sh = std::path::PathBuf::from("/bin/sh");
     let got = pipeline::produce(&store, "b/data.zst", &sh, &["-c".into(), "seq 1 200000".into()], false)

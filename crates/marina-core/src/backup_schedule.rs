@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use marina_common::model::{BackupPolicy, BackupStatus, ClusterRecord, ClusterStatus};
 use marina_common::{Error, time_fmt};
-use marina_store::PageRequest;
 use tokio_util::sync::CancellationToken;
 
 use crate::Marina;
@@ -150,25 +149,12 @@ async fn take_if_due(
 }
 
 async fn prune(app: &Marina, c: &ClusterRecord, policy: &BackupPolicy, now: time::OffsetDateTime) -> Result<(), Error> {
-    let mut scheduled = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = app
-            .store
-            .list_backups(
-                &c.id,
-                PageRequest {
-                    limit: 500,
-                    cursor: cursor.as_deref(),
-                },
-            )
-            .await?;
-        scheduled.extend(page.items.into_iter().filter(|b| b.trigger == "schedule"));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let scheduled: Vec<_> = app
+        .all_backups(&c.id)
+        .await?
+        .into_iter()
+        .filter(|b| b.trigger == "schedule")
+        .collect();
     // Newest first.
     let age_days = |at: &Option<String>| {
         at.as_deref()
@@ -202,27 +188,12 @@ async fn prune(app: &Marina, c: &ClusterRecord, policy: &BackupPolicy, now: time
 /// Archived binlogs that end before the oldest kept backup's GTID position
 /// can serve no restore any more: they go.
 async fn prune_binlogs(app: &Marina, c: &ClusterRecord) -> Result<(), Error> {
-    let mut oldest: Option<marina_common::model::BackupRecord> = None;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = app
-            .store
-            .list_backups(
-                &c.id,
-                PageRequest {
-                    limit: 500,
-                    cursor: cursor.as_deref(),
-                },
-            )
-            .await?;
-        if let Some(b) = page.items.iter().rfind(|b| b.status == BackupStatus::Completed) {
-            oldest = Some(b.clone());
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    // Newest first: the last completed one is the oldest kept.
+    let oldest = app
+        .all_backups(&c.id)
+        .await?
+        .into_iter()
+        .rfind(|b| b.status == BackupStatus::Completed);
     let Some(oldest) = oldest else { return Ok(()) };
     let Ok(keep_from) = marina_engine::gtid::GtidPos::parse(oldest.gtid_position.as_deref().unwrap_or_default()) else {
         return Ok(());

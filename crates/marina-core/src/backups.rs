@@ -107,6 +107,29 @@ impl Marina {
         Ok((b, op))
     }
 
+    /// Every backup of a cluster, newest first (all pages).
+    pub(crate) async fn all_backups(&self, cluster_id: &str) -> Result<Vec<BackupRecord>, Error> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list_backups(
+                    cluster_id,
+                    PageRequest {
+                        limit: 500,
+                        cursor: cursor.as_deref(),
+                    },
+                )
+                .await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// A backup of the tenant, or 404.
     pub async fn backup(&self, tenant_id: &str, id: &str) -> Result<BackupRecord, Error> {
         self.store
@@ -217,18 +240,9 @@ impl Marina {
                 "restore.point_in_time {at} is outside the restore window {earliest} .. {latest}"
             )));
         }
-        let page = self
-            .store
-            .list_backups(
-                &c.id,
-                PageRequest {
-                    limit: 500,
-                    cursor: None,
-                },
-            )
-            .await?;
-        let b = page
-            .items
+        let b = self
+            .all_backups(&c.id)
+            .await?
             .into_iter()
             .find(|b| b.status == BackupStatus::Completed && b.finished_at.as_deref().is_some_and(|f| f <= at.as_str()))
             .ok_or_else(|| Error::Conflict(format!("no completed backup of {cluster_id} before {at}")))?;

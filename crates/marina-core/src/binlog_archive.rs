@@ -144,18 +144,9 @@ pub async fn restore_window(app: &Marina, c: &ClusterRecord) -> Result<Option<(S
     let Some(since) = c.binlog_archive_since.as_deref() else {
         return Ok(None);
     };
-    let backups = app
-        .store
-        .list_backups(
-            &c.id,
-            marina_store::PageRequest {
-                limit: 500,
-                cursor: None,
-            },
-        )
-        .await?;
-    let earliest = backups
-        .items
+    let earliest = app
+        .all_backups(&c.id)
+        .await?
         .iter()
         .filter(|b| b.status == marina_common::model::BackupStatus::Completed)
         .filter_map(|b| b.finished_at.clone())

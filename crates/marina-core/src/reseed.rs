@@ -90,18 +90,9 @@ impl Marina {
 
     /// The cluster's newest completed physical backup.
     pub(crate) async fn latest_physical_backup(&self, cluster_id: &str) -> Result<Option<BackupRecord>, Error> {
-        let page = self
-            .store
-            .list_backups(
-                cluster_id,
-                marina_store::PageRequest {
-                    limit: 500,
-                    cursor: None,
-                },
-            )
-            .await?;
-        Ok(page
-            .items
+        Ok(self
+            .all_backups(cluster_id)
+            .await?
             .into_iter()
             .find(|b| b.status == BackupStatus::Completed && b.method == BackupMethod::Physical))
     }

@@ -423,71 +423,7 @@ pub fn longest_pause(acked: &[(u64, Instant)]) -> Duration {
         .unwrap_or_default()
 }
 
-/// A moto S3-compatible server on a free loopback port (installed by
-/// `scripts/install-deps.sh --test`), with one bucket; killed on drop.
-pub struct S3Server {
-    child: Child,
-    pub endpoint: String,
-}
-
-impl S3Server {
-    pub async fn start(bucket: &str) -> S3Server {
-        let bin = std::env::var("MARINA_TEST_MOTO").unwrap_or_else(|_| "/opt/marina-test/moto/bin/moto_server".into());
-        assert!(
-            Path::new(&bin).exists(),
-            "{bin} is missing: run scripts/install-deps.sh --test (or set MARINA_TEST_MOTO)"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "moto did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let resp = marina_cli::client::http_builder()
-            .build()
-            .unwrap()
-            .put(format!("{endpoint}/{bucket}"))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "creating bucket: {}", resp.status());
-        S3Server { child, endpoint }
-    }
-
-    /// The keys in a bucket.
-    pub async fn keys(&self, bucket: &str) -> Vec<String> {
-        let text = marina_cli::client::http_builder()
-            .build()
-            .unwrap()
-            .get(format!("{}/{bucket}?list-type=2", self.endpoint))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.split("<Key>")
-            .skip(1)
-            .filter_map(|s| s.split("</Key>").next())
-            .map(String::from)
-            .collect()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../../../marina-backup/tests/support/moto.rs"]
+mod moto;
+#[allow(unused_imports)]
+pub use moto::S3Server;

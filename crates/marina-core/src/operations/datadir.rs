@@ -1,0 +1,52 @@
+//! Steps shared by the operations that move data between nodes and the blob
+//! store (`backup`, `restore_cluster`, `reseed_node`): scratch directories,
+//! swapping a prepared physical copy in as a node's datadir, and mapping
+//! pipeline failures to errors.
+
+use std::path::{Path, PathBuf};
+
+use marina_backup::pipeline;
+use marina_common::Error;
+use marina_engine::backup as tools;
+
+/// Pipeline failures: a checksum mismatch is a corrupt backup (409), the rest
+/// is a tool or store that failed (503).
+pub(super) fn pipeline_err(e: pipeline::PipelineError) -> Error {
+    match e {
+        pipeline::PipelineError::Checksum { .. } => Error::Conflict(format!("the backup is corrupt: {e}")),
+        other => Error::Unavailable(other.to_string()),
+    }
+}
+
+fn fs_err(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let what = format!("{what} {}", p.display());
+    move |e| Error::internal(format!("{what}: {e}"))
+}
+
+/// An empty directory at `dir` (whatever an earlier attempt left is removed).
+pub(super) fn fresh_dir(dir: &Path) -> Result<(), Error> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(fs_err("creating", dir))
+}
+
+/// Makes the physical copy extracted in `scratch` consistent (`mariadb-backup
+/// --prepare`), installs it as `<node_dir>/data` and writes `marker` (with
+/// `marker_text`) so a resumed step knows it is done.
+pub(super) async fn install_prepared(
+    node_dir: &Path,
+    scratch: &Path,
+    marker: &Path,
+    marker_text: &str,
+) -> Result<(), Error> {
+    pipeline::run(&PathBuf::from("mariadb-backup"), &tools::prepare_args(scratch))
+        .await
+        .map_err(pipeline_err)?;
+    let data = node_dir.join("data");
+    match std::fs::remove_dir_all(&data) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fs_err("removing", &data)(e)),
+    }
+    std::fs::rename(scratch, &data).map_err(fs_err("installing", &data))?;
+    std::fs::write(marker, marker_text.as_bytes()).map_err(fs_err("writing", marker))
+}
