@@ -100,8 +100,19 @@ struct ServeArgs {
     insecure_http: bool,
 }
 
-/// The TLS configuration `marina serve` asked for, if any; refuses plain HTTP
-/// on a non-loopback address unless `--insecure-http`.
+/// Plain HTTP is for loopback: elsewhere it needs TLS or `--insecure-http`.
+fn check_plain_http(args: &ServeArgs, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let tls = args.tls_cert.is_some() || args.tls_self_signed;
+    if !tls && !listen.ip().is_loopback() && !args.insecure_http {
+        anyhow::bail!(
+            "refusing plain HTTP on {listen}: API tokens would cross the network in clear. \
+             Use --tls-cert/--tls-key or --tls-self-signed, or --insecure-http to accept the risk"
+        );
+    }
+    Ok(())
+}
+
+/// The TLS configuration `marina serve` asked for, if any.
 fn tls_setup(
     args: &ServeArgs,
     listen: std::net::SocketAddr,
@@ -130,10 +141,6 @@ fn tls_setup(
             let config = transport::tls_config(&cert, &key).map_err(|e| anyhow::anyhow!(e))?;
             Ok(Some((config, cert)))
         }
-        None if !listen.ip().is_loopback() && !args.insecure_http => anyhow::bail!(
-            "refusing plain HTTP on {listen}: API tokens would cross the network in clear. \
-             Use --tls-cert/--tls-key or --tls-self-signed, or --insecure-http to accept the risk"
-        ),
         None => Ok(None),
     }
 }
@@ -201,10 +208,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() && args.tls_cert.is_none() && !args.tls_self_signed && !args.insecure_http {
-        // Checked before opening anything.
-        tls_setup(&args, addr, &config.data_dir)?;
-    }
+    // Checked before opening anything.
+    check_plain_http(&args, addr)?;
     let app = Marina::open(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let tls = tls_setup(&args, addr, &app.config.data_dir)?;
     let token_path = app.config.data_dir.join("admin-token");
