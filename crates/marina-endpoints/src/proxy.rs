@@ -335,6 +335,13 @@ mod tests {
     use crate::Route;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// A loopback address nothing listens on.
+    fn free_listen() -> SocketAddrV4 {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        format!("127.0.0.1:{port}").parse().unwrap()
+    }
+
     fn plan(routes: Vec<Route>) -> EndpointPlan {
         EndpointPlan { routes, guards: vec![] }
     }
@@ -342,10 +349,7 @@ mod tests {
     #[tokio::test]
     async fn refused_sources_are_counted_per_endpoint() {
         let backend = echo_server(b'x').await;
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = probe.local_addr().unwrap().port();
-        drop(probe);
-        let listen: SocketAddrV4 = format!("127.0.0.1:{port}").parse().unwrap();
+        let listen = free_listen();
         let p = ProxyDataPath::new();
         p.apply(&plan(vec![Route {
             listen,
@@ -407,10 +411,7 @@ mod tests {
         let a = echo_server(b'a').await;
         let b = echo_server(b'b').await;
         // A free port on a non-default loopback address.
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = probe.local_addr().unwrap().port();
-        drop(probe);
-        let listen: SocketAddrV4 = format!("127.0.0.1:{port}").parse().unwrap();
+        let listen = free_listen();
         let p = ProxyDataPath::new();
         p.apply(&plan(vec![Route {
             listen,
@@ -459,11 +460,7 @@ mod tests {
     async fn exclusive_routes_cut_connections_to_old_backends() {
         let a = holding_server(b'a').await;
         let b = holding_server(b'b').await;
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let listen: SocketAddrV4 = format!("127.0.0.1:{}", probe.local_addr().unwrap().port())
-            .parse()
-            .unwrap();
-        drop(probe);
+        let listen = free_listen();
         let p = ProxyDataPath::new();
         p.apply(&plan(vec![Route {
             listen,
@@ -506,11 +503,7 @@ mod tests {
             let (mut r, mut w) = s.split();
             let _ = tokio::io::copy(&mut r, &mut w).await;
         });
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let listen: SocketAddrV4 = format!("127.0.0.1:{}", probe.local_addr().unwrap().port())
-            .parse()
-            .unwrap();
-        drop(probe);
+        let listen = free_listen();
         let p = ProxyDataPath::new();
         p.apply(&plan(vec![Route {
             listen,
