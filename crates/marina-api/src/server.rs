@@ -19,13 +19,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::routes::{audit, backups, clusters, ha, metrics, node_sizes, operations, security_groups, service, tokens};
+use crate::routes::{
+    audit, backups, catalog, clusters, ha, metrics, node_sizes, nodes, operations, security_groups, service, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"))
 )]
 struct ApiDoc;
 
@@ -60,8 +62,20 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(ha::failover))
         .routes(routes!(ha::is_primary))
         .routes(routes!(ha::is_replica))
-        .routes(routes!(clusters::nodes))
-        .routes(routes!(clusters::node))
+        .routes(routes!(clusters::nodes, nodes::add))
+        .routes(routes!(clusters::node, nodes::remove))
+        .routes(routes!(nodes::reboot))
+        .routes(routes!(nodes::start))
+        .routes(routes!(nodes::stop))
+        .routes(routes!(nodes::maintenance))
+        .routes(routes!(nodes::read_only))
+        .routes(routes!(catalog::processlist))
+        .routes(routes!(catalog::variables))
+        .routes(routes!(catalog::status_variables))
+        .routes(routes!(catalog::create_database, catalog::list_databases))
+        .routes(routes!(catalog::delete_database))
+        .routes(routes!(catalog::create_user, catalog::list_users))
+        .routes(routes!(catalog::delete_user))
         .routes(routes!(clusters::operations))
         .routes(routes!(clusters::events))
         .routes(routes!(operations::get))

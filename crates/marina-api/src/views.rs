@@ -171,6 +171,13 @@ pub struct OperationAccepted {
     pub operation: Operation,
 }
 
+/// `202` for a node being added.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeAccepted {
+    pub node: NodeView,
+    pub operation: Operation,
+}
+
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantView {
@@ -251,6 +258,16 @@ list_type!(OperationList, Operation);
 list_type!(EventList, Event);
 list_type!(AuditEventList, AuditEvent);
 list_type!(BackupList, BackupView);
+list_type!(DatabaseList, DatabaseView);
+list_type!(UserList, UserView);
+list_type!(RowList, serde_json::Map<String, serde_json::Value>);
+
+/// Answer of `POST …/users`: the password is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserCreated {
+    pub user: UserView,
+    pub password: String,
+}
 
 /// A backup, as in the contract.
 #[derive(Debug, Serialize, ToSchema)]

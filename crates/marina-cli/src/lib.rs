@@ -4,12 +4,16 @@
 //! `http://127.0.0.1:7300` and `<data-dir>/admin-token`.
 
 pub mod backups;
+pub mod catalog;
 pub mod client;
 pub mod commands;
+pub mod nodes;
 pub mod output;
 pub mod wait;
 
-pub use backups::{BackupCmd, NodeCmd, run_backup, run_node};
+pub use backups::{BackupCmd, run_backup};
+pub use catalog::{DbCmd, UserCmd, run_db, run_user};
 pub use commands::{
     ClusterCmd, Common, NodeSizeCmd, OperationCmd, TokenCmd, run_cluster, run_node_size, run_operation, run_token,
 };
+pub use nodes::{NodeCmd, run_node};

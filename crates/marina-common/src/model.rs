@@ -39,6 +39,34 @@ string_enum!(
     }
 );
 
+impl NodeStatus {
+    /// Whether a node in this status may become the primary: not one taken out
+    /// of service on purpose (`stopped`, `maintenance`), being rebuilt or
+    /// removed, or `failed`.
+    pub fn may_be_promoted(self) -> bool {
+        !matches!(
+            self,
+            NodeStatus::Failed
+                | NodeStatus::Maintenance
+                | NodeStatus::Stopped
+                | NodeStatus::Rebuilding
+                | NodeStatus::Deleting
+                | NodeStatus::Creating
+        )
+    }
+
+    /// Whether the node is as it should be: healthy, or taken out of service
+    /// on purpose (`stopped`, `maintenance`) — neither degrades its cluster.
+    pub fn is_as_intended(self) -> bool {
+        matches!(self, NodeStatus::Active | NodeStatus::Stopped | NodeStatus::Maintenance)
+    }
+
+    /// Statuses an operator set on purpose, which the monitor keeps.
+    pub fn is_sticky(self) -> bool {
+        matches!(self, NodeStatus::Failed | NodeStatus::Maintenance | NodeStatus::Stopped)
+    }
+}
+
 string_enum!(
     /// Node role.
     NodeRole { Primary => "primary", Replica => "replica" }
@@ -64,7 +92,9 @@ string_enum!(
     OperationType {
         CreateCluster => "create_cluster", DeleteCluster => "delete_cluster", Failover => "failover",
         Switchover => "switchover", Backup => "backup", RestoreCluster => "restore_cluster",
-        ReseedNode => "reseed_node",
+        ReseedNode => "reseed_node", AddNode => "add_node", RemoveNode => "remove_node",
+        StopNode => "stop_node", StartNode => "start_node", RebootNode => "reboot_node",
+        SetMaintenance => "set_maintenance", SetReadOnly => "set_read_only",
     }
 );
 
@@ -160,6 +190,8 @@ pub struct ClusterRecord {
     /// A replica that diverged (cannot rejoin) is rebuilt from the primary
     /// automatically instead of staying `failed`.
     pub auto_reseed: bool,
+    /// The user set the primary read-only (`manual` failover mode only).
+    pub primary_read_only: bool,
     /// When binlog archiving was turned on (`None`: off).
     pub binlog_archive_since: Option<String>,
     pub created_at: String,
@@ -466,6 +498,70 @@ pub struct PatchClusterInput {
 /// fields stay `None` through `#[serde(default)]`.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
     serde_json::Value::deserialize(d).map(Some)
+}
+
+/// Body of `POST /v1/clusters/{cluster_id}/nodes` (may be empty).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct AddNodeInput {
+    /// The new replica's size; the cluster's when absent.
+    #[serde(default)]
+    pub size_id: Option<String>,
+}
+
+/// Body of `POST …/nodes/{node_id}/maintenance` and `…/read-only`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ToggleInput {
+    pub enabled: bool,
+}
+
+/// Body of `POST …/nodes/{node_id}/reboot` (may be empty).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RebootInput {
+    /// Reboot a primary in place, without switching over first (writes stop
+    /// until it is back).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Body of `POST /v1/clusters/{cluster_id}/databases`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateDatabaseInput {
+    /// `[A-Za-z0-9_]{1,64}`, not a system schema.
+    pub name: String,
+}
+
+/// A database inside a cluster.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DatabaseView {
+    pub name: String,
+    #[schema(example = "database")]
+    pub object: &'static str,
+}
+
+/// Body of `POST /v1/clusters/{cluster_id}/users`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateUserInput {
+    /// `[A-Za-z0-9_]{1,32}`, not a reserved account.
+    pub name: String,
+    /// 8-128 characters; Marina generates one (shown once) when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Databases the user gets all privileges on.
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// Host pattern the account may connect from (default `%`).
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+/// An account inside a cluster.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    pub name: String,
+    #[schema(example = "user")]
+    pub object: &'static str,
+    pub host: String,
+    pub databases: Vec<String>,
 }
 
 /// Body of `POST …/switchover` and `POST …/failover` (may be empty).

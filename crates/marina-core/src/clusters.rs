@@ -69,7 +69,7 @@ impl Marina {
             )));
         }
         self.check_capacity(size.memory * input.nodes as f64).await?;
-        self.check_quota(tenant_id, input.nodes, size.memory * input.nodes as f64)
+        self.check_quota(tenant_id, 1, input.nodes, size.memory * input.nodes as f64)
             .await?;
 
         let admin_password = ids::random_password(24);
@@ -124,6 +124,7 @@ impl Marina {
                 backup_policy: None,
                 backup_slot: None,
                 auto_reseed: false,
+                primary_read_only: false,
                 binlog_archive_since: None,
                 created_at: now.clone(),
                 updated_at: now.clone(),
@@ -201,7 +202,7 @@ impl Marina {
     }
 
     /// Refuses work the hosts cannot hold (`capacity_exceeded`).
-    async fn check_capacity(&self, requested_gib: f64) -> Result<(), Error> {
+    pub(crate) async fn check_capacity(&self, requested_gib: f64) -> Result<(), Error> {
         let host = self
             .config
             .capacity
@@ -219,7 +220,13 @@ impl Marina {
     }
 
     /// Refuses what would take the tenant over its quotas (`quota_exceeded`).
-    async fn check_quota(&self, tenant_id: &str, nodes: u32, memory_gib: f64) -> Result<(), Error> {
+    pub(crate) async fn check_quota(
+        &self,
+        tenant_id: &str,
+        new_clusters: u32,
+        nodes: u32,
+        memory_gib: f64,
+    ) -> Result<(), Error> {
         let q = &self.config.quotas;
         let clusters = self
             .store
@@ -235,7 +242,7 @@ impl Marina {
                 mem += self.size(&n.size_id).map(|s| s.memory).unwrap_or(0.0);
             }
         }
-        if n_clusters + 1 > q.clusters {
+        if new_clusters > 0 && n_clusters + new_clusters > q.clusters {
             return Err(Error::QuotaExceeded(format!(
                 "the tenant's quota is {} clusters and it has {n_clusters}",
                 q.clusters

@@ -140,6 +140,10 @@ impl Marina {
             && f.mode != c.failover_mode
         {
             self.store.set_failover_mode(&c.id, f.mode).await?;
+            // In automatic mode Marina owns the primary's read_only again.
+            if f.mode == FailoverMode::Automatic && c.primary_read_only {
+                self.store.set_primary_read_only(&c.id, false).await?;
+            }
             self.event(
                 tenant_id,
                 &c.id,

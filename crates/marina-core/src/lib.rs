@@ -8,12 +8,14 @@ pub mod auth;
 pub mod backup_schedule;
 pub mod backups;
 pub mod binlog_archive;
+mod catalog;
 pub mod clusters;
 pub mod config;
 pub mod cron;
 mod failpoint;
 mod ha;
 pub mod monitor;
+mod nodes;
 mod nodespec;
 pub mod operations;
 pub mod placement;
@@ -37,6 +39,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, EndpointMode};
+pub use marina_engine::catalog::NodeView as NodeLiveView;
 
 /// The control plane's shared state: configuration and the handles to the store,
 /// the node runtime, MariaDB and the endpoint data path.

@@ -14,7 +14,8 @@
 //! - Statuses and roles are the monitor's business, not the supervisor's.
 //!
 //! What one pass does:
-//! 1. Node processes: a node whose process is gone is started again (its option
+//! 1. Node processes: a node whose process is gone (and that was not `stopped`
+//!    on purpose) is started again (its option
 //!    file re-rendered for its current role) when `restart_policy` allows. It
 //!    comes up read-only and not replicating; the monitor then makes it
 //!    writable (primary) or attaches it after a GTID check (replica).
@@ -103,7 +104,10 @@ async fn reconcile_cluster(app: &Arc<Marina>, cluster: &ClusterRecord) -> Result
     let nodes = app.store.list_nodes(&cluster.id).await?;
     let secrets = app.cluster_secrets(cluster)?;
     for node in &nodes {
-        if matches!(app.runtime.state(&node.id).await, ProcessState::Running(_)) || !restart_policy(cluster, node) {
+        if node.status == NodeStatus::Stopped
+            || matches!(app.runtime.state(&node.id).await, ProcessState::Running(_))
+            || !restart_policy(cluster, node)
+        {
             continue;
         }
         // An operation may have taken the cluster since this pass read it; its
@@ -321,6 +325,7 @@ mod tests {
             backup_policy: None,
             backup_slot: None,
             auto_reseed: false,
+            primary_read_only: false,
             binlog_archive_since: None,
             created_at: String::new(),
             updated_at: String::new(),

@@ -60,6 +60,9 @@ pub enum AdminError {
     Query { host: String, port: u16, message: String },
     #[error("timed out talking to {host}:{port}")]
     Timeout { host: String, port: u16 },
+    /// The server refused a statement (`code`: MariaDB's error number).
+    #[error("{message}")]
+    Refused { code: u16, message: String },
 }
 
 /// Management actions on one node.
@@ -72,6 +75,9 @@ pub trait NodeAdmin: Send + Sync + 'static {
     /// Makes the node the writable primary: semi-sync master side on when
     /// `semisync`, then `read_only=OFF`.
     async fn make_primary(&self, node: &NodeAddr, semisync: bool) -> Result<(), AdminError>;
+    /// Turns the semi-sync master side on or off (a primary gaining its first
+    /// replica or losing its last one).
+    async fn set_semisync_primary(&self, node: &NodeAddr, on: bool) -> Result<(), AdminError>;
     /// Points the node at `source` with GTID (`MASTER_USE_GTID=slave_pos`) and
     /// starts replication. Idempotent: a node already following keeps its position.
     /// `demote` is for a node that was a primary: its own binlog history becomes
@@ -107,6 +113,11 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError>;
     /// The replica threads' state, or `None` if the node is not a replica.
     async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError>;
+    /// Runs statements built by `catalog` in order on one connection; a
+    /// statement the server refuses is `AdminError::Refused`.
+    async fn run_statements(&self, node: &NodeAddr, stmts: &[String]) -> Result<(), AdminError>;
+    /// Rows of a query built by `catalog`, as (column, value) pairs.
+    async fn rows(&self, node: &NodeAddr, sql: &str) -> Result<Vec<Vec<(String, Option<String>)>>, AdminError>;
 }
 
 /// `NodeAdmin` over real connections (one short-lived connection per call).
@@ -192,6 +203,17 @@ impl MysqlAdmin {
     }
 }
 
+/// A server's refusal keeps its error number; anything else is `query_err`.
+fn refused_or_query_err(n: &NodeAddr, e: mysql_async::Error) -> AdminError {
+    match e {
+        mysql_async::Error::Server(s) => AdminError::Refused {
+            code: s.code,
+            message: s.message,
+        },
+        other => query_err(n, other),
+    }
+}
+
 fn query_err(n: &NodeAddr, e: mysql_async::Error) -> AdminError {
     AdminError::Query {
         host: n.host.clone(),
@@ -221,6 +243,55 @@ impl NodeAdmin for MysqlAdmin {
             ],
         )
         .await
+    }
+
+    async fn run_statements(&self, node: &NodeAddr, stmts: &[String]) -> Result<(), AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            for s in stmts {
+                conn.query_drop(s.as_str())
+                    .await
+                    .map_err(|e| refused_or_query_err(node, e))?;
+            }
+            let _ = conn.disconnect().await;
+            Ok(())
+        };
+        within(node, self.timeout, work).await
+    }
+
+    async fn rows(&self, node: &NodeAddr, sql: &str) -> Result<Vec<Vec<(String, Option<String>)>>, AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            Ok(rows
+                .into_iter()
+                .map(|row| {
+                    let names: Vec<String> = row.columns_ref().iter().map(|c| c.name_str().into_owned()).collect();
+                    names
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, name)| {
+                            let v = match row.as_ref(i) {
+                                None | Some(mysql_async::Value::NULL) => None,
+                                Some(mysql_async::Value::Bytes(b)) => {
+                                    Some(String::from_utf8_lossy(b.as_slice()).into_owned())
+                                }
+                                Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                            };
+                            (name, v)
+                        })
+                        .collect()
+                })
+                .collect())
+        };
+        within(node, self.timeout, work).await
+    }
+
+    async fn set_semisync_primary(&self, node: &NodeAddr, on: bool) -> Result<(), AdminError> {
+        let v = if on { "ON" } else { "OFF" };
+        self.exec(node, &[format!("SET GLOBAL rpl_semi_sync_master_enabled = {v}")])
+            .await
     }
 
     async fn start_replica(&self, node: &NodeAddr, s: &ReplicaSource, demote: bool) -> Result<(), AdminError> {

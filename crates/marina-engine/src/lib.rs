@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod backup;
+pub mod catalog;
 pub mod cnf;
 pub mod gtid;
 pub mod probe;

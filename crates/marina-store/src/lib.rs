@@ -131,12 +131,27 @@ pub trait ClusterStore: Send + Sync {
         status: ClusterStatus,
         op: &Operation,
     ) -> StoreResult<bool>;
+    /// Guarded start of adding a node: like `begin_cluster_operation`, and
+    /// `node` is inserted (the cluster's `node_count` follows) in the same
+    /// transaction. A taken port is `Conflict`.
+    async fn begin_add_node(
+        &self,
+        id: &str,
+        expected: &[ClusterStatus],
+        status: ClusterStatus,
+        node: &NodeRecord,
+        op: &Operation,
+    ) -> StoreResult<bool>;
+    /// Removes a node row (its port is free again); `node_count` follows.
+    async fn remove_node(&self, id: &str, node_id: &str) -> StoreResult<()>;
     /// Holds or releases writes at the writer endpoint (switchover).
     async fn set_writer_paused(&self, id: &str, paused: bool) -> StoreResult<()>;
     /// Sets a cluster's failover mode.
     async fn set_failover_mode(&self, id: &str, mode: FailoverMode) -> StoreResult<()>;
     /// Sets whether diverged replicas are reseeded automatically.
     async fn set_auto_reseed(&self, id: &str, on: bool) -> StoreResult<()>;
+    /// Records whether the user holds the primary read-only.
+    async fn set_primary_read_only(&self, id: &str, on: bool) -> StoreResult<()>;
     /// Guarded start of a delete: the status becomes `deleting` and the delete
     /// operation is inserted in one transaction, unless the status is not one of
     /// `expected` (then `false`).
@@ -158,6 +173,8 @@ pub trait NodeStore: Send + Sync {
     async fn update_node(&self, id: &str, role: NodeRole, status: NodeStatus) -> StoreResult<()>;
     /// Sets a node's status reason and rejoin limit.
     async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()>;
+    /// Sets a node's size (resize).
+    async fn set_node_size(&self, id: &str, size_id: &str) -> StoreResult<()>;
     /// Ports held by nodes.
     async fn used_ports(&self) -> StoreResult<Vec<u16>>;
 }

@@ -36,6 +36,7 @@ fn cluster(id: &str, tenant: &str, name: &str, host: u8) -> ClusterRecord {
         backup_policy: None,
         backup_slot: None,
         auto_reseed: false,
+        primary_read_only: false,
         binlog_archive_since: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),

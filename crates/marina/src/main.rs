@@ -58,6 +58,20 @@ enum Command {
         #[command(subcommand)]
         cmd: marina_cli::NodeCmd,
     },
+    /// Databases inside a cluster.
+    Db {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::DbCmd,
+    },
+    /// User accounts inside a cluster.
+    User {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::UserCmd,
+    },
     /// The node-size catalog.
     NodeSize {
         #[command(flatten)]
@@ -163,6 +177,8 @@ fn main() -> std::process::ExitCode {
             Command::Token { common, cmd } => marina_cli::run_token(&common, cmd).await,
             Command::Backup { common, cmd } => marina_cli::run_backup(&common, cmd).await,
             Command::Node { common, cmd } => marina_cli::run_node(&common, cmd).await,
+            Command::Db { common, cmd } => marina_cli::run_db(&common, cmd).await,
+            Command::User { common, cmd } => marina_cli::run_user(&common, cmd).await,
         }
     });
     match result {

@@ -79,6 +79,48 @@ async fn cli_end_to_end() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no cluster named"), "{}", stderr(&o));
 
+    // Nodes, databases and users.
+    let o = app.cli(&["node", "add", "orders", "--wait"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("adding a replica to orders: done in"),
+        "{}",
+        stdout(&o)
+    );
+    let o = app.cli(&["cluster", "show", "orders", "-o", "json"]);
+    let c: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let replica = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "replica")
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .expect("a replica");
+    let o = app.cli(&["node", "maintenance", "orders", &replica, "on", "--wait"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = app.cli(&["node", "read-only", "orders", &replica, "off"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("always read-only"), "{}", stderr(&o));
+    let o = app.cli(&["db", "create", "orders", "shop"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = app.cli(&["db", "list", "orders"]);
+    assert!(stdout(&o).contains("shop"), "{}", stdout(&o));
+    let o = app.cli(&["user", "create", "orders", "web", "--database", "shop"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("password (shown once):"), "{}", stdout(&o));
+    let o = app.cli(&["user", "list", "orders"]);
+    assert!(
+        stdout(&o).contains("web") && stdout(&o).contains("shop"),
+        "{}",
+        stdout(&o)
+    );
+    let o = app.cli(&["user", "delete", "orders", "web"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = app.cli(&["db", "delete", "orders", "shop", "--wait"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = app.cli(&["node", "remove", "orders", &replica, "--wait"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
     let o = app.cli(&["cluster", "delete", "orders", "--wait"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("cluster orders deleted in"), "{}", stdout(&o));
@@ -94,7 +136,7 @@ fn cli_help_lists_commands() {
         .output()
         .unwrap();
     let out = stdout(&o);
-    for cmd in ["serve", "cluster", "operation", "node-size"] {
+    for cmd in ["serve", "cluster", "operation", "node-size", "node", "db", "user"] {
         assert!(out.contains(cmd), "{out}");
     }
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_marina"))

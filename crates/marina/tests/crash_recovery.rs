@@ -1,5 +1,5 @@
 //! Crash safety with real processes: the control plane is SIGKILLed during every
-//! step of create and delete (failpoints), restarted, and must finish the
+//! step of create, delete and the node operations (failpoints), restarted, and must finish the
 //! operation with no orphan process, port, endpoint rule or datadir; running
 //! nodes are adopted, not duplicated; dead nodes are restarted.
 
@@ -215,4 +215,91 @@ async fn restart_adopts_nodes_and_supervisor_restarts_dead_ones() {
     assert_eq!(op["status"], "succeeded", "{op}");
     assert!(app.mariadbd_pids().is_empty());
     assert_eq!(std::fs::read_dir(app.data_dir().join("nodes")).unwrap().count(), 0);
+}
+
+const ADD_POINTS: &[&str] = &[
+    "add_node:copy_data:after",
+    "add_node:start_node:after",
+    "add_node:attach:before",
+    "add_node:finish:before",
+];
+
+const REMOVE_POINTS: &[&str] = &[
+    "remove_node:drain:after",
+    "remove_node:stop_node:after",
+    "remove_node:delete_node:before",
+    "remove_node:delete_node:after",
+];
+
+/// The newest operation of a cluster, waited for; it must have succeeded.
+async fn newest_op_succeeds(app: &TestApp, id: &str, t: &str, point: &str) {
+    let (_, ops) = app.get(&format!("/v1/clusters/{id}/operations")).await;
+    let op = &ops["data"][0];
+    assert_eq!(op["type"], t, "after crash at {point}: {ops}");
+    let op = app.wait_op(op["id"].as_str().unwrap(), Duration::from_secs(120)).await;
+    assert_eq!(op["status"], "succeeded", "after crash at {point}: {op}\n{}", app.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_operations_resume_after_a_crash_in_any_step() {
+    let mut app = TestApp::start().await;
+    let (c, _) = app.create_cluster("grow", 1).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let nodes_path = format!("/v1/clusters/{id}/nodes");
+    for (i, point) in ADD_POINTS.iter().enumerate() {
+        app.crash_during(point, reqwest::Method::POST, &nodes_path, Some(json!({})))
+            .await;
+        newest_op_succeeds(&app, &id, "add_node", point).await;
+        let c = wait_all_active(&app, &id).await;
+        assert_eq!(c["nodes"].as_array().unwrap().len(), i + 2, "after crash at {point}");
+        assert_eq!(app.mariadbd_pids().len(), i + 2, "after crash at {point}");
+    }
+    let c = cluster(&app, &id).await;
+    let r = replicas(&c)[0]["id"].as_str().unwrap().to_string();
+    app.crash_during(
+        "stop_node:stop:after",
+        reqwest::Method::POST,
+        &format!("{nodes_path}/{r}/stop"),
+        Some(json!({})),
+    )
+    .await;
+    newest_op_succeeds(&app, &id, "stop_node", "stop_node:stop:after").await;
+    app.crash_during(
+        "start_node:attach:before",
+        reqwest::Method::POST,
+        &format!("{nodes_path}/{r}/start"),
+        Some(json!({})),
+    )
+    .await;
+    newest_op_succeeds(&app, &id, "start_node", "start_node:attach:before").await;
+    wait_all_active(&app, &id).await;
+    for point in REMOVE_POINTS {
+        let c = cluster(&app, &id).await;
+        let victim = replicas(&c)[0].clone();
+        let victim_id = victim["id"].as_str().unwrap();
+        let before = c["nodes"].as_array().unwrap().len();
+        app.crash_during(
+            point,
+            reqwest::Method::DELETE,
+            &format!("{nodes_path}/{victim_id}"),
+            None,
+        )
+        .await;
+        newest_op_succeeds(&app, &id, "remove_node", point).await;
+        let c = wait_all_active(&app, &id).await;
+        assert_eq!(
+            c["nodes"].as_array().unwrap().len(),
+            before - 1,
+            "after crash at {point}"
+        );
+        assert_eq!(app.mariadbd_pids().len(), before - 1, "after crash at {point}");
+        assert!(
+            !port_open(victim["port"].as_u64().unwrap() as u16),
+            "after crash at {point}"
+        );
+        assert!(
+            !app.data_dir().join("nodes").join(victim_id).exists(),
+            "after crash at {point}"
+        );
+    }
 }

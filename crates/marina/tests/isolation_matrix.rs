@@ -58,6 +58,7 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             .replace("{token_id}", &token_id)
             .replace("{backup_id}", &backup_id)
             .replace("{size_id}", "small")
+            .replace("{name}", "x")
     };
     // Bodies that would be valid for tenant A, so only ownership decides.
     let body_for = |path: &str, method: &str| -> Option<Value> {
@@ -70,6 +71,8 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             ("post", "/v1/tenants") => Some(json!({"name": "tenant-c"})),
             ("post", "/v1/security-groups") => Some(json!({"name": "b-group"})),
             ("patch", _) => Some(json!({"failover": {"mode": "manual"}})),
+            ("post", p) if p.ends_with("/databases") || p.ends_with("/users") => Some(json!({"name": "x"})),
+            ("post", p) if p.ends_with("/maintenance") || p.ends_with("/read-only") => Some(json!({"enabled": true})),
             ("post", _) => Some(json!({})),
             _ => None,
         }

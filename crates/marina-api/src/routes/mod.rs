@@ -3,10 +3,12 @@
 
 pub mod audit;
 pub mod backups;
+pub mod catalog;
 pub mod clusters;
 pub mod ha;
 pub mod metrics;
 pub mod node_sizes;
+pub mod nodes;
 pub mod operations;
 pub mod security_groups;
 pub mod service;

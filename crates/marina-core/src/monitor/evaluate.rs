@@ -11,7 +11,7 @@
 //!    fenced before anything else — a returning old primary is killed (see
 //!    `fence`), any other node is set read-only and its clients disconnected.
 //! 3. **Primary**: a reachable primary that is read-only (it restarted) is made
-//!    writable again.
+//!    writable again — unless the user holds it read-only (`manual` mode only).
 //! 4. **Replicas**: a replica that does not follow the current primary rejoins it
 //!    only if its GTID history is contained in the primary's (for a demoted
 //!    primary: in the new primary's position at promotion); otherwise it is
@@ -20,9 +20,10 @@
 //!    With `failover.auto_reseed`, a diverged replica is reseeded from the
 //!    primary instead of staying `failed`.
 //! 5. **Statuses**: nodes are `active` when healthy in their role and `down`
-//!    otherwise (`failed`/`maintenance` are sticky); the cluster is `active`
-//!    when all nodes are, `degraded` when the primary serves but something is
-//!    unhealthy.
+//!    otherwise (`failed`, `maintenance` and `stopped` are sticky); the cluster
+//!    is `active` when all nodes are active or out of service on purpose
+//!    (`stopped`, `maintenance`), `degraded` when the primary serves but
+//!    something is unhealthy.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,7 +48,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
     let secrets = app.cluster_secrets(cluster)?;
     let witnesses: Vec<(String, Observed)> = nodes
         .iter()
-        .filter(|n| n.role == NodeRole::Replica && !matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance))
+        .filter(|n| n.role == NodeRole::Replica && !n.status.is_sticky())
         .filter_map(|n| app.monitor.node(&n.id).map(|h| (n, h)))
         .map(|(n, h)| {
             let io_connected = h
@@ -123,7 +124,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
 
     if verdict == PrimaryVerdict::Healthy {
         // 3. The primary must be writable.
-        if ph.probe.as_ref().is_some_and(|p| p.read_only) {
+        if ph.probe.as_ref().is_some_and(|p| p.read_only) && !cluster.primary_read_only {
             let semisync = cluster.primary_waits_for_acks();
             app.admin
                 .make_primary(&app.mgmt_addr(primary, &secrets), semisync)
@@ -156,7 +157,12 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
     let mut changed = false;
     for n in nodes.iter().filter(|n| !fenced.contains(&n.id)) {
         let Some(h) = app.monitor.node(&n.id) else { continue };
-        let want = node_status(n, &h, nodes.iter().find(|p| p.role == NodeRole::Primary));
+        let want = node_status(
+            n,
+            &h,
+            nodes.iter().find(|p| p.role == NodeRole::Primary),
+            cluster.primary_read_only,
+        );
         if want != n.status {
             app.store.update_node(&n.id, n.role, want).await?;
             changed = true;
@@ -178,7 +184,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         .any(|n| n.role == NodeRole::Primary && n.status == NodeStatus::Active);
     let want = if primary_failed_refused {
         ClusterStatus::Failed
-    } else if primary_active && nodes.iter().all(|n| n.status == NodeStatus::Active) {
+    } else if primary_active && nodes.iter().all(|n| n.status.is_as_intended()) {
         ClusterStatus::Active
     } else {
         ClusterStatus::Degraded
@@ -253,9 +259,10 @@ async fn fence(
     Ok(())
 }
 
-/// The status a node should have given its latest health.
-fn node_status(n: &NodeRecord, h: &NodeHealth, primary: Option<&NodeRecord>) -> NodeStatus {
-    if matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance) {
+/// The status a node should have given its latest health (`held_read_only`:
+/// the user holds the primary read-only, which is then as intended).
+fn node_status(n: &NodeRecord, h: &NodeHealth, primary: Option<&NodeRecord>, held_read_only: bool) -> NodeStatus {
+    if n.status.is_sticky() {
         return n.status;
     }
     if !h.reachable {
@@ -268,7 +275,7 @@ fn node_status(n: &NodeRecord, h: &NodeHealth, primary: Option<&NodeRecord>) -> 
     }
     let Some(p) = h.probe.as_ref() else { return n.status };
     match n.role {
-        NodeRole::Primary if !p.read_only => NodeStatus::Active,
+        NodeRole::Primary if !p.read_only || held_read_only => NodeStatus::Active,
         NodeRole::Primary => NodeStatus::Down,
         NodeRole::Replica => {
             let following = p
@@ -299,7 +306,7 @@ async fn reconcile_replica(
     {
         return auto_reseed(app, cluster, n).await;
     }
-    if matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance) || !h.reachable {
+    if n.status.is_sticky() || !h.reachable {
         return Ok(());
     }
     let Some(p) = h.probe.as_ref() else { return Ok(()) };

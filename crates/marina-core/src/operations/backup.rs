@@ -41,7 +41,7 @@ async fn backup_of(app: &Marina, op: &Operation) -> Result<BackupRecord, Error> 
 /// with the least lag; failing that (no fresh view), an active replica whose
 /// replication threads run when asked now; else the primary. The flag says
 /// whether it is a replica.
-async fn choose_source(
+pub(super) async fn choose_source(
     app: &Marina,
     nodes: &[NodeRecord],
     secrets: &marina_common::model::ClusterSecrets,

@@ -50,3 +50,29 @@ pub(super) async fn install_prepared(
     std::fs::rename(scratch, &data).map_err(fs_err("installing", &data))?;
     std::fs::write(marker, marker_text.as_bytes()).map_err(fs_err("writing", marker))
 }
+
+/// Streams a physical copy of the running node `source` (`mariadb-backup
+/// --stream=mbstream`, at idle priority on the source's side) straight into
+/// `mbstream -x` in `scratch`; returns the copy's GTID position. `work_id`
+/// names the tool's own scratch directory.
+pub(super) async fn stream_copy(
+    app: &crate::Marina,
+    work_id: &str,
+    source: &marina_common::model::NodeRecord,
+    scratch: &Path,
+) -> Result<String, Error> {
+    let dir = app.runtime.node_dir(&source.id);
+    let work = app.config.data_dir.join("tmp").join(work_id);
+    fresh_dir(&work)?;
+    let args = tools::physical_backup_args(&dir.join("mariadbd.sock"), &dir.join("data"), &work);
+    let piped = pipeline::pipe(
+        &PathBuf::from("mariadb-backup"),
+        &args,
+        &PathBuf::from("mbstream"),
+        &tools::extract_args(scratch),
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&work);
+    let (log, _) = piped.map_err(pipeline_err)?;
+    tools::parse_physical_gtid(&log).ok_or_else(|| Error::Unavailable("mariadb-backup reported no GTID".into()))
+}

@@ -127,7 +127,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         "elect" => {
             let mut cands = Vec::new();
             for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
-                let usable = !matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance);
+                let usable = n.status.may_be_promoted();
                 let probe = ProbeConn::new(app.mgmt_addr(n, &secrets))
                     .probe(OP_PROBE_TIMEOUT)
                     .await
@@ -341,7 +341,7 @@ pub(super) async fn repoint(
     {
         // Failed and maintenance nodes stay put; a demoted primary (rejoin limit
         // set) rejoins through the monitor's history check, never blindly.
-        if matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance) || n.rejoin_gtid.is_some() {
+        if n.status.is_sticky() || n.rejoin_gtid.is_some() {
             continue;
         }
         let addr = app.mgmt_addr(n, secrets);
@@ -370,7 +370,7 @@ pub(super) async fn repoint(
 pub(super) async fn finish(app: &Arc<Marina>, cluster: &ClusterRecord, from: ClusterStatus) -> Result<(), Error> {
     app.store.set_writer_paused(&cluster.id, false).await?;
     let nodes = app.store.list_nodes(&cluster.id).await?;
-    let status = if nodes.iter().all(|n| n.status == NodeStatus::Active) {
+    let status = if nodes.iter().all(|n| n.status.is_as_intended()) {
         ClusterStatus::Active
     } else {
         ClusterStatus::Degraded

@@ -12,12 +12,15 @@
 //!   operation type's failure handler (which leaves nothing running that the
 //!   store does not know about).
 
+mod add_node;
 mod backup;
 mod create;
 mod datadir;
 mod delete;
 pub mod elect;
 mod failover;
+mod node_action;
+mod remove_node;
 mod reseed;
 mod restore;
 mod switchover;
@@ -36,7 +39,27 @@ pub fn steps_for(t: OperationType) -> &'static [&'static str] {
         OperationType::Backup => backup::STEPS,
         OperationType::RestoreCluster => restore::STEPS,
         OperationType::ReseedNode => reseed::STEPS,
+        OperationType::AddNode => add_node::STEPS,
+        OperationType::RemoveNode => remove_node::STEPS,
+        t => node_action::steps(t),
     }
+}
+
+/// Like `new_operation`, with a switchover's steps first (`switchover:<step>`):
+/// for operations on the primary that move it away before acting.
+pub fn new_operation_with_switchover(tenant_id: &str, t: OperationType, cluster_id: &str) -> Operation {
+    let mut op = new_operation(tenant_id, t, cluster_id);
+    let own = std::mem::take(&mut op.steps);
+    op.steps = switchover::embedded_steps()
+        .map(|name| OperationStep {
+            name,
+            status: StepStatus::Pending,
+            started_at: None,
+            finished_at: None,
+        })
+        .chain(own)
+        .collect();
+    op
 }
 
 /// A new pending operation on a cluster with its steps.

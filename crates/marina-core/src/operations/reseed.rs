@@ -30,7 +30,7 @@ use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, ReseedFrom};
 use marina_engine::backup as tools;
 
-use super::datadir::{fresh_dir, install_prepared, pipeline_err};
+use super::datadir::{fresh_dir, install_prepared, pipeline_err, stream_copy};
 use super::{StepContext, admin_err, create, runtime_err};
 use crate::Marina;
 use crate::backups::data_key;
@@ -62,22 +62,7 @@ async fn copy(
     scratch: &Path,
 ) -> Result<String, Error> {
     match source_of(op) {
-        ReseedFrom::Primary => {
-            let dir = app.runtime.node_dir(&primary.id);
-            let work = app.config.data_dir.join("tmp").join(&op.id);
-            fresh_dir(&work)?;
-            let args = tools::physical_backup_args(&dir.join("mariadbd.sock"), &dir.join("data"), &work);
-            let piped = pipeline::pipe(
-                &PathBuf::from("mariadb-backup"),
-                &args,
-                &PathBuf::from("mbstream"),
-                &tools::extract_args(scratch),
-            )
-            .await;
-            let _ = std::fs::remove_dir_all(&work);
-            let (log, _) = piped.map_err(pipeline_err)?;
-            tools::parse_physical_gtid(&log).ok_or_else(|| Error::Unavailable("mariadb-backup reported no GTID".into()))
-        }
+        ReseedFrom::Primary => stream_copy(app, &op.id, primary, scratch).await,
         ReseedFrom::Backup => {
             let b = app
                 .latest_physical_backup(cluster_id)

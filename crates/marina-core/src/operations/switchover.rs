@@ -87,7 +87,7 @@ impl Marina {
     }
 
     /// Elects and checks a switchover target (409 with the failed checks).
-    async fn switchover_target(
+    pub(crate) async fn switchover_target(
         &self,
         cluster: &ClusterRecord,
         nodes: &[NodeRecord],
@@ -162,7 +162,7 @@ impl Marina {
                     },
                 },
             };
-            let usable = problem.is_none() && !matches!(n.status, NodeStatus::Failed | NodeStatus::Maintenance);
+            let usable = problem.is_none() && n.status.may_be_promoted();
             if let Some(p) = problem {
                 problems.push(p);
             }
@@ -196,17 +196,51 @@ impl Marina {
     }
 }
 
+/// Operations that move the primary away first (removing or rebooting it)
+/// run these steps as their own, named `switchover:<step>`.
+pub(super) const EMBEDDED_PREFIX: &str = "switchover:";
+
+/// The embedded steps' names.
+pub(super) fn embedded_steps() -> impl Iterator<Item = String> {
+    STEPS.iter().map(|s| format!("{EMBEDDED_PREFIX}{s}"))
+}
+
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    let target_id = op
+        .node_id
+        .as_deref()
+        .ok_or_else(|| Error::internal("switchover without target"))?;
+    switchover_step(app, op, target_id, step, true).await
+}
+
+/// A `switchover:<step>` of an embedding operation; the target is its
+/// `params.switchover_to`, elected when the operation was recorded.
+pub(super) async fn run_embedded_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    let target = op
+        .params
+        .as_ref()
+        .and_then(|p| p["switchover_to"].as_str())
+        .ok_or_else(|| Error::internal(format!("operation {} has no switchover target", op.id)))?;
+    let step = step.strip_prefix(EMBEDDED_PREFIX).unwrap_or(step);
+    switchover_step(app, op, target, step, false).await
+}
+
+/// One step of a switchover to `target_id`. `standalone`: the operation is the
+/// switchover itself, whose last step also ends the cluster's `updating`; an
+/// embedding operation only gets its writes released.
+pub(super) async fn switchover_step(
+    app: &Arc<Marina>,
+    op: &Operation,
+    target_id: &str,
+    step: &str,
+    standalone: bool,
+) -> Result<(), Error> {
     let StepContext {
         cluster,
         nodes,
         secrets,
     } = StepContext::load(app, op).await?;
     let cluster_id = cluster.id.as_str();
-    let target_id = op
-        .node_id
-        .as_deref()
-        .ok_or_else(|| Error::internal("switchover without target"))?;
     let target = nodes
         .iter()
         .find(|n| n.id == target_id)
@@ -273,7 +307,12 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             Ok(())
         }
         "move_endpoints" => {
-            finish(app, &cluster, ClusterStatus::Updating).await?;
+            if standalone {
+                finish(app, &cluster, ClusterStatus::Updating).await?;
+            } else {
+                app.store.set_writer_paused(cluster_id, false).await?;
+                crate::supervisor::apply_endpoints(app).await?;
+            }
             app.event(
                 &cluster.tenant_id,
                 cluster_id,
@@ -288,25 +327,27 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
     }
 }
 
-pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
-    let Some(StepContext {
-        cluster: c,
-        nodes,
-        secrets,
-    }) = StepContext::load_if_present(app, op).await?
-    else {
-        return Ok(());
-    };
-    let cluster_id = c.id.as_str();
-    // Before promotion the old primary is still the primary in the store: make
-    // it writable again. After promotion the new one is; either way the stored
-    // primary serves.
-    if let Some(p) = nodes.iter().find(|n| n.role == NodeRole::Primary) {
+/// After a failed switchover (standalone or embedded): before promotion the
+/// old primary is still the primary in the store, after it the new one is;
+/// either way the stored primary is made writable and writes are released.
+pub(super) async fn serve_from_stored_primary(app: &Arc<Marina>, ctx: &StepContext) -> Result<(), Error> {
+    if let Some(p) = ctx.nodes.iter().find(|n| n.role == NodeRole::Primary) {
         let _ = app
             .admin
-            .make_primary(&app.mgmt_addr(p, &secrets), c.primary_waits_for_acks())
+            .make_primary(&app.mgmt_addr(p, &ctx.secrets), ctx.cluster.primary_waits_for_acks())
             .await;
     }
+    app.store.set_writer_paused(&ctx.cluster.id, false).await?;
+    Ok(())
+}
+
+pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
+    let Some(ctx) = StepContext::load_if_present(app, op).await? else {
+        return Ok(());
+    };
+    serve_from_stored_primary(app, &ctx).await?;
+    let c = ctx.cluster;
+    let cluster_id = c.id.as_str();
     finish(app, &c, ClusterStatus::Updating).await?;
     app.event(
         &c.tenant_id,

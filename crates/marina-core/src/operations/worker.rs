@@ -11,7 +11,7 @@ use marina_common::model::{Operation, OperationError, OperationStatus, Operation
 use marina_common::time_fmt::now_rfc3339;
 use tokio_util::sync::CancellationToken;
 
-use super::{backup, create, delete, failover, reseed, restore, switchover};
+use super::{add_node, backup, create, delete, failover, node_action, remove_node, reseed, restore, switchover};
 use crate::{Marina, failpoint};
 
 /// Worker loop.
@@ -94,6 +94,12 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
             OperationType::Backup => backup::run_step(app, op, &step.name).await,
             OperationType::RestoreCluster => restore::run_step(app, op, &step.name).await,
             OperationType::ReseedNode => reseed::run_step(app, op, &step.name).await,
+            _ if step.name.starts_with(switchover::EMBEDDED_PREFIX) => {
+                switchover::run_embedded_step(app, op, &step.name).await
+            }
+            OperationType::AddNode => add_node::run_step(app, op, &step.name).await,
+            OperationType::RemoveNode => remove_node::run_step(app, op, &step.name).await,
+            _ => node_action::run_step(app, op, &step.name).await,
         };
         if let Err(e) = outcome {
             let _ = app
@@ -119,6 +125,11 @@ async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) {
         OperationType::Backup => backup::on_failure(app, op, e).await,
         OperationType::RestoreCluster => restore::on_failure(app, op, e).await,
         OperationType::ReseedNode => reseed::on_failure(app, op, e).await,
+        OperationType::AddNode => add_node::on_failure(app, op, e).await,
+        OperationType::RemoveNode | OperationType::RebootNode => {
+            node_action::on_failure_moving_primary(app, op, e).await
+        }
+        _ => node_action::on_failure(app, op, e).await,
     };
     if let Err(err) = outcome {
         tracing::error!(op_id = %op.id, error = %err, "failure handler failed");

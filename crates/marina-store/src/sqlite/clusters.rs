@@ -43,23 +43,7 @@ impl ClusterStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         for n in nodes {
-            sqlx::query(
-                "INSERT INTO nodes (id, cluster_id, ordinal, role, status, host, port, size_id, server_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&n.id)
-            .bind(&n.cluster_id)
-            .bind(n.ordinal as i64)
-            .bind(n.role.as_str())
-            .bind(n.status.as_str())
-            .bind(&n.host)
-            .bind(n.port as i64)
-            .bind(&n.size_id)
-            .bind(n.server_id as i64)
-            .bind(&n.created_at)
-            .bind(&n.updated_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_node(&mut tx, n).await?;
         }
         for sg in security_group_ids {
             sqlx::query(
@@ -167,9 +151,62 @@ impl ClusterStore for SqliteStore {
         Ok(true)
     }
 
+    async fn begin_add_node(
+        &self,
+        id: &str,
+        expected: &[ClusterStatus],
+        status: ClusterStatus,
+        node: &NodeRecord,
+        op: &Operation,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        if !guarded_status(&mut tx, id, expected, status).await? {
+            return Ok(false);
+        }
+        insert_node(&mut tx, node).await?;
+        sqlx::query(
+            "UPDATE clusters SET node_count = (SELECT COUNT(*) FROM nodes WHERE cluster_id = $1) WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        insert_operation(&mut tx, op).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn remove_node(&self, id: &str, node_id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM nodes WHERE id = $1 AND cluster_id = $2")
+            .bind(node_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE clusters SET node_count = (SELECT COUNT(*) FROM nodes WHERE cluster_id = $1), \
+             generation = generation + 1, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(marina_common::time_fmt::now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn set_writer_paused(&self, id: &str, paused: bool) -> StoreResult<()> {
         sqlx::query("UPDATE clusters SET writer_paused = $1, updated_at = $2 WHERE id = $3")
             .bind(paused)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_primary_read_only(&self, id: &str, on: bool) -> StoreResult<()> {
+        sqlx::query("UPDATE clusters SET primary_read_only = $1, updated_at = $2 WHERE id = $3")
+            .bind(on)
             .bind(marina_common::time_fmt::now_rfc3339())
             .bind(id)
             .execute(&self.pool)
@@ -268,4 +305,26 @@ async fn guarded_status(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// In `tx`: inserts a node row.
+pub(super) async fn insert_node(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, n: &NodeRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO nodes (id, cluster_id, ordinal, role, status, host, port, size_id, server_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&n.id)
+    .bind(&n.cluster_id)
+    .bind(n.ordinal as i64)
+    .bind(n.role.as_str())
+    .bind(n.status.as_str())
+    .bind(&n.host)
+    .bind(n.port as i64)
+    .bind(&n.size_id)
+    .bind(n.server_id as i64)
+    .bind(&n.created_at)
+    .bind(&n.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

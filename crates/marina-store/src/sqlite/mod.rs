@@ -60,7 +60,7 @@ impl SqliteStore {
 }
 
 const CLUSTER_COLS: &str = "seq, id, tenant_id, name, status, size_id, version, replication, node_count, \
-    writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, failover_mode, writer_paused, restore_source, backup_policy, backup_slot, auto_reseed, binlog_archive_since, created_at, updated_at";
+    writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, failover_mode, writer_paused, restore_source, backup_policy, backup_slot, auto_reseed, primary_read_only, binlog_archive_since, created_at, updated_at";
 const NODE_COLS: &str = "id, cluster_id, ordinal, role, status, host, port, size_id, server_id, status_reason, \
     rejoin_gtid, created_at, updated_at";
 const OP_COLS: &str = "seq, id, tenant_id, cluster_id, node_id, params, op_type, status, error_code, error_message, \
@@ -189,6 +189,7 @@ fn cluster_from_row(r: &SqliteRow) -> StoreResult<ClusterRecord> {
         },
         backup_slot: r.try_get("backup_slot")?,
         auto_reseed: r.try_get("auto_reseed")?,
+        primary_read_only: r.try_get("primary_read_only")?,
         binlog_archive_since: r.try_get("binlog_archive_since")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,

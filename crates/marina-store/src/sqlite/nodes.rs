@@ -45,6 +45,16 @@ impl NodeStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_node_size(&self, id: &str, size_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE nodes SET size_id = $1, updated_at = $2 WHERE id = $3")
+            .bind(size_id)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn used_ports(&self) -> StoreResult<Vec<u16>> {
         let ports: Vec<i64> = sqlx::query_scalar("SELECT port FROM nodes")
             .fetch_all(&self.pool)

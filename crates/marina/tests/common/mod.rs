@@ -423,6 +423,10 @@ pub fn longest_pause(acked: &[(u64, Instant)]) -> Duration {
         .unwrap_or_default()
 }
 
+mod cluster;
+#[allow(unused_imports)]
+pub use cluster::*;
+
 #[path = "../../../marina-backup/tests/support/moto.rs"]
 mod moto;
 #[allow(unused_imports)]

@@ -1,0 +1,172 @@
+//! The `add_node` operation: a new replica cloned from a live node. The node
+//! row exists from the request on (status `creating`, its port reserved); the
+//! cluster is `updating` and keeps serving.
+//!
+//! Steps:
+//! 1. `copy_data`: a physical copy of the least-lagging healthy replica (the
+//!    primary when there is none) is streamed with `mariadb-backup` straight
+//!    into the new node's directory and prepared — no history is replayed;
+//!    the copy's GTID is kept as the node's `rejoin_gtid`. A marker makes a
+//!    resumed step skip a finished copy.
+//! 2. `start_node`: option file rendered for a replica, process started.
+//! 3. `attach`: binlog history reset, `gtid_slave_pos` set to the copy's GTID,
+//!    replication from the primary started and running; the primary's
+//!    semi-sync side follows the cluster's policy (a 1-node cluster gaining
+//!    its first replica switches it on).
+//! 4. `finish`: node `active`, cluster back to `active` (the monitor then
+//!    judges it), endpoints applied (the reader endpoint now includes it).
+//!
+//! On failure the addition is rolled back: the process is stopped, its
+//! directory and row removed (the port is free again), the primary's
+//! semi-sync side set back, and the cluster returns to serving as before.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marina_common::Error;
+use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation};
+
+use super::datadir::{fresh_dir, install_prepared, stream_copy};
+use super::{StepContext, admin_err, create, runtime_err};
+use crate::Marina;
+
+pub(super) const STEPS: &[&str] = &["copy_data", "start_node", "attach", "finish"];
+
+fn target<'a>(op: &Operation, nodes: &'a [NodeRecord]) -> Result<&'a NodeRecord, Error> {
+    let id = op.node_id.as_deref().unwrap_or_default();
+    nodes
+        .iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| Error::internal(format!("node {id} of operation {} is gone", op.id)))
+}
+
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    let StepContext {
+        cluster,
+        nodes,
+        secrets,
+    } = StepContext::load(app, op).await?;
+    let node = target(op, &nodes)?;
+    let primary = nodes
+        .iter()
+        .find(|n| n.role == NodeRole::Primary)
+        .ok_or_else(|| Error::internal("cluster has no primary"))?;
+    match step {
+        "copy_data" => {
+            let dir = app.runtime.node_dir(&node.id);
+            let marker = dir.join(format!("cloned-{}", op.id));
+            if marker.exists() {
+                return Ok(());
+            }
+            // The least-lagging healthy replica, else the primary (the new
+            // node is `creating`, so never its own source).
+            let (source, _) = super::backup::choose_source(app, &nodes, &secrets)
+                .await
+                .ok_or_else(|| Error::internal("no node to clone"))?;
+            let scratch = dir.join("clone.tmp");
+            fresh_dir(&scratch)?;
+            let gtid = stream_copy(app, &op.id, &source, &scratch).await?;
+            app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
+            install_prepared(&dir, &scratch, &marker, &gtid).await?;
+            app.event(
+                &cluster.tenant_id,
+                &cluster.id,
+                Some(&node.id),
+                "node_cloned",
+                format!("node {} holds a copy of {} at GTID {gtid}", node.id, source.id),
+            )
+            .await;
+            Ok(())
+        }
+        "start_node" => {
+            let spec = app.node_spec(&cluster, node, &secrets)?;
+            app.runtime.prepare(&spec).await.map_err(runtime_err)?;
+            app.runtime.start(&spec).await.map_err(runtime_err)?;
+            Ok(())
+        }
+        "attach" => {
+            let addr = app.mgmt_addr(node, &secrets);
+            let gtid = node.rejoin_gtid.clone().unwrap_or_default();
+            // A node already following (a resumed step) keeps its position.
+            let following = app
+                .admin
+                .replica_status(&addr)
+                .await
+                .map_err(admin_err)?
+                .is_some_and(|s| s.io_running && s.sql_running);
+            if !following {
+                app.admin.reset_history(&addr).await.map_err(admin_err)?;
+                app.admin.set_slave_pos(&addr, &gtid).await.map_err(admin_err)?;
+                app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
+                app.admin
+                    .start_replica(&addr, &app.replica_source(primary, &secrets), false)
+                    .await
+                    .map_err(admin_err)?;
+            }
+            create::wait_replicating(app, &addr).await?;
+            app.admin
+                .set_semisync_primary(&app.mgmt_addr(primary, &secrets), cluster.primary_waits_for_acks())
+                .await
+                .map_err(admin_err)
+        }
+        "finish" => {
+            app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
+            app.store.set_node_ha(&node.id, None, None).await?;
+            app.store
+                .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
+                .await?;
+            crate::supervisor::apply_endpoints(app).await?;
+            app.event(
+                &cluster.tenant_id,
+                &cluster.id,
+                Some(&node.id),
+                "node_added",
+                format!("replica {} was added and replicates from {}", node.id, primary.id),
+            )
+            .await;
+            Ok(())
+        }
+        other => Err(Error::internal(format!("unknown add_node step {other}"))),
+    }
+}
+
+pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
+    let Some(StepContext { cluster, nodes, .. }) = StepContext::load_if_present(app, op).await? else {
+        return Ok(());
+    };
+    if let Some(node_id) = op.node_id.as_deref() {
+        app.runtime
+            .stop(node_id, Duration::from_secs(10))
+            .await
+            .map_err(runtime_err)?;
+        app.runtime.destroy(node_id).await.map_err(runtime_err)?;
+        if nodes.iter().any(|n| n.id == node_id) {
+            app.store.remove_node(&cluster.id, node_id).await?;
+        }
+    }
+    // The primary's semi-sync side as the cluster is again.
+    if let Some(ctx) = StepContext::load_if_present(app, op).await?
+        && let Some(p) = ctx.nodes.iter().find(|n| n.role == NodeRole::Primary)
+    {
+        let _ = app
+            .admin
+            .set_semisync_primary(&app.mgmt_addr(p, &ctx.secrets), ctx.cluster.primary_waits_for_acks())
+            .await;
+    }
+    app.store
+        .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
+        .await?;
+    crate::supervisor::apply_endpoints(app).await?;
+    app.event(
+        &cluster.tenant_id,
+        &cluster.id,
+        op.node_id.as_deref(),
+        "node_add_failed",
+        format!(
+            "adding node {} failed and was rolled back: {e}",
+            op.node_id.as_deref().unwrap_or_default()
+        ),
+    )
+    .await;
+    Ok(())
+}

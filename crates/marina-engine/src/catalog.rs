@@ -1,0 +1,202 @@
+//! Databases and user accounts inside a cluster (Trove's databases/users API):
+//! name validation and the SQL Marina runs for them on the primary, plus the
+//! read-only views of a node (process list, variables, status variables).
+//!
+//! Rules:
+//! - Names are validated before any SQL is built: database names
+//!   `[A-Za-z0-9_]{1,64}`, user names `[A-Za-z0-9_]{1,32}`, hosts
+//!   `[A-Za-z0-9.%_:-]{1,60}`. Identifiers are then backquoted and hosts
+//!   single-quoted; neither can contain a quote, so nothing a client sends
+//!   can end a literal or an identifier.
+//! - System schemas and Marina's own accounts (and `admin`, `root`,
+//!   `mariadb.sys`) are reserved: never created, listed as the customer's, or
+//!   dropped through this API.
+//! - Passwords never reach SQL text: accounts are created with
+//!   `IDENTIFIED BY PASSWORD '<mysql_native_password hash>'`.
+//! - Every statement is replicated (run on the primary with the binlog on).
+
+use crate::users::native_password_hash;
+
+/// Schemas that belong to MariaDB.
+pub const SYSTEM_SCHEMAS: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
+
+/// Accounts that belong to MariaDB or Marina (`admin` is the cluster's own
+/// customer admin, managed with the cluster).
+pub const RESERVED_USERS: &[&str] = &["root", "mariadb.sys", "marina_mgmt", "marina_repl", "admin", "PUBLIC"];
+
+fn chars_ok(s: &str, max: usize, extra: &str) -> bool {
+    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+}
+
+/// Checks a database name (a 400 message when it is not acceptable).
+pub fn validate_database(name: &str) -> Result<(), String> {
+    if !chars_ok(name, 64, "_") {
+        return Err(format!(
+            "database name {name:?} must be 1-64 characters of letters, digits and _"
+        ));
+    }
+    if SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+        return Err(format!("{name:?} is a system schema"));
+    }
+    Ok(())
+}
+
+/// Checks a user name.
+pub fn validate_user(name: &str) -> Result<(), String> {
+    if !chars_ok(name, 32, "_") {
+        return Err(format!(
+            "user name {name:?} must be 1-32 characters of letters, digits and _"
+        ));
+    }
+    if RESERVED_USERS.iter().any(|s| s.eq_ignore_ascii_case(name)) || name.starts_with("marina_") {
+        return Err(format!("{name:?} is a reserved account name"));
+    }
+    Ok(())
+}
+
+/// Checks an account host pattern (`%`, `10.0.0.%`, `app.example`).
+pub fn validate_host(host: &str) -> Result<(), String> {
+    if !chars_ok(host, 60, ".%_:-") {
+        return Err(format!(
+            "host {host:?} must be 1-60 characters of letters, digits and . % _ : -"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a password given by the client.
+pub fn validate_password(pw: &str) -> Result<(), String> {
+    if pw.chars().count() < 8 || pw.len() > 128 {
+        return Err("password must be 8 to 128 characters".into());
+    }
+    if pw.chars().any(|c| c.is_control()) {
+        return Err("password must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// `CREATE DATABASE` (validated name).
+pub fn create_database_sql(name: &str) -> String {
+    format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+}
+
+/// `DROP DATABASE` (validated name).
+pub fn drop_database_sql(name: &str) -> String {
+    format!("DROP DATABASE `{name}`")
+}
+
+/// The customer's databases.
+pub const LIST_DATABASES_SQL: &str = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA \
+     WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY SCHEMA_NAME";
+
+/// The statements creating `user@host` with `password` and all privileges on
+/// each of `databases` (all validated).
+pub fn create_user_sql(user: &str, host: &str, password: &str, databases: &[String]) -> Vec<String> {
+    let account = format!("'{user}'@'{host}'");
+    let mut stmts = vec![format!(
+        "CREATE USER {account} IDENTIFIED BY PASSWORD '{}'",
+        native_password_hash(password)
+    )];
+    stmts.extend(
+        databases
+            .iter()
+            .map(|db| format!("GRANT ALL PRIVILEGES ON `{db}`.* TO {account}")),
+    );
+    stmts
+}
+
+/// `DROP USER` (validated names).
+pub fn drop_user_sql(user: &str, host: &str) -> String {
+    format!("DROP USER '{user}'@'{host}'")
+}
+
+/// The customer's accounts with the databases they have grants on:
+/// rows of (user, host, comma-separated databases or NULL).
+pub fn list_users_sql() -> String {
+    let reserved: Vec<String> = RESERVED_USERS.iter().map(|u| format!("'{u}'")).collect();
+    format!(
+        "SELECT u.User, u.Host, GROUP_CONCAT(DISTINCT d.Db ORDER BY d.Db SEPARATOR ',') \
+         FROM mysql.user u LEFT JOIN mysql.db d ON d.User = u.User AND d.Host = u.Host \
+         WHERE u.User <> '' AND u.User NOT IN ({}) AND u.User NOT LIKE 'marina\\_%' AND u.is_role = 'N' \
+         GROUP BY u.User, u.Host ORDER BY u.User, u.Host",
+        reserved.join(", ")
+    )
+}
+
+/// Which live view of a node to read (Marina's own sessions show no
+/// statement text: a `CHANGE MASTER` carries a password).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeView {
+    ProcessList,
+    Variables,
+    StatusVariables,
+}
+
+impl NodeView {
+    /// The query, returning rows of named columns.
+    pub fn sql(self) -> &'static str {
+        match self {
+            NodeView::ProcessList => {
+                "SELECT ID AS id, USER AS user, HOST AS host, DB AS db, COMMAND AS command, TIME AS time, \
+                 STATE AS state, CASE WHEN USER LIKE 'marina\\_%' THEN NULL ELSE INFO END AS info \
+                 FROM information_schema.PROCESSLIST ORDER BY ID"
+            }
+            NodeView::Variables => "SHOW GLOBAL VARIABLES",
+            NodeView::StatusVariables => "SHOW GLOBAL STATUS",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_are_refused_before_any_sql() {
+        for bad in [
+            "",
+            "a`b",
+            "x'; DROP USER marina_mgmt; --",
+            "db name",
+            "a\\b",
+            "é",
+            "a-b",
+            &"x".repeat(65),
+        ] {
+            assert!(validate_database(bad).is_err(), "{bad:?}");
+        }
+        for bad in ["mysql", "MySQL", "sys", "information_schema"] {
+            assert!(validate_database(bad).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "root",
+            "admin",
+            "marina_mgmt",
+            "marina_x",
+            "a'b",
+            "u@h",
+            "",
+            &"u".repeat(33),
+        ] {
+            assert!(validate_user(bad).is_err(), "{bad:?}");
+        }
+        for bad in ["h'", "a b", "", "x;y", "a`"] {
+            assert!(validate_host(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("line\nbreak-long").is_err());
+        assert!(validate_database("orders_2024").is_ok());
+        assert!(validate_user("app_ro").is_ok());
+        assert!(validate_host("10.0.%").is_ok());
+    }
+
+    #[test]
+    fn passwords_never_reach_the_sql_text() {
+        let pw = "s3cret'); DROP DATABASE x; --";
+        let stmts = create_user_sql("app", "%", pw, &["orders".into(), "billing".into()]);
+        assert_eq!(stmts.len(), 3);
+        assert!(stmts.iter().all(|s| !s.contains("s3cret")));
+        assert!(stmts[0].contains(&native_password_hash(pw)));
+        assert_eq!(stmts[2], "GRANT ALL PRIVILEGES ON `billing`.* TO 'app'@'%'");
+    }
+}

@@ -1,0 +1,164 @@
+//! Helpers for tests that drive replicated clusters: a cluster with an `app.t`
+//! table, its endpoints and nodes from the API view, pids, events, waiting for
+//! operations and for every node to be active, and the no-lost-write check.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use serde_json::Value;
+
+use super::*;
+
+/// Creates a cluster with the `app.t` table; returns (cluster, password).
+pub async fn setup(app: &TestApp, name: &str, nodes: u32) -> (Value, String) {
+    let (c, pw) = app.create_cluster(name, nodes).await;
+    let (h, p) = writer(&c);
+    let mut conn = mysql(&h, p, "admin", &pw).await.unwrap();
+    conn.query_drop("CREATE DATABASE app").await.unwrap();
+    conn.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
+        .await
+        .unwrap();
+    (c, pw)
+}
+
+pub fn writer(c: &Value) -> (String, u16) {
+    let e = &c["endpoints"]["writer"];
+    (
+        e["host"].as_str().unwrap().to_string(),
+        e["port"].as_u64().unwrap() as u16,
+    )
+}
+
+pub async fn cluster(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/v1/clusters/{id}")).await.1
+}
+
+pub fn primary(c: &Value) -> Value {
+    c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "primary")
+        .cloned()
+        .unwrap()
+}
+
+pub fn replicas(c: &Value) -> Vec<Value> {
+    c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["role"] == "replica")
+        .cloned()
+        .collect()
+}
+
+pub fn pid_of(app: &TestApp, node_id: &str) -> i32 {
+    let p = app.data_dir().join("nodes").join(node_id).join("mariadbd.pid");
+    std::fs::read_to_string(p).unwrap().trim().parse().unwrap()
+}
+
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a mariadbd this test's Marina started.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+pub async fn ops_of_type(app: &TestApp, id: &str, t: &str) -> Vec<Value> {
+    let (_, ops) = app.get(&format!("/v1/clusters/{id}/operations")).await;
+    ops["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == t)
+        .cloned()
+        .collect()
+}
+
+pub async fn events(app: &TestApp, id: &str) -> Vec<Value> {
+    let (_, e) = app.get(&format!("/v1/clusters/{id}/events?limit=500")).await;
+    e["data"].as_array().unwrap().clone()
+}
+
+/// Waits for the n-th operation of type `t` to succeed; returns it.
+pub async fn wait_op_count(app: &TestApp, id: &str, t: &str, n: usize, timeout: Duration) -> Value {
+    let op = eventually(timeout, &format!("{t} #{n}"), || async {
+        let ops = ops_of_type(app, id, t).await;
+        (ops.len() >= n).then(|| ops[0].clone())
+    })
+    .await;
+    let done = app.wait_op(op["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", app.log());
+    done
+}
+
+/// Waits until every node is active in its role and the cluster is active.
+pub async fn wait_all_active(app: &TestApp, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let c = cluster(app, id).await;
+        let all = c["nodes"].as_array().unwrap().iter().all(|n| n["status"] == "active");
+        if c["status"] == "active" && all {
+            return c;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let log = app.log();
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let ev: Vec<String> = events(app, id).await.iter().map(|e| e["message"].to_string()).collect();
+            panic!(
+                "cluster not all active: {c}\nevents: {ev:#?}\nlog:\n{}",
+                tail.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every acknowledged id is on every node, and all nodes have the same data.
+pub async fn assert_no_lost_writes(c: &Value, pw: &str, acked: &[(u64, Instant)]) {
+    assert!(!acked.is_empty(), "the load acknowledged nothing");
+    let want: HashSet<u64> = acked.iter().map(|(id, _)| *id).collect();
+    let mut sums = Vec::new();
+    for n in c["nodes"].as_array().unwrap() {
+        let port = n["port"].as_u64().unwrap() as u16;
+        let ids: HashSet<u64> = eventually(Duration::from_secs(20), "node caught up", || {
+            let want = want.clone();
+            async move {
+                let mut conn = mysql("127.0.0.1", port, "admin", pw).await.ok()?;
+                let ids: Vec<u64> = conn.query("SELECT id FROM app.t").await.ok()?;
+                let ids: HashSet<u64> = ids.into_iter().collect();
+                want.is_subset(&ids).then_some(ids)
+            }
+        })
+        .await;
+        let mut conn = mysql("127.0.0.1", port, "admin", pw).await.unwrap();
+        let sum: Option<(String, Option<u64>)> = conn.query_first("CHECKSUM TABLE app.t").await.unwrap();
+        sums.push((port, ids.len(), sum.unwrap().1));
+    }
+    // Replicas converge on the primary's data.
+    let first = sums[0].2;
+    for _ in 0..100 {
+        if sums.iter().all(|s| s.2 == first) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sums.clear();
+        for n in c["nodes"].as_array().unwrap() {
+            let port = n["port"].as_u64().unwrap() as u16;
+            let mut conn = mysql("127.0.0.1", port, "admin", pw).await.unwrap();
+            let sum: Option<(String, Option<u64>)> = conn.query_first("CHECKSUM TABLE app.t").await.unwrap();
+            let n: Option<u64> = conn.query_first("SELECT COUNT(*) FROM app.t").await.unwrap();
+            sums.push((port, n.unwrap() as usize, sum.unwrap().1));
+        }
+    }
+    assert!(sums.iter().all(|s| s.2 == sums[0].2), "replicas differ: {sums:?}");
+}
