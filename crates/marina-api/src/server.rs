@@ -63,7 +63,7 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(ha::is_primary))
         .routes(routes!(ha::is_replica))
         .routes(routes!(clusters::nodes, nodes::add))
-        .routes(routes!(clusters::node, nodes::remove))
+        .routes(routes!(clusters::node, nodes::remove, nodes::resize))
         .routes(routes!(nodes::reboot))
         .routes(routes!(nodes::start))
         .routes(routes!(nodes::stop))

@@ -171,6 +171,13 @@ pub struct OperationAccepted {
     pub operation: Operation,
 }
 
+/// `202` for a cluster being resized.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterUpdating {
+    pub cluster: ClusterView,
+    pub operation: Operation,
+}
+
 /// `202` for a node being added.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NodeAccepted {

@@ -313,31 +313,41 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "--threads=4".into(),
         format!("--time={secs}"),
     ];
-    let (wh2, pw2, a2) = (wh.clone(), pw.clone(), run_args.clone());
-    let quiet =
-        tokio::task::spawn_blocking(move || sysbench("oltp_write_only", &wh2, 3306, &pw2, &a2, "run")).await??;
-    let (wh2, pw2, a2) = (wh.clone(), pw.clone(), run_args.clone());
-    let load = tokio::task::spawn_blocking(move || sysbench("oltp_write_only", &wh2, 3306, &pw2, &a2, "run"));
-    let mut taken = 0;
-    let experiment = std::env::var("MARINA_BENCH_LOAD_CMD").ok();
-    while !load.is_finished() {
-        match &experiment {
-            Some(cmd) => {
-                let cmd = cmd
-                    .replace("{ARGS}", &quoted(&physical_args))
-                    .replace("{DATADIR}", &datadir.display().to_string())
-                    .replace("{OUT}", &raw_dir.display().to_string());
-                let _ = std::fs::remove_dir_all(&target);
-                std::fs::create_dir_all(&target)?;
-                timed_sh(&cmd).await?;
-            }
-            None => {
-                marina_backup(&bench, &id, "physical").await?;
-            }
+    let pid = c["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["role"] == "primary"))
+        .and_then(|n| n["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let psock = app.runtime.node_dir(&pid).join("mariadbd.sock").display().to_string();
+    let fill = |cmd: &str| {
+        cmd.replace("{ARGS}", &quoted(&physical_args))
+            .replace("{DATADIR}", &datadir.display().to_string())
+            .replace("{OUT}", &raw_dir.display().to_string())
+            .replace("{PSOCK}", &psock)
+    };
+    let load = Load {
+        bench: &bench,
+        cluster: &id,
+        host: &wh,
+        password: &pw,
+        args: &run_args,
+        scratch: &target,
+    };
+    // `MARINA_BENCH_EXPERIMENTS="cmd;;;cmd…"`: each command (or `marina`,
+    // `none`) against its own quiet run, instead of the figures below.
+    if let Ok(exps) = std::env::var("MARINA_BENCH_EXPERIMENTS") {
+        for cmd in exps.split(";;;") {
+            let (quiet, busy, taken) = load.writes_during(&fill(cmd)).await?;
+            println!(
+                "experiment {cmd}: {busy:.0} tps ({:.2} x {quiet:.0} tps without; {taken} runs)",
+                busy / quiet
+            );
         }
-        taken += 1;
+        bench.stop().await;
+        return Ok(());
     }
-    let busy = load.await??;
+    let (quiet, busy, taken) = load.writes_during("marina").await?;
     println!("primary writes without a backup (oltp_write_only, {secs} s): {quiet:.0} tps (1.00 x baseline)");
     println!(
         "primary writes during backups ({taken} physical backups back to back): {busy:.0} tps ({:.2} x without)",
@@ -345,4 +355,45 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     );
     bench.stop().await;
     Ok(())
+}
+
+/// The write load of the last figure: sysbench `oltp_write_only` through the
+/// writer endpoint, alone and while something runs back to back.
+struct Load<'a> {
+    bench: &'a Bench,
+    cluster: &'a str,
+    host: &'a str,
+    password: &'a str,
+    args: &'a [String],
+    scratch: &'a Path,
+}
+
+impl Load<'_> {
+    async fn run(&self) -> tokio::task::JoinHandle<anyhow::Result<f64>> {
+        let (h, p, a) = (self.host.to_string(), self.password.to_string(), self.args.to_vec());
+        tokio::task::spawn_blocking(move || sysbench("oltp_write_only", &h, 3306, &p, &a, "run"))
+    }
+
+    /// (tps alone, tps while `what` runs back to back, how many runs): `what`
+    /// is `marina` (Marina's physical backups), `none`, or a shell command.
+    async fn writes_during(&self, what: &str) -> anyhow::Result<(f64, f64, usize)> {
+        let quiet = self.run().await.await??;
+        let load = self.run().await;
+        let mut taken = 0;
+        while !load.is_finished() {
+            match what {
+                "marina" => {
+                    marina_backup(self.bench, self.cluster, "physical").await?;
+                }
+                "none" => tokio::time::sleep(Duration::from_secs(1)).await,
+                cmd => {
+                    let _ = std::fs::remove_dir_all(self.scratch);
+                    std::fs::create_dir_all(self.scratch)?;
+                    timed_sh(cmd).await?;
+                }
+            }
+            taken += 1;
+        }
+        Ok((quiet, load.await??, taken))
+    }
 }

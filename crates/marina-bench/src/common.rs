@@ -102,6 +102,7 @@ impl Bench {
             ..Default::default()
         };
         config.endpoints.nft_table = format!("marina_bench_{}", std::process::id());
+        config.nodes.cgroup_parent = config.endpoints.nft_table.clone();
         config.endpoints.writer_pool = "127.251.0.0/24".parse()?;
         config.endpoints.reader_pool = "127.252.0.0/24".parse()?;
         config.nodes.port_min = 45000;
@@ -185,6 +186,7 @@ impl Drop for Bench {
             .args(["delete", "table", "ip", &self.nft_table])
             .stderr(std::process::Stdio::null())
             .status();
+        marina_runtime::cgroup::remove_parent(&self.nft_table);
     }
 }
 

@@ -95,6 +95,7 @@ string_enum!(
         ReseedNode => "reseed_node", AddNode => "add_node", RemoveNode => "remove_node",
         StopNode => "stop_node", StartNode => "start_node", RebootNode => "reboot_node",
         SetMaintenance => "set_maintenance", SetReadOnly => "set_read_only",
+        ResizeNode => "resize_node", ResizeCluster => "resize_cluster",
     }
 );
 
@@ -492,6 +493,16 @@ pub struct PatchClusterInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<BackupPolicy>)]
     pub backup_policy: Option<serde_json::Value>,
+    /// Resize every node (rolling: replicas, a switchover, the old primary);
+    /// the answer is then 202 with the operation.
+    #[serde(default)]
+    pub size_id: Option<String>,
+}
+
+/// Body of `PATCH /v1/clusters/{cluster_id}/nodes/{node_id}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ResizeNodeInput {
+    pub size_id: String,
 }
 
 /// A field that is present, even as `null` (`Some(Value::Null)`); absent

@@ -163,6 +163,9 @@ pub struct NodesConfig {
     /// Cluster uids are this plus the low 24 bits of the writer endpoint
     /// address (unique per live cluster); no passwd entries are needed.
     pub cluster_uid_base: u32,
+    /// Name of the cgroup under which each node gets its own, limited to its
+    /// size's memory and vCPUs (v2, else v1); empty: no limits.
+    pub cgroup_parent: String,
 }
 
 /// The capacity check.
@@ -329,6 +332,7 @@ impl Default for NodesConfig {
             template_cache: None,
             run_as_root: false,
             cluster_uid_base: CLUSTER_UID_BASE_DEFAULT,
+            cgroup_parent: "marina".into(),
         }
     }
 }
@@ -360,6 +364,10 @@ impl Config {
         }
         if self.limits.header_timeout_ms < 100 || self.limits.body_timeout_ms < 100 {
             return Err("limits.header_timeout_ms and limits.body_timeout_ms must be at least 100".into());
+        }
+        let cg = &self.nodes.cgroup_parent;
+        if cg.len() > 64 || !cg.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) || cg.starts_with('.') {
+            return Err("nodes.cgroup_parent must be empty or a plain name of letters, digits, _ . -".into());
         }
         if self.nodes.cluster_uid_base < 65536 || self.nodes.cluster_uid_base > u32::MAX - 0x0100_0000 {
             return Err("nodes.cluster_uid_base must leave room for 2^24 uids above 65535".into());

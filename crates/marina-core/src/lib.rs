@@ -21,6 +21,7 @@ pub mod operations;
 pub mod placement;
 pub mod refusals;
 pub mod reseed;
+mod resize;
 pub mod secrets;
 pub mod security_groups;
 pub mod supervisor;
@@ -103,6 +104,12 @@ impl Marina {
             std::time::Duration::from_secs(config.nodes.start_timeout_secs),
         )
         .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let runtime = if config.nodes.cgroup_parent.is_empty() {
+            runtime
+        } else {
+            runtime.with_cgroups(&config.nodes.cgroup_parent)
+        };
+        tracing::info!(limits = %runtime.limits_description(), "node resource limits");
         let datapath: Arc<dyn DataPath> = match config.endpoints.mode {
             EndpointMode::Kernel => Arc::new(NftDataPath::new(&config.endpoints.nft_table)),
             EndpointMode::Userspace => Arc::new(ProxyDataPath::new()),

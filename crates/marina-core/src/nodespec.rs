@@ -85,6 +85,10 @@ impl Marina {
             config,
             init_sql: init_sql(&hashes),
             version: c.version.clone(),
+            limits: marina_runtime::cgroup::Limits {
+                memory_bytes: size.memory_bytes(),
+                cpus: size.vcpu,
+            },
             mgmt: self.mgmt_addr(node, s),
         })
     }

@@ -122,6 +122,17 @@ pub fn redo_log_bytes(buffer_pool: u64) -> u64 {
     (buffer_pool / 4 / MIB).clamp(64, 1024) * MIB
 }
 
+/// The statements that give a running node a new size's settings, all of
+/// them dynamic in MariaDB 10.11 (the buffer pool resizes in the background,
+/// in chunks; the redo log is rebuilt at its next checkpoint).
+pub fn online_size_sql(buffer_pool: u64, max_connections: u32) -> Vec<String> {
+    vec![
+        format!("SET GLOBAL innodb_buffer_pool_size = {buffer_pool}"),
+        format!("SET GLOBAL innodb_log_file_size = {}", redo_log_bytes(buffer_pool)),
+        format!("SET GLOBAL max_connections = {max_connections}"),
+    ]
+}
+
 /// The option file used to initialise a template datadir with
 /// `mariadb-install-db`: small redo log and system tablespace, no binlog.
 pub fn template_cnf(datadir: &std::path::Path) -> String {

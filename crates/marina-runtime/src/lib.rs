@@ -3,6 +3,7 @@
 //! host, under `<data-dir>/nodes/<node-id>/`. A Kubernetes or multi-host runtime
 //! implements the same trait later.
 
+pub mod cgroup;
 mod error;
 mod local;
 mod process;
@@ -27,6 +28,8 @@ pub struct NodeSpec {
     pub version: String,
     /// How to log in to check readiness.
     pub mgmt: NodeAddr,
+    /// CPU and memory limits, where the runtime enforces them.
+    pub limits: cgroup::Limits,
 }
 
 /// What the runtime sees of a node's process.
@@ -58,6 +61,15 @@ pub trait NodeRuntime: Send + Sync + 'static {
     async fn start(&self, spec: &NodeSpec) -> Result<u32, RuntimeError>;
     /// Whether the node's process is running.
     async fn state(&self, node_id: &str) -> ProcessState;
+    /// Applies `spec.limits` to the running node (a resize). Runtimes that
+    /// enforce no limits do nothing.
+    async fn apply_limits(&self, _spec: &NodeSpec) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    /// How the runtime limits nodes' CPU and memory (for the start-up log).
+    fn limits_description(&self) -> String {
+        "no CPU/memory limits".into()
+    }
     /// Stops the node (SIGTERM, then SIGKILL after `grace`). Stopped is success.
     async fn stop(&self, node_id: &str, grace: std::time::Duration) -> Result<(), RuntimeError>;
     /// Kills the node's process at once (SIGKILL) — a hard fence. A transaction

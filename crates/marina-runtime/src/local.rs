@@ -52,9 +52,31 @@ pub struct LocalRuntime {
     template_lock: tokio::sync::Mutex<()>,
     /// Whether nodes can run under their own uid (see the module doc).
     unprivileged: bool,
+    /// How node processes are limited (see `cgroup`).
+    cgroups: crate::cgroup::Cgroups,
 }
 
 impl LocalRuntime {
+    /// Limits nodes through the host's cgroups (v2, else v1), their groups
+    /// under `parent`; without usable controllers nodes run unlimited.
+    pub fn with_cgroups(mut self, parent: &str) -> Self {
+        self.cgroups = crate::cgroup::Cgroups::detect(Path::new("/sys/fs/cgroup"), parent);
+        self
+    }
+
+    /// `node_id`'s cgroup directories (empty without cgroups).
+    pub fn cgroup_dirs(&self, node_id: &str) -> Vec<PathBuf> {
+        self.cgroups.dirs(node_id)
+    }
+
+    /// Puts a node's process in its group with the spec's limits; a failure is
+    /// logged (a node is better running unlimited than not at all).
+    fn limit(&self, spec: &NodeSpec, pid: u32) {
+        if let Err(e) = self.cgroups.apply(&spec.node_id, Some(pid), spec.limits) {
+            tracing::warn!(node_id = %spec.node_id, error = %e, "cannot apply the node's cgroup limits");
+        }
+    }
+
     /// Finds the MariaDB binaries and their version. Fails with `BinaryMissing`
     /// (and how to install it) when MariaDB is not installed.
     pub fn new(
@@ -77,6 +99,7 @@ impl LocalRuntime {
             start_timeout,
             template_lock: tokio::sync::Mutex::new(()),
             unprivileged,
+            cgroups: crate::cgroup::Cgroups::None,
         })
     }
 
@@ -149,6 +172,7 @@ impl NodeRuntime for LocalRuntime {
         let node_id = &spec.node_id;
         if let Some(pid) = self.running_pid(node_id) {
             tracing::debug!(node_id, pid, "adopting running node");
+            self.limit(spec, pid);
             return Ok(pid);
         }
         if port_busy(&spec.config.bind_address, spec.config.port) {
@@ -189,6 +213,7 @@ impl NodeRuntime for LocalRuntime {
                 _ => RuntimeError::io("spawning mariadbd")(e),
             })?;
         let pid = child.id().unwrap_or_default();
+        self.limit(spec, pid);
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -213,6 +238,17 @@ impl NodeRuntime for LocalRuntime {
             }
             tokio::time::sleep(Duration::from_millis(15)).await;
         }
+    }
+
+    async fn apply_limits(&self, spec: &NodeSpec) -> Result<(), RuntimeError> {
+        let pid = self.running_pid(&spec.node_id);
+        self.cgroups
+            .apply(&spec.node_id, pid, spec.limits)
+            .map_err(RuntimeError::io(format!("limiting node {}", spec.node_id)))
+    }
+
+    fn limits_description(&self) -> String {
+        self.cgroups.describe()
     }
 
     async fn state(&self, node_id: &str) -> ProcessState {
@@ -248,6 +284,7 @@ impl NodeRuntime for LocalRuntime {
 
     async fn destroy(&self, node_id: &str) -> Result<(), RuntimeError> {
         self.stop(node_id, Duration::from_secs(10)).await?;
+        self.cgroups.remove(node_id);
         let dir = self.node_dir(node_id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),

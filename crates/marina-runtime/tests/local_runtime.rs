@@ -83,6 +83,10 @@ fn spec(rt: &LocalRuntime, node_id: &str, port: u16) -> NodeSpec {
         },
         init_sql: init_sql(&hashes),
         version: rt.default_version().into(),
+        limits: marina_runtime::cgroup::Limits {
+            memory_bytes: 1 << 30,
+            cpus: 1,
+        },
         mgmt: NodeAddr {
             host: "127.0.0.1".into(),
             port,

@@ -142,6 +142,8 @@ pub trait ClusterStore: Send + Sync {
         node: &NodeRecord,
         op: &Operation,
     ) -> StoreResult<bool>;
+    /// Sets a cluster's size (the size new nodes get).
+    async fn set_cluster_size(&self, id: &str, size_id: &str) -> StoreResult<()>;
     /// Removes a node row (its port is free again); `node_count` follows.
     async fn remove_node(&self, id: &str, node_id: &str) -> StoreResult<()>;
     /// Holds or releases writes at the writer endpoint (switchover).

@@ -70,6 +70,7 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             ("post", "/v1/tokens") => Some(json!({"name": "x", "scopes": ["read"]})),
             ("post", "/v1/tenants") => Some(json!({"name": "tenant-c"})),
             ("post", "/v1/security-groups") => Some(json!({"name": "b-group"})),
+            ("patch", p) if p.contains("/nodes/") => Some(json!({"size_id": "small"})),
             ("patch", _) => Some(json!({"failover": {"mode": "manual"}})),
             ("post", p) if p.ends_with("/databases") || p.ends_with("/users") => Some(json!({"name": "x"})),
             ("post", p) if p.ends_with("/maintenance") || p.ends_with("/read-only") => Some(json!({"enabled": true})),

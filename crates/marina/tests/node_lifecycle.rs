@@ -240,3 +240,111 @@ async fn the_primary_is_held_read_only_in_manual_mode() {
     let mut conn = mysql(&wh, wp, "admin", &pw).await.unwrap();
     conn.query_drop("INSERT INTO app.t VALUES (2)").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_is_resized_rolling_with_one_switchover_and_limits_follow() {
+    let app = TestApp::start_configured("kernel", "[capacity]\nhost_memory_gib = 8.0\n").await;
+    let (c, pw) = setup(&app, "rs", 3).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let (wh, wp) = writer(&c);
+    let old_primary = primary(&c)["id"].as_str().unwrap().to_string();
+    let load = WriteLoad::start(&wh, wp, &pw);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (status, resp) = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/clusters/{id}"),
+            Some(json!({"size_id": "small"})),
+            Some(&app.token),
+        )
+        .await;
+    assert_eq!(status, 202, "{resp}");
+    assert_eq!(resp["cluster"]["status"], "updating");
+    let op = app.wait_op(resp["operation"]["id"].as_str().unwrap(), OP_TIMEOUT).await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    // One step per node: the replicas, a switchover, then the old primary.
+    let steps = step_names(&op);
+    let reps: Vec<String> = replicas(&c)
+        .iter()
+        .map(|r| format!("resize:{}", r["id"].as_str().unwrap()))
+        .collect();
+    assert!(reps.contains(&steps[0]) && reps.contains(&steps[1]), "{steps:?}");
+    assert_eq!(steps[2], "switchover:check", "{steps:?}");
+    assert_eq!(steps[steps.len() - 2], format!("resize:{old_primary}"), "{steps:?}");
+    assert_eq!(steps.last().unwrap(), "finish");
+    let c2 = wait_all_active(&app, &id).await;
+    assert_eq!(c2["size_id"], "small");
+    assert_ne!(primary(&c2)["id"], old_primary.as_str());
+    let small_pool = 1024 * 1024 * 1024;
+    for n in c2["nodes"].as_array().unwrap() {
+        assert_eq!(n["size_id"], "small", "{n}");
+        let port = n["port"].as_u64().unwrap() as u16;
+        assert_eq!(global(port, &pw, "innodb_buffer_pool_size").await, small_pool, "{n}");
+        assert_eq!(global(port, &pw, "max_connections").await, 300, "{n}");
+        // The runtime's limits follow (this host has cgroup v1 controllers).
+        let node_id = n["id"].as_str().unwrap();
+        if std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+            let read = |ctl: &str, file: &str| {
+                let p = format!("/sys/fs/cgroup/{ctl}/{}/{node_id}/{file}", app.nft_table);
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+            };
+            assert_eq!(read("memory", "memory.limit_in_bytes").trim(), (2u64 << 30).to_string());
+            assert_eq!(read("cpu", "cpu.cfs_quota_us").trim(), "200000");
+            let pid = pid_of(&app, node_id).to_string();
+            assert!(
+                read("memory", "cgroup.procs").lines().any(|l| l == pid),
+                "{node_id} not in its group"
+            );
+        }
+    }
+
+    // One replica back to xsmall: just that node.
+    let r = replicas(&c2)[0]["id"].as_str().unwrap().to_string();
+    let (status, resp) = app
+        .request(
+            reqwest::Method::PATCH,
+            &node_path(&c2, &r),
+            Some(json!({"size_id": "xsmall"})),
+            Some(&app.token),
+        )
+        .await;
+    assert_eq!(status, 202, "{resp}");
+    let op = app.wait_op(resp["operation"]["id"].as_str().unwrap(), OP_TIMEOUT).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(step_names(&op), [format!("resize:{r}"), "finish".to_string()]);
+    assert_eq!(node_view(&app, &c2, &r).await["size_id"], "xsmall");
+
+    // What the host cannot hold is refused before anything changes; so are
+    // unknown sizes and no-op resizes.
+    for (body, want, code) in [
+        (json!({"size_id": "large"}), 409, "capacity_exceeded"),
+        (json!({"size_id": "huge"}), 400, "invalid_request"),
+    ] {
+        let (status, resp) = app
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/v1/clusters/{id}"),
+                Some(body),
+                Some(&app.token),
+            )
+            .await;
+        assert_eq!(status, want, "{resp}");
+        assert_eq!(resp["error"]["code"], code, "{resp}");
+    }
+    let (status, _) = app
+        .request(
+            reqwest::Method::PATCH,
+            &node_path(&c2, &r),
+            Some(json!({"size_id": "xsmall"})),
+            Some(&app.token),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(cluster(&app, &id).await["size_id"], "small");
+
+    let acked = load.stop().await;
+    assert_no_lost_writes(&cluster(&app, &id).await, &pw, &acked).await;
+    let pause = longest_pause(&acked);
+    assert!(pause < Duration::from_secs(5), "writes paused {pause:?}");
+}

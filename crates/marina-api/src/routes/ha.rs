@@ -15,19 +15,35 @@ use crate::extract::{Auth, Json, JsonOrEmpty};
 use crate::routes::clusters::cluster_view;
 use crate::views::*;
 
-/// Changes a cluster's settings (`failover.mode`).
+/// Changes a cluster's settings (failover, security groups, backup policy):
+/// 200 with the cluster. With `size_id` every node is resized (rolling): the
+/// other fields are applied first, then 202 with the cluster and the resize
+/// operation.
 #[utoipa::path(patch, path = "/v1/clusters/{cluster_id}", tag = "clusters", security(("bearer" = [])),
     params(("cluster_id" = String, Path)), request_body = PatchClusterInput,
-    responses((status = 200, body = ClusterView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ClusterView), (status = 202, body = ClusterUpdating), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn patch(
     State(app): State<Arc<Marina>>,
     Auth(auth): Auth,
     Path(id): Path<String>,
     Json(input): Json<PatchClusterInput>,
-) -> ApiResult<axum::Json<ClusterView>> {
+) -> ApiResult<Response> {
     auth.require(Scope::Write)?;
+    let size = input.size_id.clone();
+    if let Some(s) = &size
+        && app.size(s).is_none()
+    {
+        return Err(marina_common::Error::InvalidRequest(format!("unknown size_id {s:?}")).into());
+    }
     let (c, nodes) = app.patch_cluster(&auth.tenant_id, &id, input).await?;
-    Ok(axum::Json(cluster_view(&app, &c, &nodes).await?))
+    let Some(size) = size else {
+        return Ok(axum::Json(cluster_view(&app, &c, &nodes).await?).into_response());
+    };
+    let operation = app.resize_cluster(&auth.tenant_id, &id, &size).await?;
+    let (c, nodes) = app.get_cluster(&auth.tenant_id, &id).await?;
+    let cluster = cluster_view(&app, &c, &nodes).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(ClusterUpdating { cluster, operation })).into_response())
 }
 
 /// The monitor's latest probes of every node.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use marina_common::model::{AddNodeInput, Operation, RebootInput, Scope, ToggleInput};
+use marina_common::model::{AddNodeInput, Operation, RebootInput, ResizeNodeInput, Scope, ToggleInput};
 use marina_core::Marina;
 
 use crate::error::ApiResult;
@@ -121,4 +121,19 @@ pub async fn read_only(
 ) -> Accepted {
     auth.require(Scope::Write)?;
     accepted(app.set_node_read_only(&auth.tenant_id, &id, &node_id, input).await?)
+}
+
+/// Resizes one node (a primary after a switchover), online where MariaDB allows.
+#[utoipa::path(patch, path = "/v1/clusters/{cluster_id}/nodes/{node_id}", tag = "nodes", security(("bearer" = [])),
+    params(("cluster_id" = String, Path), ("node_id" = String, Path)), request_body = ResizeNodeInput,
+    responses((status = 202, body = OperationAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn resize(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path((id, node_id)): Path<(String, String)>,
+    Json(input): Json<ResizeNodeInput>,
+) -> Accepted {
+    auth.require(Scope::Write)?;
+    accepted(app.resize_node(&auth.tenant_id, &id, &node_id, input).await?)
 }

@@ -22,6 +22,7 @@ mod failover;
 mod node_action;
 mod remove_node;
 mod reseed;
+mod resize;
 mod restore;
 mod switchover;
 pub mod worker;
@@ -41,8 +42,33 @@ pub fn steps_for(t: OperationType) -> &'static [&'static str] {
         OperationType::ReseedNode => reseed::STEPS,
         OperationType::AddNode => add_node::STEPS,
         OperationType::RemoveNode => remove_node::STEPS,
+        OperationType::ResizeNode | OperationType::ResizeCluster => &["finish"],
         t => node_action::steps(t),
     }
+}
+
+fn pending(name: String) -> OperationStep {
+    OperationStep {
+        name,
+        status: StepStatus::Pending,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+/// A resize's steps: one per replica (`resize:<node_id>`), then the
+/// switchover's (when `switchover`), then the primary's, then `finish`.
+pub fn resize_steps(replicas: &[&str], primary: Option<&str>, switchover: bool) -> Vec<OperationStep> {
+    let mut steps: Vec<OperationStep> = replicas
+        .iter()
+        .map(|id| pending(format!("{}{id}", resize::PREFIX)))
+        .collect();
+    if switchover {
+        steps.extend(switchover::embedded_steps().map(pending));
+    }
+    steps.extend(primary.map(|id| pending(format!("{}{id}", resize::PREFIX))));
+    steps.push(pending("finish".into()));
+    steps
 }
 
 /// Like `new_operation`, with a switchover's steps first (`switchover:<step>`):
@@ -50,15 +76,7 @@ pub fn steps_for(t: OperationType) -> &'static [&'static str] {
 pub fn new_operation_with_switchover(tenant_id: &str, t: OperationType, cluster_id: &str) -> Operation {
     let mut op = new_operation(tenant_id, t, cluster_id);
     let own = std::mem::take(&mut op.steps);
-    op.steps = switchover::embedded_steps()
-        .map(|name| OperationStep {
-            name,
-            status: StepStatus::Pending,
-            started_at: None,
-            finished_at: None,
-        })
-        .chain(own)
-        .collect();
+    op.steps = switchover::embedded_steps().map(pending).chain(own).collect();
     op
 }
 
@@ -77,15 +95,7 @@ pub fn new_operation(tenant_id: &str, t: OperationType, cluster_id: &str) -> Ope
         started_at: None,
         finished_at: None,
         error: None,
-        steps: steps_for(t)
-            .iter()
-            .map(|name| OperationStep {
-                name: (*name).into(),
-                status: StepStatus::Pending,
-                started_at: None,
-                finished_at: None,
-            })
-            .collect(),
+        steps: steps_for(t).iter().map(|name| pending((*name).into())).collect(),
     }
 }
 

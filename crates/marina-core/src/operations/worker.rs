@@ -11,7 +11,9 @@ use marina_common::model::{Operation, OperationError, OperationStatus, Operation
 use marina_common::time_fmt::now_rfc3339;
 use tokio_util::sync::CancellationToken;
 
-use super::{add_node, backup, create, delete, failover, node_action, remove_node, reseed, restore, switchover};
+use super::{
+    add_node, backup, create, delete, failover, node_action, remove_node, reseed, resize, restore, switchover,
+};
 use crate::{Marina, failpoint};
 
 /// Worker loop.
@@ -99,6 +101,7 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
             }
             OperationType::AddNode => add_node::run_step(app, op, &step.name).await,
             OperationType::RemoveNode => remove_node::run_step(app, op, &step.name).await,
+            OperationType::ResizeNode | OperationType::ResizeCluster => resize::run_step(app, op, &step.name).await,
             _ => node_action::run_step(app, op, &step.name).await,
         };
         if let Err(e) = outcome {
@@ -126,9 +129,10 @@ async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) {
         OperationType::RestoreCluster => restore::on_failure(app, op, e).await,
         OperationType::ReseedNode => reseed::on_failure(app, op, e).await,
         OperationType::AddNode => add_node::on_failure(app, op, e).await,
-        OperationType::RemoveNode | OperationType::RebootNode => {
-            node_action::on_failure_moving_primary(app, op, e).await
-        }
+        OperationType::RemoveNode
+        | OperationType::RebootNode
+        | OperationType::ResizeNode
+        | OperationType::ResizeCluster => node_action::on_failure_moving_primary(app, op, e).await,
         _ => node_action::on_failure(app, op, e).await,
     };
     if let Err(err) = outcome {

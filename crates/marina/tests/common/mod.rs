@@ -35,7 +35,8 @@ fn config_text(dir: &Path, nft_table: &str) -> String {
     format!(
         "data_dir = \"{}\"\n[endpoints]\nwriter_pool = \"127.{a}.{b}.0/28\"\nreader_pool = \"127.{a}.{b}.16/28\"\n\
          nft_table = \"{nft_table}\"\n[nodes]\nport_min = {port_min}\nport_max = {}\nreconcile_interval_ms = 300\n\
-         template_cache = \"{TEMPLATE_CACHE}\"\n[capacity]\nhost_memory_gib = 64.0\n",
+         cgroup_parent = \"{nft_table}\"\n\
+         template_cache = \"{TEMPLATE_CACHE}\"\n",
         dir.display(),
         port_min + 300
     )
@@ -64,6 +65,9 @@ impl TestApp {
         if !extra_toml.contains("[limits]") {
             // Tests poll hard from one address; the rate limit has its own test.
             base.push_str("[limits]\nrequests_per_second = 10000.0\nburst = 10000.0\n");
+        }
+        if !extra_toml.contains("[capacity]") {
+            base.push_str("[capacity]\nhost_memory_gib = 64.0\n");
         }
         let config = if extra_toml.trim_start().starts_with('[') {
             format!("{base}{extra_toml}")
@@ -342,6 +346,7 @@ impl Drop for TestApp {
             .args(["delete", "table", "ip", &self.nft_table])
             .stderr(Stdio::null())
             .status();
+        marina_runtime::cgroup::remove_parent(&self.nft_table);
     }
 }
 

@@ -1,0 +1,137 @@
+//! The `resize_node` and `resize_cluster` operations (see `crate::resize` for
+//! the order of steps). The cluster is `updating` and keeps serving.
+//!
+//! Steps:
+//! - `resize:<node_id>`: the node's size is recorded, its option file
+//!   re-rendered, and the new settings applied online (`innodb_buffer_pool_size`,
+//!   `innodb_log_file_size`, `max_connections` are dynamic); the runtime's
+//!   resource limits follow. Only if the server refuses an online change is
+//!   the node restarted — a replica after leaving the reader endpoint, then
+//!   reattached. The primary is reached only after the switchover, when it is
+//!   a replica (or in a 1-node cluster, where the change is online only).
+//! - `switchover:*` (embedded, see `switchover.rs`): to a resized replica.
+//! - `finish`: a whole-cluster resize makes the size the cluster's; the
+//!   cluster returns to `active` and the endpoints are applied.
+//!
+//! Every step converges (recording a size or setting a variable twice is
+//! harmless), so a resumed operation finishes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marina_common::Error;
+use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
+
+use super::{StepContext, admin_err, create, runtime_err};
+use crate::Marina;
+
+/// The prefix of a per-node step.
+pub(super) const PREFIX: &str = "resize:";
+
+fn size_of(op: &Operation) -> Result<String, Error> {
+    op.params
+        .as_ref()
+        .and_then(|p| p["size_id"].as_str())
+        .map(String::from)
+        .ok_or_else(|| Error::internal(format!("operation {} has no size", op.id)))
+}
+
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+    let ctx = StepContext::load(app, op).await?;
+    let size_id = size_of(op)?;
+    if let Some(node_id) = step.strip_prefix(PREFIX) {
+        let node = ctx
+            .nodes
+            .iter()
+            .find(|n| n.id == node_id)
+            .ok_or_else(|| Error::internal(format!("node {node_id} vanished during the resize")))?;
+        return resize_one(app, &ctx, node, &size_id).await;
+    }
+    match step {
+        "finish" => {
+            if op.op_type == OperationType::ResizeCluster {
+                app.store.set_cluster_size(&ctx.cluster.id, &size_id).await?;
+            }
+            app.store
+                .update_cluster_status(&ctx.cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
+                .await?;
+            crate::supervisor::apply_endpoints(app).await?;
+            app.event(
+                &ctx.cluster.tenant_id,
+                &ctx.cluster.id,
+                op.node_id.as_deref(),
+                "resize_completed",
+                format!("resize to {size_id} completed (operation {})", op.id),
+            )
+            .await;
+            Ok(())
+        }
+        other => Err(Error::internal(format!("unknown resize step {other}"))),
+    }
+}
+
+async fn resize_one(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRecord, size_id: &str) -> Result<(), Error> {
+    let size = app
+        .size(size_id)
+        .cloned()
+        .ok_or_else(|| Error::internal(format!("size {size_id} left the catalog")))?;
+    let replicated = ctx.nodes.len() > 1;
+    if node.role == NodeRole::Primary && replicated {
+        return Err(Error::internal(format!(
+            "node {} is still the primary; it is resized after the switchover",
+            node.id
+        )));
+    }
+    app.store.set_node_size(&node.id, size_id).await?;
+    let mut resized = node.clone();
+    resized.size_id = size_id.to_string();
+    let spec = app.node_spec(&ctx.cluster, &resized, &ctx.secrets)?;
+    // The option file first, so any later start has the new size.
+    app.runtime.prepare(&spec).await.map_err(runtime_err)?;
+    let addr = app.mgmt_addr(&resized, &ctx.secrets);
+    let online = app
+        .admin
+        .run_statements(
+            &addr,
+            &marina_engine::cnf::online_size_sql(size.buffer_pool_bytes(), size.max_connections()),
+        )
+        .await;
+    let how = match online {
+        Ok(()) => "online",
+        Err(e) if node.role == NodeRole::Replica => {
+            tracing::info!(node_id = %node.id, error = %e, "online resize refused; restarting the replica");
+            app.store.update_node(&node.id, node.role, NodeStatus::Down).await?;
+            crate::supervisor::apply_endpoints(app).await?;
+            app.runtime
+                .stop(&node.id, Duration::from_secs(60))
+                .await
+                .map_err(runtime_err)?;
+            app.runtime.start(&spec).await.map_err(runtime_err)?;
+            let primary = ctx
+                .nodes
+                .iter()
+                .find(|n| n.role == NodeRole::Primary)
+                .ok_or_else(|| Error::internal("cluster has no primary"))?;
+            app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
+            app.admin
+                .start_replica(&addr, &app.replica_source(primary, &ctx.secrets), false)
+                .await
+                .map_err(admin_err)?;
+            create::wait_replicating(app, &addr).await?;
+            app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
+            crate::supervisor::apply_endpoints(app).await?;
+            "with a restart"
+        }
+        Err(e) => return Err(admin_err(e)),
+    };
+    app.runtime.apply_limits(&spec).await.map_err(runtime_err)?;
+    app.event(
+        &ctx.cluster.tenant_id,
+        &ctx.cluster.id,
+        Some(&node.id),
+        "node_resized",
+        format!("node {} ({}) is now {size_id}, {how}", node.id, node.role),
+    )
+    .await;
+    Ok(())
+}
