@@ -65,6 +65,7 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(clusters::nodes, nodes::add))
         .routes(routes!(clusters::node, nodes::remove, nodes::resize))
         .routes(routes!(nodes::reboot))
+        .routes(routes!(nodes::reboot_cluster))
         .routes(routes!(nodes::start))
         .routes(routes!(nodes::stop))
         .routes(routes!(nodes::maintenance))

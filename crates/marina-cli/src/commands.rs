@@ -79,6 +79,21 @@ pub enum ClusterCmd {
         #[arg(long)]
         wait: bool,
     },
+    /// Resize every node, rolling (replicas, a switchover, the old primary).
+    Resize {
+        cluster: String,
+        /// The new node size id.
+        #[arg(long)]
+        size: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Restart every node cleanly, rolling (replicas, a switchover, the old primary).
+    Reboot {
+        cluster: String,
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 /// `marina operation …`
@@ -287,6 +302,28 @@ pub async fn run_cluster(common: &Common, cmd: ClusterCmd) -> anyhow::Result<()>
                 print!("{}", cluster_detail(&c));
             }
             Ok(())
+        }
+        ClusterCmd::Resize { cluster, size, wait } => {
+            let id = resolve(&client, &cluster).await?;
+            let action = crate::nodes::Action {
+                method: reqwest::Method::PATCH,
+                path: format!("/v1/clusters/{id}"),
+                body: serde_json::json!({ "size_id": size }),
+                doing: format!("resizing cluster {cluster} to {size}"),
+                wait,
+            };
+            crate::nodes::run_action(&client, action, json_out).await
+        }
+        ClusterCmd::Reboot { cluster, wait } => {
+            let id = resolve(&client, &cluster).await?;
+            let action = crate::nodes::Action {
+                method: reqwest::Method::POST,
+                path: format!("/v1/clusters/{id}/reboot"),
+                body: serde_json::json!({}),
+                doing: format!("rebooting cluster {cluster}"),
+                wait,
+            };
+            crate::nodes::run_action(&client, action, json_out).await
         }
         ClusterCmd::Delete { cluster, wait } => {
             let id = resolve(&client, &cluster).await?;

@@ -29,6 +29,16 @@ pub enum NodeCmd {
         #[arg(long)]
         wait: bool,
     },
+    /// Resize one node (the primary after a switchover).
+    Resize {
+        cluster: String,
+        node: String,
+        /// The new node size id.
+        #[arg(long)]
+        size: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// Restart a node's mariadbd cleanly (the primary after a switchover).
     Reboot {
         cluster: String,
@@ -119,6 +129,21 @@ pub async fn run_node(common: &Common, cmd: NodeCmd) -> anyhow::Result<()> {
                 path: format!("/v1/clusters/{id}/nodes/{node}"),
                 body: Value::Null,
                 doing: format!("removing {node}"),
+                wait,
+            }
+        }
+        NodeCmd::Resize {
+            cluster,
+            node,
+            size,
+            wait,
+        } => {
+            let id = resolve(&client, &cluster).await?;
+            Action {
+                method: reqwest::Method::PATCH,
+                path: format!("/v1/clusters/{id}/nodes/{node}"),
+                body: json!({ "size_id": size }),
+                doing: format!("resizing {node} to {size}"),
                 wait,
             }
         }
@@ -230,10 +255,10 @@ async fn simple(
 
 /// Sends the request, then reports the operation or follows it to its end.
 pub(crate) async fn run_action(client: &Client, a: Action, json_out: bool) -> anyhow::Result<()> {
-    let accepted = if a.method == reqwest::Method::DELETE {
-        client.delete(&a.path).await?
-    } else {
-        client.post(&a.path, &a.body).await?
+    let accepted = match a.method {
+        reqwest::Method::DELETE => client.delete(&a.path).await?,
+        reqwest::Method::PATCH => client.patch(&a.path, &a.body).await?,
+        _ => client.post(&a.path, &a.body).await?,
     };
     let op_id = cell(&accepted["operation"]["id"]);
     if !a.wait {

@@ -95,7 +95,7 @@ string_enum!(
         ReseedNode => "reseed_node", AddNode => "add_node", RemoveNode => "remove_node",
         StopNode => "stop_node", StartNode => "start_node", RebootNode => "reboot_node",
         SetMaintenance => "set_maintenance", SetReadOnly => "set_read_only",
-        ResizeNode => "resize_node", ResizeCluster => "resize_cluster",
+        ResizeNode => "resize_node", ResizeCluster => "resize_cluster", RebootCluster => "reboot_cluster",
     }
 );
 

@@ -1,4 +1,4 @@
-//! Resizing: one node (`PATCH …/nodes/{node_id} {"size_id"}`) or every node
+//! Rolling changes: resizing one node (`PATCH …/nodes/{node_id} {"size_id"}`) or every node
 //! of a cluster (`PATCH /v1/clusters/{id} {"size_id"}`), rolling and online.
 //! The work is the `resize_node` / `resize_cluster` operation
 //! (`operations/resize.rs`).
@@ -13,13 +13,15 @@
 //!   primary. A 1-node cluster is resized in place (online).
 //! - A whole-cluster resize also makes the size the cluster's (new nodes
 //!   get it) in its `finish` step.
+//! - A rolling reboot (`POST /v1/clusters/{id}/reboot`) has the same shape
+//!   with `reboot:<node_id>` steps (stopped replicas stay stopped).
 
 use marina_common::Error;
 use marina_common::model::*;
 
 use crate::Marina;
 use crate::nodes::SERVING;
-use crate::operations::{new_operation, resize_steps};
+use crate::operations::{new_operation, rolling_steps};
 
 impl Marina {
     /// `PATCH …/nodes/{node_id}`.
@@ -46,6 +48,43 @@ impl Marina {
         }
         self.record_resize(&c, &nodes, &nodes, size_id, OperationType::ResizeCluster)
             .await
+    }
+
+    /// `POST /v1/clusters/{id}/reboot`: every node restarted cleanly, one at a
+    /// time — replicas, a switchover, the old primary.
+    pub async fn reboot_cluster(&self, tenant_id: &str, cluster_id: &str) -> Result<Operation, Error> {
+        let c = self.cluster(tenant_id, cluster_id).await?;
+        if !SERVING.contains(&c.status) {
+            return Err(self.busy(&c.id).await);
+        }
+        let nodes = self.store.list_nodes(&c.id).await?;
+        let switchover_to = if nodes.len() > 1 {
+            Some(self.switchover_target(&c, &nodes, None).await?)
+        } else {
+            None
+        };
+        let replicas: Vec<&str> = nodes
+            .iter()
+            .filter(|n| n.role == NodeRole::Replica && n.status != NodeStatus::Stopped)
+            .map(|n| n.id.as_str())
+            .collect();
+        let primary = nodes
+            .iter()
+            .find(|n| n.role == NodeRole::Primary)
+            .map(|n| n.id.as_str());
+        let mut op = new_operation(&c.tenant_id, OperationType::RebootCluster, &c.id);
+        op.steps = rolling_steps("reboot:", &replicas, primary, switchover_to.is_some());
+        op.params = Some(serde_json::json!({ "switchover_to": switchover_to }));
+        self.begin_node_operation(&c, &op).await?;
+        self.event(
+            &c.tenant_id,
+            &c.id,
+            None,
+            "reboot_requested",
+            format!("rolling reboot of {} node(s) (operation {})", replicas.len() + 1, op.id),
+        )
+        .await;
+        Ok(op)
     }
 
     /// Checks and records a resize of `targets` (of `nodes`) to `size_id`.
@@ -92,7 +131,7 @@ impl Marina {
             .iter()
             .find(|n| n.role == NodeRole::Primary)
             .map(|n| n.id.as_str());
-        op.steps = resize_steps(&replicas, primary, switchover_to.is_some());
+        op.steps = rolling_steps("resize:", &replicas, primary, switchover_to.is_some());
         op.params = Some(serde_json::json!({ "size_id": size.id, "switchover_to": switchover_to }));
         if t == OperationType::ResizeNode {
             op.node_id = Some(targets[0].id.clone());

@@ -98,6 +98,25 @@ async fn cli_end_to_end() {
         .expect("a replica");
     let o = app.cli(&["node", "maintenance", "orders", &replica, "on", "--wait"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let o = app.cli(&["node", "resize", "orders", &replica, "--size", "small", "--wait"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("resizing {replica} to small: done in")),
+        "{}",
+        stdout(&o)
+    );
+    let o = app.cli(&["cluster", "reboot", "orders", "--wait"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A node in maintenance stays so through a rolling reboot.
+    let o = app.cli(&["cluster", "show", "orders", "-o", "json"]);
+    let c: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let status = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == replica.as_str())
+        .map(|n| n["status"].clone());
+    assert_eq!(status, Some(serde_json::json!("maintenance")), "{c}");
     let o = app.cli(&["node", "read-only", "orders", &replica, "off"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("always read-only"), "{}", stderr(&o));

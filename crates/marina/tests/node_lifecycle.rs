@@ -343,6 +343,32 @@ async fn a_cluster_is_resized_rolling_with_one_switchover_and_limits_follow() {
     assert_eq!(status, 409);
     assert_eq!(cluster(&app, &id).await["size_id"], "small");
 
+    // A rolling reboot: every process replaced, replicas first, one switchover.
+    let c3 = wait_all_active(&app, &id).await;
+    let pids: Vec<(String, i32)> = c3["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let nid = n["id"].as_str().unwrap().to_string();
+            let pid = pid_of(&app, &nid);
+            (nid, pid)
+        })
+        .collect();
+    let p3 = primary(&c3)["id"].as_str().unwrap().to_string();
+    let op = run_op(&app, &format!("/v1/clusters/{id}/reboot"), json!({})).await;
+    let steps = step_names(&op);
+    assert!(
+        steps[0].starts_with("reboot:") && steps[1].starts_with("reboot:"),
+        "{steps:?}"
+    );
+    assert_eq!(steps[2], "switchover:check", "{steps:?}");
+    assert_eq!(steps[steps.len() - 2], format!("reboot:{p3}"), "{steps:?}");
+    for (nid, pid) in &pids {
+        assert_ne!(pid_of(&app, nid), *pid, "{nid} was not restarted");
+    }
+    wait_all_active(&app, &id).await;
+
     let acked = load.stop().await;
     assert_no_lost_writes(&cluster(&app, &id).await, &pw, &acked).await;
     let pause = longest_pause(&acked);

@@ -137,3 +137,12 @@ pub async fn resize(
     auth.require(Scope::Write)?;
     accepted(app.resize_node(&auth.tenant_id, &id, &node_id, input).await?)
 }
+
+/// Restarts every node cleanly, rolling: replicas, a switchover, the old primary.
+#[utoipa::path(post, path = "/v1/clusters/{cluster_id}/reboot", tag = "nodes", security(("bearer" = [])),
+    params(("cluster_id" = String, Path)),
+    responses((status = 202, body = OperationAccepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reboot_cluster(State(app): State<Arc<Marina>>, Auth(auth): Auth, Path(id): Path<String>) -> Accepted {
+    auth.require(Scope::Write)?;
+    accepted(app.reboot_cluster(&auth.tenant_id, &id).await?)
+}

@@ -42,7 +42,7 @@ pub fn steps_for(t: OperationType) -> &'static [&'static str] {
         OperationType::ReseedNode => reseed::STEPS,
         OperationType::AddNode => add_node::STEPS,
         OperationType::RemoveNode => remove_node::STEPS,
-        OperationType::ResizeNode | OperationType::ResizeCluster => &["finish"],
+        OperationType::ResizeNode | OperationType::ResizeCluster | OperationType::RebootCluster => &["finish"],
         t => node_action::steps(t),
     }
 }
@@ -56,17 +56,15 @@ fn pending(name: String) -> OperationStep {
     }
 }
 
-/// A resize's steps: one per replica (`resize:<node_id>`), then the
-/// switchover's (when `switchover`), then the primary's, then `finish`.
-pub fn resize_steps(replicas: &[&str], primary: Option<&str>, switchover: bool) -> Vec<OperationStep> {
-    let mut steps: Vec<OperationStep> = replicas
-        .iter()
-        .map(|id| pending(format!("{}{id}", resize::PREFIX)))
-        .collect();
+/// A rolling operation's steps: one per replica (`<prefix><node_id>`, the
+/// prefix `resize:` or `reboot:`), then the switchover's (when `switchover`),
+/// then the primary's, then `finish`.
+pub fn rolling_steps(prefix: &str, replicas: &[&str], primary: Option<&str>, switchover: bool) -> Vec<OperationStep> {
+    let mut steps: Vec<OperationStep> = replicas.iter().map(|id| pending(format!("{prefix}{id}"))).collect();
     if switchover {
         steps.extend(switchover::embedded_steps().map(pending));
     }
-    steps.extend(primary.map(|id| pending(format!("{}{id}", resize::PREFIX))));
+    steps.extend(primary.map(|id| pending(format!("{prefix}{id}"))));
     steps.push(pending("finish".into()));
     steps
 }

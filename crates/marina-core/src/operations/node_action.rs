@@ -9,10 +9,10 @@
 //! - `start_node`: `start` (option file re-rendered, process started),
 //!   `attach` (replication from the current primary, running), `finish`
 //!   (node `active`, back in the reader endpoint).
-//! - `reboot_node`: [`switchover:*` for a primary unless forced], `drain`
-//!   (a replica leaves the reader endpoint), `restart` (clean stop, start),
-//!   `rejoin` (a replica replicates again; a primary rebooted in place is
-//!   made writable), `finish`.
+//! - `reboot_node`: [`switchover:*` for a primary unless forced], `restart`
+//!   (see `resize::restart`: a replica leaves the reader endpoint, restarts
+//!   cleanly and replicates again; a primary rebooted in place is made
+//!   writable), `finish`.
 //! - `set_maintenance`: `apply` (node `maintenance` — out of the reader
 //!   endpoint and of failover candidates, still running and replicating — or
 //!   back to `active`), `finish`.
@@ -34,7 +34,7 @@ use crate::Marina;
 
 const STOP: &[&str] = &["drain", "stop", "finish"];
 const START: &[&str] = &["start", "attach", "finish"];
-const REBOOT: &[&str] = &["drain", "restart", "rejoin", "finish"];
+const REBOOT: &[&str] = &["restart", "finish"];
 const TOGGLE: &[&str] = &["apply", "finish"];
 
 /// How long a clean shutdown may take before the process is killed.
@@ -78,38 +78,20 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             crate::supervisor::apply_endpoints(app).await
         }
         (OperationType::StopNode, "stop") => app.runtime.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err),
-        (OperationType::StartNode | OperationType::RebootNode, "start" | "restart") => {
-            if step == "restart" {
-                app.runtime.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err)?;
-            }
+        (OperationType::RebootNode, "restart") => super::resize::restart(app, &ctx, node).await,
+        (OperationType::StartNode, "start") => {
             let spec = app.node_spec(&ctx.cluster, node, &ctx.secrets)?;
             app.runtime.prepare(&spec).await.map_err(runtime_err)?;
             app.runtime.start(&spec).await.map_err(runtime_err)?;
             Ok(())
         }
-        (OperationType::StartNode | OperationType::RebootNode, "attach" | "rejoin") => {
-            if node.role == NodeRole::Primary {
-                if !ctx.cluster.primary_read_only {
-                    app.admin
-                        .make_primary(&addr, ctx.cluster.primary_waits_for_acks())
-                        .await
-                        .map_err(admin_err)?;
-                }
-                return Ok(());
-            }
+        (OperationType::StartNode, "attach") => {
             app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
             app.admin
                 .start_replica(&addr, &app.replica_source(primary, &ctx.secrets), false)
                 .await
                 .map_err(admin_err)?;
             create::wait_replicating(app, &addr).await
-        }
-        (OperationType::RebootNode, "drain") => {
-            if node.role == NodeRole::Replica {
-                app.store.update_node(&node.id, node.role, NodeStatus::Down).await?;
-                crate::supervisor::apply_endpoints(app).await?;
-            }
-            Ok(())
         }
         (OperationType::SetMaintenance, "apply") => {
             let status = if enabled(op) {
@@ -147,6 +129,7 @@ async fn finish(app: &Arc<Marina>, ctx: &StepContext, op: &Operation, node: &Nod
     let status = match op.op_type {
         OperationType::StopNode => NodeStatus::Stopped,
         OperationType::SetMaintenance if enabled(op) => NodeStatus::Maintenance,
+        OperationType::RebootNode if node.status == NodeStatus::Maintenance => NodeStatus::Maintenance,
         _ => NodeStatus::Active,
     };
     app.store.update_node(&node.id, node.role, status).await?;

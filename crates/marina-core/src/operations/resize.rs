@@ -1,5 +1,6 @@
-//! The `resize_node` and `resize_cluster` operations (see `crate::resize` for
-//! the order of steps). The cluster is `updating` and keeps serving.
+//! The rolling operations `resize_node`, `resize_cluster` and
+//! `reboot_cluster` (see `crate::resize` for the order of steps). The cluster
+//! is `updating` and keeps serving.
 //!
 //! Steps:
 //! - `resize:<node_id>`: the node's size is recorded, its option file
@@ -9,6 +10,8 @@
 //!   the node restarted — a replica after leaving the reader endpoint, then
 //!   reattached. The primary is reached only after the switchover, when it is
 //!   a replica (or in a 1-node cluster, where the change is online only).
+//! - `reboot:<node_id>`: a clean restart (`restart`), the node back in
+//!   service before the next step.
 //! - `switchover:*` (embedded, see `switchover.rs`): to a resized replica.
 //! - `finish`: a whole-cluster resize makes the size the cluster's; the
 //!   cluster returns to `active` and the endpoints are applied.
@@ -19,14 +22,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a clean shutdown may take before the process is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
 use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
 
 use super::{StepContext, admin_err, create, runtime_err};
 use crate::Marina;
 
-/// The prefix of a per-node step.
-pub(super) const PREFIX: &str = "resize:";
+/// The prefixes of the per-node steps.
+const RESIZE: &str = "resize:";
+const REBOOT: &str = "reboot:";
 
 fn size_of(op: &Operation) -> Result<String, Error> {
     op.params
@@ -38,30 +45,37 @@ fn size_of(op: &Operation) -> Result<String, Error> {
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
     let ctx = StepContext::load(app, op).await?;
-    let size_id = size_of(op)?;
-    if let Some(node_id) = step.strip_prefix(PREFIX) {
-        let node = ctx
-            .nodes
+    let node_of = |id: &str| {
+        ctx.nodes
             .iter()
-            .find(|n| n.id == node_id)
-            .ok_or_else(|| Error::internal(format!("node {node_id} vanished during the resize")))?;
-        return resize_one(app, &ctx, node, &size_id).await;
+            .find(|n| n.id == id)
+            .ok_or_else(|| Error::internal(format!("node {id} vanished during {}", op.op_type)))
+    };
+    if let Some(node_id) = step.strip_prefix(RESIZE) {
+        return resize_one(app, &ctx, node_of(node_id)?, &size_of(op)?).await;
+    }
+    if let Some(node_id) = step.strip_prefix(REBOOT) {
+        return reboot_one(app, &ctx, node_of(node_id)?).await;
     }
     match step {
         "finish" => {
             if op.op_type == OperationType::ResizeCluster {
-                app.store.set_cluster_size(&ctx.cluster.id, &size_id).await?;
+                app.store.set_cluster_size(&ctx.cluster.id, &size_of(op)?).await?;
             }
             app.store
                 .update_cluster_status(&ctx.cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
                 .await?;
             crate::supervisor::apply_endpoints(app).await?;
+            let what = match op.op_type {
+                OperationType::RebootCluster => "rolling reboot".to_string(),
+                _ => format!("resize to {}", size_of(op)?),
+            };
             app.event(
                 &ctx.cluster.tenant_id,
                 &ctx.cluster.id,
                 op.node_id.as_deref(),
-                "resize_completed",
-                format!("resize to {size_id} completed (operation {})", op.id),
+                "rolling_completed",
+                format!("{what} completed (operation {})", op.id),
             )
             .await;
             Ok(())
@@ -100,26 +114,7 @@ async fn resize_one(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRecord, siz
         Ok(()) => "online",
         Err(e) if node.role == NodeRole::Replica => {
             tracing::info!(node_id = %node.id, error = %e, "online resize refused; restarting the replica");
-            app.store.update_node(&node.id, node.role, NodeStatus::Down).await?;
-            crate::supervisor::apply_endpoints(app).await?;
-            app.runtime
-                .stop(&node.id, Duration::from_secs(60))
-                .await
-                .map_err(runtime_err)?;
-            app.runtime.start(&spec).await.map_err(runtime_err)?;
-            let primary = ctx
-                .nodes
-                .iter()
-                .find(|n| n.role == NodeRole::Primary)
-                .ok_or_else(|| Error::internal("cluster has no primary"))?;
-            app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
-            app.admin
-                .start_replica(&addr, &app.replica_source(primary, &ctx.secrets), false)
-                .await
-                .map_err(admin_err)?;
-            create::wait_replicating(app, &addr).await?;
-            app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
-            crate::supervisor::apply_endpoints(app).await?;
+            restart(app, ctx, &resized).await?;
             "with a restart"
         }
         Err(e) => return Err(admin_err(e)),
@@ -131,6 +126,68 @@ async fn resize_one(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRecord, siz
         Some(&node.id),
         "node_resized",
         format!("node {} ({}) is now {size_id}, {how}", node.id, node.role),
+    )
+    .await;
+    Ok(())
+}
+
+/// A clean restart of one node: a replica leaves the reader endpoint, restarts
+/// and replicates again before it returns; a primary (only in a 1-node
+/// cluster, or after its switchover when it is a replica) is made writable
+/// again unless the user holds it read-only.
+pub(super) async fn restart(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRecord) -> Result<(), Error> {
+    let spec = app.node_spec(&ctx.cluster, node, &ctx.secrets)?;
+    let addr = app.mgmt_addr(node, &ctx.secrets);
+    let replica = node.role == NodeRole::Replica;
+    // A node in maintenance stays in maintenance (and out of the endpoints).
+    let in_service = node.status != NodeStatus::Maintenance;
+    if replica && in_service {
+        app.store.update_node(&node.id, node.role, NodeStatus::Down).await?;
+        crate::supervisor::apply_endpoints(app).await?;
+    }
+    app.runtime.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err)?;
+    app.runtime.prepare(&spec).await.map_err(runtime_err)?;
+    app.runtime.start(&spec).await.map_err(runtime_err)?;
+    if !replica {
+        if !ctx.cluster.primary_read_only {
+            app.admin
+                .make_primary(&addr, ctx.cluster.primary_waits_for_acks())
+                .await
+                .map_err(admin_err)?;
+        }
+        return Ok(());
+    }
+    let primary = ctx
+        .nodes
+        .iter()
+        .find(|n| n.role == NodeRole::Primary)
+        .ok_or_else(|| Error::internal("cluster has no primary"))?;
+    app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
+    app.admin
+        .start_replica(&addr, &app.replica_source(primary, &ctx.secrets), false)
+        .await
+        .map_err(admin_err)?;
+    create::wait_replicating(app, &addr).await?;
+    if in_service {
+        app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
+    }
+    crate::supervisor::apply_endpoints(app).await
+}
+
+async fn reboot_one(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRecord) -> Result<(), Error> {
+    if node.role == NodeRole::Primary && ctx.nodes.len() > 1 {
+        return Err(Error::internal(format!(
+            "node {} is still the primary; it is rebooted after the switchover",
+            node.id
+        )));
+    }
+    restart(app, ctx, node).await?;
+    app.event(
+        &ctx.cluster.tenant_id,
+        &ctx.cluster.id,
+        Some(&node.id),
+        "node_rebooted",
+        format!("node {} ({}) was restarted", node.id, node.role),
     )
     .await;
     Ok(())

@@ -101,7 +101,9 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
             }
             OperationType::AddNode => add_node::run_step(app, op, &step.name).await,
             OperationType::RemoveNode => remove_node::run_step(app, op, &step.name).await,
-            OperationType::ResizeNode | OperationType::ResizeCluster => resize::run_step(app, op, &step.name).await,
+            OperationType::ResizeNode | OperationType::ResizeCluster | OperationType::RebootCluster => {
+                resize::run_step(app, op, &step.name).await
+            }
             _ => node_action::run_step(app, op, &step.name).await,
         };
         if let Err(e) = outcome {
@@ -132,7 +134,8 @@ async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) {
         OperationType::RemoveNode
         | OperationType::RebootNode
         | OperationType::ResizeNode
-        | OperationType::ResizeCluster => node_action::on_failure_moving_primary(app, op, e).await,
+        | OperationType::ResizeCluster
+        | OperationType::RebootCluster => node_action::on_failure_moving_primary(app, op, e).await,
         _ => node_action::on_failure(app, op, e).await,
     };
     if let Err(err) = outcome {
