@@ -25,7 +25,14 @@ use serde_json::{Value, json};
 use crate::common::{Bench, arg_value};
 
 /// sysbench `test` against host:port → transactions per second (0 unless `run`).
-fn sysbench(test: &str, host: &str, port: u16, pw: &str, extra: &[String], cmd: &str) -> anyhow::Result<f64> {
+pub(crate) fn sysbench(
+    test: &str,
+    host: &str,
+    port: u16,
+    pw: &str,
+    extra: &[String],
+    cmd: &str,
+) -> anyhow::Result<f64> {
     let out = std::process::Command::new("sysbench")
         .arg(test)
         .args([
@@ -76,7 +83,7 @@ fn data_bytes(dir: &Path) -> u64 {
 }
 
 /// Runs a shell pipeline, returning its wall time.
-async fn timed_sh(script: &str) -> anyhow::Result<Duration> {
+pub(crate) async fn timed_sh(script: &str) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let out = tokio::process::Command::new("/bin/bash")
         .arg("-c")
@@ -89,7 +96,7 @@ async fn timed_sh(script: &str) -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
-fn quoted(args: &[String]) -> String {
+pub(crate) fn quoted(args: &[String]) -> String {
     args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
 }
 
@@ -131,87 +138,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let app = bench.app.clone();
 
     // The cluster and its data.
-    let created = bench
-        .api
-        .call(
-            reqwest::Method::POST,
-            "/v1/clusters",
-            Some(json!({"name": "bk", "size_id": "small", "nodes": 2})),
-        )
-        .await?;
-    let id = created["cluster"]["id"].as_str().unwrap_or_default().to_string();
-    let pw = created["credentials"]["password"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let op = bench
-        .api
-        .wait_op(created["operation"]["id"].as_str().unwrap_or_default())
-        .await?;
-    if op["status"] != "succeeded" {
-        bail!("cluster create failed: {op}");
-    }
-    let c = bench
-        .api
-        .call(reqwest::Method::GET, &format!("/v1/clusters/{id}"), None)
-        .await?;
-    let wh = c["endpoints"]["writer"]["host"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let primary_port = c["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["role"] == "primary"))
-        .and_then(|n| n["port"].as_u64())
-        .unwrap_or_default() as u16;
-    let replica_id = c["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["role"] == "replica"))
-        .and_then(|n| n["id"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    {
-        let mut conn = mysql_async::Conn::new(
-            mysql_async::OptsBuilder::default()
-                .ip_or_hostname(wh.clone())
-                .tcp_port(3306)
-                .user(Some("admin"))
-                .pass(Some(pw.clone())),
-        )
-        .await?;
-        use mysql_async::prelude::Queryable;
-        conn.query_drop("CREATE DATABASE sbtest").await?;
-        conn.disconnect().await?;
-    }
-    let tables = 8usize;
-    let rows = size_mib * 1024 * 1024 / 230 / tables;
-    let load_args = vec![
-        format!("--tables={tables}"),
-        format!("--table-size={rows}"),
-        "--threads=4".into(),
-    ];
-    let loading = Instant::now();
-    // Loaded on the primary directly (the endpoint is measured below).
-    sysbench("oltp_write_only", "127.0.0.1", primary_port, &pw, &load_args, "prepare")?;
-    eprintln!(
-        "loaded {size_mib} MiB of sysbench data in {:.0} s",
-        loading.elapsed().as_secs_f64()
-    );
-    // Wait for the replica to have all of it.
-    loop {
-        let st = bench
-            .api
-            .call(reqwest::Method::GET, &format!("/v1/clusters/{id}/status"), None)
-            .await?;
-        let gtids: Vec<String> = st["nodes"]
-            .as_array()
-            .map(|n| n.iter().map(|n| n["probes"]["gtid_position"].to_string()).collect())
-            .unwrap_or_default();
-        if gtids.len() == 2 && gtids[0] == gtids[1] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let Loaded {
+        id,
+        pw,
+        wh,
+        c,
+        rows,
+        replica_id,
+    } = loaded_cluster(&bench, "bk", size_mib).await?;
     let node_dir: PathBuf = app.runtime.node_dir(&replica_id);
     let datadir = node_dir.join("data");
     let socket = node_dir.join("mariadbd.sock");
@@ -396,4 +330,110 @@ impl Load<'_> {
         }
         Ok((quiet, load.await??, taken))
     }
+}
+
+/// A 2-node `small` semisync cluster loaded with about `size_mib` MiB of
+/// sysbench data (8 tables in `sbtest`), the replica caught up.
+pub(crate) struct Loaded {
+    pub id: String,
+    pub pw: String,
+    /// The writer endpoint's host (port 3306).
+    pub wh: String,
+    /// The cluster as the API shows it.
+    pub c: Value,
+    /// Rows per sysbench table.
+    pub rows: usize,
+    pub replica_id: String,
+}
+
+pub(crate) async fn loaded_cluster(bench: &Bench, name: &str, size_mib: usize) -> anyhow::Result<Loaded> {
+    let created = bench
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/v1/clusters",
+            Some(json!({"name": name, "size_id": "small", "nodes": 2})),
+        )
+        .await?;
+    let id = created["cluster"]["id"].as_str().unwrap_or_default().to_string();
+    let pw = created["credentials"]["password"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let op = bench
+        .api
+        .wait_op(created["operation"]["id"].as_str().unwrap_or_default())
+        .await?;
+    if op["status"] != "succeeded" {
+        bail!("cluster create failed: {op}");
+    }
+    let c = bench
+        .api
+        .call(reqwest::Method::GET, &format!("/v1/clusters/{id}"), None)
+        .await?;
+    let wh = c["endpoints"]["writer"]["host"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let primary_port = c["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["role"] == "primary"))
+        .and_then(|n| n["port"].as_u64())
+        .unwrap_or_default() as u16;
+    let replica_id = c["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["role"] == "replica"))
+        .and_then(|n| n["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    {
+        let mut conn = mysql_async::Conn::new(
+            mysql_async::OptsBuilder::default()
+                .ip_or_hostname(wh.clone())
+                .tcp_port(3306)
+                .user(Some("admin"))
+                .pass(Some(pw.clone())),
+        )
+        .await?;
+        use mysql_async::prelude::Queryable;
+        conn.query_drop("CREATE DATABASE sbtest").await?;
+        conn.disconnect().await?;
+    }
+    let tables = 8usize;
+    let rows = size_mib * 1024 * 1024 / 230 / tables;
+    let load_args = vec![
+        format!("--tables={tables}"),
+        format!("--table-size={rows}"),
+        "--threads=4".into(),
+    ];
+    let loading = Instant::now();
+    // Loaded on the primary directly (the endpoint is measured below).
+    sysbench("oltp_write_only", "127.0.0.1", primary_port, &pw, &load_args, "prepare")?;
+    eprintln!(
+        "loaded {size_mib} MiB of sysbench data in {:.0} s",
+        loading.elapsed().as_secs_f64()
+    );
+    // Wait for the replica to have all of it.
+    loop {
+        let st = bench
+            .api
+            .call(reqwest::Method::GET, &format!("/v1/clusters/{id}/status"), None)
+            .await?;
+        let gtids: Vec<String> = st["nodes"]
+            .as_array()
+            .map(|n| n.iter().map(|n| n["probes"]["gtid_position"].to_string()).collect())
+            .unwrap_or_default();
+        if gtids.len() == 2 && gtids[0] == gtids[1] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(Loaded {
+        id,
+        pw,
+        wh,
+        c,
+        rows,
+        replica_id,
+    })
 }

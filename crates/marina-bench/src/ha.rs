@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Api, Bench, arg_value, free_port, median, report, spread};
 
-async fn conn(host: &str, port: u16, pw: &str) -> Option<mysql_async::Conn> {
+pub(crate) async fn conn(host: &str, port: u16, pw: &str) -> Option<mysql_async::Conn> {
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname(host.to_string())
         .tcp_port(port)
@@ -36,7 +36,12 @@ async fn conn(host: &str, port: u16, pw: &str) -> Option<mysql_async::Conn> {
 }
 
 /// One writer through the endpoint; returns ack times.
-fn start_load(host: String, port: u16, pw: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<Instant>> {
+pub(crate) fn start_load(
+    host: String,
+    port: u16,
+    pw: String,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<Instant>> {
     tokio::spawn(async move {
         let mut acks = Vec::new();
         let mut c: Option<mysql_async::Conn> = None;
@@ -75,7 +80,7 @@ fn rand_start() -> u64 {
         * 1000
 }
 
-fn primary(c: &Value) -> Value {
+pub(crate) fn primary(c: &Value) -> Value {
     c["nodes"]
         .as_array()
         .cloned()
@@ -85,7 +90,7 @@ fn primary(c: &Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
-async fn wait_all_active(api: &Api, id: &str) -> anyhow::Result<Value> {
+pub(crate) async fn wait_all_active(api: &Api, id: &str) -> anyhow::Result<Value> {
     let start = Instant::now();
     loop {
         let c = api

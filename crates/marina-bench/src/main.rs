@@ -11,6 +11,7 @@
 mod backup;
 mod common;
 mod ha;
+mod nodes;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -128,9 +129,10 @@ async fn main() -> anyhow::Result<()> {
         Some("provision") => provision(&args[1..]).await,
         Some("ha") => ha::run(&args[1..]).await,
         Some("backup") => backup::run(&args[1..]).await,
+        Some("nodes") => nodes::run(&args[1..]).await,
         _ => {
             eprintln!(
-                "usage: marina-bench provision [--runs N] [--floor-runs N]\n       marina-bench ha [--trials N] [--seconds N]\n       marina-bench backup [--size-mib N] [--seconds N] [--rounds N]"
+                "usage: marina-bench provision [--runs N] [--floor-runs N]\n       marina-bench ha [--trials N] [--seconds N]\n       marina-bench backup [--size-mib N] [--seconds N] [--rounds N]\n       marina-bench nodes [--size-mib N] [--rounds N] [--trials N]"
             );
             std::process::exit(2);
         }

@@ -1,0 +1,179 @@
+//! `marina-bench nodes [--size-mib N] [--rounds N] [--trials N]`: node
+//! lifecycle against raw tools, in one run on this machine.
+//!
+//! A 2-node `small` cluster is loaded with about `--size-mib` MiB (default
+//! 1024) of sysbench data, then:
+//! - add a replica: `POST …/nodes` → succeeded (the new node streamed from
+//!   the replica, prepared, started and replicating), against raw
+//!   `mariadb-backup --stream=mbstream | mbstream -x` + `mariadb-backup
+//!   --prepare` from the same replica (best of `--rounds`; target ≤ 1.2 x);
+//! - the write pause during a whole-cluster resize (`PATCH {"size_id"}`,
+//!   alternating `medium` / `small`): the longest gap between acknowledged
+//!   writes through the writer endpoint, against a plain switchover's pause
+//!   in the same run (median of `--trials`; target: one switchover pause,
+//!   median ≤ 300 ms).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+use crate::backup::{Loaded, loaded_cluster, quoted, timed_sh};
+use crate::common::{Api, Bench, arg_value, spread};
+use crate::ha::{conn, start_load, wait_all_active};
+
+/// Runs `request` (an operation) under a single-writer load; returns the
+/// longest gap between acknowledged writes around it, in ms, and the operation.
+async fn pause_during(
+    api: &Api,
+    host: &str,
+    pw: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<(f64, serde_json::Value)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = start_load(host.to_string(), 3306, pw.to_string(), stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let accepted = api.call(method, path, Some(body)).await?;
+    let op = api
+        .wait_op(accepted["operation"]["id"].as_str().unwrap_or_default())
+        .await?;
+    let ended = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acks = load.await?;
+    if op["status"] != "succeeded" {
+        bail!("{path} failed: {op}");
+    }
+    let pause = acks
+        .windows(2)
+        .filter(|w| w[1] >= started && w[0] <= ended + Duration::from_millis(300))
+        .map(|w| w[1].duration_since(w[0]))
+        .max()
+        .unwrap_or_default();
+    Ok((pause.as_secs_f64() * 1000.0, op))
+}
+
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let size_mib = arg_value(args, "--size-mib", 1024).max(16);
+    let rounds = arg_value(args, "--rounds", 2).max(1);
+    let trials = arg_value(args, "--trials", 4).max(1);
+    let scratch = tempfile::Builder::new().prefix("marina-bench-nodes-").tempdir()?;
+    let mut bench = Bench::start(scratch.path().join("marina"), |_| {}).await?;
+    let app = bench.app.clone();
+    let Loaded {
+        id, pw, wh, replica_id, ..
+    } = loaded_cluster(&bench, "grow", size_mib).await?;
+    let api = &bench.api;
+    println!(
+        "# nodes benchmark: {size_mib} MiB of sysbench data, MariaDB {}, best of {rounds} / median of {trials}",
+        app.runtime.default_version()
+    );
+
+    // Add a replica, against the raw stream + prepare from the same replica.
+    let dir = app.runtime.node_dir(&replica_id);
+    let raw = scratch.path().join("raw");
+    let (mut raw_best, mut add_best) = (f64::MAX, f64::MAX);
+    for _ in 0..rounds {
+        let (work, out) = (raw.join("work"), raw.join("out"));
+        let _ = std::fs::remove_dir_all(&raw);
+        std::fs::create_dir_all(&work)?;
+        std::fs::create_dir_all(&out)?;
+        let backup = marina_engine::backup::physical_backup_args(&dir.join("mariadbd.sock"), &dir.join("data"), &work);
+        let t = timed_sh(&format!(
+            "mariadb-backup {} 2>/dev/null | mbstream {} && mariadb-backup {} >/dev/null 2>&1",
+            quoted(&backup),
+            quoted(&marina_engine::backup::extract_args(&out)),
+            quoted(&marina_engine::backup::prepare_args(&out)),
+        ))
+        .await?;
+        raw_best = raw_best.min(t.as_secs_f64());
+        let _ = std::fs::remove_dir_all(&raw);
+
+        let start = Instant::now();
+        let added = api
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/clusters/{id}/nodes"),
+                Some(json!({})),
+            )
+            .await?;
+        let op = api
+            .wait_op(added["operation"]["id"].as_str().unwrap_or_default())
+            .await?;
+        if op["status"] != "succeeded" {
+            bail!("adding a replica failed: {op}");
+        }
+        add_best = add_best.min(start.elapsed().as_secs_f64());
+        let node = added["node"]["id"].as_str().unwrap_or_default();
+        let removed = api
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/v1/clusters/{id}/nodes/{node}"),
+                None,
+            )
+            .await?;
+        api.wait_op(removed["operation"]["id"].as_str().unwrap_or_default())
+            .await?;
+        wait_all_active(api, &id).await?;
+    }
+    println!("raw mariadb-backup stream | mbstream -x + --prepare: {raw_best:.1} s (1.00 x baseline)");
+    println!(
+        "add a replica (POST -> cloned, started, replicating): {add_best:.1} s ({:.2} x raw stream+prepare; target <= 1.2)",
+        add_best / raw_best
+    );
+
+    // Write pauses: a plain switchover, then whole-cluster resizes.
+    {
+        let mut c = conn(&wh, 3306, &pw)
+            .await
+            .ok_or_else(|| anyhow::anyhow!("cannot connect to the writer endpoint"))?;
+        c.query_drop("CREATE DATABASE bench").await?;
+        c.query_drop("CREATE TABLE bench.t (id BIGINT PRIMARY KEY)").await?;
+        c.disconnect().await?;
+    }
+    let switchover = format!("/v1/clusters/{id}/switchover");
+    let mut base = Vec::new();
+    for _ in 0..trials {
+        let (p, _) = pause_during(api, &wh, &pw, reqwest::Method::POST, &switchover, json!({})).await?;
+        base.push(p);
+        wait_all_active(api, &id).await?;
+    }
+    let mut pauses = Vec::new();
+    for i in 0..trials {
+        let size = if i % 2 == 0 { "medium" } else { "small" };
+        let (p, op) = pause_during(
+            api,
+            &wh,
+            &pw,
+            reqwest::Method::PATCH,
+            &format!("/v1/clusters/{id}"),
+            json!({ "size_id": size }),
+        )
+        .await?;
+        let switchovers = op["steps"]
+            .as_array()
+            .map(|s| s.iter().filter(|s| s["name"] == "switchover:promote").count())
+            .unwrap_or(0);
+        if switchovers != 1 {
+            bail!("a resize made {switchovers} switchovers: {op}");
+        }
+        pauses.push(p);
+        wait_all_active(api, &id).await?;
+    }
+    let (bmin, bmed, bmax) = spread(base);
+    let (min, med, max) = spread(pauses);
+    println!("switchover write pause min/median/max: {bmin:.0}/{bmed:.0}/{bmax:.0} ms (1.00 x baseline)");
+    println!(
+        "whole-cluster resize write pause min/median/max: {min:.0}/{med:.0}/{max:.0} ms ({:.2} x switchover; {:.2} x target median 300 ms)",
+        med / bmed,
+        med / 300.0
+    );
+    bench.stop().await;
+    Ok(())
+}
