@@ -273,6 +273,38 @@ async fn node_operations_resume_after_a_crash_in_any_step() {
     .await;
     newest_op_succeeds(&app, &id, "start_node", "start_node:attach:before").await;
     wait_all_active(&app, &id).await;
+    // Rolling operations, killed right after the embedded switchover promoted.
+    let cluster_path = format!("/v1/clusters/{id}");
+    app.crash_during(
+        "resize_cluster:switchover:promote:after",
+        reqwest::Method::PATCH,
+        &cluster_path,
+        Some(json!({"size_id": "small"})),
+    )
+    .await;
+    newest_op_succeeds(&app, &id, "resize_cluster", "resize_cluster:switchover:promote:after").await;
+    let c = wait_all_active(&app, &id).await;
+    assert_eq!(c["size_id"], "small");
+    assert!(
+        c["nodes"].as_array().unwrap().iter().all(|n| n["size_id"] == "small"),
+        "{c}"
+    );
+    app.crash_during(
+        "reboot_cluster:switchover:move_endpoints:before",
+        reqwest::Method::POST,
+        &format!("{cluster_path}/reboot"),
+        Some(json!({})),
+    )
+    .await;
+    newest_op_succeeds(
+        &app,
+        &id,
+        "reboot_cluster",
+        "reboot_cluster:switchover:move_endpoints:before",
+    )
+    .await;
+    let c = wait_all_active(&app, &id).await;
+    assert_eq!(app.mariadbd_pids().len(), c["nodes"].as_array().unwrap().len());
     for point in REMOVE_POINTS {
         let c = cluster(&app, &id).await;
         let victim = replicas(&c)[0].clone();

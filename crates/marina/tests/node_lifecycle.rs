@@ -113,6 +113,20 @@ async fn nodes_are_added_stopped_rebooted_and_removed_online_without_losing_writ
     )
     .await;
     assert_eq!(node_view(&app, &c3, &a).await["status"], "maintenance");
+    // The reader endpoint never leads to A now (to B, or to the primary
+    // while B's lag is not known yet).
+    let a_port = node_view(&app, &c3, &a).await["port"].as_u64().unwrap() as i64;
+    let rh = c3["endpoints"]["reader"]["host"].as_str().unwrap();
+    let rp = c3["endpoints"]["reader"]["port"].as_u64().unwrap() as u16;
+    for _ in 0..12 {
+        let mut r = mysql(rh, rp, "admin", &pw).await.unwrap();
+        let port: Option<i64> = r.query_first("SELECT @@port").await.unwrap();
+        assert_ne!(
+            port,
+            Some(a_port),
+            "the reader endpoint reached A, which is in maintenance"
+        );
+    }
     let (status, _) = app
         .post(&format!("/v1/clusters/{id}/switchover"), json!({"target_node_id": a}))
         .await;
@@ -368,6 +382,16 @@ async fn a_cluster_is_resized_rolling_with_one_switchover_and_limits_follow() {
         assert_ne!(pid_of(&app, nid), *pid, "{nid} was not restarted");
     }
     wait_all_active(&app, &id).await;
+
+    // A forced reboot restarts the primary in place: no switchover.
+    let c4 = wait_all_active(&app, &id).await;
+    let p4 = primary(&c4)["id"].as_str().unwrap().to_string();
+    let p4_pid = pid_of(&app, &p4);
+    let op = run_op(&app, &format!("{}/reboot", node_path(&c4, &p4)), json!({"force": true})).await;
+    assert_eq!(step_names(&op), ["restart", "finish"]);
+    assert_ne!(pid_of(&app, &p4), p4_pid);
+    let c5 = wait_all_active(&app, &id).await;
+    assert_eq!(primary(&c5)["id"], p4.as_str());
 
     let acked = load.stop().await;
     assert_no_lost_writes(&cluster(&app, &id).await, &pw, &acked).await;
