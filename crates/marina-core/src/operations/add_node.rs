@@ -24,21 +24,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marina_common::Error;
-use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation};
+use marina_common::model::{NodeRole, NodeStatus, Operation};
 
 use super::datadir::{fresh_dir, install_prepared, stream_copy};
-use super::{StepContext, admin_err, create, runtime_err};
+use super::{StepContext, admin_err, attach_copy, end_updating, op_node, runtime_err};
 use crate::Marina;
 
 pub(super) const STEPS: &[&str] = &["copy_data", "start_node", "attach", "finish"];
-
-fn target<'a>(op: &Operation, nodes: &'a [NodeRecord]) -> Result<&'a NodeRecord, Error> {
-    let id = op.node_id.as_deref().unwrap_or_default();
-    nodes
-        .iter()
-        .find(|n| n.id == id)
-        .ok_or_else(|| Error::internal(format!("node {id} of operation {} is gone", op.id)))
-}
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
     let StepContext {
@@ -46,7 +38,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         nodes,
         secrets,
     } = StepContext::load(app, op).await?;
-    let node = target(op, &nodes)?;
+    let node = op_node(op, &nodes)?;
     let primary = nodes
         .iter()
         .find(|n| n.role == NodeRole::Primary)
@@ -85,25 +77,8 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             Ok(())
         }
         "attach" => {
-            let addr = app.mgmt_addr(node, &secrets);
             let gtid = node.rejoin_gtid.clone().unwrap_or_default();
-            // A node already following (a resumed step) keeps its position.
-            let following = app
-                .admin
-                .replica_status(&addr)
-                .await
-                .map_err(admin_err)?
-                .is_some_and(|s| s.io_running && s.sql_running);
-            if !following {
-                app.admin.reset_history(&addr).await.map_err(admin_err)?;
-                app.admin.set_slave_pos(&addr, &gtid).await.map_err(admin_err)?;
-                app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
-                app.admin
-                    .start_replica(&addr, &app.replica_source(primary, &secrets), false)
-                    .await
-                    .map_err(admin_err)?;
-            }
-            create::wait_replicating(app, &addr).await?;
+            attach_copy(app, node, primary, &secrets, &gtid).await?;
             app.admin
                 .set_semisync_primary(&app.mgmt_addr(primary, &secrets), cluster.primary_waits_for_acks())
                 .await
@@ -112,10 +87,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         "finish" => {
             app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
             app.store.set_node_ha(&node.id, None, None).await?;
-            app.store
-                .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
-                .await?;
-            crate::supervisor::apply_endpoints(app).await?;
+            end_updating(app, &cluster.id).await?;
             app.event(
                 &cluster.tenant_id,
                 &cluster.id,
@@ -153,10 +125,7 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
             .set_semisync_primary(&app.mgmt_addr(p, &ctx.secrets), ctx.cluster.primary_waits_for_acks())
             .await;
     }
-    app.store
-        .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
-        .await?;
-    crate::supervisor::apply_endpoints(app).await?;
+    end_updating(app, &cluster.id).await?;
     app.event(
         &cluster.tenant_id,
         &cluster.id,

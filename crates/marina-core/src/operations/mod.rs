@@ -161,6 +161,59 @@ impl StepContext {
     }
 }
 
+/// The node an operation acts on (`op.node_id`), among `nodes`.
+pub(crate) fn op_node<'a>(op: &Operation, nodes: &'a [NodeRecord]) -> Result<&'a NodeRecord, Error> {
+    let id = op.node_id.as_deref().unwrap_or_default();
+    nodes
+        .iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| Error::internal(format!("node {id} of operation {} is gone", op.id)))
+}
+
+/// The last step of a node operation: the cluster leaves `updating` for
+/// `active` (the monitor then judges it) and the endpoints are applied.
+pub(crate) async fn end_updating(app: &Arc<Marina>, cluster_id: &str) -> Result<(), Error> {
+    app.store
+        .update_cluster_status(
+            cluster_id,
+            &[marina_common::model::ClusterStatus::Updating],
+            marina_common::model::ClusterStatus::Active,
+            None,
+        )
+        .await?;
+    crate::supervisor::apply_endpoints(app).await
+}
+
+/// Attaches a node holding a fresh physical copy (added or reseeded): its
+/// replication and binlog history is reset, `gtid_slave_pos` set to the
+/// copy's GTID, and it replicates from `primary` — unless it already does (a
+/// resumed step keeps its position).
+pub(crate) async fn attach_copy(
+    app: &Marina,
+    node: &NodeRecord,
+    primary: &NodeRecord,
+    secrets: &marina_common::model::ClusterSecrets,
+    gtid: &str,
+) -> Result<(), Error> {
+    let addr = app.mgmt_addr(node, secrets);
+    let following = app
+        .admin
+        .replica_status(&addr)
+        .await
+        .map_err(admin_err)?
+        .is_some_and(|s| s.io_running && s.sql_running);
+    if !following {
+        app.admin.reset_history(&addr).await.map_err(admin_err)?;
+        app.admin.set_slave_pos(&addr, gtid).await.map_err(admin_err)?;
+        app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
+        app.admin
+            .start_replica(&addr, &app.replica_source(primary, secrets), false)
+            .await
+            .map_err(admin_err)?;
+    }
+    create::wait_replicating(app, &addr).await
+}
+
 /// Runtime failures are reported to users as they are (they say what to do).
 pub(crate) fn runtime_err(e: marina_runtime::RuntimeError) -> Error {
     Error::Unavailable(e.to_string())

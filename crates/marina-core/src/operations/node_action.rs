@@ -29,7 +29,7 @@ use std::time::Duration;
 use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
 
-use super::{StepContext, admin_err, create, runtime_err, switchover};
+use super::{StepContext, admin_err, create, end_updating, op_node, runtime_err, switchover};
 use crate::Marina;
 
 const STOP: &[&str] = &["drain", "stop", "finish"];
@@ -54,17 +54,9 @@ fn enabled(op: &Operation) -> bool {
     op.params.as_ref().is_some_and(|p| p["enabled"] == true)
 }
 
-fn target<'a>(op: &Operation, nodes: &'a [NodeRecord]) -> Result<&'a NodeRecord, Error> {
-    let id = op.node_id.as_deref().unwrap_or_default();
-    nodes
-        .iter()
-        .find(|n| n.id == id)
-        .ok_or_else(|| Error::internal(format!("node {id} of operation {} is gone", op.id)))
-}
-
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
     let ctx = StepContext::load(app, op).await?;
-    let node = target(op, &ctx.nodes)?;
+    let node = op_node(op, &ctx.nodes)?;
     let primary = ctx
         .nodes
         .iter()
@@ -133,10 +125,7 @@ async fn finish(app: &Arc<Marina>, ctx: &StepContext, op: &Operation, node: &Nod
         _ => NodeStatus::Active,
     };
     app.store.update_node(&node.id, node.role, status).await?;
-    app.store
-        .update_cluster_status(&ctx.cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
-        .await?;
-    crate::supervisor::apply_endpoints(app).await?;
+    end_updating(app, &ctx.cluster.id).await?;
     let what = match op.op_type {
         OperationType::StopNode => "stopped".to_string(),
         OperationType::StartNode => "started and replicating".to_string(),
@@ -160,7 +149,7 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
     let Some(ctx) = StepContext::load_if_present(app, op).await? else {
         return Ok(());
     };
-    if let Ok(node) = target(op, &ctx.nodes) {
+    if let Ok(node) = op_node(op, &ctx.nodes) {
         let status = match op.op_type {
             // A node that did not start is stopped, as it was.
             OperationType::StartNode => {

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marina_common::Error;
-use marina_common::model::{ClusterStatus, NodeRole, NodeStatus, Operation};
+use marina_common::model::{NodeRole, NodeStatus, Operation};
 
-use super::{StepContext, runtime_err};
+use super::{StepContext, end_updating, runtime_err};
 use crate::Marina;
 
 pub(super) const STEPS: &[&str] = &["drain", "stop_node", "delete_node", "finish"];
@@ -69,10 +69,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             Ok(())
         }
         "finish" => {
-            app.store
-                .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
-                .await?;
-            crate::supervisor::apply_endpoints(app).await?;
+            end_updating(app, &cluster.id).await?;
             app.event(
                 &cluster.tenant_id,
                 &cluster.id,

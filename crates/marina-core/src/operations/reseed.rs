@@ -31,19 +31,11 @@ use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Oper
 use marina_engine::backup as tools;
 
 use super::datadir::{fresh_dir, install_prepared, pipeline_err, stream_copy};
-use super::{StepContext, admin_err, create, runtime_err};
+use super::{StepContext, attach_copy, end_updating, op_node, runtime_err};
 use crate::Marina;
 use crate::backups::data_key;
 
 pub(super) const STEPS: &[&str] = &["stop_node", "copy_data", "start_node", "attach", "finish"];
-
-fn target<'a>(op: &Operation, nodes: &'a [NodeRecord]) -> Result<&'a NodeRecord, Error> {
-    let id = op.node_id.as_deref().unwrap_or_default();
-    nodes
-        .iter()
-        .find(|n| n.id == id)
-        .ok_or_else(|| Error::internal(format!("node {id} of operation {} is gone", op.id)))
-}
 
 fn source_of(op: &Operation) -> ReseedFrom {
     op.params
@@ -95,7 +87,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         nodes,
         secrets,
     } = StepContext::load(app, op).await?;
-    let node = target(op, &nodes)?;
+    let node = op_node(op, &nodes)?;
     let primary = nodes
         .iter()
         .find(|n| n.role == NodeRole::Primary)
@@ -133,24 +125,13 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             Ok(())
         }
         "attach" => {
-            let addr = app.mgmt_addr(node, &secrets);
             let gtid = node.rejoin_gtid.clone().unwrap_or_default();
-            app.admin.reset_history(&addr).await.map_err(admin_err)?;
-            app.admin.set_slave_pos(&addr, &gtid).await.map_err(admin_err)?;
-            app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
-            app.admin
-                .start_replica(&addr, &app.replica_source(primary, &secrets), false)
-                .await
-                .map_err(admin_err)?;
-            create::wait_replicating(app, &addr).await
+            attach_copy(app, node, primary, &secrets, &gtid).await
         }
         "finish" => {
             app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
             app.store.set_node_ha(&node.id, None, None).await?;
-            app.store
-                .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
-                .await?;
-            crate::supervisor::apply_endpoints(app).await?;
+            end_updating(app, &cluster.id).await?;
             app.event(
                 &cluster.tenant_id,
                 &cluster.id,
@@ -174,7 +155,7 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
     let Some(StepContext { cluster, nodes, .. }) = StepContext::load_if_present(app, op).await? else {
         return Ok(());
     };
-    if let Ok(node) = target(op, &nodes) {
+    if let Ok(node) = op_node(op, &nodes) {
         app.store.update_node(&node.id, node.role, NodeStatus::Failed).await?;
         app.store
             .set_node_ha(&node.id, Some(&format!("reseed failed: {e}")), None)

@@ -26,9 +26,9 @@ use std::time::Duration;
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 use marina_common::Error;
-use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
+use marina_common::model::{NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
 
-use super::{StepContext, admin_err, create, runtime_err};
+use super::{StepContext, admin_err, create, end_updating, runtime_err};
 use crate::Marina;
 
 /// The prefixes of the per-node steps.
@@ -62,10 +62,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             if op.op_type == OperationType::ResizeCluster {
                 app.store.set_cluster_size(&ctx.cluster.id, &size_of(op)?).await?;
             }
-            app.store
-                .update_cluster_status(&ctx.cluster.id, &[ClusterStatus::Updating], ClusterStatus::Active, None)
-                .await?;
-            crate::supervisor::apply_endpoints(app).await?;
+            end_updating(app, &ctx.cluster.id).await?;
             let what = match op.op_type {
                 OperationType::RebootCluster => "rolling reboot".to_string(),
                 _ => format!("resize to {}", size_of(op)?),
