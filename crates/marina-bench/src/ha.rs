@@ -71,6 +71,41 @@ pub(crate) fn start_load(
     })
 }
 
+/// Runs `request` (an operation) under a single-writer load; returns the
+/// longest gap between acknowledged writes around it, in ms, and the operation.
+pub(crate) async fn pause_during(
+    api: &Api,
+    host: &str,
+    port: u16,
+    pw: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<(f64, serde_json::Value)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = start_load(host.to_string(), port, pw.to_string(), stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let accepted = api.call(method, path, Some(body)).await?;
+    let op = api
+        .wait_op(accepted["operation"]["id"].as_str().unwrap_or_default())
+        .await?;
+    let ended = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acks = load.await?;
+    if op["status"] != "succeeded" {
+        bail!("{path} failed: {op}");
+    }
+    let pause = acks
+        .windows(2)
+        .filter(|w| w[1] >= started && w[0] <= ended + Duration::from_millis(300))
+        .map(|w| w[1].duration_since(w[0]))
+        .max()
+        .unwrap_or_default();
+    Ok((pause.as_secs_f64() * 1000.0, op))
+}
+
 fn rand_start() -> u64 {
     (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -262,30 +297,10 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
 
     // Switchover pause.
     let mut pauses = Vec::new();
+    let switchover = format!("/v1/clusters/{id}/switchover");
     for _ in 0..trials {
-        let stop = Arc::new(AtomicBool::new(false));
-        let load = start_load(wh.clone(), wp, pw.clone(), stop.clone());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let started = Instant::now();
-        let op = api
-            .call(
-                reqwest::Method::POST,
-                &format!("/v1/clusters/{id}/switchover"),
-                Some(json!({})),
-            )
-            .await?;
-        api.wait_op(op["operation"]["id"].as_str().unwrap_or_default()).await?;
-        let ended = Instant::now();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        stop.store(true, Ordering::Relaxed);
-        let acks = load.await?;
-        let pause = acks
-            .windows(2)
-            .filter(|w| w[1] >= started && w[0] <= ended + Duration::from_millis(300))
-            .map(|w| w[1].duration_since(w[0]))
-            .max()
-            .unwrap_or_default();
-        pauses.push(pause.as_secs_f64() * 1000.0);
+        let (pause, _) = pause_during(api, &wh, wp, &pw, reqwest::Method::POST, &switchover, json!({})).await?;
+        pauses.push(pause);
         c = wait_all_active(api, &id).await?;
     }
     let (min, med, max) = spread(pauses);

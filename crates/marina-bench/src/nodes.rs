@@ -13,51 +13,15 @@
 //!   in the same run (median of `--trials`; target: one switchover pause,
 //!   median ≤ 300 ms).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::bail;
 use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 use crate::backup::{Loaded, loaded_cluster, quoted, timed_sh};
-use crate::common::{Api, Bench, arg_value, spread};
-use crate::ha::{conn, start_load, wait_all_active};
-
-/// Runs `request` (an operation) under a single-writer load; returns the
-/// longest gap between acknowledged writes around it, in ms, and the operation.
-async fn pause_during(
-    api: &Api,
-    host: &str,
-    pw: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: serde_json::Value,
-) -> anyhow::Result<(f64, serde_json::Value)> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = start_load(host.to_string(), 3306, pw.to_string(), stop.clone());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let started = Instant::now();
-    let accepted = api.call(method, path, Some(body)).await?;
-    let op = api
-        .wait_op(accepted["operation"]["id"].as_str().unwrap_or_default())
-        .await?;
-    let ended = Instant::now();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    let acks = load.await?;
-    if op["status"] != "succeeded" {
-        bail!("{path} failed: {op}");
-    }
-    let pause = acks
-        .windows(2)
-        .filter(|w| w[1] >= started && w[0] <= ended + Duration::from_millis(300))
-        .map(|w| w[1].duration_since(w[0]))
-        .max()
-        .unwrap_or_default();
-    Ok((pause.as_secs_f64() * 1000.0, op))
-}
+use crate::common::{Bench, arg_value, spread};
+use crate::ha::{conn, pause_during, wait_all_active};
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let size_mib = arg_value(args, "--size-mib", 1024).max(16);
@@ -140,7 +104,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let switchover = format!("/v1/clusters/{id}/switchover");
     let mut base = Vec::new();
     for _ in 0..trials {
-        let (p, _) = pause_during(api, &wh, &pw, reqwest::Method::POST, &switchover, json!({})).await?;
+        let (p, _) = pause_during(api, &wh, 3306, &pw, reqwest::Method::POST, &switchover, json!({})).await?;
         base.push(p);
         wait_all_active(api, &id).await?;
     }
@@ -150,6 +114,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         let (p, op) = pause_during(
             api,
             &wh,
+            3306,
             &pw,
             reqwest::Method::PATCH,
             &format!("/v1/clusters/{id}"),
