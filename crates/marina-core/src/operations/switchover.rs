@@ -2,7 +2,9 @@
 //!
 //! Steps:
 //! 1. `check`: primary answers; the target (given, or the most advanced replica)
-//!    is eligible and lags at most `failover.switchover_max_lag_secs`.
+//!    is eligible and lags at most `failover.switchover_max_lag_secs`; the
+//!    target then catches up to the primary's position of that moment (up to
+//!    10 s) while writes still flow, so the pause below stays short.
 //! 2. `block_writes`: the writer endpoint refuses new connections (clients retry
 //!    and land on the new primary afterwards).
 //! 3. `demote_primary`: wait up to `failover.switchover_wait_trx_secs` for open
@@ -42,6 +44,9 @@ pub(super) const STEPS: &[&str] = &[
 ];
 
 const OP_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long `check` lets the target catch up before writes are held.
+const PRE_SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many times the replicas are examined before a switchover is refused.
 const SWITCHOVER_CHECK_ATTEMPTS: usize = 3;
@@ -249,12 +254,18 @@ pub(super) async fn switchover_step(
     match step {
         "check" => {
             if let Some(old) = old {
-                ProbeConn::new(app.mgmt_addr(old, &secrets))
+                let pos = ProbeConn::new(app.mgmt_addr(old, &secrets))
                     .probe(OP_PROBE_TIMEOUT)
                     .await
-                    .map_err(|e| {
-                        Error::Conflict(format!("the primary does not answer ({e}); use a failover instead"))
-                    })?;
+                    .map_err(|e| Error::Conflict(format!("the primary does not answer ({e}); use a failover instead")))?
+                    .gtid_binlog_pos;
+                // Catch up while writes still flow, so the pause that follows
+                // only covers the last moment's transactions. A target that
+                // does not catch up in time is synced under the pause instead.
+                let _ = app
+                    .admin
+                    .wait_for_gtid(&app.mgmt_addr(target, &secrets), &pos, PRE_SYNC_TIMEOUT)
+                    .await;
             }
             Ok(())
         }
