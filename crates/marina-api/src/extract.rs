@@ -119,11 +119,47 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     bearer.or(x_auth).filter(|s| !s.is_empty())
 }
 
+/// `Authorization: Basic base64(token_id:secret)` (MedStack's form): the
+/// token id and the secret.
+pub fn basic(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let encoded = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?
+        .trim();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (key, value) = text.split_once(':')?;
+    Some((key.to_string(), value.to_string()))
+}
+
+/// Authenticates a request's bearer token, `X-Auth-Token`, or Basic
+/// credentials (whose user part must be the token's id).
+async fn authenticate(app: &Marina, headers: &axum::http::HeaderMap) -> Result<marina_core::auth::AuthContext, Error> {
+    if let Some(secret) = bearer(headers) {
+        return app.authenticate(Some(secret)).await;
+    }
+    match basic(headers) {
+        Some((key, secret)) => {
+            let a = app.authenticate(Some(&secret)).await?;
+            if a.token_id != key {
+                return Err(Error::Unauthenticated(
+                    "the token key does not match the token value".into(),
+                ));
+            }
+            Ok(a)
+        }
+        None => app.authenticate(None).await,
+    }
+}
+
 impl FromRequestParts<Arc<Marina>> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<Marina>) -> Result<Self, Self::Rejection> {
-        match app.authenticate(bearer(&parts.headers)).await {
+        match authenticate(app, &parts.headers).await {
             Ok(a) => {
                 if let Some(slot) = parts.extensions.get::<crate::audit::AuditSlot>() {
                     slot.set(&a);

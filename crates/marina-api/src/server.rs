@@ -20,14 +20,15 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::routes::{
-    audit, backups, catalog, clusters, ha, metrics, node_sizes, nodes, operations, security_groups, service, tokens,
+    audit, backups, catalog, clusters, ha, medstack, metrics, node_sizes, nodes, operations, security_groups, service,
+    tokens,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: medstack"))
 )]
 struct ApiDoc;
 
@@ -37,6 +38,7 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
     }
 }
 
@@ -77,6 +79,16 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(catalog::delete_database))
         .routes(routes!(catalog::create_user, catalog::list_users))
         .routes(routes!(catalog::delete_user))
+        .routes(routes!(medstack::current_company))
+        .routes(routes!(medstack::clusters))
+        .routes(routes!(medstack::node_sizes))
+        .routes(routes!(medstack::create_node))
+        .routes(routes!(
+            medstack::get_node,
+            medstack::resize_node,
+            medstack::delete_node
+        ))
+        .routes(routes!(medstack::reboot_node))
         .routes(routes!(clusters::operations))
         .routes(routes!(clusters::events))
         .routes(routes!(operations::get))

@@ -45,14 +45,19 @@ impl Marina {
         Err(self.busy(&c.id).await)
     }
 
-    /// The 409 for a cluster that cannot take an operation now.
-    pub(crate) async fn busy(&self, cluster_id: &str) -> Error {
-        let running = self
+    /// The operation running on a cluster, if any.
+    pub async fn running_operation(&self, cluster_id: &str) -> Result<Option<Operation>, Error> {
+        Ok(self
             .store
             .unfinished_operations()
-            .await
-            .ok()
-            .and_then(|ops| ops.into_iter().find(|o| o.cluster_id.as_deref() == Some(cluster_id)));
+            .await?
+            .into_iter()
+            .find(|o| o.cluster_id.as_deref() == Some(cluster_id)))
+    }
+
+    /// The 409 for a cluster that cannot take an operation now.
+    pub(crate) async fn busy(&self, cluster_id: &str) -> Error {
+        let running = self.running_operation(cluster_id).await.ok().flatten();
         match running {
             Some(o) => Error::Conflict(format!(
                 "cluster {cluster_id} has operation {} ({}) running; retry when it has finished",
@@ -66,6 +71,16 @@ impl Marina {
                 _ => Error::not_found("cluster", cluster_id),
             },
         }
+    }
+
+    /// The name of the caller's tenant.
+    pub async fn tenant_name(&self, tenant_id: &str) -> Result<String, Error> {
+        Ok(self
+            .store
+            .get_tenant(tenant_id)
+            .await?
+            .ok_or_else(|| Error::not_found("tenant", tenant_id))?
+            .name)
     }
 
     /// A node of a cluster, or 404.

@@ -48,6 +48,8 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
     let (_, t) = app.post("/v1/tenants", json!({"name": "tenant-b"})).await;
     let b = t["secret"].as_str().unwrap().to_string();
 
+    let (_, company) = app.get("/v1/companies/current").await;
+    let company_id = company["id"].as_str().unwrap().to_string();
     let (_, doc) = app.request(reqwest::Method::GET, "/v1/openapi.json", None, None).await;
     let fill = |p: &str| {
         p.replace("{cluster_id}", &cluster_id)
@@ -59,6 +61,7 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             .replace("{backup_id}", &backup_id)
             .replace("{size_id}", "small")
             .replace("{name}", "x")
+            .replace("{company_id}", &company_id)
     };
     // Bodies that would be valid for tenant A, so only ownership decides.
     let body_for = |path: &str, method: &str| -> Option<Value> {
@@ -71,6 +74,7 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             ("post", "/v1/tenants") => Some(json!({"name": "tenant-c"})),
             ("post", "/v1/security-groups") => Some(json!({"name": "b-group"})),
             ("patch", p) if p.contains("/nodes/") => Some(json!({"size_id": "small"})),
+            ("post", p) if p.starts_with("/v1/companies/") => Some(json!({"size_id": "node_size_small"})),
             ("patch", _) => Some(json!({"failover": {"mode": "manual"}})),
             ("post", p) if p.ends_with("/databases") || p.ends_with("/users") => Some(json!({"name": "x"})),
             ("post", p) if p.ends_with("/maintenance") || p.ends_with("/read-only") => Some(json!({"enabled": true})),

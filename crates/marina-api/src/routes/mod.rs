@@ -6,6 +6,7 @@ pub mod backups;
 pub mod catalog;
 pub mod clusters;
 pub mod ha;
+pub mod medstack;
 pub mod metrics;
 pub mod node_sizes;
 pub mod nodes;
