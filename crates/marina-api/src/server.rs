@@ -20,15 +20,15 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::routes::{
-    audit, backups, catalog, clusters, ha, medstack, metrics, node_sizes, nodes, operations, security_groups, service,
-    tokens,
+    audit, backups, catalog, clusters, ha, medstack, metrics, node_sizes, nodes, operations, repman, security_groups,
+    service, tokens,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: medstack"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: medstack"), (name = "compat: replication-manager"))
 )]
 struct ApiDoc;
 
@@ -89,6 +89,15 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
             medstack::delete_node
         ))
         .routes(routes!(medstack::reboot_node))
+        .routes(routes!(repman::master_status))
+        .routes(routes!(repman::master_status_by_port))
+        .routes(routes!(repman::slave_status))
+        .routes(routes!(repman::slave_status_by_port))
+        .routes(routes!(repman::is_master))
+        .routes(routes!(repman::is_master_by_port))
+        .routes(routes!(repman::is_slave))
+        .routes(routes!(repman::is_slave_by_port))
+        .routes(routes!(repman::cluster_status))
         .routes(routes!(clusters::operations))
         .routes(routes!(clusters::events))
         .routes(routes!(operations::get))

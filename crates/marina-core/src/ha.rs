@@ -89,6 +89,44 @@ impl Marina {
         })
     }
 
+    /// A cluster named (or with the id) `name` among `tenant`'s clusters, or
+    /// among all tenants' when `tenant` is `None` — then only a name no two
+    /// tenants share resolves.
+    pub async fn cluster_by_name(&self, tenant: Option<&str>, name: &str) -> Result<Option<ClusterRecord>, Error> {
+        if let Some(c) = self.store.get_cluster(tenant, name).await? {
+            return Ok(Some(c));
+        }
+        let mut found = self
+            .store
+            .live_clusters()
+            .await?
+            .into_iter()
+            .filter(|c| c.name == name && tenant.is_none_or(|t| t == c.tenant_id));
+        Ok(match (found.next(), found.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// A cluster's node by id, by `host:port`, or by `host` and `port`.
+    pub async fn node_by_name(
+        &self,
+        c: &ClusterRecord,
+        server: &str,
+        port: Option<u16>,
+    ) -> Result<Option<NodeRecord>, Error> {
+        let (host, port) = match port {
+            Some(p) => (server, Some(p)),
+            None => match server.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().ok()),
+                None => (server, None),
+            },
+        };
+        Ok(self.store.list_nodes(&c.id).await?.into_iter().find(|n| {
+            n.id == server || (port == Some(n.port) && (n.host == host || host == "localhost" && n.host == "127.0.0.1"))
+        }))
+    }
+
     /// A probing connection to a node (benchmarks and tools).
     pub async fn probe_conn_for(&self, node_id: &str) -> Result<marina_engine::probe::ProbeConn, Error> {
         let node = self

@@ -89,17 +89,25 @@ pub async fn failover(
     Ok((StatusCode::ACCEPTED, axum::Json(OperationAccepted { operation })))
 }
 
+/// Who asks a health check: `None` (any tenant) when health checks are
+/// public and no token is sent, else the token's tenant (401/403 as usual).
+pub(crate) async fn health_caller(app: &Marina, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    if app.config.public_health_checks && crate::extract::bearer(headers).is_none() {
+        return Ok(None);
+    }
+    match app.authenticate(crate::extract::bearer(headers)).await {
+        Ok(a) => match a.require(Scope::Read) {
+            Ok(()) => Ok(Some(a.tenant_id)),
+            Err(e) => Err(ApiError(e).into_response()),
+        },
+        Err(e) => Err(ApiError(e).into_response()),
+    }
+}
+
 async fn health(app: &Arc<Marina>, headers: &HeaderMap, cluster: &str, node: &str, primary: bool) -> Response {
-    let tenant = if app.config.public_health_checks && crate::extract::bearer(headers).is_none() {
-        None
-    } else {
-        match app.authenticate(crate::extract::bearer(headers)).await {
-            Ok(a) => match a.require(Scope::Read) {
-                Ok(()) => Some(a.tenant_id),
-                Err(e) => return ApiError(e).into_response(),
-            },
-            Err(e) => return ApiError(e).into_response(),
-        }
+    let tenant = match health_caller(app, headers).await {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let (yes, no) = if primary {
         ("primary", "not primary")

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod node_sizes;
 pub mod nodes;
 pub mod operations;
+pub mod repman;
 pub mod security_groups;
 pub mod service;
 pub mod tokens;

@@ -1,0 +1,98 @@
+//! replication-manager's health checks and cluster status (seed `003_…`)
+//! against a real cluster: the seed's exact status codes and texts, by node
+//! id, `host:port` and the host/port path form, following a switchover;
+//! public without a token only when `public_health_checks` is on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+async fn text(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::Client::new().get(format!("{}{path}", app.url));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_answer_as_replication_manager_does() {
+    let app = TestApp::start_configured("kernel", "public_health_checks = true").await;
+    let (c, _) = app.create_cluster("db", 2).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let p = primary(&c);
+    let r = replicas(&c)[0].clone();
+    let (pid, rid) = (p["id"].as_str().unwrap(), r["id"].as_str().unwrap());
+    let (pport, rport) = (p["port"].as_u64().unwrap(), r["port"].as_u64().unwrap());
+    let master = |server: &str| format!("/clusters/db/servers/{server}/master-status");
+    let slave = |server: &str| format!("/clusters/db/servers/{server}/slave-status");
+
+    eventually(Duration::from_secs(10), "checks answer", || async {
+        (text(&app, &master(pid), None).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(text(&app, &master(pid), None).await, (200, "200 -Valid Master!".into()));
+    assert_eq!(
+        text(&app, &master(rid), None).await,
+        (503, "503 -Not a Valid Master!".into())
+    );
+    eventually(Duration::from_secs(10), "replica check", || async {
+        (text(&app, &slave(rid), None).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(text(&app, &slave(rid), None).await, (200, "200 -Valid Slave!".into()));
+    assert_eq!(
+        text(&app, &slave(pid), None).await,
+        (503, "503 -Not a Valid Slave!".into())
+    );
+    // host:port, the host/port path form, is-master / is-slave, and the id.
+    assert_eq!(text(&app, &master(&format!("127.0.0.1:{pport}")), None).await.0, 200);
+    let by_port = format!("/clusters/db/servers/127.0.0.1/{rport}/is-slave");
+    assert_eq!(text(&app, &by_port, None).await, (200, "200 -Valid Slave!".into()));
+    let by_port = format!("/clusters/{id}/servers/127.0.0.1/{pport}/is-master");
+    assert_eq!(text(&app, &by_port, None).await, (200, "200 -Valid Master!".into()));
+    // Unknown clusters and servers.
+    assert_eq!(
+        text(&app, "/clusters/nope/servers/x/master-status", None).await,
+        (500, "No cluster!".into())
+    );
+    assert_eq!(
+        text(&app, &master("nd_unknown"), None).await,
+        (500, "No cluster!".into())
+    );
+
+    // Cluster status.
+    let (s, body) = text(&app, "/api/clusters/db/status", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!({"alive": "running"})
+    );
+    assert_eq!(
+        text(&app, "/api/clusters/nope/status", None).await,
+        (400, "No cluster found : nope".into())
+    );
+
+    // The checks follow a switchover.
+    let (s, op) = app.post(&format!("/v1/clusters/{id}/switchover"), json!({})).await;
+    assert_eq!(s, 202, "{op}");
+    let op = app
+        .wait_op(op["operation"]["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(op["status"], "succeeded");
+    eventually(Duration::from_secs(10), "new master", || async {
+        (text(&app, &master(rid), None).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(text(&app, &master(pid), None).await.0, 503);
+
+    // A token still works, and is required when checks are not public.
+    assert_eq!(text(&app, &master(rid), Some(&app.token)).await.0, 200);
+    let private = TestApp::start().await;
+    let (s, _) = text(&private, "/clusters/db/servers/x/master-status", None).await;
+    assert_eq!(s, 401);
+}
