@@ -10,9 +10,11 @@ command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v mariadb-backup >/dev/null 2>&1 || need+=(mariadb-backup)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
-# Tests (`--test`): python3-venv for the S3-compatible test server (moto).
+# Tests (`--test`): python3-venv for the S3-compatible test server (moto), and
+# HAProxy for the replication-manager health-check test.
 if [ "${1:-}" = "--test" ]; then
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 fi
 # Benchmarks only (`scripts/install-deps.sh --bench`): sysbench and HAProxy baselines.
 if [ "${1:-}" = "--bench" ]; then

@@ -96,3 +96,76 @@ async fn health_checks_answer_as_replication_manager_does() {
     let (s, _) = text(&private, "/clusters/db/servers/x/master-status", None).await;
     assert_eq!(s, 401);
 }
+
+/// A real HAProxy whose writer backend lists both nodes and checks them with
+/// replication-manager's `master-status` (one URL per server through
+/// `%[srv_name]`): clients through it reach the primary, and the new one
+/// after a failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_follows_a_failover_through_master_status() {
+    use mysql_async::prelude::Queryable;
+    let app = TestApp::start_configured("kernel", "public_health_checks = true").await;
+    let (c, pw) = app.create_cluster("db", 2).await;
+    let api_port = app.url.rsplit(':').next().unwrap().trim_end_matches('/').to_string();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let front = listen.local_addr().unwrap().port();
+    drop(listen);
+    let servers: String = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            format!(
+                "  server {} 127.0.0.1:{} check port {api_port} addr 127.0.0.1 inter 200 fall 1 rise 1\n",
+                n["id"].as_str().unwrap(),
+                n["port"]
+            )
+        })
+        .collect();
+    let cfg = app.data_dir().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n\
+             backend writer\n  option httpchk\n  \
+             http-check send meth GET uri-lf /clusters/db/servers/%[srv_name]/master-status\n  \
+             http-check expect status 200\n{servers}\
+             frontend mysql\n  bind 127.0.0.1:{front}\n  default_backend writer\n"
+        ),
+    )
+    .unwrap();
+    let mut haproxy = tokio::process::Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("haproxy (scripts/install-deps.sh --test installs it)");
+    let through_haproxy = || {
+        let pw = pw.clone();
+        async move {
+            let mut conn = mysql("127.0.0.1", front, "admin", &pw).await.ok()?;
+            let port: Option<i64> = conn.query_first("SELECT @@port").await.ok()?;
+            let ro: Option<i64> = conn.query_first("SELECT @@read_only").await.ok()?;
+            (ro == Some(0)).then_some(port?)
+        }
+    };
+    let old = primary(&c);
+    let first = eventually(Duration::from_secs(15), "haproxy reaches the primary", through_haproxy).await;
+    assert_eq!(first, old["port"].as_i64().unwrap());
+
+    // Kill the primary: Marina fails over, HAProxy's checks follow.
+    let pid = pid_of(&app, old["id"].as_str().unwrap());
+    // SAFETY: kill(2) on a mariadbd this test's Marina started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let new_port = eventually(Duration::from_secs(30), "haproxy reaches the new primary", || async {
+        through_haproxy().await.filter(|p| *p != first)
+    })
+    .await;
+    let now = cluster(&app, c["id"].as_str().unwrap()).await;
+    assert_eq!(new_port, primary(&now)["port"].as_i64().unwrap());
+    haproxy.kill().await.ok();
+}
