@@ -148,9 +148,14 @@ impl Marina {
     /// `GET …/users`: the customer's accounts (not Marina's, not `admin`).
     pub async fn list_users(&self, tenant_id: &str, cluster_id: &str) -> Result<Vec<UserView>, Error> {
         let addr = self.catalog_primary(tenant_id, cluster_id).await?;
+        self.users_at(&addr).await
+    }
+
+    /// The customer's accounts on the node at `addr`.
+    async fn users_at(&self, addr: &marina_engine::NodeAddr) -> Result<Vec<UserView>, Error> {
         let rows = self
             .admin
-            .rows(&addr, &catalog::list_users_sql())
+            .rows(addr, &catalog::list_users_sql())
             .await
             .map_err(admin_err)?;
         Ok(rows
@@ -191,7 +196,7 @@ impl Marina {
             catalog::validate_host(h).map_err(Error::InvalidRequest)?;
         }
         let accounts: Vec<String> = self
-            .list_users(tenant_id, cluster_id)
+            .users_at(&addr)
             .await?
             .into_iter()
             .filter(|u| u.name == name && host.is_none_or(|h| h == u.host))

@@ -64,11 +64,6 @@ impl LocalRuntime {
         self
     }
 
-    /// `node_id`'s cgroup directories (empty without cgroups).
-    pub fn cgroup_dirs(&self, node_id: &str) -> Vec<PathBuf> {
-        self.cgroups.dirs(node_id)
-    }
-
     /// Puts a node's process in its group with the spec's limits; a failure is
     /// logged (a node is better running unlimited than not at all).
     fn limit(&self, spec: &NodeSpec, pid: u32) {

@@ -27,7 +27,7 @@ use marina_common::Error;
 use marina_common::model::{NodeRole, NodeStatus, Operation};
 
 use super::datadir::{fresh_dir, install_prepared, stream_copy};
-use super::{StepContext, admin_err, attach_copy, end_updating, op_node, runtime_err};
+use super::{StepContext, admin_err, attach_copy, end_updating, op_node, primary_of, runtime_err};
 use crate::Marina;
 
 pub(super) const STEPS: &[&str] = &["copy_data", "start_node", "attach", "finish"];
@@ -39,10 +39,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         secrets,
     } = StepContext::load(app, op).await?;
     let node = op_node(op, &nodes)?;
-    let primary = nodes
-        .iter()
-        .find(|n| n.role == NodeRole::Primary)
-        .ok_or_else(|| Error::internal("cluster has no primary"))?;
+    let primary = primary_of(&nodes)?;
     match step {
         "copy_data" => {
             let dir = app.runtime.node_dir(&node.id);

@@ -20,7 +20,7 @@ use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRole, NodeStatus, Operation};
 
 use super::StepContext;
-use super::{admin_err, each_node, runtime_err};
+use super::{admin_err, each_node, primary_of, runtime_err};
 use crate::Marina;
 
 pub(super) const STEPS: &[&str] = &["prepare_nodes", "start_nodes", "configure_replication", "activate"];
@@ -55,10 +55,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .await
         }
         "configure_replication" => {
-            let primary = nodes
-                .iter()
-                .find(|n| n.role == NodeRole::Primary)
-                .ok_or_else(|| Error::internal("cluster has no primary"))?;
+            let primary = primary_of(&nodes)?;
             let semisync = cluster.primary_waits_for_acks();
             app.admin
                 .make_primary(&app.mgmt_addr(primary, &secrets), semisync)

@@ -161,6 +161,17 @@ impl StepContext {
     }
 }
 
+/// How long a clean shutdown of a node may take before it is killed.
+pub(crate) const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The cluster's primary among `nodes`.
+pub(crate) fn primary_of(nodes: &[NodeRecord]) -> Result<&NodeRecord, Error> {
+    nodes
+        .iter()
+        .find(|n| n.role == marina_common::model::NodeRole::Primary)
+        .ok_or_else(|| Error::internal("cluster has no primary"))
+}
+
 /// The node an operation acts on (`op.node_id`), among `nodes`.
 pub(crate) fn op_node<'a>(op: &Operation, nodes: &'a [NodeRecord]) -> Result<&'a NodeRecord, Error> {
     let id = op.node_id.as_deref().unwrap_or_default();

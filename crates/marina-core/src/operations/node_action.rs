@@ -24,21 +24,17 @@
 //! again when a start failed) and the cluster serves as before.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
 
-use super::{StepContext, admin_err, create, end_updating, op_node, runtime_err, switchover};
+use super::{STOP_TIMEOUT, StepContext, admin_err, create, end_updating, op_node, primary_of, runtime_err, switchover};
 use crate::Marina;
 
 const STOP: &[&str] = &["drain", "stop", "finish"];
 const START: &[&str] = &["start", "attach", "finish"];
 const REBOOT: &[&str] = &["restart", "finish"];
 const TOGGLE: &[&str] = &["apply", "finish"];
-
-/// How long a clean shutdown may take before the process is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The steps of a node action (after any embedded switchover).
 pub(super) fn steps(t: OperationType) -> &'static [&'static str] {
@@ -57,11 +53,7 @@ fn enabled(op: &Operation) -> bool {
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
     let ctx = StepContext::load(app, op).await?;
     let node = op_node(op, &ctx.nodes)?;
-    let primary = ctx
-        .nodes
-        .iter()
-        .find(|n| n.role == NodeRole::Primary)
-        .ok_or_else(|| Error::internal("cluster has no primary"))?;
+    let primary = primary_of(&ctx.nodes)?;
     let addr = app.mgmt_addr(node, &ctx.secrets);
     match (op.op_type, step) {
         (_, "finish") => finish(app, &ctx, op, node).await,

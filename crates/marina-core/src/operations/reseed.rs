@@ -31,7 +31,7 @@ use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Oper
 use marina_engine::backup as tools;
 
 use super::datadir::{fresh_dir, install_prepared, pipeline_err, stream_copy};
-use super::{StepContext, attach_copy, end_updating, op_node, runtime_err};
+use super::{StepContext, attach_copy, end_updating, op_node, primary_of, runtime_err};
 use crate::Marina;
 use crate::backups::data_key;
 
@@ -88,10 +88,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         secrets,
     } = StepContext::load(app, op).await?;
     let node = op_node(op, &nodes)?;
-    let primary = nodes
-        .iter()
-        .find(|n| n.role == NodeRole::Primary)
-        .ok_or_else(|| Error::internal("cluster has no primary"))?;
+    let primary = primary_of(&nodes)?;
     if node.role != NodeRole::Replica {
         return Err(Error::Conflict(format!("node {} became the primary", node.id)));
     }

@@ -20,15 +20,11 @@
 //! harmless), so a resumed operation finishes.
 
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How long a clean shutdown may take before the process is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 use marina_common::Error;
 use marina_common::model::{NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
 
-use super::{StepContext, admin_err, create, end_updating, runtime_err};
+use super::{STOP_TIMEOUT, StepContext, admin_err, create, end_updating, primary_of, runtime_err};
 use crate::Marina;
 
 /// The prefixes of the per-node steps.
@@ -154,11 +150,7 @@ pub(super) async fn restart(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRec
         }
         return Ok(());
     }
-    let primary = ctx
-        .nodes
-        .iter()
-        .find(|n| n.role == NodeRole::Primary)
-        .ok_or_else(|| Error::internal("cluster has no primary"))?;
+    let primary = primary_of(&ctx.nodes)?;
     app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
     app.admin
         .start_replica(&addr, &app.replica_source(primary, &ctx.secrets), false)

@@ -36,13 +36,13 @@ use std::sync::Arc;
 use marina_backup::pipeline;
 use marina_common::Error;
 use marina_common::model::{
-    BackupMethod, BackupRecord, BackupStatus, ClusterRecord, ClusterSecrets, NodeRecord, NodeRole, Operation,
+    BackupMethod, BackupRecord, BackupStatus, ClusterRecord, ClusterSecrets, NodeRecord, Operation,
 };
 use marina_engine::backup as tools;
 use marina_engine::gtid::GtidPos;
 
 use super::datadir::{fresh_dir, install_prepared, pipeline_err};
-use super::{StepContext, admin_err, create, each_node};
+use super::{StepContext, admin_err, create, each_node, primary_of};
 use crate::Marina;
 use crate::backups::data_key;
 use crate::binlog_archive::binlog_key;
@@ -107,12 +107,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         secrets,
     } = StepContext::load(app, op).await?;
     let b = source_backup(app, &cluster).await?;
-    let primary = || {
-        nodes
-            .iter()
-            .find(|n| n.role == NodeRole::Primary)
-            .ok_or_else(|| Error::internal("cluster has no primary"))
-    };
+    let primary = || primary_of(&nodes);
     match step {
         "verify_backup" => {
             let checksum = b.checksum.as_deref().unwrap_or_default();
