@@ -261,7 +261,8 @@ pub async fn get_node(
     Ok(axum::Json(node_of(&app, &auth.tenant_id, &cluster_id, &node_id).await?))
 }
 
-/// Resizes a node: 202, `resizing` (the old size until done), then `active`.
+/// Resizes a node: 202 with `resizing` and the old size, then `active`
+/// with the new one.
 #[utoipa::path(patch, path = "/v1/companies/{company_id}/clusters/{cluster_id}/nodes/{node_id}", tag = "compat: medstack",
     security(("basic" = [])), params(("company_id" = String, Path), ("cluster_id" = String, Path), ("node_id" = String, Path)),
     request_body = MsSizeInput,
@@ -278,9 +279,14 @@ pub async fn resize_node(
     let input = ResizeNodeInput {
         size_id: size_id(&input.size_id),
     };
+    // Read before the operation starts: it may store the new size before
+    // this handler could read the node again.
+    let mut before = node_of(&app, &auth.tenant_id, &cluster_id, &node_id).await?;
     app.resize_node(&auth.tenant_id, &cluster_id, &node_id, input).await?;
-    let n = node_of(&app, &auth.tenant_id, &cluster_id, &node_id).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(n)))
+    before.status = "resizing".to_string();
+    before.public_ip_address = None;
+    before.operating_system = None;
+    Ok((StatusCode::ACCEPTED, axum::Json(before)))
 }
 
 /// Reboots a node (a `GET`, as MedStack documents it).
