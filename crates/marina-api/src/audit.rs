@@ -3,7 +3,7 @@
 //!
 //! The `Auth` extractor leaves the caller in an `AuditSlot` this middleware put
 //! in the request; errors leave their contract code in the response's
-//! extensions (`ErrorCode`); the route template comes from `MatchedPath`.
+//! extensions (`dialect::ErrorInfo`); the route template comes from `MatchedPath`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -29,10 +29,6 @@ impl AuditSlot {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
-
-/// The contract error code of an error response.
-#[derive(Clone, Copy, Debug)]
-pub struct ErrorCode(pub &'static str);
 
 /// Records mutating calls after they are answered.
 pub async fn audit(State(app): State<Arc<Marina>>, mut req: Request, next: Next) -> Response {
@@ -61,7 +57,10 @@ pub async fn audit(State(app): State<Arc<Marina>>, mut req: Request, next: Next)
             route,
             path,
             status: resp.status().as_u16(),
-            error_code: resp.extensions().get::<ErrorCode>().map(|c| c.0.to_string()),
+            error_code: resp
+                .extensions()
+                .get::<crate::dialect::ErrorInfo>()
+                .map(|c| c.code.to_string()),
             request_id: crate::error::current_request_id(),
         };
         app.record_audit(&auth, call).await;

@@ -54,18 +54,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(&self.0);
         let request_id = current_request_id();
+        let body_message = self.0.public_message();
         if status.is_server_error() {
             tracing::error!(%request_id, error = %self.0, "request failed");
         }
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.0.code().into(),
-                message: self.0.public_message(),
+                message: body_message.clone(),
                 request_id,
             },
         };
         let mut resp = (status, axum::Json(body)).into_response();
-        resp.extensions_mut().insert(crate::audit::ErrorCode(self.0.code()));
+        resp.extensions_mut().insert(crate::dialect::ErrorInfo {
+            code: self.0.code(),
+            message: body_message,
+        });
         if let Error::RateLimited { retry_after_secs } = self.0
             && let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
         {

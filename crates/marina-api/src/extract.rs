@@ -82,6 +82,40 @@ where
     }
 }
 
+/// A body sent as a form (`curl -d key=value`) or as JSON, told apart by its
+/// `Content-Type` (a form when it is not JSON).
+pub struct FormOrJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for FormOrJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if json {
+            return Json::<T>::from_request(req, state).await.map(|Json(v)| FormOrJson(v));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), crate::server::BODY_LIMIT)
+            .await
+            .map_err(|_| {
+                ApiError(Error::PayloadTooLarge(format!(
+                    "the request body is larger than {} bytes",
+                    crate::server::BODY_LIMIT
+                )))
+            })?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(FormOrJson)
+            .map_err(|e| ApiError(Error::InvalidRequest(format!("invalid form body: {e}"))))
+    }
+}
+
 /// Query-string parameters.
 pub struct Query<T>(pub T);
 

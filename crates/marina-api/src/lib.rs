@@ -5,6 +5,7 @@
 //! transport (accept loop, TLS, slow-client timeouts).
 
 pub mod audit;
+pub mod dialect;
 pub mod error;
 pub mod extract;
 pub mod ratelimit;

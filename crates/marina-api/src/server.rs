@@ -20,15 +20,15 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::routes::{
-    audit, backups, catalog, clusters, ha, medstack, metrics, node_sizes, nodes, operations, repman, security_groups,
-    service, tokens,
+    audit, backups, catalog, cloud66, clusters, ha, medstack, metrics, node_sizes, nodes, operations, repman,
+    security_groups, service, tokens,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: medstack"), (name = "compat: replication-manager"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: cloud66"), (name = "compat: medstack"), (name = "compat: replication-manager"))
 )]
 struct ApiDoc;
 
@@ -79,6 +79,12 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(catalog::delete_database))
         .routes(routes!(catalog::create_user, catalog::list_users))
         .routes(routes!(catalog::delete_user))
+        .routes(routes!(cloud66::stacks_json))
+        .routes(routes!(cloud66::stacks))
+        .routes(routes!(cloud66::get_stack))
+        .routes(routes!(cloud66::services))
+        .routes(routes!(cloud66::start_action))
+        .routes(routes!(cloud66::get_action))
         .routes(routes!(medstack::current_company))
         .routes(routes!(medstack::clusters))
         .routes(routes!(medstack::node_sizes))
@@ -200,6 +206,7 @@ pub fn router(app: Arc<Marina>) -> Router {
             (app.clone(), limiter),
             crate::ratelimit::limit,
         ))
+        .layer(axum::middleware::from_fn(crate::dialect::seed_errors))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }

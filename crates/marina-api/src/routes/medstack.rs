@@ -183,30 +183,18 @@ pub async fn clusters(
 ) -> ApiResult<axum::Json<MsList<MsCluster>>> {
     auth.require(Scope::Read)?;
     company(&auth, &company_id)?;
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = app
-            .list_clusters(
-                &auth.tenant_id,
-                marina_store::PageRequest {
-                    limit: 500,
-                    cursor: cursor.as_deref(),
-                },
-            )
-            .await?;
-        out.extend(page.items.into_iter().map(|(c, _)| MsCluster {
+    let out = app
+        .all_clusters(&auth.tenant_id)
+        .await?
+        .into_iter()
+        .map(|(c, _)| MsCluster {
             id: c.id,
             object: "cluster",
             label: c.name,
             status: c.status.to_string(),
             created_at: c.created_at,
-        }));
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+        })
+        .collect();
     Ok(list(out))
 }
 

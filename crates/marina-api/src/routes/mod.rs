@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod backups;
 pub mod catalog;
+pub mod cloud66;
 pub mod clusters;
 pub mod ha;
 pub mod medstack;

@@ -293,6 +293,24 @@ impl TestApp {
     }
 }
 
+/// Runs `curl` with `args` (a seed's documented example, its host and
+/// credentials replaced) and returns (status, body as JSON, or as a string).
+pub async fn curl(args: &[&str]) -> (u16, Value) {
+    let out = tokio::process::Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .await
+        .expect("run curl (scripts/install-deps.sh --test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let status = code.trim().parse().unwrap_or(0);
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
+    )
+}
+
 /// Polls `f` until it returns `Some`, or panics after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
 where
