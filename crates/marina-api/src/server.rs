@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::routes::{
-    audit, backups, catalog, cloud66, clusters, ha, medstack, metrics, node_sizes, nodes, operations, repman,
+    audit, backups, catalog, cloud66, clusters, ha, medstack, metrics, node_sizes, nodes, operations, ovh, repman,
     security_groups, service, tokens,
 };
 
@@ -28,7 +28,7 @@ use crate::routes::{
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: cloud66"), (name = "compat: medstack"), (name = "compat: replication-manager"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: cloud66"), (name = "compat: medstack"), (name = "compat: ovh"), (name = "compat: replication-manager"))
 )]
 struct ApiDoc;
 
@@ -85,6 +85,12 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(cloud66::services))
         .routes(routes!(cloud66::start_action))
         .routes(routes!(cloud66::get_action))
+        .routes(routes!(ovh::time))
+        .routes(routes!(ovh::create, ovh::list))
+        .routes(routes!(ovh::get, ovh::delete))
+        .routes(routes!(ovh::status))
+        .routes(routes!(ovh::create_app, ovh::list_apps))
+        .routes(routes!(ovh::delete_app))
         .routes(routes!(medstack::current_company))
         .routes(routes!(medstack::clusters))
         .routes(routes!(medstack::node_sizes))

@@ -345,6 +345,7 @@ pub struct BackupCreated {
 list_type!(NodeSizeList, NodeSize);
 list_type!(TokenList, TokenView);
 list_type!(SecurityGroupList, SecurityGroup);
+list_type!(OvhApplicationList, marina_common::model::OvhApplication);
 
 /// A link.
 #[derive(Debug, Serialize, ToSchema)]

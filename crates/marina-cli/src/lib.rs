@@ -9,6 +9,7 @@ pub mod client;
 pub mod commands;
 pub mod nodes;
 pub mod output;
+pub mod ovh_apps;
 pub mod wait;
 
 pub use backups::{BackupCmd, run_backup};
@@ -17,3 +18,4 @@ pub use commands::{
     ClusterCmd, Common, NodeSizeCmd, OperationCmd, TokenCmd, run_cluster, run_node_size, run_operation, run_token,
 };
 pub use nodes::{NodeCmd, run_node};
+pub use ovh_apps::{OvhAppCmd, run_ovh_app};

@@ -592,6 +592,25 @@ pub struct CreateTokenInput {
     pub scopes: Vec<Scope>,
 }
 
+/// An OVH API application of a tenant (the OVH adapter signs requests with
+/// its key and secret; the secret is shown once, at creation).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OvhApplication {
+    /// `X-Ovh-Application`.
+    pub application_key: String,
+    #[serde(skip)]
+    pub tenant_id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// Body of `POST /v1/ovh-applications`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateOvhApplicationInput {
+    /// `^[a-z][a-z0-9-]{0,62}$`.
+    pub name: String,
+}
+
 /// Body of `POST /v1/tenants`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateTenantInput {

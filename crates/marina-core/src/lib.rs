@@ -18,6 +18,7 @@ pub mod monitor;
 mod nodes;
 mod nodespec;
 pub mod operations;
+pub mod ovh;
 pub mod placement;
 pub mod refusals;
 pub mod reseed;

@@ -92,6 +92,15 @@ pub trait TenantStore: Send + Sync {
     async fn list_tokens(&self, tenant_id: &str, page: PageRequest<'_>) -> StoreResult<Page<TokenRecord>>;
     /// Revokes a live token of the tenant; false when there is none.
     async fn revoke_token(&self, tenant_id: &str, id: &str, at: &str) -> StoreResult<bool>;
+    /// Adds an OVH application with its sealed secret.
+    async fn create_ovh_app(&self, app: &OvhApplication, secret_sealed: &str) -> StoreResult<()>;
+    /// An OVH application by key, with its sealed secret (any tenant: the key
+    /// names the tenant).
+    async fn find_ovh_app(&self, app_key: &str) -> StoreResult<Option<(OvhApplication, String)>>;
+    /// The tenant's OVH applications, oldest first.
+    async fn list_ovh_apps(&self, tenant_id: &str) -> StoreResult<Vec<OvhApplication>>;
+    /// Deletes one of the tenant's OVH applications; false when there is none.
+    async fn delete_ovh_app(&self, tenant_id: &str, app_key: &str) -> StoreResult<bool>;
 }
 
 /// Clusters; every write that changes one is guarded.

@@ -72,6 +72,13 @@ enum Command {
         #[command(subcommand)]
         cmd: marina_cli::UserCmd,
     },
+    /// OVH API applications (for the OVH adapter's signed requests).
+    OvhApp {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::OvhAppCmd,
+    },
     /// The node-size catalog.
     NodeSize {
         #[command(flatten)]
@@ -179,6 +186,7 @@ fn main() -> std::process::ExitCode {
             Command::Node { common, cmd } => marina_cli::run_node(&common, cmd).await,
             Command::Db { common, cmd } => marina_cli::run_db(&common, cmd).await,
             Command::User { common, cmd } => marina_cli::run_user(&common, cmd).await,
+            Command::OvhApp { common, cmd } => marina_cli::run_ovh_app(&common, cmd).await,
         }
     });
     match result {

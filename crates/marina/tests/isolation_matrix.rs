@@ -80,6 +80,7 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             ("post", "/v1/tokens") => Some(json!({"name": "x", "scopes": ["read"]})),
             ("post", "/v1/tenants") => Some(json!({"name": "tenant-c"})),
             ("post", "/v1/security-groups") => Some(json!({"name": "b-group"})),
+            ("post", "/v1/ovh-applications") => Some(json!({"name": "b-app"})),
             ("patch", p) if p.contains("/nodes/") => Some(json!({"size_id": "small"})),
             ("post", p) if p.starts_with("/v1/companies/") => Some(json!({"size_id": "node_size_small"})),
             ("patch", _) => Some(json!({"failover": {"mode": "manual"}})),
@@ -93,6 +94,11 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
     let mut checked_404 = 0;
     let mut checked_403 = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
+        // OVH's paths take signed requests, not bearer tokens: compat_ovh.rs
+        // holds them to the same two rules with signed calls.
+        if path.starts_with("/1.0/") {
+            continue;
+        }
         for method in item.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let concrete = fill(path);

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod node_sizes;
 pub mod nodes;
 pub mod operations;
+pub mod ovh;
 pub mod repman;
 pub mod security_groups;
 pub mod service;

@@ -16,11 +16,16 @@ use crate::views::*;
 type SchemeExt = Option<axum::Extension<crate::transport::Scheme>>;
 
 fn base_url(headers: &HeaderMap, scheme: &SchemeExt) -> String {
+    url_base(headers, scheme.as_ref().map(|s| s.0))
+}
+
+/// `scheme://host` as the client called it (its `Host` header).
+pub fn url_base(headers: &HeaderMap, scheme: Option<crate::transport::Scheme>) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:7300");
-    let scheme = scheme.as_ref().map_or("http", |s| s.0.0);
+    let scheme = scheme.map_or("http", |s| s.0);
     format!("{scheme}://{host}")
 }
 

@@ -1,4 +1,5 @@
-//! SQLite: tenants and API tokens (secrets only as hashes).
+//! SQLite: tenants, API tokens (secrets only as hashes) and OVH applications
+//! (secrets sealed).
 
 use async_trait::async_trait;
 use marina_common::model::*;
@@ -104,6 +105,61 @@ impl TenantStore for SqliteStore {
                 .await?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn create_ovh_app(&self, app: &OvhApplication, secret_sealed: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO ovh_applications (app_key, tenant_id, name, secret_sealed, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&app.application_key)
+        .bind(&app.tenant_id)
+        .bind(&app.name)
+        .bind(secret_sealed)
+        .bind(&app.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_ovh_app(&self, app_key: &str) -> StoreResult<Option<(OvhApplication, String)>> {
+        let row = sqlx::query(
+            "SELECT app_key, tenant_id, name, secret_sealed, created_at FROM ovh_applications WHERE app_key = $1",
+        )
+        .bind(app_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((ovh_app_from_row(&r)?, r.try_get("secret_sealed")?)))
+            .transpose()
+    }
+
+    async fn list_ovh_apps(&self, tenant_id: &str) -> StoreResult<Vec<OvhApplication>> {
+        let rows = sqlx::query(
+            "SELECT app_key, tenant_id, name, created_at FROM ovh_applications \
+             WHERE tenant_id = $1 ORDER BY created_at, app_key",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ovh_app_from_row).collect()
+    }
+
+    async fn delete_ovh_app(&self, tenant_id: &str, app_key: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM ovh_applications WHERE app_key = $1 AND tenant_id = $2")
+            .bind(app_key)
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn ovh_app_from_row(r: &SqliteRow) -> StoreResult<OvhApplication> {
+    Ok(OvhApplication {
+        application_key: r.try_get("app_key")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 fn token_from_row(r: &SqliteRow) -> StoreResult<TokenRecord> {
