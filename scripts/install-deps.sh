@@ -48,3 +48,14 @@ if [ "${1:-}" = "--test" ] && [ ! -x /opt/marina-test/moto/bin/moto_server ]; th
   $SUDO python3 -m venv /opt/marina-test/moto
   $SUDO /opt/marina-test/moto/bin/pip install -q 'moto[server]==5.2.5'
 fi
+
+# The OpenStack command-line client with its Trove plugin, for the test that
+# drives Marina's Trove-compatible API with it (MARINA_TEST_OPENSTACK points
+# the test elsewhere).
+if [ "${1:-}" = "--test" ] && [ ! -x /opt/marina-test/osc/bin/openstack ]; then
+  echo "installing the OpenStack client (python-openstackclient, python-troveclient) into /opt/marina-test/osc"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO python3 -m venv /opt/marina-test/osc
+  $SUDO /opt/marina-test/osc/bin/pip install -q 'python-openstackclient==10.5.0' 'python-troveclient==8.11.0'
+fi

@@ -21,14 +21,14 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, REQUEST_ID};
 use crate::routes::{
     audit, backups, catalog, cloud66, clusters, ha, medstack, metrics, node_sizes, nodes, operations, ovh, repman,
-    security_groups, service, tokens,
+    security_groups, service, tokens, trove,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: cloud66"), (name = "compat: medstack"), (name = "compat: ovh"), (name = "compat: replication-manager"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: cloud66"), (name = "compat: medstack"), (name = "compat: ovh"), (name = "compat: replication-manager"), (name = "compat: trove"))
 )]
 struct ApiDoc;
 
@@ -79,6 +79,7 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(catalog::delete_database))
         .routes(routes!(catalog::create_user, catalog::list_users))
         .routes(routes!(catalog::delete_user))
+        .routes(routes!(catalog::reset_password))
         .routes(routes!(cloud66::stacks_json))
         .routes(routes!(cloud66::stacks))
         .routes(routes!(cloud66::get_stack))
@@ -91,6 +92,21 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(ovh::status))
         .routes(routes!(ovh::create_app, ovh::list_apps))
         .routes(routes!(ovh::delete_app))
+        .routes(routes!(service::trove_version))
+        .routes(routes!(trove::instances::list, trove::instances::create))
+        .routes(routes!(trove::instances::detail))
+        .routes(routes!(trove::instances::get, trove::instances::delete))
+        .routes(routes!(trove::instances::action))
+        .routes(routes!(trove::flavors::list))
+        .routes(routes!(trove::flavors::detail))
+        .routes(routes!(trove::flavors::get))
+        .routes(routes!(trove::security_groups::list))
+        .routes(routes!(trove::security_groups::get))
+        .routes(routes!(trove::security_groups::create_rule))
+        .routes(routes!(
+            trove::security_groups::get_rule,
+            trove::security_groups::delete_rule
+        ))
         .routes(routes!(medstack::current_company))
         .routes(routes!(medstack::clusters))
         .routes(routes!(medstack::node_sizes))

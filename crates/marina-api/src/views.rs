@@ -359,6 +359,9 @@ pub struct Link {
 pub struct Version {
     pub id: String,
     pub status: String,
+    /// When the version last changed (the Trove seed's `v1.0` shows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
     pub links: Vec<Link>,
 }
 

@@ -151,6 +151,26 @@ pub struct ClusterSecrets {
     /// `mysql_native_password` hash of the customer `admin` password (the clear
     /// text is returned once and never stored).
     pub admin_hash: String,
+    /// Databases and accounts asked for at create time, until the create
+    /// operation has made them (sealed here because of the password hashes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_catalog: Option<InitialCatalog>,
+}
+
+/// Databases and accounts a cluster is created with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InitialCatalog {
+    pub databases: Vec<String>,
+    pub users: Vec<InitialUser>,
+}
+
+/// An account a cluster is created with (its password only as a native hash).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitialUser {
+    pub name: String,
+    pub host: String,
+    pub password_hash: String,
+    pub databases: Vec<String>,
 }
 
 /// A cluster as stored.
@@ -430,6 +450,13 @@ pub struct CreateClusterInput {
     /// cluster's history (`{"cluster_id", "point_in_time"}`).
     #[serde(default)]
     pub restore: Option<RestoreInput>,
+    /// Databases to create with the cluster (not with `restore`).
+    #[serde(default)]
+    pub databases: Vec<CreateDatabaseInput>,
+    /// Accounts to create with the cluster, each with its password (not
+    /// with `restore`).
+    #[serde(default)]
+    pub users: Vec<CreateUserInput>,
 }
 
 /// `restore` in a cluster create.

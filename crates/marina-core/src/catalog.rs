@@ -29,7 +29,84 @@ const ER_DB_CREATE_EXISTS: u16 = 1007;
 const ER_DB_DROP_EXISTS: u16 = 1008;
 const ER_CANNOT_USER: u16 = 1396;
 
+/// The databases and accounts of a cluster create, validated (400 before
+/// anything exists); `None` when there are none. Initial accounts need their
+/// password: it is kept only as a hash, so it could not be shown later.
+pub(crate) fn initial_catalog(input: &CreateClusterInput) -> Result<Option<InitialCatalog>, Error> {
+    if input.databases.is_empty() && input.users.is_empty() {
+        return Ok(None);
+    }
+    if input.restore.is_some() {
+        return Err(Error::InvalidRequest(
+            "databases and users cannot be given with restore: the data comes from the backup".into(),
+        ));
+    }
+    let mut databases = Vec::new();
+    for d in &input.databases {
+        catalog::validate_database(&d.name).map_err(Error::InvalidRequest)?;
+        databases.push(d.name.clone());
+    }
+    let mut users = Vec::new();
+    for u in &input.users {
+        catalog::validate_user(&u.name).map_err(Error::InvalidRequest)?;
+        let host = u.host.clone().unwrap_or_else(|| "%".into());
+        catalog::validate_host(&host).map_err(Error::InvalidRequest)?;
+        for db in &u.databases {
+            catalog::validate_database(db).map_err(Error::InvalidRequest)?;
+        }
+        let password = u.password.as_deref().ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "user {}: a password is required when creating a cluster",
+                u.name
+            ))
+        })?;
+        catalog::validate_password(password).map_err(Error::InvalidRequest)?;
+        users.push(InitialUser {
+            name: u.name.clone(),
+            host,
+            password_hash: marina_engine::users::native_password_hash(password),
+            databases: u.databases.clone(),
+        });
+    }
+    Ok(Some(InitialCatalog { databases, users }))
+}
+
 impl Marina {
+    /// Creates a cluster's initial databases and accounts on its primary
+    /// (the create operation's `create_catalog` step; idempotent: what
+    /// exists already is kept).
+    pub(crate) async fn create_initial_catalog(
+        &self,
+        addr: &marina_engine::NodeAddr,
+        initial: &InitialCatalog,
+    ) -> Result<(), Error> {
+        for db in &initial.databases {
+            match self
+                .admin
+                .run_statements(addr, &[catalog::create_database_sql(db)])
+                .await
+            {
+                Ok(())
+                | Err(AdminError::Refused {
+                    code: ER_DB_CREATE_EXISTS,
+                    ..
+                }) => {}
+                Err(e) => return Err(admin_err(e)),
+            }
+        }
+        for u in &initial.users {
+            let stmts = catalog::create_user_hashed_sql(&u.name, &u.host, &u.password_hash, &u.databases);
+            match self.admin.run_statements(addr, &stmts).await {
+                Ok(())
+                | Err(AdminError::Refused {
+                    code: ER_CANNOT_USER, ..
+                }) => {}
+                Err(e) => return Err(admin_err(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// The primary's management address of a cluster that takes changes.
     async fn catalog_primary(&self, tenant_id: &str, cluster_id: &str) -> Result<marina_engine::NodeAddr, Error> {
         let c = self.cluster(tenant_id, cluster_id).await?;
@@ -210,6 +287,24 @@ impl Marina {
             AdminError::Refused { code, .. } if code == ER_CANNOT_USER => Error::not_found("user", name),
             other => admin_err(other),
         })
+    }
+
+    /// `POST …/reset-password`: a new password for the customer's `admin`
+    /// account, returned once. The sealed hash is stored first (every node
+    /// start applies it), then the primary changes the account, which
+    /// replicates.
+    pub async fn reset_admin_password(&self, tenant_id: &str, cluster_id: &str) -> Result<String, Error> {
+        let addr = self.catalog_primary(tenant_id, cluster_id).await?;
+        let c = self.cluster(tenant_id, cluster_id).await?;
+        let mut secrets = self.cluster_secrets(&c)?;
+        let password = ids::random_password(24);
+        secrets.admin_hash = marina_engine::users::native_password_hash(&password);
+        self.store_cluster_secrets(&c.id, &secrets).await?;
+        self.admin
+            .run_statements(&addr, &[catalog::set_admin_password_sql(&secrets.admin_hash)])
+            .await
+            .map_err(admin_err)?;
+        Ok(password)
     }
 
     /// `GET …/nodes/{node_id}/processlist|variables|status-variables`: rows

@@ -61,6 +61,7 @@ impl Marina {
                 )));
             }
         };
+        let initial_catalog = crate::catalog::initial_catalog(&input)?;
         self.check_security_groups(tenant_id, &input.security_group_ids).await?;
         if self.store.get_cluster_by_name(tenant_id, &input.name).await?.is_some() {
             return Err(Error::Conflict(format!(
@@ -77,10 +78,9 @@ impl Marina {
             mgmt_password: ids::random_password(32),
             repl_password: ids::random_password(32),
             admin_hash: native_password_hash(&admin_password),
+            initial_catalog,
         };
-        let secrets_enc = self
-            .secrets
-            .seal(&serde_json::to_vec(&secrets).map_err(Error::internal)?);
+        let secrets_enc = self.seal_cluster_secrets(&secrets)?;
         let replication = input.replication.unwrap_or(Replication::Semisync);
 
         for _ in 0..ALLOCATION_ATTEMPTS {

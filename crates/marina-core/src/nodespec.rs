@@ -17,6 +17,17 @@ impl Marina {
         serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("cluster secrets: {e}")))
     }
 
+    /// Seals a cluster's secrets for the store.
+    pub(crate) fn seal_cluster_secrets(&self, s: &ClusterSecrets) -> Result<String, Error> {
+        Ok(self.secrets.seal(&serde_json::to_vec(s).map_err(Error::internal)?))
+    }
+
+    /// Replaces a cluster's stored secrets.
+    pub(crate) async fn store_cluster_secrets(&self, cluster_id: &str, s: &ClusterSecrets) -> Result<(), Error> {
+        let sealed = self.seal_cluster_secrets(s)?;
+        Ok(self.store.set_cluster_secrets(cluster_id, &sealed).await?)
+    }
+
     /// How Marina logs in to a node.
     pub(crate) fn mgmt_addr(&self, node: &NodeRecord, s: &ClusterSecrets) -> NodeAddr {
         let socket = self.runtime.node_dir(&node.id).join("mariadbd.sock");

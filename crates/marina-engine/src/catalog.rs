@@ -92,17 +92,27 @@ pub const LIST_DATABASES_SQL: &str = "SELECT SCHEMA_NAME FROM information_schema
 /// The statements creating `user@host` with `password` and all privileges on
 /// each of `databases` (all validated).
 pub fn create_user_sql(user: &str, host: &str, password: &str, databases: &[String]) -> Vec<String> {
+    create_user_hashed_sql(user, host, &native_password_hash(password), databases)
+}
+
+/// Like `create_user_sql`, from the password's native hash.
+pub fn create_user_hashed_sql(user: &str, host: &str, hash: &str, databases: &[String]) -> Vec<String> {
     let account = format!("'{user}'@'{host}'");
-    let mut stmts = vec![format!(
-        "CREATE USER {account} IDENTIFIED BY PASSWORD '{}'",
-        native_password_hash(password)
-    )];
+    let mut stmts = vec![format!("CREATE USER {account} IDENTIFIED BY PASSWORD '{hash}'")];
     stmts.extend(
         databases
             .iter()
             .map(|db| format!("GRANT ALL PRIVILEGES ON `{db}`.* TO {account}")),
     );
     stmts
+}
+
+/// Sets the customer `admin` account's password from its native hash.
+pub fn set_admin_password_sql(hash: &str) -> String {
+    format!(
+        "ALTER USER '{}'@'%' IDENTIFIED BY PASSWORD '{hash}'",
+        crate::users::ADMIN_USER
+    )
 }
 
 /// `DROP USER` (validated names).

@@ -153,6 +153,8 @@ pub trait ClusterStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Sets a cluster's size (the size new nodes get).
     async fn set_cluster_size(&self, id: &str, size_id: &str) -> StoreResult<()>;
+    /// Replaces a cluster's sealed secrets (a reset admin password).
+    async fn set_cluster_secrets(&self, id: &str, secrets_enc: &str) -> StoreResult<()>;
     /// Removes a node row (its port is free again); `node_count` follows.
     async fn remove_node(&self, id: &str, node_id: &str) -> StoreResult<()>;
     /// Holds or releases writes at the writer endpoint (switchover).

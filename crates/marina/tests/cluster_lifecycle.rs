@@ -120,7 +120,13 @@ async fn three_node_cluster_replicates_and_deletes_cleanly(mode: &str) {
         .collect();
     assert_eq!(
         steps,
-        ["prepare_nodes", "start_nodes", "configure_replication", "activate"]
+        [
+            "prepare_nodes",
+            "start_nodes",
+            "configure_replication",
+            "create_catalog",
+            "activate"
+        ]
     );
     let (_, events) = app.get(&format!("/v1/clusters/{id}/events")).await;
     assert!(

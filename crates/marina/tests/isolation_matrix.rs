@@ -68,6 +68,10 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             .replace("{serverHost}", "127.0.0.1")
             .replace("{serverPort}", &node_port.to_string())
             .replace("{uid}", &cluster_id)
+            .replace("{tenant_id}", &company_id)
+            .replace("{instance_id}", &cluster_id)
+            .replace("{flavor_id}", "101")
+            .replace("{security_group_id}", &sg_id)
             .replace("{id}", &operation_id)
     };
     // Bodies that would be valid for tenant A, so only ownership decides.
@@ -87,6 +91,10 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
             ("post", p) if p.ends_with("/databases") || p.ends_with("/users") => Some(json!({"name": "x"})),
             ("post", p) if p.ends_with("/maintenance") || p.ends_with("/read-only") => Some(json!({"enabled": true})),
             ("post", p) if p.starts_with("/api/3/") => Some(json!({"command": "service_restart"})),
+            ("post", p) if p.ends_with("/instances") => Some(json!({"instance": {"name": "beta", "flavorRef": "100"}})),
+            ("post", p) if p.ends_with("/action") && p.starts_with("/v1.0/") => Some(json!({"restart": {}})),
+            ("post", p) if p.ends_with("/security-group-rules") => Some(json!({"security_group_rule": {
+                "security_group_id": sg_id, "cidr": "127.0.0.4/32", "from_port": 3306, "to_port": 3306}})),
             ("post", _) => Some(json!({})),
             _ => None,
         }
@@ -147,6 +155,14 @@ async fn every_route_isolates_tenants_and_checks_scopes() {
 
 /// The error code of a body, in Marina's form or in the seed's whose path it is.
 fn error_code(path: &str, body: &Value) -> String {
+    if path.starts_with("/v1.0/") {
+        // OpenStack's `{"itemNotFound": {"message", "code"}}`.
+        return match body.as_object().and_then(|o| o.keys().next()).map(String::as_str) {
+            Some("itemNotFound") => "not_found".into(),
+            Some(other) => other.into(),
+            None => String::new(),
+        };
+    }
     let code = if path.starts_with("/api/3/") {
         &body["error"]
     } else {

@@ -159,3 +159,28 @@ pub async fn status_variables(
     auth.require(Scope::Read)?;
     live(&app, &auth.tenant_id, &id, &node, NodeView::StatusVariables).await
 }
+
+/// `{"credentials": {"username": "admin", "password"}}` (shown once).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ResetPassword {
+    pub credentials: Credentials,
+}
+
+/// Gives the customer's `admin` account a new password, shown once.
+#[utoipa::path(post, path = "/v1/clusters/{cluster_id}/reset-password", tag = "databases", security(("bearer" = [])),
+    params(("cluster_id" = String, Path)),
+    responses((status = 200, body = ResetPassword), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reset_password(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ResetPassword>> {
+    auth.require(Scope::Write)?;
+    let password = app.reset_admin_password(&auth.tenant_id, &id).await?;
+    Ok(axum::Json(ResetPassword {
+        credentials: Credentials {
+            username: "admin".into(),
+            password,
+        },
+    }))
+}

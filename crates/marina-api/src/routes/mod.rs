@@ -17,3 +17,4 @@ pub mod repman;
 pub mod security_groups;
 pub mod service;
 pub mod tokens;
+pub mod trove;

@@ -179,6 +179,8 @@ pub async fn create(State(app): State<Arc<Marina>>, s: Signed) -> ApiResult<axum
                 security_group_ids: Vec::new(),
                 replication: None,
                 restore: None,
+                databases: Vec::new(),
+                users: Vec::new(),
             },
         )
         .await?;

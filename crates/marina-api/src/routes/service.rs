@@ -33,6 +33,7 @@ fn v1(headers: &HeaderMap, scheme: &SchemeExt) -> Version {
     Version {
         id: "v1".into(),
         status: "CURRENT".into(),
+        updated: None,
         links: vec![Link {
             href: format!("{}/v1", base_url(headers, scheme)),
             rel: "self".into(),
@@ -40,11 +41,32 @@ fn v1(headers: &HeaderMap, scheme: &SchemeExt) -> Version {
     }
 }
 
-/// API versions.
+/// The Trove / HP Cloud compatible API (`/v1.0/{tenant_id}/…`).
+fn v1_0(headers: &HeaderMap, scheme: &SchemeExt) -> Version {
+    Version {
+        id: "v1.0".into(),
+        status: "CURRENT".into(),
+        updated: Some("2012-09-25T00:00:00Z".into()),
+        links: vec![Link {
+            href: format!("{}/v1.0", base_url(headers, scheme)),
+            rel: "self".into(),
+        }],
+    }
+}
+
+/// API versions: Marina's `v1` and the Trove-compatible `v1.0`.
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = Versions)))]
 pub async fn versions(headers: HeaderMap, scheme: SchemeExt) -> axum::Json<Versions> {
     axum::Json(Versions {
-        versions: vec![v1(&headers, &scheme)],
+        versions: vec![v1(&headers, &scheme), v1_0(&headers, &scheme)],
+    })
+}
+
+/// The Trove-compatible API version (seed `001_…`; no token needed).
+#[utoipa::path(get, path = "/v1.0", tag = "compat: trove", responses((status = 200, body = VersionDoc)))]
+pub async fn trove_version(headers: HeaderMap, scheme: SchemeExt) -> axum::Json<VersionDoc> {
+    axum::Json(VersionDoc {
+        version: v1_0(&headers, &scheme),
     })
 }
 

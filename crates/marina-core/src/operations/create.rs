@@ -7,7 +7,9 @@
 //!    running node is adopted, not started twice).
 //! 3. `configure_replication`: make the primary writable, point each replica at
 //!    it with GTID, wait until the replica threads run.
-//! 4. `activate`: nodes and cluster become `active`, endpoints are published and
+//! 4. `create_catalog`: the databases and accounts asked for at create time
+//!    (Trove's create body), on the primary; what exists already is kept.
+//! 5. `activate`: nodes and cluster become `active`, endpoints are published and
 //!    applied.
 //!
 //! On failure every node process is stopped and the cluster is marked `failed`
@@ -23,7 +25,13 @@ use super::StepContext;
 use super::{admin_err, each_node, primary_of, runtime_err};
 use crate::Marina;
 
-pub(super) const STEPS: &[&str] = &["prepare_nodes", "start_nodes", "configure_replication", "activate"];
+pub(super) const STEPS: &[&str] = &[
+    "prepare_nodes",
+    "start_nodes",
+    "configure_replication",
+    "create_catalog",
+    "activate",
+];
 
 /// How long replicas get to connect to the primary.
 const REPLICA_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,6 +83,18 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             }
             Ok(())
         }
+        "create_catalog" => match &secrets.initial_catalog {
+            Some(initial) => {
+                let primary = primary_of(&nodes)?;
+                app.create_initial_catalog(&app.mgmt_addr(primary, &secrets), initial)
+                    .await?;
+                // Done: the password hashes need not be kept.
+                let mut kept = secrets.clone();
+                kept.initial_catalog = None;
+                app.store_cluster_secrets(cluster_id, &kept).await
+            }
+            None => Ok(()),
+        },
         "activate" => {
             for n in &nodes {
                 app.store.update_node(&n.id, n.role, NodeStatus::Active).await?;

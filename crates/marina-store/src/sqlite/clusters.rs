@@ -185,6 +185,16 @@ impl ClusterStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_cluster_secrets(&self, id: &str, secrets_enc: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE clusters SET secrets_enc = $1, updated_at = $2 WHERE id = $3")
+            .bind(secrets_enc)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn remove_node(&self, id: &str, node_id: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM nodes WHERE id = $1 AND cluster_id = $2")
