@@ -9,9 +9,12 @@
 //!   `overLimit`, `badMediaType`, `serviceUnavailable`, `instanceFault`).
 //! - OVH (`/1.0/…`): `{"errorCode": "NOT_FOUND", "httpCode": "400 Bad Request", "message"}`.
 //! - Cloud 66 (`/api/3/…`): `{"error": "<code>", "error_description": "<message>"}`.
+//! - replication-manager's protected API (`/api/monitor`, `/api/login`,
+//!   `/api/clusters/…`): plain texts, `No valid ACL` (403), `No Cluster`
+//!   (500 for an unknown cluster), else the message with its status.
 //!
-//! MedStack and replication-manager keep their own: MedStack's errors are
-//! Marina's JSON body; replication-manager answers plain texts itself.
+//! MedStack's errors are Marina's JSON body; replication-manager's health
+//! checks answer their texts themselves.
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -34,6 +37,8 @@ pub enum Dialect {
     Trove,
     Ovh,
     Cloud66,
+    /// replication-manager's protected API: plain texts.
+    Repman,
 }
 
 impl Dialect {
@@ -45,6 +50,8 @@ impl Dialect {
             Some(Dialect::Ovh)
         } else if path.starts_with("/api/3/") {
             Some(Dialect::Cloud66)
+        } else if path == "/api/monitor" || path == "/api/login" || path.starts_with("/api/clusters/") {
+            Some(Dialect::Repman)
         } else {
             None
         }
@@ -79,7 +86,27 @@ impl Dialect {
                 ovh_body(status, code, &info.message)
             }
             Dialect::Cloud66 => json!({ "error": info.code, "error_description": info.message }),
+            Dialect::Repman => serde_json::Value::String(repman_text(info)),
         }
+    }
+
+    /// The status of an error answered with `status` (replication-manager
+    /// answers an unknown cluster with 500).
+    pub fn status(self, status: StatusCode, info: &ErrorInfo) -> StatusCode {
+        match self {
+            Dialect::Repman if info.code == "not_found" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => status,
+        }
+    }
+}
+
+/// replication-manager's texts: `No valid ACL` for a scope the token
+/// lacks, `No Cluster` for an unknown cluster, else the message.
+fn repman_text(info: &ErrorInfo) -> String {
+    match info.code {
+        "forbidden" => "No valid ACL".into(),
+        "not_found" if info.message.starts_with("cluster") => "No Cluster".into(),
+        _ => info.message.clone(),
     }
 }
 
@@ -102,9 +129,13 @@ pub async fn seed_errors(req: Request, next: Next) -> Response {
         return resp;
     };
     let (mut parts, _) = resp.into_parts();
-    let body = dialect.body(parts.status, &info);
+    let fresh = match dialect.body(parts.status, &info) {
+        serde_json::Value::String(text) => text.into_response(),
+        body => axum::Json(body).into_response(),
+    };
+    parts.status = dialect.status(parts.status, &info);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    let fresh = axum::Json(body).into_response();
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
     let (fresh_parts, fresh_body) = fresh.into_parts();
     parts.headers.extend(fresh_parts.headers);
     Response::from_parts(parts, fresh_body)
@@ -128,7 +159,8 @@ mod tests {
         assert_eq!(Dialect::of("/1.0/stackMysql"), Some(Dialect::Ovh));
         assert_eq!(Dialect::of("/api/3/stacks.json"), Some(Dialect::Cloud66));
         assert_eq!(Dialect::of("/v1/clusters"), None);
-        assert_eq!(Dialect::of("/api/clusters/x/status"), None);
+        assert_eq!(Dialect::of("/api/clusters/x/status"), Some(Dialect::Repman));
+        assert_eq!(Dialect::of("/clusters/x/servers/y/master-status"), None);
         assert_eq!(Dialect::of("/v1.00"), None);
     }
 
@@ -145,5 +177,16 @@ mod tests {
         let b = Dialect::Cloud66.body(StatusCode::UNAUTHORIZED, &info("unauthenticated"));
         assert_eq!(b["error"], "unauthenticated");
         assert_eq!(b["error_description"], "m");
+        let not_found = ErrorInfo {
+            code: "not_found",
+            message: "cluster \"x\" was not found".into(),
+        };
+        assert_eq!(Dialect::Repman.body(StatusCode::NOT_FOUND, &not_found), "No Cluster");
+        assert_eq!(Dialect::Repman.status(StatusCode::NOT_FOUND, &not_found), 500);
+        assert_eq!(
+            Dialect::Repman.body(StatusCode::FORBIDDEN, &info("forbidden")),
+            "No valid ACL"
+        );
+        assert_eq!(Dialect::Repman.body(StatusCode::CONFLICT, &info("conflict")), "m");
     }
 }

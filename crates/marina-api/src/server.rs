@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, REQUEST_ID};
 use crate::routes::{
     audit, backups, catalog, cloud66, clusters, ha, medstack, metrics, node_sizes, nodes, operations, ovh, repman,
-    security_groups, service, tokens, trove,
+    repman_actions, repman_api, security_groups, service, tokens, trove,
 };
 
 #[derive(OpenApi)]
@@ -126,6 +126,17 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(repman::is_slave))
         .routes(routes!(repman::is_slave_by_port))
         .routes(routes!(repman::cluster_status))
+        .routes(routes!(repman_api::login))
+        .routes(routes!(repman_api::monitor))
+        .routes(routes!(repman_api::cluster))
+        .routes(routes!(repman_api::cluster_settings))
+        .routes(routes!(repman_api::topology))
+        .routes(routes!(repman_api::server_view))
+        .routes(routes!(repman_actions::switchover))
+        .routes(routes!(repman_actions::failover))
+        .routes(routes!(repman_actions::bootstrap))
+        .routes(routes!(repman_actions::server_action))
+        .routes(routes!(repman_actions::reseed))
         .routes(routes!(clusters::operations))
         .routes(routes!(clusters::events))
         .routes(routes!(operations::get))

@@ -169,3 +169,230 @@ async fn haproxy_follows_a_failover_through_master_status() {
     assert_eq!(new_port, primary(&now)["port"].as_i64().unwrap());
     haproxy.kill().await.ok();
 }
+
+/// GET with a bearer through curl (replication-manager's clients send their
+/// actions as GET).
+async fn rm(app: &TestApp, token: &str, path: &str) -> (u16, serde_json::Value) {
+    curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!("{}{path}", app.url),
+    ])
+    .await
+}
+
+async fn op_done(app: &TestApp, op: &serde_json::Value) -> serde_json::Value {
+    let done = app
+        .wait_op(op["id"].as_str().expect("an operation"), Duration::from_secs(120))
+        .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_api_reads_the_cluster_and_runs_its_actions() {
+    let app = TestApp::start().await;
+    let (c, _) = app.create_cluster("db", 2).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    wait_all_active(&app, &id).await;
+    let (_, tok) = app
+        .post("/v1/tokens", json!({"name": "repman", "scopes": ["write"]}))
+        .await;
+    // replication-manager's login: user and password → bearer.
+    let login = json!({"username": tok["token"]["id"], "password": tok["secret"]}).to_string();
+    let (s, t) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &login,
+        &format!("{}/api/login", app.url),
+    ])
+    .await;
+    assert_eq!(s, 200, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    let bad = json!({"username": "tok_someone", "password": tok["secret"]}).to_string();
+    let (s, _) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &bad,
+        &format!("{}/api/login", app.url),
+    ])
+    .await;
+    assert_eq!(s, 401);
+
+    // Monitor, cluster, settings.
+    let (s, m) = rm(&app, &token, "/api/monitor").await;
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(m["clusters"], json!(["db"]));
+    assert_eq!(m["backupPhysicalList"]["mariabackup"], true);
+    assert_eq!(m["Confs"]["db"]["failover-mode"], "automatic");
+    let cluster = eventually(Duration::from_secs(20), "all up", || async {
+        let (s, v) = rm(&app, &token, "/api/clusters/db").await;
+        assert_eq!(s, 200, "{v}");
+        (v["isAllDbUp"] == true && v["SlavesConnected"] == 1).then_some(v)
+    })
+    .await;
+    assert_eq!(cluster["name"], "db");
+    assert_eq!(cluster["topology"], "master-slave");
+    assert_eq!(cluster["isDown"], false);
+    assert_eq!(cluster["isFailable"], true);
+    assert_eq!(cluster["failoverCounter"], 0);
+    assert_eq!(cluster["dbServers"].as_array().unwrap().len(), 2);
+    assert_eq!(cluster["stateMachine"]["discovered"], true);
+    assert!(cluster["log"]["len"].as_u64().unwrap() > 0, "{}", cluster["log"]);
+    let (s, settings) = rm(&app, &token, "/api/clusters/db/settings").await;
+    assert_eq!((s, &settings["failover-mode"]), (200, &json!("automatic")));
+
+    // Topology.
+    let p = primary(&c);
+    let r = replicas(&c)[0].clone();
+    let p_url = format!("{}:{}", p["host"].as_str().unwrap(), p["port"]);
+    let r_url = format!("{}:{}", r["host"].as_str().unwrap(), r["port"]);
+    let (_, servers) = rm(&app, &token, "/api/clusters/db/topology/servers").await;
+    let states: Vec<(&str, &str)> = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["url"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert!(
+        states.contains(&(p_url.as_str(), "Master")) && states.contains(&(r_url.as_str(), "Slave")),
+        "{servers}"
+    );
+    let (_, master) = rm(&app, &token, "/api/clusters/db/topology/master").await;
+    assert_eq!(master["url"], p_url.as_str());
+    assert_eq!(master["readOnly"], "OFF");
+    let (_, slaves) = rm(&app, &token, "/api/clusters/db/topology/slaves").await;
+    assert_eq!(slaves[0]["url"], r_url.as_str());
+    assert_eq!(slaves[0]["ioThread"], "Yes");
+    let (_, logs) = rm(&app, &token, "/api/clusters/db/topology/logs").await;
+    assert!(logs.as_array().unwrap().iter().any(|l| l["level"] == "INFO"), "{logs}");
+    let (_, alerts) = rm(&app, &token, "/api/clusters/db/topology/alerts").await;
+    assert_eq!(alerts["errors"], json!([]), "{alerts}");
+
+    // A server's live views (by host:port and by id).
+    let (s, vars) = rm(&app, &token, &format!("/api/clusters/db/servers/{p_url}/variables")).await;
+    assert_eq!(s, 200);
+    assert!(vars.as_array().unwrap().iter().any(|v| {
+        v["variableName"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case("server_id"))
+    }));
+    let (s, status) = rm(
+        &app,
+        &token,
+        &format!("/api/clusters/db/servers/{}/status", p["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(status.as_array().unwrap().iter().any(|v| {
+        v["variableName"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case("uptime"))
+    }));
+    let (s, procs) = rm(&app, &token, &format!("/api/clusters/db/servers/{p_url}/processlist")).await;
+    assert_eq!(s, 200);
+    assert!(
+        procs.as_array().unwrap().iter().all(|p| p.get("id").is_some()),
+        "{procs}"
+    );
+
+    // Server actions on the replica: maintenance toggles, read-only is
+    // refused on a replica (always read-only), stop/start, backups, reseed.
+    let action = |a: &str| format!("/api/clusters/db/servers/{r_url}/actions/{a}");
+    let (s, op) = rm(&app, &token, &action("maintenance")).await;
+    assert_eq!(s, 200, "{op}");
+    op_done(&app, &op).await;
+    let (_, slaves) = rm(&app, &token, "/api/clusters/db/topology/slaves").await;
+    assert_eq!(slaves[0]["state"], "Maintenance");
+    let (s, op) = rm(&app, &token, &action("maintenance")).await;
+    assert_eq!(s, 200, "{op}");
+    op_done(&app, &op).await;
+    let (s, refused) = rm(&app, &token, &action("toogle-read-only")).await;
+    assert_eq!(s, 409, "{refused}");
+    assert!(refused.as_str().unwrap().contains("always read-only"), "{refused}");
+    let (s, op) = rm(&app, &token, &action("stop")).await;
+    assert_eq!(s, 200, "{op}");
+    op_done(&app, &op).await;
+    let (_, slaves) = rm(&app, &token, "/api/clusters/db/topology/slaves").await;
+    assert_eq!(slaves[0]["state"], "Failed");
+    let (s, op) = rm(&app, &token, &action("start")).await;
+    assert_eq!(s, 200, "{op}");
+    op_done(&app, &op).await;
+    let (s, op) = rm(&app, &token, &action("backup-logical")).await;
+    assert_eq!(s, 200, "{op}");
+    assert_eq!(op_done(&app, &op).await["type"], "backup");
+    let (_, cl) = rm(&app, &token, "/api/clusters/db").await;
+    assert_eq!(cl["isValidBackup"], true);
+    let (s, op) = rm(&app, &token, &action("reseed/physicalmaster")).await;
+    assert_eq!(s, 200, "{op}");
+    assert_eq!(op_done(&app, &op).await["type"], "reseed_node");
+    let (s, e) = rm(&app, &token, &action("reseed/snapshot")).await;
+    assert_eq!(s, 400, "{e}");
+    let (s, e) = rm(&app, &token, &action("optimize")).await;
+    assert_eq!(s, 400, "{e}");
+
+    // Replication bootstrap: master-slave is what Marina runs.
+    wait_all_active(&app, &id).await;
+    let (s, b) = rm(
+        &app,
+        &token,
+        "/api/clusters/db/actions/replication/bootstrap/master-slave",
+    )
+    .await;
+    assert_eq!((s, &b["topology"]), (200, &json!("master-slave")), "{b}");
+    let (s, b) = rm(
+        &app,
+        &token,
+        "/api/clusters/db/actions/replication/bootstrap/multi-master",
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(b.as_str().unwrap().contains("not supported"), "{b}");
+
+    // Switchover, then failover: the masters change, natively visible.
+    let (s, op) = rm(&app, &token, "/api/clusters/db/actions/switchover").await;
+    assert_eq!(s, 200, "{op}");
+    assert_eq!(op_done(&app, &op).await["type"], "switchover");
+    let (_, master) = rm(&app, &token, "/api/clusters/db/topology/master").await;
+    assert_eq!(master["url"], r_url.as_str(), "{master}");
+    wait_all_active(&app, &id).await;
+    let (s, op) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &format!("{}/api/clusters/db/actions/failover", app.url),
+    ])
+    .await;
+    assert_eq!(s, 200, "{op}");
+    assert_eq!(op_done(&app, &op).await["type"], "failover");
+    let (_, cl) = rm(&app, &token, "/api/clusters/db").await;
+    assert_eq!(cl["failoverCounter"], 1);
+    let (_, native) = app.get(&format!("/v1/clusters/{id}")).await;
+    assert_eq!(
+        primary(&native)["host"]
+            .as_str()
+            .map(|h| format!("{h}:{}", primary(&native)["port"])),
+        Some(p_url.clone())
+    );
+
+    // Refusals in replication-manager's texts.
+    let (_, ro) = app
+        .post("/v1/tokens", json!({"name": "rm-ro", "scopes": ["read"]}))
+        .await;
+    let ro = ro["secret"].as_str().unwrap();
+    assert_eq!(
+        rm(&app, ro, "/api/clusters/db/actions/switchover").await,
+        (403, json!("No valid ACL"))
+    );
+    assert_eq!(rm(&app, ro, &action("stop")).await, (403, json!("No valid ACL")));
+    assert_eq!(rm(&app, &token, "/api/clusters/nope").await, (500, json!("No Cluster")));
+    let (s, _) = curl(&[&format!("{}/api/clusters/db", app.url)]).await;
+    assert_eq!(s, 401);
+}

@@ -14,6 +14,8 @@ pub mod nodes;
 pub mod operations;
 pub mod ovh;
 pub mod repman;
+pub mod repman_actions;
+pub mod repman_api;
 pub mod security_groups;
 pub mod service;
 pub mod tokens;
