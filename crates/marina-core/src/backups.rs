@@ -108,26 +108,16 @@ impl Marina {
     }
 
     /// Every backup of a cluster, newest first (all pages).
-    pub(crate) async fn all_backups(&self, cluster_id: &str) -> Result<Vec<BackupRecord>, Error> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list_backups(
-                    cluster_id,
-                    PageRequest {
-                        limit: 500,
-                        cursor: cursor.as_deref(),
-                    },
-                )
-                .await?;
-            all.extend(page.items);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+    pub async fn all_backups(&self, cluster_id: &str) -> Result<Vec<BackupRecord>, Error> {
+        let store = &self.store;
+        Ok(marina_store::all_pages(|cursor| async move {
+            let page = PageRequest {
+                limit: marina_store::PAGE_ALL,
+                cursor: cursor.as_deref(),
+            };
+            store.list_backups(cluster_id, page).await
+        })
+        .await?)
     }
 
     /// A backup of the tenant, or 404.

@@ -109,6 +109,16 @@ impl Marina {
 
     /// The primary's management address of a cluster that takes changes.
     async fn catalog_primary(&self, tenant_id: &str, cluster_id: &str) -> Result<marina_engine::NodeAddr, Error> {
+        Ok(self.catalog_target(tenant_id, cluster_id).await?.2)
+    }
+
+    /// A cluster that takes changes, its secrets and its primary's
+    /// management address.
+    async fn catalog_target(
+        &self,
+        tenant_id: &str,
+        cluster_id: &str,
+    ) -> Result<(ClusterRecord, ClusterSecrets, marina_engine::NodeAddr), Error> {
         let c = self.cluster(tenant_id, cluster_id).await?;
         if !OPEN.contains(&c.status) {
             return Err(Error::Conflict(format!(
@@ -121,7 +131,9 @@ impl Marina {
             .iter()
             .find(|n| n.role == NodeRole::Primary)
             .ok_or_else(|| Error::Unavailable("the cluster has no primary".into()))?;
-        Ok(self.mgmt_addr(p, &self.cluster_secrets(&c)?))
+        let secrets = self.cluster_secrets(&c)?;
+        let addr = self.mgmt_addr(p, &secrets);
+        Ok((c, secrets, addr))
     }
 
     /// `POST …/databases`.
@@ -294,9 +306,7 @@ impl Marina {
     /// start applies it), then the primary changes the account, which
     /// replicates.
     pub async fn reset_admin_password(&self, tenant_id: &str, cluster_id: &str) -> Result<String, Error> {
-        let addr = self.catalog_primary(tenant_id, cluster_id).await?;
-        let c = self.cluster(tenant_id, cluster_id).await?;
-        let mut secrets = self.cluster_secrets(&c)?;
+        let (c, mut secrets, addr) = self.catalog_target(tenant_id, cluster_id).await?;
         let password = ids::random_password(24);
         secrets.admin_hash = marina_engine::users::native_password_hash(&password);
         self.store_cluster_secrets(&c.id, &secrets).await?;

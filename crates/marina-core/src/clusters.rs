@@ -291,24 +291,14 @@ impl Marina {
     /// Every cluster of the tenant with its nodes, all pages (the seed
     /// adapters, whose lists are not paged).
     pub async fn all_clusters(&self, tenant_id: &str) -> Result<Vec<(ClusterRecord, Vec<NodeRecord>)>, Error> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .list_clusters(
-                    tenant_id,
-                    PageRequest {
-                        limit: 500,
-                        cursor: cursor.as_deref(),
-                    },
-                )
-                .await?;
-            out.extend(page.items);
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
+        marina_store::all_pages(|cursor| async move {
+            let page = PageRequest {
+                limit: marina_store::PAGE_ALL,
+                cursor: cursor.as_deref(),
+            };
+            self.list_clusters(tenant_id, page).await
+        })
+        .await
     }
 
     /// Starts deleting a cluster: 409 while another operation changes it.

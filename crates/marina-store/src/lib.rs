@@ -33,6 +33,28 @@ pub struct PageRequest<'a> {
     pub cursor: Option<&'a str>,
 }
 
+/// Every item of a paged list: `fetch` is called with each page's cursor
+/// (`None` first) and asked for `PAGE_ALL` items, until the last page.
+pub async fn all_pages<T, E, F, Fut>(mut fetch: F) -> Result<Vec<T>, E>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, E>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = fetch(cursor).await?;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// The page size `all_pages` callers ask for.
+pub const PAGE_ALL: u32 = 500;
+
 /// Result of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 

@@ -253,16 +253,8 @@ pub async fn cluster(
         .and_then(marina_common::time_fmt::parse_rfc3339)
         .map_or(0, |t| t.unix_timestamp());
     let has_backup = app
-        .cluster_backups(
-            &auth.tenant_id,
-            &c.id,
-            marina_store::PageRequest {
-                limit: 500,
-                cursor: None,
-            },
-        )
+        .all_backups(&c.id)
         .await?
-        .items
         .iter()
         .any(|b| b.status == marina_common::model::BackupStatus::Completed);
     let primary_up = servers.iter().any(|(_, s)| s["state"] == "Master");

@@ -292,7 +292,12 @@ async fn access_group(app: &Marina, auth: &AuthContext, name: &str, access: &Acc
         .create_security_group(
             auth,
             CreateSecurityGroupInput {
-                name: format!("trove-{name}"),
+                // Unique: a group stays when its instance is deleted.
+                name: format!(
+                    "trove-{}-{}",
+                    name.get(..48).unwrap_or(name),
+                    marina_common::ids::random_secret(3)
+                ),
                 description: Some(format!("allowed_cidrs of Trove instance {name}")),
             },
         )

@@ -125,24 +125,14 @@ fn rule(r: SecurityGroupRule) -> TroveRule {
 
 /// Every group of the tenant.
 async fn all_groups(app: &Marina, auth: &AuthContext) -> Result<Vec<SecurityGroup>, Error> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = app
-            .list_security_groups(
-                auth,
-                PageRequest {
-                    limit: 500,
-                    cursor: cursor.as_deref(),
-                },
-            )
-            .await?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
-        }
-    }
+    marina_store::all_pages(|cursor| async move {
+        let page = PageRequest {
+            limit: marina_store::PAGE_ALL,
+            cursor: cursor.as_deref(),
+        };
+        app.list_security_groups(auth, page).await
+    })
+    .await
 }
 
 /// A rule of the tenant by its id alone.
