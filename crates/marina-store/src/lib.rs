@@ -206,6 +206,9 @@ pub trait NodeStore: Send + Sync {
     /// Every node of live clusters.
     async fn all_nodes(&self) -> StoreResult<Vec<NodeRecord>>;
     async fn update_node(&self, id: &str, role: NodeRole, status: NodeStatus) -> StoreResult<()>;
+    /// Marks a node `failed` with its reason, in one write (a reader never
+    /// sees the status without the reason).
+    async fn fail_node(&self, id: &str, reason: &str) -> StoreResult<()>;
     /// Sets a node's status reason and rejoin limit.
     async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()>;
     /// Sets a node's size (resize).

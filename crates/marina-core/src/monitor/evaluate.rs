@@ -387,10 +387,7 @@ async fn auto_reseed(app: &Arc<Marina>, cluster: &ClusterRecord, n: &NodeRecord)
 }
 
 async fn fail_node(app: &Arc<Marina>, cluster: &ClusterRecord, n: &NodeRecord, reason: &str) -> Result<(), Error> {
-    app.store.update_node(&n.id, n.role, NodeStatus::Failed).await?;
-    app.store
-        .set_node_ha(&n.id, Some(reason), n.rejoin_gtid.as_deref())
-        .await?;
+    app.store.fail_node(&n.id, reason).await?;
     app.event(
         &cluster.tenant_id,
         &cluster.id,

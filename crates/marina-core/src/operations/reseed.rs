@@ -153,10 +153,10 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
         return Ok(());
     };
     if let Ok(node) = op_node(op, &nodes) {
-        app.store.update_node(&node.id, node.role, NodeStatus::Failed).await?;
-        app.store
-            .set_node_ha(&node.id, Some(&format!("reseed failed: {e}")), None)
-            .await?;
+        let reason = format!("reseed failed: {e}");
+        app.store.fail_node(&node.id, &reason).await?;
+        // The copy is gone: no rejoin limit applies any more.
+        app.store.set_node_ha(&node.id, Some(&reason), None).await?;
     }
     app.store
         .update_cluster_status(&cluster.id, &[ClusterStatus::Updating], ClusterStatus::Degraded, None)

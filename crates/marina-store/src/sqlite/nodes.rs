@@ -34,6 +34,17 @@ impl NodeStore for SqliteStore {
         Ok(())
     }
 
+    async fn fail_node(&self, id: &str, reason: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE nodes SET status = $1, status_reason = $2, updated_at = $3 WHERE id = $4")
+            .bind(NodeStatus::Failed.as_str())
+            .bind(reason)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()> {
         sqlx::query("UPDATE nodes SET status_reason = $1, rejoin_gtid = $2, updated_at = $3 WHERE id = $4")
             .bind(status_reason)
