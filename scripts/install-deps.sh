@@ -12,11 +12,12 @@ command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 # Tests (`--test`): python3-venv for the S3-compatible test server (moto), and
 # HAProxy for the replication-manager health-check test, curl for the seeds'
-# documented curl examples.
+# documented curl examples, prometheus for `promtool check metrics`.
 if [ "${1:-}" = "--test" ]; then
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
   command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 fi
 # Benchmarks only (`scripts/install-deps.sh --bench`): sysbench and HAProxy baselines.
 if [ "${1:-}" = "--bench" ]; then

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod dialect;
 pub mod error;
 pub mod extract;
+pub mod observe;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;

@@ -240,6 +240,7 @@ pub fn router(app: Arc<Marina>) -> Router {
             crate::ratelimit::limit,
         ))
         .layer(axum::middleware::from_fn(crate::dialect::seed_errors))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), crate::observe::count))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }

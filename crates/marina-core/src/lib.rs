@@ -14,6 +14,7 @@ pub mod config;
 pub mod cron;
 mod failpoint;
 mod ha;
+pub mod metrics;
 pub mod monitor;
 mod nodes;
 mod nodespec;
@@ -75,6 +76,8 @@ pub struct Marina {
     pub auth_failures: std::sync::atomic::AtomicU64,
     /// Connections refused at endpoints and node ports, per cluster.
     pub refusals: refusals::RefusalLedger,
+    /// Requests, operations, probes and promotions counted for `/metrics`.
+    pub metrics: metrics::Metrics,
     /// Where backup objects are kept.
     pub blobs: Arc<dyn marina_backup::BlobStore>,
     /// The binlog archiver's memory (last rotation per cluster).
@@ -158,6 +161,7 @@ impl Marina {
             endpoints_applied: Mutex::new(None),
             auth_failures: std::sync::atomic::AtomicU64::new(0),
             refusals: refusals::RefusalLedger::default(),
+            metrics: metrics::Metrics::default(),
             blobs,
             archiver: binlog_archive::ArchiverState::default(),
         }))

@@ -40,6 +40,41 @@ impl RefusalLedger {
     }
 }
 
+impl Marina {
+    /// Connections admitted per (cluster id, `writer` | `reader`), summed
+    /// over the data path's cumulative counts; an endpoint no longer in the
+    /// plan is counted under `unknown`.
+    pub async fn accepted_connections(&self) -> Vec<(String, &'static str, u64)> {
+        let counts = match self.datapath.accepted().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read accepted connections");
+                return Vec::new();
+            }
+        };
+        let owners = self.endpoint_owners();
+        let mut by_cluster: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
+        for (target, n) in counts {
+            let key = owners
+                .get(&target)
+                .cloned()
+                .unwrap_or_else(|| ("unknown".to_string(), "endpoint"));
+            *by_cluster.entry(key).or_default() += n;
+        }
+        by_cluster.into_iter().map(|((c, k), n)| (c, k, n)).collect()
+    }
+
+    /// Which cluster and endpoint kind each applied address belongs to.
+    fn endpoint_owners(&self) -> HashMap<SocketAddrV4, (String, &'static str)> {
+        self.endpoints_applied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|a| a.owners.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Reporter loop.
 pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
     loop {
@@ -60,13 +95,7 @@ pub async fn report_once(app: &Marina) {
             return;
         }
     };
-    let owners: HashMap<SocketAddrV4, (String, &'static str)> = app
-        .endpoints_applied
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map(|a| a.owners.clone())
-        .unwrap_or_default();
+    let owners = app.endpoint_owners();
     let mut seen = app.refusals.seen.lock().unwrap_or_else(|e| e.into_inner());
     let mut by_cluster = app.refusals.by_cluster.lock().unwrap_or_else(|e| e.into_inner());
     for c in counts {

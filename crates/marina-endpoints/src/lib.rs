@@ -102,6 +102,9 @@ pub trait DataPath: Send + Sync + 'static {
     async fn apply(&self, plan: &EndpointPlan) -> Result<(), EndpointError>;
     /// Cumulative refused connections by target and source.
     async fn refusals(&self) -> Result<Vec<RefusalCount>, EndpointError>;
+    /// Cumulative connections admitted to an endpoint with a backend, by
+    /// endpoint address.
+    async fn accepted(&self) -> Result<Vec<(SocketAddrV4, u64)>, EndpointError>;
 }
 
 /// Whether this process may change nftables (the `auto` mode's test).

@@ -6,7 +6,8 @@
 //! (entries expire after an hour without refusals). Recording is a rule of its
 //! own before the verdict rule, so a full set can never let a connection
 //! through. Replacing the table empties the set, so every apply first folds the
-//! set's counts into totals kept here.
+//! set's counts into totals kept here. Admitted connections are counted the
+//! same way in a set `accepted` keyed by endpoint address and port.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddrV4};
@@ -20,17 +21,32 @@ use crate::{NodeGuard, Route};
 
 type RefusalKey = (SocketAddrV4, IpAddr);
 
-/// Counts folded from the kernel set.
-#[derive(Default)]
-struct Tally {
+/// Counts folded from a kernel set.
+struct Tally<K> {
     /// Totals since this data path was created.
-    total: HashMap<RefusalKey, u64>,
+    total: HashMap<K, u64>,
     /// What the live set held at the last read (its counts are cumulative).
-    seen: HashMap<RefusalKey, u64>,
+    seen: HashMap<K, u64>,
 }
 
-impl Tally {
-    fn fold(&mut self, live: Vec<(RefusalKey, u64)>) {
+impl<K> Default for Tally<K> {
+    fn default() -> Self {
+        Tally {
+            total: HashMap::new(),
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// The refused and the accepted tallies.
+#[derive(Default)]
+struct Tallies {
+    refused: Tally<RefusalKey>,
+    accepted: Tally<SocketAddrV4>,
+}
+
+impl<K: std::hash::Hash + Eq + Copy> Tally<K> {
+    fn fold(&mut self, live: Vec<(K, u64)>) {
         for (key, count) in live {
             let before = self.seen.insert(key, count).unwrap_or(0);
             // A smaller count is a new element (the old one expired).
@@ -46,31 +62,49 @@ pub struct NftDataPath {
     table: String,
     /// Serialises applies so two transactions never interleave; guards the
     /// refusal counts, which an apply resets in the kernel.
-    lock: tokio::sync::Mutex<Tally>,
+    lock: tokio::sync::Mutex<Tallies>,
 }
 
 /// Records a refused connection's target and source in the `refused` set.
 const RECORD: &str = "update @refused { ct original ip daddr . ct original proto-dst . ip saddr }";
+/// Records an admitted connection's endpoint in the `accepted` set.
+const RECORD_ACCEPTED: &str = "update @accepted { ct original ip daddr . ct original proto-dst }";
 
 impl NftDataPath {
     pub fn new(table: impl Into<String>) -> Self {
         NftDataPath {
             table: table.into(),
-            lock: tokio::sync::Mutex::new(Tally::default()),
+            lock: tokio::sync::Mutex::new(Tallies::default()),
         }
     }
 
-    /// Reads the `refused` set (empty when the table does not exist).
-    async fn read_refused(&self) -> Result<Vec<(RefusalKey, u64)>, EndpointError> {
+    /// `nft -j list set` of one of the table's sets (`None` when the table
+    /// or the set does not exist).
+    async fn read_set(&self, set: &str) -> Result<Option<Vec<u8>>, EndpointError> {
         let out = tokio::process::Command::new("nft")
-            .args(["-j", "list", "set", "ip", &self.table, "refused"])
+            .args(["-j", "list", "set", "ip", &self.table, set])
             .output()
             .await
             .map_err(|e| EndpointError::Nft(format!("cannot run nft: {e}")))?;
-        if !out.status.success() {
-            return Ok(Vec::new());
-        }
-        Ok(parse_refused(&out.stdout))
+        Ok(out.status.success().then_some(out.stdout))
+    }
+
+    /// Reads the `refused` set.
+    async fn read_refused(&self) -> Result<Vec<(RefusalKey, u64)>, EndpointError> {
+        Ok(self
+            .read_set("refused")
+            .await?
+            .map(|j| parse_refused(&j))
+            .unwrap_or_default())
+    }
+
+    /// Reads the `accepted` set.
+    async fn read_accepted(&self) -> Result<Vec<(SocketAddrV4, u64)>, EndpointError> {
+        Ok(self
+            .read_set("accepted")
+            .await?
+            .map(|j| parse_accepted(&j))
+            .unwrap_or_default())
     }
 
     /// The `nft -f` script that makes the table hold exactly `routes`: DNAT in a
@@ -89,6 +123,7 @@ impl NftDataPath {
         s.push_str(&format!(
             "table ip {t} {{\n  set refused {{\n    type ipv4_addr . inet_service . ipv4_addr; size 65535; flags dynamic, timeout; timeout 1h; counter;\n  }}\n"
         ));
+        s.push_str("  set accepted {\n    type ipv4_addr . inet_service; size 65535; flags dynamic; counter;\n  }\n");
         s.push_str("  chain endpoints {\n    type nat hook output priority -100; policy accept;\n");
         for r in routes {
             let (ip, port) = (r.listen.ip(), r.listen.port());
@@ -127,6 +162,9 @@ impl NftDataPath {
             s.push_str(&format!("    {refused} {RECORD}\n"));
             let reset = if r.backends.is_empty() { &m } else { &refused };
             s.push_str(&format!("    {reset} reject with tcp reset\n"));
+            if !r.backends.is_empty() {
+                s.push_str(&format!("    {m} {RECORD_ACCEPTED}\n"));
+            }
         }
         // Node ports: only the guard's uids (the control plane and the
         // cluster's own nodes) may connect directly; connections through an
@@ -174,9 +212,11 @@ impl DataPath for NftDataPath {
 
     async fn apply(&self, plan: &EndpointPlan) -> Result<(), EndpointError> {
         let mut tally = self.lock.lock().await;
-        // The new table starts with an empty set: keep what the old one counted.
+        // The new table starts with empty sets: keep what the old ones counted.
         let live = self.read_refused().await?;
-        tally.fold(live);
+        tally.refused.fold(live);
+        let live = self.read_accepted().await?;
+        tally.accepted.fold(live);
         let script = self.render(plan);
         let mut child = tokio::process::Command::new("nft")
             .arg("-f")
@@ -202,15 +242,24 @@ impl DataPath for NftDataPath {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
-        tally.seen.clear();
+        tally.refused.seen.clear();
+        tally.accepted.seen.clear();
         Ok(())
+    }
+
+    async fn accepted(&self) -> Result<Vec<(SocketAddrV4, u64)>, EndpointError> {
+        let mut tally = self.lock.lock().await;
+        let live = self.read_accepted().await?;
+        tally.accepted.fold(live);
+        Ok(tally.accepted.total.iter().map(|(&a, &n)| (a, n)).collect())
     }
 
     async fn refusals(&self) -> Result<Vec<RefusalCount>, EndpointError> {
         let mut tally = self.lock.lock().await;
         let live = self.read_refused().await?;
-        tally.fold(live);
+        tally.refused.fold(live);
         Ok(tally
+            .refused
             .total
             .iter()
             .map(|(&(target, source), &count)| RefusalCount { target, source, count })
@@ -218,9 +267,8 @@ impl DataPath for NftDataPath {
     }
 }
 
-/// Elements of `nft -j list set …refused`: `{"elem": {"val": {"concat":
-/// [target, port, source]}, "counter": {"packets": n}}}`.
-fn parse_refused(json: &[u8]) -> Vec<(RefusalKey, u64)> {
+/// The elements of an `nft -j list set` document with their packet counts.
+fn elements(json: &[u8]) -> Vec<(Vec<serde_json::Value>, u64)> {
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(json) else {
         return Vec::new();
     };
@@ -229,11 +277,33 @@ fn parse_refused(json: &[u8]) -> Vec<(RefusalKey, u64)> {
     elems
         .filter_map(|e| {
             let e = &e["elem"];
-            let parts = e["val"]["concat"].as_array()?;
+            let parts = e["val"]["concat"].as_array()?.clone();
+            Some((parts, e["counter"]["packets"].as_u64()?))
+        })
+        .collect()
+}
+
+/// Elements of `nft -j list set …accepted`: `[target, port]` and a count.
+fn parse_accepted(json: &[u8]) -> Vec<(SocketAddrV4, u64)> {
+    elements(json)
+        .into_iter()
+        .filter_map(|(parts, count)| {
+            let target: std::net::Ipv4Addr = parts.first()?.as_str()?.parse().ok()?;
+            let port = u16::try_from(parts.get(1)?.as_u64()?).ok()?;
+            Some((SocketAddrV4::new(target, port), count))
+        })
+        .collect()
+}
+
+/// Elements of `nft -j list set …refused`: `{"elem": {"val": {"concat":
+/// [target, port, source]}, "counter": {"packets": n}}}`.
+fn parse_refused(json: &[u8]) -> Vec<(RefusalKey, u64)> {
+    elements(json)
+        .into_iter()
+        .filter_map(|(parts, count)| {
             let target: std::net::Ipv4Addr = parts.first()?.as_str()?.parse().ok()?;
             let port = u16::try_from(parts.get(1)?.as_u64()?).ok()?;
             let source: IpAddr = parts.get(2)?.as_str()?.parse().ok()?;
-            let count = e["counter"]["packets"].as_u64()?;
             Some(((SocketAddrV4::new(target, port), source), count))
         })
         .collect()
@@ -324,7 +394,7 @@ mod tests {
 
     #[test]
     fn refusal_counts_fold_across_resets_and_expiry() {
-        let key = ("127.77.0.1:3306".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        let key: RefusalKey = ("127.77.0.1:3306".parse().unwrap(), "127.0.0.3".parse().unwrap());
         let mut t = Tally::default();
         t.fold(vec![(key, 2)]);
         t.fold(vec![(key, 5)]);
@@ -348,6 +418,20 @@ mod tests {
             vec![(("127.66.0.1:3306".parse().unwrap(), "127.0.0.3".parse().unwrap()), 3)]
         );
         assert!(parse_refused(b"not json").is_empty());
+    }
+
+    #[test]
+    fn parses_the_accepted_set_and_counts_only_routes_with_backends() {
+        let json = br#"{"nftables": [{"set": {"family": "ip", "name": "accepted", "table": "t", "elem": [{"elem": {"val": {"concat": ["127.66.0.1", 3306]}, "counter": {"packets": 7, "bytes": 420}}}]}}]}"#;
+        assert_eq!(parse_accepted(json), vec![("127.66.0.1:3306".parse().unwrap(), 7)]);
+        let s = NftDataPath::new("marina_t").render(&sample_plan());
+        let admit = "ct state new meta l4proto tcp ct original ip daddr";
+        assert!(s.contains(&format!(
+            "{admit} 127.77.0.1 ct original proto-dst 3306 {RECORD_ACCEPTED}"
+        )));
+        assert!(!s.contains(&format!(
+            "{admit} 127.77.0.2 ct original proto-dst 3306 {RECORD_ACCEPTED}"
+        )));
     }
 
     #[test]

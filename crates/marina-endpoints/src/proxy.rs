@@ -14,8 +14,13 @@ use tokio::task::JoinHandle;
 
 use crate::{DataPath, EndpointError, EndpointPlan, RefusalCount};
 
-/// Refused connections by (endpoint, source), shared with the accept loops.
-type Refused = Arc<Mutex<HashMap<(SocketAddrV4, std::net::IpAddr), u64>>>;
+/// Connection counts shared with the accept loops: refused by (endpoint,
+/// source), accepted by endpoint.
+#[derive(Clone, Default)]
+struct Counters {
+    refused: Arc<Mutex<HashMap<(SocketAddrV4, std::net::IpAddr), u64>>>,
+    accepted: Arc<Mutex<HashMap<SocketAddrV4, u64>>>,
+}
 
 /// Open connections of a listener: backend and the task copying its bytes.
 type Conns = Arc<Mutex<Vec<(SocketAddrV4, tokio::task::AbortHandle)>>>;
@@ -46,8 +51,8 @@ pub struct ProxyDataPath {
     loops: Arc<Vec<tokio::runtime::Handle>>,
     /// End the loops' threads when the data path is dropped.
     _stop: Vec<tokio::sync::oneshot::Sender<()>>,
-    /// Connections refused by security groups.
-    refused: Refused,
+    /// Connections refused by security groups, and accepted.
+    counters: Counters,
 }
 
 impl Default for ProxyDataPath {
@@ -84,7 +89,7 @@ impl ProxyDataPath {
             listeners: Mutex::new(HashMap::new()),
             loops: Arc::new(loops),
             _stop: stops,
-            refused: Refused::default(),
+            counters: Counters::default(),
         }
     }
 }
@@ -105,7 +110,7 @@ async fn accept_loop(
     allowed: Allowed,
     conns: Conns,
     loops: Arc<Vec<tokio::runtime::Handle>>,
-    refused: Refused,
+    counters: Counters,
 ) {
     let endpoint = match listener.local_addr() {
         Ok(std::net::SocketAddr::V4(a)) => a,
@@ -121,7 +126,8 @@ async fn accept_loop(
         if !admitted {
             // Counted here, logged by the control plane (once per second and
             // source, not once per connection).
-            *refused
+            *counters
+                .refused
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .entry((endpoint, peer.ip()))
@@ -141,6 +147,12 @@ async fn accept_loop(
             tracing::debug!(%peer, "endpoint has no backend; closing connection");
             continue;
         };
+        *counters
+            .accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint)
+            .or_default() += 1;
         // The connection moves to the next event loop (re-registered there).
         let _ = client.set_nodelay(true);
         let Ok(client) = client.into_std() else { continue };
@@ -300,10 +312,10 @@ impl DataPath for ProxyDataPath {
             let allowed: Allowed = Arc::new(RwLock::new(r.allowed.clone()));
             let (b, a, c) = (backends.clone(), allowed.clone(), conns.clone());
             let loops = self.loops.clone();
-            let refused = self.refused.clone();
+            let counters = self.counters.clone();
             let task = self.loops[0].spawn(async move {
                 match TcpListener::from_std(socket) {
-                    Ok(listener) => accept_loop(listener, b, a, c, loops, refused).await,
+                    Ok(listener) => accept_loop(listener, b, a, c, loops, counters).await,
                     Err(e) => tracing::error!(error = %e, "cannot register endpoint listener"),
                 }
             });
@@ -320,8 +332,13 @@ impl DataPath for ProxyDataPath {
         Ok(())
     }
 
+    async fn accepted(&self) -> Result<Vec<(SocketAddrV4, u64)>, EndpointError> {
+        let accepted = self.counters.accepted.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(accepted.iter().map(|(&a, &n)| (a, n)).collect())
+    }
+
     async fn refusals(&self) -> Result<Vec<RefusalCount>, EndpointError> {
-        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = self.counters.refused.lock().unwrap_or_else(|e| e.into_inner());
         Ok(refused
             .iter()
             .map(|(&(target, source), &count)| RefusalCount { target, source, count })

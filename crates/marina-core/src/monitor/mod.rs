@@ -117,9 +117,10 @@ async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Resu
                 .remove(&n.id)
                 .unwrap_or_else(|| ProbeConn::new(app.mgmt_addr(n, &secrets)));
             let id = n.id.clone();
+            let cluster_id = c.id.clone();
             set.spawn(async move {
                 let r = conn.probe(timeout).await;
-                (id, conn, r)
+                (id, cluster_id, conn, r)
             });
         }
         per_cluster.push((c, nodes));
@@ -127,7 +128,10 @@ async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Resu
     let now = Instant::now();
     let checked_at = marina_common::time_fmt::now_rfc3339();
     while let Some(joined) = set.join_next().await {
-        let Ok((id, conn, result)) = joined else { continue };
+        let Ok((id, cluster_id, conn, result)) = joined else {
+            continue;
+        };
+        app.metrics.probe(&cluster_id, result.as_ref().ok().map(|p| p.latency));
         conns.insert(id.clone(), conn);
         let mut nodes = app.monitor.nodes.write().unwrap_or_else(|e| e.into_inner());
         let prev = nodes.remove(&id);

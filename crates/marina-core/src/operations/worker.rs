@@ -72,6 +72,16 @@ async fn execute(app: Arc<Marina>, op: Operation) {
         tracing::error!(op_id = %op.id, error = %e, "cannot record the end of an operation; it will run again");
     } else {
         tracing::info!(op_id = %op.id, %status, elapsed_ms = started.elapsed().as_millis() as u64, "operation finished");
+        // From creation (a resumed operation counts its time before a restart).
+        let elapsed = marina_common::time_fmt::parse_rfc3339(&op.created_at)
+            .map(|t| (time::OffsetDateTime::now_utc() - t).unsigned_abs())
+            .unwrap_or_else(|| started.elapsed());
+        app.metrics.operation(
+            op.op_type.as_str(),
+            op.cluster_id.as_deref(),
+            status == OperationStatus::Succeeded,
+            elapsed,
+        );
     }
     app.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&op.id);
     app.reconcile.notify_one();
