@@ -12,12 +12,15 @@ command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 # Tests (`--test`): python3-venv for the S3-compatible test server (moto), and
 # HAProxy for the replication-manager health-check test, curl for the seeds'
-# documented curl examples, prometheus for `promtool check metrics`.
+# documented curl examples, prometheus for `promtool check metrics`, chromium
+# and Node.js for the console's browser tests.
 if [ "${1:-}" = "--test" ]; then
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
   command -v curl >/dev/null 2>&1 || need+=(curl)
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 fi
 # Benchmarks only (`scripts/install-deps.sh --bench`): sysbench and HAProxy baselines.
 if [ "${1:-}" = "--bench" ]; then
@@ -59,4 +62,11 @@ if [ "${1:-}" = "--test" ] && [ ! -x /opt/marina-test/osc/bin/openstack ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO python3 -m venv /opt/marina-test/osc
   $SUDO /opt/marina-test/osc/bin/pip install -q 'python-openstackclient==10.5.0' 'python-troveclient==8.11.0'
+fi
+
+# playwright-core (from npm, pinned by tests/ui/package-lock.json) drives
+# Debian's chromium in the console's browser tests; never a downloaded browser.
+if [ "${1:-}" = "--test" ] && [ ! -d "$(dirname "$0")/../tests/ui/node_modules/playwright-core" ]; then
+  echo "installing playwright-core into tests/ui/node_modules"
+  (cd "$(dirname "$0")/../tests/ui" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi

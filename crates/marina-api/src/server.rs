@@ -60,6 +60,7 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(clusters::create, clusters::list))
         .routes(routes!(clusters::get, clusters::delete, ha::patch))
         .routes(routes!(ha::status))
+        .routes(routes!(ha::history))
         .routes(routes!(ha::switchover))
         .routes(routes!(ha::failover))
         .routes(routes!(ha::is_primary))
@@ -228,6 +229,11 @@ async fn request_id(req: Request, next: Next) -> Response {
 /// The complete router.
 pub fn router(app: Arc<Marina>) -> Router {
     let (router, _) = api_router().split_for_parts();
+    // The console is not part of the API document.
+    let router = router
+        .route("/ui", axum::routing::get(crate::routes::ui::index))
+        .route("/ui/", axum::routing::get(crate::routes::ui::index))
+        .route("/ui/{*path}", axum::routing::get(crate::routes::ui::asset));
     let limiter = Arc::new(crate::ratelimit::RateLimiter::default());
     router
         .fallback(not_found)

@@ -84,7 +84,7 @@ impl Marina {
     }
 
     /// A node of a cluster, or 404.
-    pub(crate) async fn cluster_node(&self, c: &ClusterRecord, node_id: &str) -> Result<NodeRecord, Error> {
+    pub async fn cluster_node(&self, c: &ClusterRecord, node_id: &str) -> Result<NodeRecord, Error> {
         self.store
             .list_nodes(&c.id)
             .await?

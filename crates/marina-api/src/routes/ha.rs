@@ -59,6 +59,36 @@ pub async fn status(
     Ok(axum::Json(app.cluster_status(&auth.tenant_id, &id).await?))
 }
 
+/// A node's last 15 minutes (queries/s, connections, lag), one sample per
+/// 2 s at most, kept in memory by the monitor (empty after a restart).
+#[utoipa::path(get, path = "/v1/clusters/{cluster_id}/nodes/{node_id}/history", tag = "high-availability",
+    security(("bearer" = [])), params(("cluster_id" = String, Path), ("node_id" = String, Path)),
+    responses((status = 200, body = NodeHistory), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path((id, node_id)): Path<(String, String)>,
+) -> ApiResult<axum::Json<NodeHistory>> {
+    auth.require(Scope::Read)?;
+    let c = app.cluster(&auth.tenant_id, &id).await?;
+    let node = app.cluster_node(&c, &node_id).await?;
+    Ok(axum::Json(NodeHistory {
+        samples: app.monitor.history.samples(&node.id),
+        node_id: node.id,
+        step_seconds: marina_core::monitor::history::STEP_SECS,
+        window_seconds: marina_core::monitor::history::WINDOW_SECS,
+    }))
+}
+
+/// `GET …/nodes/{node_id}/history`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct NodeHistory {
+    pub node_id: String,
+    pub step_seconds: f64,
+    pub window_seconds: f64,
+    pub samples: Vec<marina_core::monitor::history::Sample>,
+}
+
 /// Planned, lossless change of primary.
 #[utoipa::path(post, path = "/v1/clusters/{cluster_id}/switchover", tag = "high-availability", security(("bearer" = [])),
     params(("cluster_id" = String, Path)), request_body(content = PromoteInput, description = "optional"),

@@ -20,3 +20,4 @@ pub mod security_groups;
 pub mod service;
 pub mod tokens;
 pub mod trove;
+pub mod ui;

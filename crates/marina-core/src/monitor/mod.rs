@@ -15,6 +15,7 @@
 
 mod detect;
 mod evaluate;
+pub mod history;
 pub mod view;
 
 pub use detect::{Observed, PrimaryVerdict, assess_primary};
@@ -39,6 +40,8 @@ pub struct MonitorState {
     decisions: Mutex<HashMap<String, String>>,
     /// Clusters whose evaluation is running (one at a time per cluster).
     busy: Mutex<HashSet<String>>,
+    /// The last 15 minutes of every node (console charts).
+    pub history: history::History,
 }
 
 impl MonitorState {
@@ -127,17 +130,22 @@ async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Resu
     }
     let now = Instant::now();
     let checked_at = marina_common::time_fmt::now_rfc3339();
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     while let Some(joined) = set.join_next().await {
         let Ok((id, cluster_id, conn, result)) = joined else {
             continue;
         };
         app.metrics.probe(&cluster_id, result.as_ref().ok().map(|p| p.latency));
+        app.monitor.history.record(&id, unix_now, result.as_ref().ok());
         conns.insert(id.clone(), conn);
         let mut nodes = app.monitor.nodes.write().unwrap_or_else(|e| e.into_inner());
         let prev = nodes.remove(&id);
         nodes.insert(id, NodeHealth::next(prev, result, now, &checked_at));
     }
     conns.retain(|id, _| wanted.contains(id));
+    app.monitor.history.retain(|id| wanted.contains(id));
     app.monitor
         .nodes
         .write()

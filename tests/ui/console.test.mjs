@@ -1,0 +1,191 @@
+// Browser tests of the console in headless Debian Chromium, driven by
+// playwright-core. Run by crates/marina/tests/console.rs against a real
+// `marina serve`: MARINA_URL, MARINA_TOKEN (admin), MARINA_READ_TOKEN (read
+// only), SCREENSHOTS (a directory). Each scenario saves a screenshot and
+// fails on any browser console error or page error.
+
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const url = process.env.MARINA_URL;
+const adminToken = process.env.MARINA_TOKEN;
+const readToken = process.env.MARINA_READ_TOKEN;
+const shots = process.env.SCREENSHOTS || "screenshots";
+const only = process.env.SCENARIOS ? process.env.SCENARIOS.split(",") : null;
+mkdirSync(shots, { recursive: true });
+
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function newPage(browser, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
+  page.setDefaultTimeout(30000);
+  return { context, page, errors };
+}
+
+async function signIn(page, token) {
+  await page.goto(`${url}/ui`);
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Clusters" }).waitFor();
+}
+
+const scenarios = {
+  async sign_in_and_out({ page }) {
+    await page.goto(`${url}/ui`);
+    // The label is tied to its input; a wrong token says so and stores nothing.
+    await page.getByLabel("API token").fill("mrn_not_a_token");
+    await page.keyboard.press("Enter");
+    await page.getByText("This token is unknown or revoked.").waitFor();
+    check((await page.evaluate(() => sessionStorage.getItem("marina.token"))) === null, "a refused token was kept");
+    await signIn(page, adminToken);
+    await page.getByText(/^Tenant /).waitFor();
+    check(!page.url().includes(adminToken), "the token is in the URL");
+    check((await page.evaluate(() => localStorage.length)) === 0, "something was put in localStorage");
+    await page.screenshot({ path: join(shots, "signed-in.png") });
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    check((await page.evaluate(() => sessionStorage.getItem("marina.token"))) === null, "sign-out kept the token");
+  },
+
+  async create_cluster_from_the_form({ page }) {
+    await signIn(page, adminToken);
+    await page.getByRole("button", { name: "Create cluster" }).click();
+    // The dialog takes the focus; Escape closes it; it opens again.
+    const dialog = page.getByRole("dialog");
+    await dialog.waitFor();
+    check(await page.evaluate(() => document.activeElement && document.activeElement.name === "name"), "the form's first field has no focus");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Create cluster" }).click();
+    await page.getByLabel(/^Name/).fill("web");
+    await page.getByLabel("Node size").selectOption("xsmall");
+    await page.getByLabel(/^Nodes/).fill("3");
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+    await page.locator("#admin-password").waitFor();
+    check((await page.locator("#admin-password").textContent()).length >= 16, "no admin password shown");
+    await page.locator("#op-progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await page.screenshot({ path: join(shots, "cluster-created.png") });
+    await page.locator("#close-created").click();
+    const row = page.locator('tr[data-cluster="web"]');
+    await row.locator(".badge", { hasText: "active" }).waitFor({ timeout: 60000 });
+    check((await row.locator("code").textContent()).startsWith("mariadb -h "), "no connection string");
+    await page.screenshot({ path: join(shots, "clusters.png") });
+  },
+
+  async switchover_redraws_the_topology({ page }) {
+    await signIn(page, adminToken);
+    await page.getByRole("link", { name: "web" }).click();
+    const primary = page.locator('#topology g[data-role="primary"]');
+    await primary.waitFor();
+    check((await page.locator('#topology g[data-role="replica"]').count()) === 2, "not two replicas drawn");
+    const before = await primary.getAttribute("data-node");
+    await page.getByRole("button", { name: "Switchover" }).click();
+    const target = page.getByLabel("New primary");
+    const options = await target.locator("option").evaluateAll((os) => os.map((o) => o.value));
+    const chosen = options.find((v) => v && v !== before);
+    await target.selectOption(chosen);
+    await page.getByRole("button", { name: "Switch over" }).click();
+    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await page.waitForFunction((id) => {
+      const g = document.querySelector('#topology g[data-role="primary"]');
+      return g && g.getAttribute("data-node") === id;
+    }, chosen, { timeout: 15000 });
+    check((await page.locator(`#topology g[data-node="${before}"]`).getAttribute("data-role")) === "replica", "the old primary is not drawn as a replica");
+    await page.screenshot({ path: join(shots, "switchover.png") });
+  },
+
+  async create_and_revoke_a_token({ page }) {
+    await signIn(page, adminToken);
+    await page.getByRole("link", { name: "Tokens" }).click();
+    await page.getByRole("heading", { name: "Tokens" }).waitFor();
+    await page.getByRole("button", { name: "Create token" }).click();
+    await page.getByLabel(/^Name/).fill("ci-bot");
+    await page.getByLabel("write").check();
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+    const secret = await page.locator("#token-secret").textContent();
+    check(secret.startsWith("mrn_"), `no secret shown: ${secret}`);
+    await page.screenshot({ path: join(shots, "token-created.png") });
+    await page.getByRole("button", { name: "Done" }).click();
+    const row = page.locator('tr[data-token="ci-bot"]');
+    await row.waitFor();
+    check(!(await page.content()).includes(secret), "the secret is shown again");
+    await row.getByRole("button", { name: "Revoke ci-bot" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
+    await row.waitFor({ state: "detached" });
+    // The revoked secret no longer signs in.
+    const status = await page.evaluate(async (t) => (await fetch("/v1/tenants/current", { headers: { Authorization: `Bearer ${t}` } })).status, secret);
+    check(status === 401, `a revoked token still works (${status})`);
+  },
+
+  async a_read_token_is_told_what_it_lacks({ page }) {
+    await signIn(page, readToken);
+    await page.getByRole("button", { name: "Create cluster" }).click();
+    await page.getByLabel(/^Name/).fill("nope");
+    await page.getByLabel(/^Nodes/).fill("1");
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+    await page.getByRole("dialog").getByText(/lacks the scope/).waitFor();
+    await page.screenshot({ path: join(shots, "scope-refused.png") });
+  },
+
+  async readable_on_a_narrow_window({ page }) {
+    await signIn(page, adminToken);
+    await page.getByRole("link", { name: "web" }).click();
+    await page.locator('#topology g[data-role="primary"]').waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 1, `the page is ${overflow}px wider than the window`);
+    await page.screenshot({ path: join(shots, "narrow.png"), fullPage: true });
+  },
+};
+
+const narrow = new Set(["readable_on_a_narrow_window"]);
+
+// The HTTP refusals a scenario provokes on purpose (Chromium logs every 4xx
+// answer as "Failed to load resource"); anything else logged is an error.
+const provoked = {
+  sign_in_and_out: [401],
+  create_and_revoke_a_token: [401],
+  a_read_token_is_told_what_it_lacks: [403],
+};
+
+function unexpected(name, errors) {
+  const allowed = provoked[name] || [];
+  return errors.filter((e) => {
+    const m = e.match(/Failed to load resource: the server responded with a status of (\d+)/);
+    return !(m && allowed.includes(Number(m[1])));
+  });
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+let failed = 0;
+for (const [name, run] of Object.entries(scenarios)) {
+  if (only && !only.includes(name)) continue;
+  const started = Date.now();
+  const ctx = await newPage(browser, narrow.has(name) ? { width: 420, height: 800 } : undefined);
+  try {
+    await run(ctx);
+    const errors = unexpected(name, ctx.errors);
+    check(errors.length === 0, `browser errors: ${errors.join(" | ")}`);
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failed++;
+    await ctx.page.screenshot({ path: join(shots, `FAILED-${name}.png`) }).catch(() => {});
+    console.log(`FAIL ${name}: ${e.message}\n${ctx.errors.join("\n")}`);
+  }
+  await ctx.context.close();
+}
+await browser.close();
+process.exit(failed ? 1 : 0);
