@@ -136,6 +136,78 @@ const scenarios = {
     await page.screenshot({ path: join(shots, "scope-refused.png") });
   },
 
+  async node_actions_backup_restore_and_charts({ page }) {
+    await signIn(page, adminToken);
+    await page.getByRole("link", { name: "web" }).click();
+    await page.locator('#topology g[data-role="primary"]').waitFor();
+    // Add a node, watch it to the end, see it drawn.
+    await page.getByRole("button", { name: "Add node" }).click();
+    await page.getByLabel("Node size").selectOption("xsmall");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await page.waitForFunction(() => document.querySelectorAll('#topology g[data-role="replica"]').length === 3, null, { timeout: 15000 });
+    // Remove a replica (the last one drawn).
+    const replica = await page.locator('#topology g[data-role="replica"]').last().getAttribute("data-node");
+    await page.getByRole("button", { name: `Remove ${replica}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Remove" }).click();
+    await page.locator("#progress strong", { hasText: "remove_node" }).waitFor();
+    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await page.waitForFunction((id) => !document.querySelector(`#topology g[data-node="${id}"]`), replica, { timeout: 15000 });
+    // Reboot a replica.
+    const other = await page.locator('#topology g[data-role="replica"]').first().getAttribute("data-node");
+    await page.getByRole("button", { name: `Reboot ${other}` }).click();
+    await page.locator("#progress strong", { hasText: "reboot_node" }).waitFor();
+    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    // Backup now, then restore it into a new cluster.
+    await page.getByRole("button", { name: "Backup now" }).click();
+    await page.locator("#progress strong", { hasText: "backup" }).waitFor();
+    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    const restore = page.getByRole("button", { name: "Restore into new cluster" }).first();
+    await restore.waitFor({ timeout: 15000 });
+    await restore.click();
+    await page.getByLabel("New cluster name").fill("web-copy");
+    await page.getByRole("button", { name: "Restore", exact: true }).click();
+    await page.locator("#progress .secret code").waitFor();
+    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    // Charts: the monitor's history has points by now.
+    await page.waitForFunction(() => document.querySelectorAll(".chart svg path").length > 0, null, { timeout: 20000 });
+    await page.screenshot({ path: join(shots, "cluster-detail.png"), fullPage: true });
+  },
+
+  async delete_needs_the_typed_name_and_groups_take_rules({ page }) {
+    await signIn(page, adminToken);
+    await page.locator('tr[data-cluster="web-copy"] .badge', { hasText: "active" }).waitFor({ timeout: 60000 });
+    await page.getByRole("link", { name: "web-copy" }).click();
+    await page.getByRole("button", { name: "Delete" }).click();
+    const confirm = page.getByLabel(/^Type the cluster name/);
+    await confirm.fill("web");
+    await page.getByRole("button", { name: "Delete cluster" }).click();
+    await page.getByRole("dialog").getByText("Type web-copy exactly to delete it.").waitFor();
+    await confirm.fill("web-copy");
+    await page.getByRole("button", { name: "Delete cluster" }).click();
+    await page.getByRole("heading", { name: "Clusters" }).waitFor({ timeout: 120000 });
+    await page.locator('tr[data-cluster="web-copy"]').waitFor({ state: "detached", timeout: 60000 });
+    // Security groups and rules.
+    await page.getByRole("link", { name: "Security groups" }).click();
+    await page.getByRole("button", { name: "Create group" }).click();
+    await page.getByLabel("Name").fill("office");
+    await page.getByLabel("Description").fill("the office network");
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+    const group = page.locator('section[data-group="office"]');
+    await group.waitFor();
+    await group.getByRole("button", { name: "Add rule" }).click();
+    await page.getByLabel("Source network (CIDR)").fill("10.1.0.0/16");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await group.getByText("10.1.0.0/16").waitFor();
+    // A bad CIDR is refused with the API's message and nothing is added.
+    await group.getByRole("button", { name: "Add rule" }).click();
+    await page.getByLabel("Source network (CIDR)").fill("10.1.0.1/16");
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await page.getByRole("dialog").locator(".error").filter({ hasText: /host bits|cidr/i }).waitFor();
+    await page.keyboard.press("Escape");
+    await page.screenshot({ path: join(shots, "security-groups.png") });
+  },
+
   async readable_on_a_narrow_window({ page }) {
     await signIn(page, adminToken);
     await page.getByRole("link", { name: "web" }).click();
@@ -154,6 +226,7 @@ const provoked = {
   sign_in_and_out: [401],
   create_and_revoke_a_token: [401],
   a_read_token_is_told_what_it_lacks: [403],
+  delete_needs_the_typed_name_and_groups_take_rules: [400],
 };
 
 function unexpected(name, errors) {

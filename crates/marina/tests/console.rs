@@ -3,7 +3,8 @@
 //! `marina serve` — sign in and out, create a 3-node cluster from the form
 //! and watch it become active, switch over and see the topology redraw,
 //! create and revoke a token, a read token told what it lacks, a narrow
-//! window; each scenario saves a screenshot (`target/ui-screenshots/`) and
+//! window, node add/remove/reboot, backup and restore, charts, delete with
+//! its typed confirmation, security groups; each scenario saves a screenshot (`target/ui-screenshots/`) and
 //! fails on any browser console error.
 
 mod common;
