@@ -101,6 +101,16 @@ const scenarios = {
     }, chosen, { timeout: 15000 });
     check((await page.locator(`#topology g[data-node="${before}"]`).getAttribute("data-role")) === "replica", "the old primary is not drawn as a replica");
     await page.screenshot({ path: join(shots, "switchover.png") });
+    // A forced failover from the console: confirmed, watched, redrawn.
+    await page.waitForFunction(() => [...document.querySelectorAll("#topology g.node rect")].every((r) => r.getAttribute("stroke") === "#1c7c3c"), null, { timeout: 30000 });
+    await page.getByRole("button", { name: "Failover" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Fail over" }).click();
+    await page.locator("#progress strong", { hasText: "failover" }).waitFor();
+    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await page.waitForFunction((id) => {
+      const g = document.querySelector('#topology g[data-role="primary"]');
+      return g && g.getAttribute("data-node") !== id;
+    }, chosen, { timeout: 15000 });
   },
 
   async create_and_revoke_a_token({ page }) {
@@ -153,8 +163,14 @@ const scenarios = {
     await page.locator("#progress strong", { hasText: "remove_node" }).waitFor();
     await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
     await page.waitForFunction((id) => !document.querySelector(`#topology g[data-node="${id}"]`), replica, { timeout: 15000 });
-    // Reboot a replica.
+    // Resize a replica, then reboot it.
     const other = await page.locator('#topology g[data-role="replica"]').first().getAttribute("data-node");
+    await page.getByRole("button", { name: `Resize ${other}` }).click();
+    await page.getByLabel("New size").selectOption("small");
+    await page.getByRole("dialog").getByRole("button", { name: "Resize" }).click();
+    await page.locator("#progress strong", { hasText: "resize_node" }).waitFor();
+    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await page.locator(`tr[data-node="${other}"] td`, { hasText: "small" }).waitFor({ timeout: 15000 });
     await page.getByRole("button", { name: `Reboot ${other}` }).click();
     await page.locator("#progress strong", { hasText: "reboot_node" }).waitFor();
     await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });

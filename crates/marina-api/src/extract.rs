@@ -54,6 +54,18 @@ where
     }
 }
 
+/// The whole body (at most `BODY_LIMIT`; 413 `payload_too_large` above).
+pub async fn body_bytes(body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, crate::server::BODY_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError(Error::PayloadTooLarge(format!(
+                "the request body is larger than {} bytes",
+                crate::server::BODY_LIMIT
+            )))
+        })
+}
+
 /// A JSON body that may be absent (an empty body means `T::default()`).
 pub struct JsonOrEmpty<T>(pub T);
 
@@ -66,14 +78,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, crate::server::BODY_LIMIT)
-            .await
-            .map_err(|_| {
-                ApiError(Error::PayloadTooLarge(format!(
-                    "the request body is larger than {} bytes",
-                    crate::server::BODY_LIMIT
-                )))
-            })?;
+        let bytes = body_bytes(body).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonOrEmpty(T::default()));
         }
@@ -102,14 +107,7 @@ where
         if json {
             return Json::<T>::from_request(req, state).await.map(|Json(v)| FormOrJson(v));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), crate::server::BODY_LIMIT)
-            .await
-            .map_err(|_| {
-                ApiError(Error::PayloadTooLarge(format!(
-                    "the request body is larger than {} bytes",
-                    crate::server::BODY_LIMIT
-                )))
-            })?;
+        let bytes = body_bytes(req.into_body()).await?;
         serde_urlencoded::from_bytes(&bytes)
             .map(FormOrJson)
             .map_err(|e| ApiError(Error::InvalidRequest(format!("invalid form body: {e}"))))

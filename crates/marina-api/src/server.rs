@@ -161,15 +161,12 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 async fn buffer_body(State(app): State<Arc<Marina>>, req: Request, next: Next) -> Response {
     let limit = std::time::Duration::from_millis(app.config.limits.body_timeout_ms);
     let (parts, body) = req.into_parts();
-    match tokio::time::timeout(limit, axum::body::to_bytes(body, BODY_LIMIT)).await {
+    match tokio::time::timeout(limit, crate::extract::body_bytes(body)).await {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
                 .await
         }
-        Ok(Err(_)) => ApiError(Error::PayloadTooLarge(format!(
-            "the request body is larger than {BODY_LIMIT} bytes"
-        )))
-        .into_response(),
+        Ok(Err(too_large)) => too_large.into_response(),
         Err(_) => {
             let mut resp = ApiError(Error::RequestTimeout(format!(
                 "the request body did not arrive within {} ms",

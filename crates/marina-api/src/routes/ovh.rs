@@ -38,9 +38,9 @@ impl FromRequest<Arc<Marina>> for Signed {
 
     async fn from_request(req: Request, app: &Arc<Marina>) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let body = axum::body::to_bytes(body, crate::server::BODY_LIMIT)
+        let body = crate::extract::body_bytes(body)
             .await
-            .map_err(|_| refusal(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", "request body too large"))?;
+            .map_err(IntoResponse::into_response)?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let url = format!(
             "{}{}",
