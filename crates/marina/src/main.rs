@@ -246,6 +246,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         token_path.display(),
         app.datapath.kind()
     );
+    println!("console: {scheme}://{addr}/ui — metrics: {scheme}://{addr}/metrics");
     if let Some((_, cert)) = &tls {
         println!(
             "TLS certificate: {} (clients: --ca-cert {})",
