@@ -38,6 +38,28 @@ async function signIn(page, token) {
   await page.getByRole("heading", { name: "Clusters" }).waitFor();
 }
 
+// Waits until the cluster page shows the cluster `active` (no operation
+// running, every node as intended).
+async function idle(page) {
+  await page.locator("h1 .badge", { hasText: /^active$/ }).waitFor({ timeout: 90000 });
+}
+
+// Waits for the action's operation (`type`) in the progress panel to end and
+// fails with the panel's text unless it succeeded.
+async function watched(page, type, box = "#progress") {
+  const started = page.locator(`${box} strong`, { hasText: type });
+  const refused = page.locator(`${box} .error`);
+  await started.or(refused).first().waitFor();
+  if (await refused.count()) throw new Error(`${type} refused: ${await refused.first().textContent()}`);
+  // The operation's own badge comes first; the steps' follow.
+  await page.waitForFunction((sel) => {
+    const b = document.querySelector(`${sel} .badge`);
+    return b && /^(succeeded|failed)$/.test(b.textContent);
+  }, box, { timeout: 120000 });
+  const status = await page.locator(`${box} .badge`).first().textContent();
+  if (status !== "succeeded") throw new Error(`${type} ${status}: ${await page.locator(box).textContent()}`);
+}
+
 const scenarios = {
   async sign_in_and_out({ page }) {
     await page.goto(`${url}/ui`);
@@ -72,7 +94,7 @@ const scenarios = {
     await page.getByRole("button", { name: "Create", exact: true }).click();
     await page.locator("#admin-password").waitFor();
     check((await page.locator("#admin-password").textContent()).length >= 16, "no admin password shown");
-    await page.locator("#op-progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "create_cluster", "#op-progress");
     await page.screenshot({ path: join(shots, "cluster-created.png") });
     await page.locator("#close-created").click();
     const row = page.locator('tr[data-cluster="web"]');
@@ -88,13 +110,20 @@ const scenarios = {
     await primary.waitFor();
     check((await page.locator('#topology g[data-role="replica"]').count()) === 2, "not two replicas drawn");
     const before = await primary.getAttribute("data-node");
+    // The live refresh (every 2 s) never takes the keyboard focus away.
+    const reboot = page.getByRole("button", { name: /^Reboot nd_/ }).first();
+    const label = await reboot.getAttribute("aria-label");
+    await reboot.focus();
+    await page.waitForTimeout(4500);
+    check(await page.evaluate((l) => document.activeElement && document.activeElement.getAttribute("aria-label") === l, label),
+      "the live refresh took the keyboard focus away");
     await page.getByRole("button", { name: "Switchover" }).click();
     const target = page.getByLabel("New primary");
     const options = await target.locator("option").evaluateAll((os) => os.map((o) => o.value));
     const chosen = options.find((v) => v && v !== before);
     await target.selectOption(chosen);
     await page.getByRole("button", { name: "Switch over" }).click();
-    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "switchover");
     await page.waitForFunction((id) => {
       const g = document.querySelector('#topology g[data-role="primary"]');
       return g && g.getAttribute("data-node") === id;
@@ -102,11 +131,10 @@ const scenarios = {
     check((await page.locator(`#topology g[data-node="${before}"]`).getAttribute("data-role")) === "replica", "the old primary is not drawn as a replica");
     await page.screenshot({ path: join(shots, "switchover.png") });
     // A forced failover from the console: confirmed, watched, redrawn.
-    await page.waitForFunction(() => [...document.querySelectorAll("#topology g.node rect")].every((r) => r.getAttribute("stroke") === "#1c7c3c"), null, { timeout: 30000 });
+    await idle(page);
     await page.getByRole("button", { name: "Failover" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Fail over" }).click();
-    await page.locator("#progress strong", { hasText: "failover" }).waitFor();
-    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "failover");
     await page.waitForFunction((id) => {
       const g = document.querySelector('#topology g[data-role="primary"]');
       return g && g.getAttribute("data-node") !== id;
@@ -151,40 +179,41 @@ const scenarios = {
     await page.getByRole("link", { name: "web" }).click();
     await page.locator('#topology g[data-role="primary"]').waitFor();
     // Add a node, watch it to the end, see it drawn.
+    await idle(page);
     await page.getByRole("button", { name: "Add node" }).click();
     await page.getByLabel("Node size").selectOption("xsmall");
     await page.getByRole("button", { name: "Add", exact: true }).click();
-    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "add_node");
     await page.waitForFunction(() => document.querySelectorAll('#topology g[data-role="replica"]').length === 3, null, { timeout: 15000 });
     // Remove a replica (the last one drawn).
+    await idle(page);
     const replica = await page.locator('#topology g[data-role="replica"]').last().getAttribute("data-node");
     await page.getByRole("button", { name: `Remove ${replica}` }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Remove" }).click();
-    await page.locator("#progress strong", { hasText: "remove_node" }).waitFor();
-    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "remove_node");
     await page.waitForFunction((id) => !document.querySelector(`#topology g[data-node="${id}"]`), replica, { timeout: 15000 });
     // Resize a replica, then reboot it.
+    await idle(page);
     const other = await page.locator('#topology g[data-role="replica"]').first().getAttribute("data-node");
     await page.getByRole("button", { name: `Resize ${other}` }).click();
     await page.getByLabel("New size").selectOption("small");
     await page.getByRole("dialog").getByRole("button", { name: "Resize" }).click();
-    await page.locator("#progress strong", { hasText: "resize_node" }).waitFor();
-    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "resize_node");
     await page.locator(`tr[data-node="${other}"] td`, { hasText: "small" }).waitFor({ timeout: 15000 });
+    await idle(page);
     await page.getByRole("button", { name: `Reboot ${other}` }).click();
-    await page.locator("#progress strong", { hasText: "reboot_node" }).waitFor();
-    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "reboot_node");
     // Backup now, then restore it into a new cluster.
+    await idle(page);
     await page.getByRole("button", { name: "Backup now" }).click();
-    await page.locator("#progress strong", { hasText: "backup" }).waitFor();
-    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "backup");
     const restore = page.getByRole("button", { name: "Restore into new cluster" }).first();
     await restore.waitFor({ timeout: 15000 });
     await restore.click();
     await page.getByLabel("New cluster name").fill("web-copy");
     await page.getByRole("button", { name: "Restore", exact: true }).click();
     await page.locator("#progress .secret code").waitFor();
-    await page.locator("#progress .badge", { hasText: "succeeded" }).first().waitFor({ timeout: 120000 });
+    await watched(page, "restore_cluster");
     // Charts: the monitor's history has points by now.
     await page.waitForFunction(() => document.querySelectorAll(".chart svg path").length > 0, null, { timeout: 20000 });
     await page.screenshot({ path: join(shots, "cluster-detail.png"), fullPage: true });

@@ -108,3 +108,21 @@ export function fmtTime(s) {
   if (!s) return "—";
   return new Date(s).toLocaleString();
 }
+
+// Re-renders a live part of a page without pulling the keyboard focus away:
+// nothing happens when `data` is what was drawn last; otherwise `render()`
+// runs and the focused control (matched by id, aria-label or text) gets the
+// focus back.
+export function liveRender(holder, data, render) {
+  const key = JSON.stringify(data);
+  if (holder.dataset.drawn === key) return;
+  holder.dataset.drawn = key;
+  const a = document.activeElement;
+  const name = (e) => e.id || e.getAttribute("aria-label") || e.textContent;
+  const focused = a && a !== document.body && holder.contains(a) ? name(a) : null;
+  render();
+  if (focused) {
+    const again = [...holder.querySelectorAll("button, a, input, select")].find((e) => name(e) === focused);
+    if (again) again.focus();
+  }
+}

@@ -99,16 +99,21 @@ pub struct Instances {
 }
 
 async fn instance(app: &Marina, base: &Base, c: &ClusterRecord) -> Result<Instance, Error> {
-    let status = match c.status {
-        ClusterStatus::Creating => "building",
-        ClusterStatus::Deleting | ClusterStatus::Deleted => "deleting",
-        ClusterStatus::Failed => "error",
-        ClusterStatus::Updating => match app.running_operation(&c.id).await?.map(|o| o.op_type) {
-            Some(OperationType::RebootCluster | OperationType::RebootNode) => "rebooting",
-            Some(OperationType::ResizeCluster | OperationType::ResizeNode) => "resizing",
-            _ => "running",
-        },
-        ClusterStatus::Active | ClusterStatus::Degraded | ClusterStatus::FailingOver => "running",
+    let running_op = match c.status {
+        ClusterStatus::Creating | ClusterStatus::Deleting | ClusterStatus::Deleted | ClusterStatus::Failed => None,
+        _ => app.running_operation(&c.id).await?.map(|o| o.op_type),
+    };
+    let status = match (c.status, running_op) {
+        // The create's last step publishes the endpoints after the cluster
+        // turns active: `running` (a hostname to connect to) waits for it.
+        (ClusterStatus::Creating, _) | (_, Some(OperationType::CreateCluster | OperationType::RestoreCluster)) => {
+            "building"
+        }
+        (ClusterStatus::Deleting | ClusterStatus::Deleted, _) => "deleting",
+        (ClusterStatus::Failed, _) => "error",
+        (_, Some(OperationType::RebootCluster | OperationType::RebootNode)) => "rebooting",
+        (_, Some(OperationType::ResizeCluster | OperationType::ResizeNode)) => "resizing",
+        _ => "running",
     };
     let serving = c.endpoints_ready && status != "building";
     let size = app.size(&c.size_id);

@@ -4,7 +4,7 @@
 // to the end in the "Progress" panel.
 
 import { del, get, patch, post } from "../api.js";
-import { NAME_PATTERN, h, badge, copyButton, field, fmtTime, formDialog } from "../dom.js";
+import { NAME_PATTERN, h, badge, copyButton, field, fmtTime, formDialog, liveRender } from "../dom.js";
 import { runAndWatch, stepsList } from "../ops.js";
 import { drawTopology } from "../topology.js";
 import { lineChart } from "../charts.js";
@@ -57,6 +57,10 @@ export async function clusterPage(main, id, navigate) {
   }
 
   function renderHead() {
+    liveRender(head, [cluster.name, cluster.status, cluster.size_id, cluster.nodes.map((n) => [n.id, n.role]), cluster.endpoints, cluster.failover], drawHead);
+  }
+
+  function drawHead() {
     const conn = connectionString(cluster);
     const replicas = cluster.nodes.filter((n) => n.role === "replica");
     head.replaceChildren(
@@ -77,6 +81,14 @@ export async function clusterPage(main, id, navigate) {
   function renderNodes(status) {
     const probes = {};
     for (const n of (status && status.nodes) || []) probes[n.node_id] = n.probes;
+    const shown = cluster.nodes.map((n) => {
+      const p = probes[n.id] || {};
+      return [n, p.reachable, p.writable, p.lag_seconds, p.gtid_position];
+    });
+    liveRender(nodesBox, shown, () => drawNodes(probes));
+  }
+
+  function drawNodes(probes) {
     const rows = cluster.nodes.map((n) => {
       const p = probes[n.id] || {};
       return h("tr", { "data-node": n.id },

@@ -3,7 +3,7 @@
 // with the create operation's progress to the end.
 
 import { all, get, post } from "../api.js";
-import { NAME_PATTERN, h, badge, copyButton, field, formDialog } from "../dom.js";
+import { NAME_PATTERN, h, badge, copyButton, field, formDialog, liveRender } from "../dom.js";
 import { watch } from "../ops.js";
 
 export function connectionString(c) {
@@ -20,11 +20,11 @@ export async function clustersPage(main) {
     list);
   const render = async () => {
     const clusters = await all("/v1/clusters");
-    list.replaceChildren(clusters.length
+    liveRender(list, clusters, () => list.replaceChildren(clusters.length
       ? h("div", { class: "table-wrap" }, h("table", {},
         h("thead", {}, h("tr", {}, ["Name", "Status", "Size", "Nodes", "Endpoints", "Connect"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, clusters.map(row))))
-      : h("p", { class: "muted" }, "No clusters yet."));
+      : h("p", { class: "muted" }, "No clusters yet.")));
   };
   await render();
   // Statuses change on their own (creating → active, failovers): keep the
