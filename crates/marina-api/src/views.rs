@@ -127,7 +127,9 @@ impl ClusterView {
             replication: c.replication,
             node_count: c.node_count,
             nodes: nodes.iter().map(NodeView::from).collect(),
-            endpoints: c.endpoints_ready.then(|| Endpoints {
+            // Shown from the first time the cluster is active (the create's
+            // last step routes them a moment before).
+            endpoints: (c.endpoints_ready && c.status != ClusterStatus::Creating).then(|| Endpoints {
                 writer: HostPort {
                     host: c.writer_host.clone(),
                     port: c.endpoint_port,

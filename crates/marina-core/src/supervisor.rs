@@ -158,7 +158,10 @@ pub fn cluster_routes(
     reader_ok: &dyn Fn(&NodeRecord) -> bool,
     allowed: &[ipnet::Ipv4Net],
 ) -> Option<[Route; 2]> {
-    if !c.endpoints_ready || !SERVING.contains(&c.status) {
+    // A cluster still `creating` whose endpoints are ready is in its create's
+    // last step: it is routed before it turns `active`, so a client that sees
+    // `active` can connect at once.
+    if !c.endpoints_ready || !(SERVING.contains(&c.status) || c.status == ClusterStatus::Creating) {
         return None;
     }
     let addr = |n: &NodeRecord| SocketAddrV4::new(n.host.parse().unwrap_or(Ipv4Addr::LOCALHOST), n.port);
@@ -383,6 +386,9 @@ mod tests {
         assert!(w.backends.is_empty());
         // Not yet active, or being deleted: no routes.
         assert!(cluster_routes(&cluster(ClusterStatus::Creating, false), &nodes, &all, &lo).is_none());
+        // The create's last step: routed (the writer to the primary) before `active`.
+        let [w, _] = cluster_routes(&cluster(ClusterStatus::Creating, true), &nodes, &all, &lo).unwrap();
+        assert_eq!(w.backends.len(), 1);
         assert!(cluster_routes(&cluster(ClusterStatus::Deleting, true), &nodes, &all, &lo).is_none());
     }
 }

@@ -9,7 +9,8 @@
 //!    it with GTID, wait until the replica threads run.
 //! 4. `create_catalog`: the databases and accounts asked for at create time
 //!    (Trove's create body), on the primary; what exists already is kept.
-//! 5. `activate`: nodes and cluster become `active`, endpoints are published and
+//! 5. `activate`: the endpoints are routed (the cluster marked ready while
+//!    still `creating`), then nodes and cluster become `active`, endpoints are published and
 //!    applied.
 //!
 //! On failure every node process is stopped and the cluster is marked `failed`
@@ -96,6 +97,20 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             None => Ok(()),
         },
         "activate" => {
+            // Routes first: the endpoints of a creating cluster marked ready
+            // are applied, then the cluster turns active (already active on
+            // a re-run after a crash: nothing to do here).
+            if cluster.status == ClusterStatus::Creating {
+                app.store
+                    .update_cluster_status(
+                        cluster_id,
+                        &[ClusterStatus::Creating],
+                        ClusterStatus::Creating,
+                        Some(true),
+                    )
+                    .await?;
+                crate::supervisor::apply_endpoints(app).await?;
+            }
             for n in &nodes {
                 app.store.update_node(&n.id, n.role, NodeStatus::Active).await?;
             }
@@ -172,7 +187,8 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
             cluster_id,
             &[ClusterStatus::Creating, ClusterStatus::Active],
             ClusterStatus::Failed,
-            None,
+            // A cluster that never served is left alone by the supervisor.
+            Some(false),
         )
         .await?;
     app.event(
