@@ -306,13 +306,22 @@ async fn fail_over_then_lose_the_new_primary(app: &TestApp, name: &str) -> (Stri
     (id, e)
 }
 
+/// The evaluation that records a refused failover marks the cluster failed
+/// just after the event.
+async fn cluster_turns_failed(app: &TestApp, id: &str) {
+    eventually(Duration::from_secs(5), "cluster failed", || async {
+        (cluster(app, id).await["status"] == "failed").then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_refused_when_the_limit_is_reached() {
     let app = TestApp::start_configured("kernel", "[failover]\nlimit = 1\nmin_interval_secs = 0\n").await;
     let (id, e) = fail_over_then_lose_the_new_primary(&app, "limit").await;
     let id = id.as_str();
     assert!(e["message"].as_str().unwrap().contains("reached the limit of 1"), "{e}");
-    assert_eq!(cluster(&app, id).await["status"], "failed");
+    cluster_turns_failed(&app, id).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(ops_of_type(&app, id, "failover").await.len(), 1, "no second failover");
     // An operator can still force one.
@@ -361,7 +370,7 @@ async fn manual_mode_never_fails_over_and_restarts_the_primary() {
     })
     .await;
     assert!(e["message"].as_str().unwrap().contains("manual"), "{e}");
-    assert_eq!(cluster(&app, id).await["status"], "failed");
+    cluster_turns_failed(&app, id).await;
     signal(pid, libc::SIGCONT);
     wait_all_active(&app, id).await;
     // A dead primary is restarted in place (made writable again) and serves.
