@@ -29,6 +29,8 @@ pub struct ErrorInfo {
     pub code: &'static str,
     /// The public message.
     pub message: String,
+    /// What was not found (`cluster`, `node`, …) for `not_found`.
+    pub missing: Option<&'static str>,
 }
 
 /// A seed whose paths answer errors in its own form.
@@ -105,7 +107,7 @@ impl Dialect {
 fn repman_text(info: &ErrorInfo) -> String {
     match info.code {
         "forbidden" => "No valid ACL".into(),
-        "not_found" if info.message.starts_with("cluster") => "No Cluster".into(),
+        "not_found" if info.missing == Some("cluster") => "No Cluster".into(),
         _ => info.message.clone(),
     }
 }
@@ -149,6 +151,7 @@ mod tests {
         ErrorInfo {
             code,
             message: "m".into(),
+            missing: None,
         }
     }
 
@@ -180,6 +183,7 @@ mod tests {
         let not_found = ErrorInfo {
             code: "not_found",
             message: "cluster \"x\" was not found".into(),
+            missing: Some("cluster"),
         };
         assert_eq!(Dialect::Repman.body(StatusCode::NOT_FOUND, &not_found), "No Cluster");
         assert_eq!(Dialect::Repman.status(StatusCode::NOT_FOUND, &not_found), 500);

@@ -69,6 +69,10 @@ impl IntoResponse for ApiError {
         resp.extensions_mut().insert(crate::dialect::ErrorInfo {
             code: self.0.code(),
             message: body_message,
+            missing: match &self.0 {
+                Error::NotFound { kind, .. } => Some(*kind),
+                _ => None,
+            },
         });
         if let Error::RateLimited { retry_after_secs } = self.0
             && let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())

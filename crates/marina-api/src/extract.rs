@@ -216,6 +216,17 @@ impl FromRequestParts<Arc<Marina>> for Auth {
     }
 }
 
+/// A seed API's path names the tenant (MedStack's company, Trove's
+/// `tenant_id`): it must be the token's, else 404 `kind`, as for any other
+/// tenant's resource.
+pub fn own_tenant(auth: &AuthContext, kind: &'static str, id: &str) -> Result<(), Error> {
+    if auth.tenant_id == id {
+        Ok(())
+    } else {
+        Err(Error::not_found(kind, id))
+    }
+}
+
 /// `?limit=&cursor=` of list endpoints.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct ListParams {

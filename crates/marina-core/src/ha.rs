@@ -12,6 +12,11 @@ impl Marina {
     /// The latest probes of every node of a cluster.
     pub async fn cluster_status(&self, tenant_id: &str, id: &str) -> Result<StatusView, Error> {
         let (c, nodes) = self.get_cluster(tenant_id, id).await?;
+        Ok(self.status_view(c, &nodes))
+    }
+
+    /// The monitor's latest probes of a cluster's nodes (already read).
+    pub fn status_view(&self, c: ClusterRecord, nodes: &[NodeRecord]) -> StatusView {
         let mut checked_at: Option<String> = None;
         let primary_pos = nodes
             .iter()
@@ -51,12 +56,12 @@ impl Marina {
                 }
             })
             .collect();
-        Ok(StatusView {
+        StatusView {
             cluster_id: c.id,
             status: c.status,
             checked_at,
             nodes: views,
-        })
+        }
     }
 
     /// Whether a node is the writable primary (`want_primary`) or a healthy

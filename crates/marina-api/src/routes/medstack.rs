@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, Json, own_tenant};
 
 const SIZE_PREFIX: &str = "node_size_";
 
@@ -103,16 +103,6 @@ fn size_id(ms: &str) -> String {
     ms.strip_prefix(SIZE_PREFIX).unwrap_or(ms).to_string()
 }
 
-/// The company in the path must be the token's tenant (404 otherwise, as
-/// for any other tenant's resource).
-fn company(auth: &marina_core::auth::AuthContext, company_id: &str) -> Result<(), Error> {
-    if auth.tenant_id == company_id {
-        Ok(())
-    } else {
-        Err(Error::not_found("company", company_id))
-    }
-}
-
 /// The operating system nodes run on (this host's, from os-release).
 fn operating_system() -> Option<String> {
     let text = std::fs::read_to_string("/etc/os-release").ok()?;
@@ -182,7 +172,7 @@ pub async fn clusters(
     Path(company_id): Path<String>,
 ) -> ApiResult<axum::Json<MsList<MsCluster>>> {
     auth.require(Scope::Read)?;
-    company(&auth, &company_id)?;
+    own_tenant(&auth, "company", &company_id)?;
     let out = app
         .all_clusters(&auth.tenant_id)
         .await?
@@ -208,7 +198,7 @@ pub async fn node_sizes(
     Path((company_id, cluster_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<MsList<MsNodeSize>>> {
     auth.require(Scope::Read)?;
-    company(&auth, &company_id)?;
+    own_tenant(&auth, "company", &company_id)?;
     app.cluster(&auth.tenant_id, &cluster_id).await?;
     Ok(list(app.sizes.iter().map(ms_size).collect()))
 }
@@ -226,7 +216,7 @@ pub async fn create_node(
     Json(input): Json<MsSizeInput>,
 ) -> ApiResult<(StatusCode, axum::Json<MsNode>)> {
     auth.require(Scope::Write)?;
-    company(&auth, &company_id)?;
+    own_tenant(&auth, "company", &company_id)?;
     let input = AddNodeInput {
         size_id: Some(size_id(&input.size_id)),
     };
@@ -245,7 +235,7 @@ pub async fn get_node(
     Path((company_id, cluster_id, node_id)): Path<(String, String, String)>,
 ) -> ApiResult<axum::Json<MsNode>> {
     auth.require(Scope::Read)?;
-    company(&auth, &company_id)?;
+    own_tenant(&auth, "company", &company_id)?;
     Ok(axum::Json(node_of(&app, &auth.tenant_id, &cluster_id, &node_id).await?))
 }
 
@@ -263,7 +253,7 @@ pub async fn resize_node(
     Json(input): Json<MsSizeInput>,
 ) -> ApiResult<(StatusCode, axum::Json<MsNode>)> {
     auth.require(Scope::Write)?;
-    company(&auth, &company_id)?;
+    own_tenant(&auth, "company", &company_id)?;
     let input = ResizeNodeInput {
         size_id: size_id(&input.size_id),
     };
@@ -289,7 +279,7 @@ pub async fn reboot_node(
     Path((company_id, cluster_id, node_id)): Path<(String, String, String)>,
 ) -> ApiResult<(StatusCode, axum::Json<MsNode>)> {
     auth.require(Scope::Write)?;
-    company(&auth, &company_id)?;
+    own_tenant(&auth, "company", &company_id)?;
     app.reboot_node(&auth.tenant_id, &cluster_id, &node_id, RebootInput::default())
         .await?;
     let n = node_of(&app, &auth.tenant_id, &cluster_id, &node_id).await?;
@@ -307,7 +297,7 @@ pub async fn delete_node(
     Path((company_id, cluster_id, node_id)): Path<(String, String, String)>,
 ) -> ApiResult<(StatusCode, axum::Json<MsNode>)> {
     auth.require(Scope::Write)?;
-    company(&auth, &company_id)?;
+    own_tenant(&auth, "company", &company_id)?;
     app.remove_node(&auth.tenant_id, &cluster_id, &node_id).await?;
     let n = node_of(&app, &auth.tenant_id, &cluster_id, &node_id).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(n)))

@@ -13,9 +13,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use marina_common::Error;
-use marina_common::model::{
-    ClusterStatus, CreateClusterInput, CreateOvhApplicationInput, OperationType, OvhApplication, Scope,
-};
+use marina_common::model::{ClusterStatus, CreateClusterInput, CreateOvhApplicationInput, OvhApplication, Scope};
 use marina_core::Marina;
 use marina_core::auth::AuthContext;
 use marina_core::ovh::{OvhRefusal, SignedRequest};
@@ -220,13 +218,8 @@ pub async fn get(
 ) -> ApiResult<axum::Json<StackView>> {
     s.auth.require(Scope::Read)?;
     let (c, nodes) = app.get_cluster(&s.auth.tenant_id, &id).await?;
-    // Active once the create has also published the endpoints (its last step).
-    let creating = app
-        .running_operation(&c.id)
-        .await?
-        .is_some_and(|o| matches!(o.op_type, OperationType::CreateCluster | OperationType::RestoreCluster));
     Ok(axum::Json(StackView {
-        active: matches!(c.status, ClusterStatus::Active | ClusterStatus::Degraded) && !creating,
+        active: matches!(c.status, ClusterStatus::Active | ClusterStatus::Degraded),
         nodes: nodes
             .iter()
             .map(|n| StackNode {

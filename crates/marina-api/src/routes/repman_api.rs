@@ -185,9 +185,9 @@ fn server(app: &Marina, node: &NodeRecord, view: &NodeStatusView) -> Value {
 }
 
 /// Every server of a cluster with its latest probes.
-async fn servers(app: &Marina, auth: &AuthContext, c: &ClusterRecord) -> Result<Vec<(NodeRecord, Value)>, Error> {
-    let status = app.cluster_status(&auth.tenant_id, &c.id).await?;
+async fn servers(app: &Marina, c: &ClusterRecord) -> Result<Vec<(NodeRecord, Value)>, Error> {
     let nodes = app.store.list_nodes(&c.id).await?;
+    let status = app.status_view(c.clone(), &nodes);
     Ok(nodes
         .into_iter()
         .filter_map(|n| {
@@ -243,7 +243,7 @@ pub async fn cluster(
 ) -> ApiResult<axum::Json<Value>> {
     auth.require(Scope::Read)?;
     let c = cluster_of(&app, &auth, &name).await?;
-    let servers = servers(&app, &auth, &c).await?;
+    let servers = servers(&app, &c).await?;
     let (failovers, last) = app
         .store
         .count_operations_since(&c.id, OperationType::Failover, "0000")
@@ -346,7 +346,7 @@ pub async fn topology(
 ) -> ApiResult<axum::Json<Value>> {
     auth.require(Scope::Read)?;
     let c = cluster_of(&app, &auth, &name).await?;
-    let all = || servers(&app, &auth, &c);
+    let all = || servers(&app, &c);
     let out = match view.as_str() {
         "servers" => Value::Array(all().await?.into_iter().map(|(_, s)| s).collect()),
         "master" => all()

@@ -13,9 +13,9 @@ use marina_core::Marina;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Base, TroveLink, same_tenant};
+use super::{Base, TroveLink};
 use crate::error::ApiResult;
-use crate::extract::Auth;
+use crate::extract::{Auth, own_tenant};
 use crate::transport::Scheme;
 
 /// The first flavor id.
@@ -109,7 +109,7 @@ pub async fn list(
     Path(tenant_id): Path<String>,
 ) -> ApiResult<axum::Json<Flavors>> {
     auth.require(Scope::Read)?;
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     Ok(axum::Json(all(&app, &Base::new(&headers, scheme, &tenant_id))))
 }
 
@@ -138,7 +138,7 @@ pub async fn get(
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<OneFlavor>> {
     auth.require(Scope::Read)?;
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     let size = size_of(&app, &id)?;
     Ok(axum::Json(OneFlavor {
         flavor: flavor(&app, &Base::new(&headers, scheme, &tenant_id), size),

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::flavors::{flavor_id, size_of};
-use super::{Base, TroveLink, same_tenant};
+use super::{Base, TroveLink};
 use crate::error::ApiResult;
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, Json, own_tenant};
 use crate::transport::Scheme;
 
 /// A flavor reference in an instance.
@@ -103,12 +103,10 @@ async fn instance(app: &Marina, base: &Base, c: &ClusterRecord) -> Result<Instan
         ClusterStatus::Creating | ClusterStatus::Deleting | ClusterStatus::Deleted | ClusterStatus::Failed => None,
         _ => app.running_operation(&c.id).await?.map(|o| o.op_type),
     };
+    // A cluster turns active only once its endpoints are routed, so
+    // `running` (a hostname to connect to) is safe to act on at once.
     let status = match (c.status, running_op) {
-        // The create's last step publishes the endpoints after the cluster
-        // turns active: `running` (a hostname to connect to) waits for it.
-        (ClusterStatus::Creating, _) | (_, Some(OperationType::CreateCluster | OperationType::RestoreCluster)) => {
-            "building"
-        }
+        (ClusterStatus::Creating, _) => "building",
         (ClusterStatus::Deleting | ClusterStatus::Deleted, _) => "deleting",
         (ClusterStatus::Failed, _) => "error",
         (_, Some(OperationType::RebootCluster | OperationType::RebootNode)) => "rebooting",
@@ -167,7 +165,7 @@ pub async fn list(
     Path(tenant_id): Path<String>,
 ) -> ApiResult<axum::Json<Instances>> {
     auth.require(Scope::Read)?;
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     let base = Base::new(&headers, scheme, &tenant_id);
     let mut instances = Vec::new();
     for (c, _) in app.all_clusters(&auth.tenant_id).await? {
@@ -336,7 +334,7 @@ pub async fn create(
     Json(body): Json<CreateBody>,
 ) -> ApiResult<(StatusCode, axum::Json<OneInstance>)> {
     auth.require(Scope::Write)?;
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     let i = body.instance;
     let flavor = match &i.flavor_ref {
         serde_json::Value::String(s) => s.clone(),
@@ -414,7 +412,7 @@ pub async fn get(
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<OneInstance>> {
     auth.require(Scope::Read)?;
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     let c = app.cluster(&auth.tenant_id, &id).await?;
     let base = Base::new(&headers, scheme, &tenant_id);
     Ok(axum::Json(OneInstance {
@@ -432,7 +430,7 @@ pub async fn delete(
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     auth.require(Scope::Write)?;
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     app.delete_cluster(&auth.tenant_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -479,7 +477,7 @@ pub async fn action(
     Json(body): Json<ActionBody>,
 ) -> ApiResult<Response> {
     auth.require(Scope::Write)?;
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     match (body.restart, body.reset_password, body.resize) {
         (Some(_), None, None) => {
             app.reboot_cluster(&auth.tenant_id, &id).await?;

@@ -17,7 +17,6 @@ pub mod instances;
 pub mod security_groups;
 
 use axum::http::HeaderMap;
-use marina_common::Error;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -45,14 +44,5 @@ impl Base {
             href: format!("{}/{kind}/{id}", self.0),
             rel: "self",
         }]
-    }
-}
-
-/// The path's tenant must be the token's (404 otherwise).
-pub fn same_tenant(auth: &marina_core::auth::AuthContext, tenant_id: &str) -> Result<(), Error> {
-    if auth.tenant_id == tenant_id {
-        Ok(())
-    } else {
-        Err(Error::not_found("tenant", tenant_id))
     }
 }

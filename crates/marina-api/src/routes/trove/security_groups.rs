@@ -15,9 +15,9 @@ use marina_store::PageRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Base, TroveLink, same_tenant};
+use super::{Base, TroveLink};
 use crate::error::ApiResult;
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, Json, own_tenant};
 use crate::transport::Scheme;
 
 /// `{"cidr"}`.
@@ -155,7 +155,7 @@ pub async fn list(
     scheme: Option<axum::Extension<Scheme>>,
     Path(tenant_id): Path<String>,
 ) -> ApiResult<axum::Json<Groups>> {
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     let base = Base::new(&headers, scheme, &tenant_id);
     let groups = all_groups(&app, &auth).await?;
     Ok(axum::Json(Groups {
@@ -174,7 +174,7 @@ pub async fn get(
     scheme: Option<axum::Extension<Scheme>>,
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<OneGroup>> {
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     let g = app.security_group(&auth, &id).await?;
     Ok(axum::Json(OneGroup {
         group: group(&Base::new(&headers, scheme, &tenant_id), g),
@@ -191,7 +191,7 @@ pub async fn create_rule(
     Path(tenant_id): Path<String>,
     Json(body): Json<CreateRuleBody>,
 ) -> ApiResult<(StatusCode, axum::Json<OneRule>)> {
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     let r = body.security_group_rule;
     let made = app
         .add_rule(
@@ -221,7 +221,7 @@ pub async fn get_rule(
     Auth(auth): Auth,
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<OneRule>> {
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     Ok(axum::Json(OneRule {
         security_group_rule: rule(find_rule(&app, &auth, &id).await?),
     }))
@@ -236,7 +236,7 @@ pub async fn delete_rule(
     Auth(auth): Auth,
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    same_tenant(&auth, &tenant_id)?;
+    own_tenant(&auth, "tenant", &tenant_id)?;
     let r = find_rule(&app, &auth, &id).await?;
     app.delete_rule(&auth, &r.security_group_id, &r.id).await?;
     Ok(StatusCode::NO_CONTENT)
