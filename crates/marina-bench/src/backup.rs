@@ -1,4 +1,4 @@
-//! `marina-bench backup [--size-mib N] [--seconds N] [--rounds N]`: backup
+//! `marina-bench backup [--size-mib N] [--seconds N] [--rounds N] [--pairs N]`: backup
 //! and restore against the raw tools, in one run on this machine.
 //!
 //! A 2-node semisync cluster is loaded with about `--size-mib` MiB of sysbench
@@ -11,7 +11,8 @@
 //!   raw `zstd -d | mbstream -x` + `mariadb-backup --prepare`;
 //! - the primary's write throughput (sysbench oltp_write_only through the
 //!   writer endpoint for `--seconds`) while backups run back to back, against
-//!   the same run without a backup.
+//!   the same run without a backup; `--pairs` quiet and busy windows
+//!   alternate and their means are compared.
 //!
 //! Throughput is the replica's InnoDB data (binlogs and relay logs excluded)
 //! per second of backup, so both sides of a ratio divide the same bytes.
@@ -133,6 +134,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let size_mib = arg_value(args, "--size-mib", 1024).max(16);
     let secs = arg_value(args, "--seconds", 20).max(5);
     let rounds = arg_value(args, "--rounds", 2).max(1);
+    let pairs = arg_value(args, "--pairs", 3).max(1);
     let scratch = tempfile::Builder::new().prefix("marina-bench-backup-").tempdir()?;
     let mut bench = Bench::start(scratch.path().join("marina"), |_| {}).await?;
     let app = bench.app.clone();
@@ -163,29 +165,112 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let target = raw_dir.join("target");
     let physical_args = marina_engine::backup::physical_backup_args(&socket, &datadir, &target);
     let logical_args = marina_engine::backup::logical_dump_args(&socket);
+    // `MARINA_BENCH_EXPERIMENTS="cmd;;;cmd…"` (see below) skips to the load.
+    let experiments = std::env::var("MARINA_BENCH_EXPERIMENTS").ok();
+    if experiments.is_none() {
+        let tools = Tools {
+            raw_dir: &raw_dir,
+            target: &target,
+            physical_args: &physical_args,
+            logical_args: &logical_args,
+        };
+        tools_and_restore(&bench, &id, mb, &tools, rounds).await?;
+    }
+
+    // The primary's writes during backups.
+    let run_args = vec![
+        "--tables=8".into(),
+        format!("--table-size={rows}"),
+        "--threads=4".into(),
+        format!("--time={secs}"),
+    ];
+    let pid = c["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["role"] == "primary"))
+        .and_then(|n| n["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let psock = app.runtime.node_dir(&pid).join("mariadbd.sock").display().to_string();
+    let fill = |cmd: &str| {
+        cmd.replace("{ARGS}", &quoted(&physical_args))
+            .replace("{DATADIR}", &datadir.display().to_string())
+            .replace("{OUT}", &raw_dir.display().to_string())
+            .replace("{PSOCK}", &psock)
+    };
+    let load = Load {
+        bench: &bench,
+        cluster: &id,
+        host: &wh,
+        password: &pw,
+        args: &run_args,
+        scratch: &target,
+        pairs,
+    };
+    // `MARINA_BENCH_EXPERIMENTS="cmd;;;cmd…"`: each command (or `marina`,
+    // `none`) against its own quiet run, instead of every other figure.
+    if let Some(exps) = experiments {
+        for cmd in exps.split(";;;") {
+            let (quiet, busy, taken) = load.writes_during(&fill(cmd)).await?;
+            println!(
+                "experiment {cmd}: {busy:.0} tps ({:.2} x {quiet:.0} tps without; {taken} runs)",
+                busy / quiet
+            );
+        }
+        bench.stop().await;
+        return Ok(());
+    }
+    let (quiet, busy, taken) = load.writes_during("marina").await?;
+    println!(
+        "primary writes without a backup (oltp_write_only, mean of {pairs} windows of {secs} s): {quiet:.0} tps (1.00 x baseline)"
+    );
+    println!(
+        "primary writes during backups ({taken} physical backups back to back in {pairs} windows alternating with the quiet ones): {busy:.0} tps ({:.2} x without)",
+        busy / quiet
+    );
+    bench.stop().await;
+    Ok(())
+}
+
+/// The raw tools' side of the throughput and restore figures.
+struct Tools<'a> {
+    raw_dir: &'a Path,
+    target: &'a Path,
+    physical_args: &'a [String],
+    logical_args: &'a [String],
+}
+
+/// Prints physical and logical backup throughput against the raw tools (best
+/// of `rounds`) and the restore time against raw extract + prepare.
+async fn tools_and_restore(
+    bench: &Bench,
+    cluster: &str,
+    mb: f64,
+    tools: &Tools<'_>,
+    rounds: usize,
+) -> anyhow::Result<()> {
     let (mut raw_phys, mut raw_log, mut m_phys, mut m_log) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
     let mut physical = Value::Null;
     for _ in 0..rounds {
-        let _ = std::fs::remove_dir_all(&target);
-        std::fs::create_dir_all(&target)?;
+        let _ = std::fs::remove_dir_all(tools.target);
+        std::fs::create_dir_all(tools.target)?;
         let t = timed_sh(&format!(
             "mariadb-backup {} 2>/dev/null | zstd -q -c > {}/phys.zst",
-            quoted(&physical_args),
-            raw_dir.display()
+            quoted(tools.physical_args),
+            tools.raw_dir.display()
         ))
         .await?;
         raw_phys = raw_phys.min(t.as_secs_f64());
-        let (t, b) = marina_backup(&bench, &id, "physical").await?;
+        let (t, b) = marina_backup(bench, cluster, "physical").await?;
         m_phys = m_phys.min(t.as_secs_f64());
         physical = b;
         let t = timed_sh(&format!(
             "mariadb-dump {} 2>/dev/null | zstd -q -c > {}/dump.zst",
-            quoted(&logical_args),
-            raw_dir.display()
+            quoted(tools.logical_args),
+            tools.raw_dir.display()
         ))
         .await?;
         raw_log = raw_log.min(t.as_secs_f64());
-        let (t, _) = marina_backup(&bench, &id, "logical").await?;
+        let (t, _) = marina_backup(bench, cluster, "logical").await?;
         m_log = m_log.min(t.as_secs_f64());
     }
     println!(
@@ -205,12 +290,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     );
 
     // Restore.
-    let extract = raw_dir.join("extract");
+    let extract = tools.raw_dir.join("extract");
     let _ = std::fs::remove_dir_all(&extract);
     std::fs::create_dir_all(&extract)?;
     let raw_restore = timed_sh(&format!(
         "zstd -dc {}/phys.zst | mbstream -x -C {} && mariadb-backup --prepare --target-dir={} >/dev/null 2>&1",
-        raw_dir.display(),
+        tools.raw_dir.display(),
         extract.display(),
         extract.display()
     ))
@@ -240,54 +325,6 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         m_restore / raw_restore
     );
 
-    // The primary's writes during backups.
-    let run_args = vec![
-        "--tables=8".into(),
-        format!("--table-size={rows}"),
-        "--threads=4".into(),
-        format!("--time={secs}"),
-    ];
-    let pid = c["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["role"] == "primary"))
-        .and_then(|n| n["id"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    let psock = app.runtime.node_dir(&pid).join("mariadbd.sock").display().to_string();
-    let fill = |cmd: &str| {
-        cmd.replace("{ARGS}", &quoted(&physical_args))
-            .replace("{DATADIR}", &datadir.display().to_string())
-            .replace("{OUT}", &raw_dir.display().to_string())
-            .replace("{PSOCK}", &psock)
-    };
-    let load = Load {
-        bench: &bench,
-        cluster: &id,
-        host: &wh,
-        password: &pw,
-        args: &run_args,
-        scratch: &target,
-    };
-    // `MARINA_BENCH_EXPERIMENTS="cmd;;;cmd…"`: each command (or `marina`,
-    // `none`) against its own quiet run, instead of the figures below.
-    if let Ok(exps) = std::env::var("MARINA_BENCH_EXPERIMENTS") {
-        for cmd in exps.split(";;;") {
-            let (quiet, busy, taken) = load.writes_during(&fill(cmd)).await?;
-            println!(
-                "experiment {cmd}: {busy:.0} tps ({:.2} x {quiet:.0} tps without; {taken} runs)",
-                busy / quiet
-            );
-        }
-        bench.stop().await;
-        return Ok(());
-    }
-    let (quiet, busy, taken) = load.writes_during("marina").await?;
-    println!("primary writes without a backup (oltp_write_only, {secs} s): {quiet:.0} tps (1.00 x baseline)");
-    println!(
-        "primary writes during backups ({taken} physical backups back to back): {busy:.0} tps ({:.2} x without)",
-        busy / quiet
-    );
-    bench.stop().await;
     Ok(())
 }
 
@@ -300,6 +337,7 @@ struct Load<'a> {
     password: &'a str,
     args: &'a [String],
     scratch: &'a Path,
+    pairs: usize,
 }
 
 impl Load<'_> {
@@ -310,7 +348,21 @@ impl Load<'_> {
 
     /// (tps alone, tps while `what` runs back to back, how many runs): `what`
     /// is `marina` (Marina's physical backups), `none`, or a shell command.
+    /// Quiet and busy windows alternate `pairs` times (the means are
+    /// compared): the rate drifts by several percent from one window to the
+    /// next on this VM.
     async fn writes_during(&self, what: &str) -> anyhow::Result<(f64, f64, usize)> {
+        let (mut quiet, mut busy, mut taken) = (0.0, 0.0, 0);
+        for _ in 0..self.pairs {
+            let (q, b, t) = self.one_pair(what).await?;
+            quiet += q / self.pairs as f64;
+            busy += b / self.pairs as f64;
+            taken += t;
+        }
+        Ok((quiet, busy, taken))
+    }
+
+    async fn one_pair(&self, what: &str) -> anyhow::Result<(f64, f64, usize)> {
         let quiet = self.run().await.await??;
         let load = self.run().await;
         let mut taken = 0;
