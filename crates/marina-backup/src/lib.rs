@@ -5,11 +5,13 @@
 //! key only once the tool that produced them succeeded.
 
 pub mod blob;
+pub mod governor;
 pub mod manifest;
 pub mod pipeline;
 pub mod s3;
 
 pub use blob::{BlobError, BlobStore, LocalBlobStore, Written};
+pub use governor::Pace;
 pub use manifest::Manifest;
 pub use pipeline::{PipelineError, Produced};
 pub use s3::{S3BlobStore, S3Config};

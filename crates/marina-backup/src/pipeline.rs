@@ -8,9 +8,11 @@
 //! every process exited cleanly, so a tool that died half-way never leaves an
 //! object that looks complete.
 //!
-//! Backup tools run at nice 10 and the lowest best-effort I/O priority, the
-//! compressor (`zstd -1`) on idle CPU only: a backup yields to the databases
-//! it reads from, yet copies their redo log fast enough.
+//! Backup tools and the compressor (`zstd -1`) run on idle CPU only, at nice
+//! 19 and the lowest best-effort I/O priority, and the stream is paced by the
+//! `governor` while the host is busy: a backup yields to the databases it
+//! reads from, yet copies their redo log fast enough (its own thread, which
+//! the pacing does not hold back).
 //!
 //! Restoring: the object is read once to verify its checksum, then again into
 //! `zstd -d | tool` (at normal priority: a restore is waited for).
@@ -22,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+use crate::governor::{Governor, Pace};
 use crate::{BlobError, BlobStore, Written};
 
 /// How much of a tool's log (and of a relayed stream's end) is kept.
@@ -154,13 +157,15 @@ async fn finished(mut child: Child, program: &Path, log: String) -> Result<Strin
 
 /// Runs `program args`, compresses its output with `zstd` and writes it to
 /// `store` under `key` (uncommitted). `keep_tail` relays the stream through
-/// Marina to keep its end.
+/// Marina to keep its end; so does a `pace` with a busy rate, which the
+/// relay then keeps to while the host is busy (see `governor`).
 pub async fn produce(
     store: &dyn BlobStore,
     key: &str,
     program: &Path,
     args: &[String],
     keep_tail: bool,
+    pace: &Pace,
 ) -> Result<Produced, PipelineError> {
     let zstd_bin = Path::new("zstd");
     let mut producer = spawn(
@@ -180,7 +185,7 @@ pub async fn produce(
             .take()
             .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
     ));
-    let (zstd_in, relayed): (Stdio, _) = if keep_tail {
+    let (zstd_in, relayed): (Stdio, _) = if keep_tail || pace.busy_rate > 0 {
         (Stdio::piped(), Some(out))
     } else {
         let direct = out
@@ -201,6 +206,8 @@ pub async fn produce(
             .stdin
             .take()
             .ok_or_else(|| PipelineError::Io("no zstd stdin".into()))?;
+        let tools: Vec<u32> = [producer.id(), zstd.id()].into_iter().flatten().collect();
+        let governor = Governor::start(pace, &tools);
         Some(tokio::spawn(async move {
             let mut tail = Vec::new();
             let mut buf = vec![0u8; 256 * 1024];
@@ -212,7 +219,12 @@ pub async fn produce(
                 if zin.write_all(&buf[..n]).await.is_err() {
                     break;
                 }
-                push_tail(&mut tail, &buf[..n]);
+                if keep_tail {
+                    push_tail(&mut tail, &buf[..n]);
+                }
+                if let Some(pause) = governor.pause_after(n) {
+                    tokio::time::sleep(pause).await;
+                }
             }
             drop(zin);
             tail_text(&tail)
@@ -422,7 +434,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::new(dir.path());
         let (p, a) = sh("seq 1 100000; echo 'GTID of the last change 0-1-9' >&2");
-        let got = produce(&store, "b/data.zst", &p, &a, false).await.unwrap();
+        let got = produce(&store, "b/data.zst", &p, &a, false, &Pace::unlimited())
+            .await
+            .unwrap();
         assert!(got.log.contains("0-1-9"));
         assert!(got.written.size > 0 && got.written.size < 588_895, "compressed");
         store.commit("b/data.zst").await.unwrap();
@@ -445,7 +459,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::new(dir.path());
         let (p, a) = sh("seq 1 200000; echo \"-- SET GLOBAL gtid_slave_pos='0-1-5';\"");
-        let got = produce(&store, "b/dump.zst", &p, &a, true).await.unwrap();
+        let got = produce(&store, "b/dump.zst", &p, &a, true, &Pace::unlimited())
+            .await
+            .unwrap();
         assert!(
             got.tail.ends_with("gtid_slave_pos='0-1-5';\n"),
             "{}",
@@ -455,18 +471,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_busy_host_paces_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        let (p, a) = sh("head -c 2097152 /dev/zero");
+        let busy = Pace {
+            busy_rate: 4 << 20,
+            busy_cpus: -1.0,
+            exclude: vec![],
+        };
+        let start = std::time::Instant::now();
+        let got = produce(&store, "b/paced.zst", &p, &a, false, &busy).await.unwrap();
+        let paced = start.elapsed();
+        assert!(
+            paced >= std::time::Duration::from_millis(450),
+            "2 MiB at 4 MiB/s took {paced:?}"
+        );
+        assert!(got.written.size > 0);
+        let start = std::time::Instant::now();
+        produce(&store, "b/free.zst", &p, &a, false, &Pace::unlimited())
+            .await
+            .unwrap();
+        assert!(
+            start.elapsed() < paced,
+            "unpaced {:?} vs paced {paced:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
     async fn a_failing_tool_is_an_error_and_nothing_is_committed() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::new(dir.path());
         for keep_tail in [false, true] {
             let (p, a) = sh("seq 1 1000; echo 'broken pipe somewhere' >&2; exit 3");
-            let err = produce(&store, "b/data.zst", &p, &a, keep_tail).await.unwrap_err();
+            let err = produce(&store, "b/data.zst", &p, &a, keep_tail, &Pace::unlimited())
+                .await
+                .unwrap_err();
             assert!(err.to_string().contains("broken pipe somewhere"), "{err}");
             assert!(!store.exists("b/data.zst").await.unwrap());
         }
         let (p, a) = sh("exit 0");
         assert!(matches!(
-            produce(&store, "b/x.zst", Path::new("/nonexistent/tool"), &[], false).await,
+            produce(
+                &store,
+                "b/x.zst",
+                Path::new("/nonexistent/tool"),
+                &[],
+                false,
+                &Pace::unlimited()
+            )
+            .await,
             Err(PipelineError::Spawn { .. })
         ));
         run(&p, &a).await.unwrap();

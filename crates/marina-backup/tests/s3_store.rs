@@ -67,9 +67,16 @@ async fn a_tool_pipeline_round_trips_through_s3() {
     let m = S3Server::start("marina-backups").await;
     let store = S3BlobStore::new(&config(&m.endpoint)).unwrap();
     let sh = std::path::PathBuf::from("/bin/sh");
-    let got = pipeline::produce(&store, "b/data.zst", &sh, &["-c".into(), "seq 1 200000".into()], false)
-        .await
-        .unwrap();
+    let got = pipeline::produce(
+        &store,
+        "b/data.zst",
+        &sh,
+        &["-c".into(), "seq 1 200000".into()],
+        false,
+        &marina_backup::Pace::unlimited(),
+    )
+    .await
+    .unwrap();
     store.commit("b/data.zst").await.unwrap();
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("back.txt");

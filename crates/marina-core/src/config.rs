@@ -37,6 +37,8 @@ pub const FAILOVER_MIN_INTERVAL_SECS_DEFAULT: u64 = 30;
 pub const RELAY_APPLY_TIMEOUT_SECS_DEFAULT: u64 = 10;
 pub const SWITCHOVER_MAX_LAG_SECS_DEFAULT: u64 = 30;
 pub const SWITCHOVER_WAIT_TRX_SECS_DEFAULT: u64 = 5;
+pub const BACKUP_BUSY_RATE_MIB_DEFAULT: f64 = 8.0;
+pub const BACKUP_BUSY_CPUS_DEFAULT: f64 = 0.25;
 
 /// How endpoint traffic is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -98,6 +100,13 @@ pub struct BackupsConfig {
     pub binlog_flush_secs: u64,
     /// An S3-compatible bucket instead of the local directory.
     pub s3: Option<marina_backup::S3Config>,
+    /// While the host is busy, a backup reads at most this many MiB of its
+    /// tool's stream per second (0: never limited; see
+    /// `marina_backup::governor`).
+    pub busy_rate_mib: f64,
+    /// The host is busy while processes other than the backup, its source
+    /// node and Marina use more than this many CPUs.
+    pub busy_cpus: f64,
 }
 
 impl Default for BackupsConfig {
@@ -106,6 +115,8 @@ impl Default for BackupsConfig {
             dir: None,
             binlog_flush_secs: 60,
             s3: None,
+            busy_rate_mib: BACKUP_BUSY_RATE_MIB_DEFAULT,
+            busy_cpus: BACKUP_BUSY_CPUS_DEFAULT,
         }
     }
 }
@@ -358,6 +369,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if self.backups.dir.is_some() && self.backups.s3.is_some() {
             return Err("set either backups.dir (a local directory) or [backups.s3], not both".into());
+        }
+        let b = &self.backups;
+        if !(b.busy_rate_mib >= 0.0 && b.busy_rate_mib.is_finite() && b.busy_cpus.is_finite()) {
+            return Err("backups.busy_rate_mib must be 0 or more and backups.busy_cpus a number".into());
         }
         if self.audit.retention_days == 0 {
             return Err("audit.retention_days must be at least 1".into());

@@ -14,10 +14,10 @@
 //! On failure the backup's objects are removed and it is marked `failed`
 //! with the error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use marina_backup::{Manifest, pipeline};
+use marina_backup::{Manifest, Pace, pipeline};
 use marina_common::Error;
 use marina_common::model::{BackupMethod, BackupRecord, BackupStatus, NodeRecord, NodeRole, NodeStatus, Operation};
 use marina_common::time_fmt::now_rfc3339;
@@ -29,6 +29,20 @@ use crate::Marina;
 use crate::backups::{data_key, manifest_key, prefix};
 
 pub(super) const STEPS: &[&str] = &["take_backup", "finalize"];
+
+/// How hard a backup from the node in `node_dir` may work while the host is
+/// busy: the configured pace, the node's own `mariadbd` (which a dump keeps
+/// busy by design) not counting as the host's work.
+fn backup_pace(config: &crate::config::Config, node_dir: &Path) -> Pace {
+    let source = std::fs::read_to_string(node_dir.join("mariadbd.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok());
+    Pace {
+        busy_rate: (config.backups.busy_rate_mib * 1024.0 * 1024.0) as u64,
+        busy_cpus: config.backups.busy_cpus,
+        exclude: source.into_iter().collect(),
+    }
+}
 
 async fn backup_of(app: &Marina, op: &Operation) -> Result<BackupRecord, Error> {
     app.store
@@ -113,14 +127,31 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             let scratch = app.config.data_dir.join("tmp").join(&b.id);
             fresh_dir(&scratch)?;
             let key = data_key(&b);
+            let pace = backup_pace(&app.config, &node_dir);
             let produced = match b.method {
                 BackupMethod::Physical => {
                     let args = tools::physical_backup_args(&socket, &node_dir.join("data"), &scratch);
-                    pipeline::produce(app.blobs.as_ref(), &key, &PathBuf::from("mariadb-backup"), &args, false).await
+                    pipeline::produce(
+                        app.blobs.as_ref(),
+                        &key,
+                        &PathBuf::from("mariadb-backup"),
+                        &args,
+                        false,
+                        &pace,
+                    )
+                    .await
                 }
                 BackupMethod::Logical => {
                     let args = tools::logical_dump_args(&socket);
-                    pipeline::produce(app.blobs.as_ref(), &key, &PathBuf::from("mariadb-dump"), &args, true).await
+                    pipeline::produce(
+                        app.blobs.as_ref(),
+                        &key,
+                        &PathBuf::from("mariadb-dump"),
+                        &args,
+                        true,
+                        &pace,
+                    )
+                    .await
                 }
             };
             let _ = std::fs::remove_dir_all(&scratch);

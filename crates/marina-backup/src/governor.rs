@@ -1,0 +1,202 @@
+//! The backup governor: a backup yields to the work on its host.
+//!
+//! On the two-vCPU machine Marina is measured on, a backup copying at full
+//! speed cost the primary a third of its commits even with its tools on idle
+//! CPU and I/O priority, and a copy limited to 20 MiB/s still cost a tenth:
+//! whatever the tools do (read, checksum, compress, write) takes from the
+//! same few CPUs and the same virtual disk the databases wait on. What helps
+//! is doing less while the databases are busy. Rules:
+//!
+//! - Every `SAMPLE` the governor reads the host's busy CPU time
+//!   (`/proc/stat`) and subtracts what the backup's own processes, Marina
+//!   itself and the source node (which a dump keeps busy by design) used:
+//!   the rest is the host's own work, in CPUs.
+//! - While that is above `Pace::busy_cpus`, the backup's stream is read at
+//!   most at `Pace::busy_rate` bytes per second (back-pressure through the
+//!   pipe slows the tool and the compressor alike); otherwise at full speed.
+//! - The latest sample decides; a backup starts limited until the first
+//!   sample says the host is quiet (no burst at the start of a busy period).
+//! - `busy_rate` 0 turns the governor off.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How often the host is sampled.
+pub const SAMPLE: Duration = Duration::from_millis(200);
+
+/// How hard a backup may work while its host is busy.
+#[derive(Debug, Clone, Default)]
+pub struct Pace {
+    /// Bytes of the tool's stream per second while busy; 0: never limited.
+    pub busy_rate: u64,
+    /// The host is busy while its other processes use more CPUs than this
+    /// (below 0: always busy).
+    pub busy_cpus: f64,
+    /// Processes whose CPU does not make the host busy (the source node),
+    /// besides the backup's tools and Marina itself.
+    pub exclude: Vec<u32>,
+}
+
+impl Pace {
+    /// No limit at all.
+    pub fn unlimited() -> Self {
+        Pace::default()
+    }
+}
+
+/// The pure decision: the rate limit (bytes/s, 0 = none) after a sample of
+/// the host's other work, in CPUs.
+pub fn limit_for(pace: &Pace, others_cpus: f64) -> u64 {
+    if pace.busy_rate > 0 && others_cpus > pace.busy_cpus {
+        pace.busy_rate
+    } else {
+        0
+    }
+}
+
+/// Busy CPU ticks of the whole host: user, nice, system, irq, softirq and
+/// steal of the `cpu` line of `/proc/stat` (idle and iowait excluded).
+pub fn host_busy_ticks(proc_stat: &str) -> Option<u64> {
+    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    if f.len() < 8 {
+        return None;
+    }
+    Some(f[0] + f[1] + f[2] + f[5] + f[6] + f[7])
+}
+
+/// CPU ticks (user + system, all threads) of a process from its
+/// `/proc/<pid>/stat` (its name may hold spaces and parentheses).
+pub fn process_ticks(pid_stat: &str) -> Option<u64> {
+    let rest = &pid_stat[pid_stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn ticks_of(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|s| process_ticks(&s))
+        .sum()
+}
+
+/// A running governor: `limit()` is the current limit (bytes/s, 0 = none).
+pub struct Governor {
+    limit: Arc<AtomicU64>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Governor {
+    /// Starts sampling for a backup whose tools are `tools`.
+    pub fn start(pace: &Pace, tools: &[u32]) -> Governor {
+        let limit = Arc::new(AtomicU64::new(pace.busy_rate));
+        if pace.busy_rate == 0 {
+            return Governor { limit, task: None };
+        }
+        let mut own: Vec<u32> = tools.to_vec();
+        own.push(std::process::id());
+        own.extend(&pace.exclude);
+        let (pace, shared) = (pace.clone(), limit.clone());
+        // USER_HZ is 100 on every Linux Marina runs on.
+        let per_sec = 100.0;
+        let task = tokio::spawn(async move {
+            let sample = || {
+                let host = std::fs::read_to_string("/proc/stat")
+                    .ok()
+                    .and_then(|s| host_busy_ticks(&s));
+                (host, ticks_of(&own), std::time::Instant::now())
+            };
+            let mut last = sample();
+            loop {
+                tokio::time::sleep(SAMPLE).await;
+                let now = sample();
+                if let (Some(h0), Some(h1)) = (last.0, now.0) {
+                    let secs = now.2.duration_since(last.2).as_secs_f64().max(0.001);
+                    let others =
+                        (h1.saturating_sub(h0) as f64 - now.1.saturating_sub(last.1) as f64).max(0.0) / per_sec / secs;
+                    shared.store(limit_for(&pace, others), Ordering::Relaxed);
+                }
+                last = now;
+            }
+        });
+        Governor {
+            limit,
+            task: Some(task),
+        }
+    }
+
+    /// The current limit in bytes per second (0 = none).
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// How long to wait after passing `n` bytes on.
+    pub fn pause_after(&self, n: usize) -> Option<Duration> {
+        match self.limit() {
+            0 => None,
+            rate => Some(Duration::from_secs_f64(n as f64 / rate as f64)),
+        }
+    }
+}
+
+impl Drop for Governor {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_hosts_get_the_busy_rate_and_quiet_ones_none() {
+        let pace = Pace {
+            busy_rate: 8 << 20,
+            busy_cpus: 0.25,
+            exclude: vec![],
+        };
+        assert_eq!(limit_for(&pace, 1.4), 8 << 20);
+        assert_eq!(limit_for(&pace, 0.26), 8 << 20);
+        assert_eq!(limit_for(&pace, 0.25), 0);
+        assert_eq!(limit_for(&pace, 0.0), 0);
+        assert_eq!(limit_for(&Pace::unlimited(), 2.0), 0, "a zero rate turns it off");
+        let always = Pace {
+            busy_cpus: -1.0,
+            ..pace
+        };
+        assert_eq!(limit_for(&always, 0.0), 8 << 20);
+    }
+
+    #[test]
+    fn proc_files_are_read_as_the_kernel_writes_them() {
+        let stat = "cpu  2271270 52345 1319515 3208313 196866 0 159368 3157 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(host_busy_ticks(stat), Some(2271270 + 52345 + 1319515 + 159368 + 3157));
+        assert_eq!(host_busy_ticks("cpu0 1 2 3\n"), None);
+        let pid = "4242 (mariadb backup) (x) S 1 4242 4242 0 -1 4194560 2563 0 0 0 731 86 0 0 39 19 5 0 123";
+        assert_eq!(process_ticks(pid), Some(731 + 86));
+        assert_eq!(process_ticks("garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn a_governor_measures_this_host() {
+        let pace = Pace {
+            busy_rate: 1 << 20,
+            busy_cpus: -1.0,
+            exclude: vec![],
+        };
+        let g = Governor::start(&pace, &[]);
+        assert_eq!(g.limit(), 1 << 20, "starts limited");
+        assert_eq!(g.pause_after(1 << 19), Some(Duration::from_millis(500)));
+        tokio::time::sleep(SAMPLE * 2).await;
+        assert_eq!(g.limit(), 1 << 20, "always busy stays limited");
+        let off = Governor::start(&Pace::unlimited(), &[]);
+        assert_eq!(off.pause_after(1 << 30), None);
+        let quiet = Governor::start(&Pace { busy_cpus: 1e9, ..pace }, &[]);
+        tokio::time::sleep(SAMPLE * 2).await;
+        assert_eq!(quiet.limit(), 0, "a quiet host lifts the limit");
+    }
+}
