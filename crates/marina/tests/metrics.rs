@@ -53,7 +53,10 @@ async fn metrics_cover_requests_operations_promotions_endpoints_and_nodes() {
         let lag = t
             .lines()
             .any(|l| l.starts_with("marina_node_replication_lag_seconds{") && l.contains(&id));
-        (up == 2 && lag && t.lines().any(|l| l == writable)).then_some(t)
+        // The create and the switchover write node states themselves; the
+        // monitor's own probes may come a moment later.
+        let probed = value(&t, "marina_probe_duration_seconds_count").is_some_and(|n| n > 0.0);
+        (up == 2 && lag && probed && t.lines().any(|l| l == writable)).then_some(t)
     })
     .await;
 
