@@ -98,8 +98,11 @@ impl Governor {
         own.push(std::process::id());
         own.extend(&pace.exclude);
         let (pace, shared) = (pace.clone(), limit.clone());
-        // USER_HZ is 100 on every Linux Marina runs on.
-        let per_sec = 100.0;
+        // SAFETY: sysconf has no memory-safety concerns.
+        let per_sec = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+            hz if hz > 0 => hz as f64,
+            _ => 100.0,
+        };
         let task = tokio::spawn(async move {
             let sample = || {
                 let host = std::fs::read_to_string("/proc/stat")

@@ -165,7 +165,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let target = raw_dir.join("target");
     let physical_args = marina_engine::backup::physical_backup_args(&socket, &datadir, &target);
     let logical_args = marina_engine::backup::logical_dump_args(&socket);
-    // `MARINA_BENCH_EXPERIMENTS="cmd;;;cmd…"` (see below) skips to the load.
+    // `MARINA_BENCH_EXPERIMENTS="cmd;;;cmd…"`: each command (or `marina`,
+    // `none`) against its own quiet windows, instead of every other figure.
     let experiments = std::env::var("MARINA_BENCH_EXPERIMENTS").ok();
     if experiments.is_none() {
         let tools = Tools {
@@ -206,8 +207,6 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         scratch: &target,
         pairs,
     };
-    // `MARINA_BENCH_EXPERIMENTS="cmd;;;cmd…"`: each command (or `marina`,
-    // `none`) against its own quiet run, instead of every other figure.
     if let Some(exps) = experiments {
         for cmd in exps.split(";;;") {
             let (quiet, busy, taken) = load.writes_during(&fill(cmd)).await?;

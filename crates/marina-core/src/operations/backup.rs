@@ -14,7 +14,7 @@
 //! On failure the backup's objects are removed and it is marked `failed`
 //! with the error.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use marina_backup::{Manifest, Pace, pipeline};
@@ -22,6 +22,7 @@ use marina_common::Error;
 use marina_common::model::{BackupMethod, BackupRecord, BackupStatus, NodeRecord, NodeRole, NodeStatus, Operation};
 use marina_common::time_fmt::now_rfc3339;
 use marina_engine::backup as tools;
+use marina_runtime::ProcessState;
 
 use super::StepContext;
 use super::datadir::{fresh_dir, pipeline_err};
@@ -30,17 +31,18 @@ use crate::backups::{data_key, manifest_key, prefix};
 
 pub(super) const STEPS: &[&str] = &["take_backup", "finalize"];
 
-/// How hard a backup from the node in `node_dir` may work while the host is
-/// busy: the configured pace, the node's own `mariadbd` (which a dump keeps
-/// busy by design) not counting as the host's work.
-fn backup_pace(config: &crate::config::Config, node_dir: &Path) -> Pace {
-    let source = std::fs::read_to_string(node_dir.join("mariadbd.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse().ok());
+/// How hard a backup from `source` may work while the host is busy: the
+/// configured pace, the node's own `mariadbd` (which a dump keeps busy by
+/// design) not counting as the host's work.
+async fn backup_pace(app: &Marina, source: &NodeRecord) -> Pace {
+    let pid = match app.runtime.state(&source.id).await {
+        ProcessState::Running(pid) => Some(pid),
+        ProcessState::Stopped => None,
+    };
     Pace {
-        busy_rate: (config.backups.busy_rate_mib * 1024.0 * 1024.0) as u64,
-        busy_cpus: config.backups.busy_cpus,
-        exclude: source.into_iter().collect(),
+        busy_rate: (app.config.backups.busy_rate_mib * 1024.0 * 1024.0) as u64,
+        busy_cpus: app.config.backups.busy_cpus,
+        exclude: pid.into_iter().collect(),
     }
 }
 
@@ -127,7 +129,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             let scratch = app.config.data_dir.join("tmp").join(&b.id);
             fresh_dir(&scratch)?;
             let key = data_key(&b);
-            let pace = backup_pace(&app.config, &node_dir);
+            let pace = backup_pace(app, &source).await;
             let produced = match b.method {
                 BackupMethod::Physical => {
                     let args = tools::physical_backup_args(&socket, &node_dir.join("data"), &scratch);
