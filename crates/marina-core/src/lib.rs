@@ -72,6 +72,9 @@ pub struct Marina {
     /// The endpoint plan last applied and when (the supervisor skips
     /// identical applies).
     pub(crate) endpoints_applied: Mutex<Option<supervisor::AppliedEndpoints>>,
+    /// Held from reading the desired endpoint plan to applying it, so a plan
+    /// read earlier never overwrites one read later.
+    pub(crate) endpoints_turn: tokio::sync::Mutex<()>,
     /// Failed authentications since start (metrics export it).
     pub auth_failures: std::sync::atomic::AtomicU64,
     /// Connections refused at endpoints and node ports, per cluster.
@@ -159,6 +162,7 @@ impl Marina {
             reconcile: Notify::new(),
             inflight: Mutex::new(HashSet::new()),
             endpoints_applied: Mutex::new(None),
+            endpoints_turn: tokio::sync::Mutex::new(()),
             auth_failures: std::sync::atomic::AtomicU64::new(0),
             refusals: refusals::RefusalLedger::default(),
             metrics: metrics::Metrics::default(),

@@ -24,6 +24,10 @@
 //! 3. Endpoints: the desired plan (routes, and node-port guards for every live
 //!    cluster: Marina's uid and the cluster's node uid) is applied when it
 //!    changed, and at least every `ENDPOINT_REFRESH` to repair outside changes.
+//!    Operations apply the plan too (`apply_endpoints`); every applier reads
+//!    and applies in one turn (`Marina::endpoints_turn`), so a plan read
+//!    before an operation's change never lands after the operation's own
+//!    apply (a create's route once vanished that way until the next pass).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -81,6 +85,7 @@ pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
         }
     }
     remove_orphans(app).await?;
+    let _turn = app.endpoints_turn.lock().await;
     let desired = desired_plan(app).await?;
     let stale = {
         let last = app.endpoints_applied.lock().unwrap_or_else(|e| e.into_inner());
@@ -284,6 +289,7 @@ async fn apply_plan(app: &Marina, desired: DesiredEndpoints) -> Result<(), Error
 
 /// Applies the desired routes now (operations call this).
 pub async fn apply_endpoints(app: &Marina) -> Result<(), Error> {
+    let _turn = app.endpoints_turn.lock().await;
     let desired = desired_plan(app).await?;
     apply_plan(app, desired).await
 }
@@ -291,6 +297,7 @@ pub async fn apply_endpoints(app: &Marina) -> Result<(), Error> {
 /// Removes every route of this instance (shutdown of tests; not used by serve,
 /// whose endpoints outlive it in kernel mode).
 pub async fn clear_endpoints(app: &Marina) -> Result<(), Error> {
+    let _turn = app.endpoints_turn.lock().await;
     apply_plan(
         app,
         DesiredEndpoints {
@@ -390,5 +397,78 @@ mod tests {
         let [w, _] = cluster_routes(&cluster(ClusterStatus::Creating, true), &nodes, &all, &lo).unwrap();
         assert_eq!(w.backends.len(), 1);
         assert!(cluster_routes(&cluster(ClusterStatus::Deleting, true), &nodes, &all, &lo).is_none());
+    }
+
+    /// A data path whose first apply is slow; it remembers the last plan.
+    #[derive(Default)]
+    struct SlowFirstApply {
+        calls: std::sync::atomic::AtomicUsize,
+        last: std::sync::Mutex<Option<EndpointPlan>>,
+    }
+
+    #[async_trait::async_trait]
+    impl marina_endpoints::DataPath for SlowFirstApply {
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        async fn apply(&self, plan: &EndpointPlan) -> Result<(), marina_endpoints::EndpointError> {
+            if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            *self.last.lock().unwrap() = Some(plan.clone());
+            Ok(())
+        }
+        async fn refusals(&self) -> Result<Vec<marina_endpoints::RefusalCount>, marina_endpoints::EndpointError> {
+            Ok(Vec::new())
+        }
+        async fn accepted(&self) -> Result<Vec<(SocketAddrV4, u64)>, marina_endpoints::EndpointError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plan_read_earlier_never_lands_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let store = marina_store::SqliteStore::open(&dir.path().join("marina.db"))
+            .await
+            .unwrap();
+        let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
+        let runtime =
+            marina_runtime::LocalRuntime::new(dir.path(), None, admin.clone(), Duration::from_secs(1)).unwrap();
+        let datapath = Arc::new(SlowFirstApply::default());
+        let app = Marina::with_parts(config, Arc::new(store), Arc::new(runtime), admin, datapath.clone()).unwrap();
+        let tenant = marina_common::model::Tenant {
+            id: "tn_1".into(),
+            name: "t".into(),
+            created_at: "2026-11-26T00:00:00Z".into(),
+            operator: false,
+        };
+        app.store.create_tenant(&tenant).await.unwrap();
+        let op = crate::operations::new_operation("tn_1", marina_common::model::OperationType::CreateCluster, "cl_1");
+        let nodes = [node(1, NodeRole::Primary, NodeStatus::Active)];
+        app.store
+            .create_cluster(&cluster(ClusterStatus::Creating, false), &nodes, &op, &[])
+            .await
+            .unwrap();
+        // A pass reads the cluster before its endpoints are ready and is slow
+        // to apply what it read...
+        let early = tokio::spawn({
+            let app = app.clone();
+            async move { apply_endpoints(&app).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // ...while the create's last step marks them ready and applies.
+        app.store
+            .update_cluster_status("cl_1", &[ClusterStatus::Creating], ClusterStatus::Creating, Some(true))
+            .await
+            .unwrap();
+        apply_endpoints(&app).await.unwrap();
+        early.await.unwrap().unwrap();
+        let last = datapath.last.lock().unwrap().clone().unwrap();
+        assert_eq!(last.routes.len(), 2, "the plan applied last is the one read last");
     }
 }
