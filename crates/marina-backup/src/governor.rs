@@ -17,7 +17,17 @@
 //! - The latest sample decides; a backup starts limited until the first
 //!   sample says the host is quiet (no burst at the start of a busy period).
 //! - `busy_rate` 0 turns the governor off.
+//! - The limit never falls below `REDO_HEADROOM` times the source's redo
+//!   rate when `Pace::redo` can read it. `mariadb-backup` (10.11) writes the
+//!   redo it copies into the same stream as the data files, so a stream
+//!   slower than the redo makes the copy fall behind until the source's
+//!   circular log overwrites what was not copied yet and the backup fails
+//!   ("Was only able to copy log …"): at 2 MiB/s under a write load that
+//!   wrote 10 MB/s of redo, it did. Without a reading (the query failed,
+//!   or not yet sampled) the last known floor holds.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -25,8 +35,17 @@ use std::time::Duration;
 /// How often the host is sampled.
 pub const SAMPLE: Duration = Duration::from_millis(200);
 
+/// A busy host's limit is at least this many times the source's redo rate:
+/// the stream carries that redo besides the data files, and the copy must
+/// keep ahead of the log wrapping.
+pub const REDO_HEADROOM: f64 = 3.0;
+
+/// Reads the source node's log sequence number (bytes of redo written since
+/// it was created; `None` when it cannot be read now).
+pub type RedoMeter = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<u64>> + Send>> + Send + Sync>;
+
 /// How hard a backup may work while its host is busy.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Pace {
     /// Bytes of the tool's stream per second while busy; 0: never limited.
     pub busy_rate: u64,
@@ -36,6 +55,19 @@ pub struct Pace {
     /// Processes whose CPU does not make the host busy (the source node),
     /// besides the backup's tools and Marina itself.
     pub exclude: Vec<u32>,
+    /// The source's redo, for a tool that streams it (`mariadb-backup`).
+    pub redo: Option<RedoMeter>,
+}
+
+impl std::fmt::Debug for Pace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pace")
+            .field("busy_rate", &self.busy_rate)
+            .field("busy_cpus", &self.busy_cpus)
+            .field("exclude", &self.exclude)
+            .field("redo", &self.redo.is_some())
+            .finish()
+    }
 }
 
 impl Pace {
@@ -46,10 +78,10 @@ impl Pace {
 }
 
 /// The pure decision: the rate limit (bytes/s, 0 = none) after a sample of
-/// the host's other work, in CPUs.
-pub fn limit_for(pace: &Pace, others_cpus: f64) -> u64 {
+/// the host's other work, in CPUs, and of the source's redo rate (bytes/s).
+pub fn limit_for(pace: &Pace, others_cpus: f64, redo_rate: f64) -> u64 {
     if pace.busy_rate > 0 && others_cpus > pace.busy_cpus {
-        pace.busy_rate
+        pace.busy_rate.max((REDO_HEADROOM * redo_rate.max(0.0)) as u64)
     } else {
         0
     }
@@ -110,15 +142,25 @@ impl Governor {
                     .and_then(|s| host_busy_ticks(&s));
                 (host, ticks_of(&own), std::time::Instant::now())
             };
-            let mut last = sample();
+            let lsn = || async {
+                match &pace.redo {
+                    Some(meter) => meter().await.map(|l| (l, std::time::Instant::now())),
+                    None => None,
+                }
+            };
+            let (mut last, mut last_lsn, mut redo_rate) = (sample(), lsn().await, 0.0);
             loop {
                 tokio::time::sleep(SAMPLE).await;
                 let now = sample();
+                if let (Some((l0, t0)), Some((l1, t1))) = (last_lsn, lsn().await) {
+                    redo_rate = l1.saturating_sub(l0) as f64 / t1.duration_since(t0).as_secs_f64().max(0.001);
+                    last_lsn = Some((l1, t1));
+                }
                 if let (Some(h0), Some(h1)) = (last.0, now.0) {
                     let secs = now.2.duration_since(last.2).as_secs_f64().max(0.001);
                     let others =
                         (h1.saturating_sub(h0) as f64 - now.1.saturating_sub(last.1) as f64).max(0.0) / per_sec / secs;
-                    shared.store(limit_for(&pace, others), Ordering::Relaxed);
+                    shared.store(limit_for(&pace, others, redo_rate), Ordering::Relaxed);
                 }
                 last = now;
             }
@@ -160,18 +202,57 @@ mod tests {
         let pace = Pace {
             busy_rate: 8 << 20,
             busy_cpus: 0.25,
-            exclude: vec![],
+            ..Pace::default()
         };
-        assert_eq!(limit_for(&pace, 1.4), 8 << 20);
-        assert_eq!(limit_for(&pace, 0.26), 8 << 20);
-        assert_eq!(limit_for(&pace, 0.25), 0);
-        assert_eq!(limit_for(&pace, 0.0), 0);
-        assert_eq!(limit_for(&Pace::unlimited(), 2.0), 0, "a zero rate turns it off");
+        assert_eq!(limit_for(&pace, 1.4, 0.0), 8 << 20);
+        assert_eq!(limit_for(&pace, 0.26, 0.0), 8 << 20);
+        assert_eq!(limit_for(&pace, 0.25, 0.0), 0);
+        assert_eq!(limit_for(&pace, 0.0, 0.0), 0);
+        assert_eq!(limit_for(&Pace::unlimited(), 2.0, 0.0), 0, "a zero rate turns it off");
         let always = Pace {
             busy_cpus: -1.0,
             ..pace
         };
-        assert_eq!(limit_for(&always, 0.0), 8 << 20);
+        assert_eq!(limit_for(&always, 0.0, 0.0), 8 << 20);
+    }
+
+    #[test]
+    fn a_busy_limit_stays_ahead_of_the_redo() {
+        let pace = Pace {
+            busy_rate: 2 << 20,
+            busy_cpus: 0.25,
+            ..Pace::default()
+        };
+        // 10 MB/s of redo (the write load that broke a 2 MiB/s backup).
+        assert_eq!(limit_for(&pace, 1.5, 10e6), 30_000_000);
+        assert_eq!(limit_for(&pace, 1.5, 100e3), 2 << 20, "light redo: the busy rate");
+        assert_eq!(limit_for(&pace, 0.1, 10e6), 0, "a quiet host is never limited");
+    }
+
+    #[tokio::test]
+    async fn the_governor_reads_the_redo_rate() {
+        // A source writing 1 MiB of redo per millisecond (~1 GiB/s): the
+        // limit follows it up from the busy rate.
+        let start = std::time::Instant::now();
+        let meter: RedoMeter = Arc::new(move || {
+            let lsn = start.elapsed().as_millis() as u64 * (1 << 20);
+            Box::pin(async move { Some(lsn) })
+        });
+        let pace = Pace {
+            busy_rate: 1 << 20,
+            busy_cpus: -1.0,
+            exclude: vec![],
+            redo: Some(meter),
+        };
+        let g = Governor::start(&pace, &[]);
+        assert_eq!(g.limit(), 1 << 20, "starts at the busy rate");
+        tokio::time::sleep(SAMPLE * 2 + SAMPLE / 2).await;
+        let limit = g.limit() as f64;
+        let expected = REDO_HEADROOM * 1000.0 * (1 << 20) as f64;
+        assert!(
+            (limit - expected).abs() < expected * 0.1,
+            "limit {limit}, expected ~{expected}"
+        );
     }
 
     #[test]
@@ -189,7 +270,7 @@ mod tests {
         let pace = Pace {
             busy_rate: 1 << 20,
             busy_cpus: -1.0,
-            exclude: vec![],
+            ..Pace::default()
         };
         let g = Governor::start(&pace, &[]);
         assert_eq!(g.limit(), 1 << 20, "starts limited");

@@ -11,8 +11,8 @@
 //! Backup tools and the compressor (`zstd -1`) run on idle CPU only, at nice
 //! 19 and the lowest best-effort I/O priority, and the stream is paced by the
 //! `governor` while the host is busy: a backup yields to the databases it
-//! reads from, yet copies their redo log fast enough (its own thread, which
-//! the pacing does not hold back).
+//! reads from, yet its stream stays fast enough for the redo log that
+//! `mariadb-backup` copies into it alongside the data files.
 //!
 //! Restoring: the object is read once to verify its checksum, then again into
 //! `zstd -d | tool` (at normal priority: a restore is waited for).
@@ -507,7 +507,7 @@ mod tests {
         let busy = Pace {
             busy_rate: 4 << 20,
             busy_cpus: -1.0,
-            exclude: vec![],
+            ..Pace::default()
         };
         let start = std::time::Instant::now();
         let got = produce(&store, "b/paced.zst", &p, &a, false, &busy).await.unwrap();

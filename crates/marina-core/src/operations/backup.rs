@@ -17,9 +17,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use marina_backup::{Manifest, Pace, pipeline};
+use marina_backup::{Manifest, Pace, RedoMeter, pipeline};
 use marina_common::Error;
-use marina_common::model::{BackupMethod, BackupRecord, BackupStatus, NodeRecord, NodeRole, NodeStatus, Operation};
+use marina_common::model::{
+    BackupMethod, BackupRecord, BackupStatus, ClusterSecrets, NodeRecord, NodeRole, NodeStatus, Operation,
+};
 use marina_common::time_fmt::now_rfc3339;
 use marina_engine::backup as tools;
 use marina_runtime::ProcessState;
@@ -33,16 +35,32 @@ pub(super) const STEPS: &[&str] = &["take_backup", "finalize"];
 
 /// How hard a backup from `source` may work while the host is busy: the
 /// configured pace, the node's own `mariadbd` (which a dump keeps busy by
-/// design) not counting as the host's work.
-async fn backup_pace(app: &Marina, source: &NodeRecord) -> Pace {
+/// design) not counting as the host's work. A physical backup's pace also
+/// follows the source's redo (`Innodb_lsn_current`), which its stream carries.
+async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets, method: BackupMethod) -> Pace {
     let pid = match app.runtime.state(&source.id).await {
         ProcessState::Running(pid) => Some(pid),
         ProcessState::Stopped => None,
     };
+    let redo: Option<RedoMeter> = (method == BackupMethod::Physical).then(|| {
+        let (admin, addr) = (app.admin.clone(), app.mgmt_addr(source, secrets));
+        let meter: RedoMeter = Arc::new(move || {
+            let (admin, addr) = (admin.clone(), addr.clone());
+            Box::pin(async move {
+                let rows = admin
+                    .rows(&addr, "SHOW GLOBAL STATUS LIKE 'Innodb_lsn_current'")
+                    .await
+                    .ok()?;
+                rows.first()?.get(1)?.1.as_deref()?.parse().ok()
+            })
+        });
+        meter
+    });
     Pace {
         busy_rate: (app.config.backups.busy_rate_mib * 1024.0 * 1024.0) as u64,
         busy_cpus: app.config.backups.busy_cpus,
         exclude: pid.into_iter().collect(),
+        redo,
     }
 }
 
@@ -129,7 +147,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             let scratch = app.config.data_dir.join("tmp").join(&b.id);
             fresh_dir(&scratch)?;
             let key = data_key(&b);
-            let pace = backup_pace(app, &source).await;
+            let pace = backup_pace(app, &source, &secrets, b.method).await;
             let produced = match b.method {
                 BackupMethod::Physical => {
                     let args = tools::physical_backup_args(&socket, &node_dir.join("data"), &scratch);
