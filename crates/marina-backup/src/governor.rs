@@ -17,7 +17,7 @@
 //! - The latest sample decides; a backup starts limited until the first
 //!   sample says the host is quiet (no burst at the start of a busy period).
 //! - `busy_rate` 0 turns the governor off.
-//! - The limit never falls below `REDO_HEADROOM` times the source's redo
+//! - The limit never falls below `redo_headroom` times the source's redo
 //!   rate when `Pace::redo` can read it. `mariadb-backup` (10.11) writes the
 //!   redo it copies into the same stream as the data files, so a stream
 //!   slower than the redo makes the copy fall behind until the source's
@@ -35,14 +35,33 @@ use std::time::Duration;
 /// How often the host is sampled.
 pub const SAMPLE: Duration = Duration::from_millis(200);
 
-/// A busy host's limit is at least this many times the source's redo rate:
-/// the stream carries that redo besides the data files, and the copy must
-/// keep ahead of the log wrapping.
-pub const REDO_HEADROOM: f64 = 3.0;
+/// What `mariadb-backup` writes to its stream at once (xbstream's
+/// `XB_STREAM_MIN_CHUNK_SIZE`): its redo copier waits for such a data chunk.
+pub const STREAM_CHUNK: f64 = 10.0 * 1024.0 * 1024.0;
 
-/// Reads the source node's log sequence number (bytes of redo written since
-/// it was created; `None` when it cannot be read now).
-pub type RedoMeter = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<u64>> + Send>> + Send + Sync>;
+/// How many times the source's redo rate a paced physical stream carries.
+/// The copier writes its redo between the data thread's chunks; at `k` x the
+/// redo rate the redo waiting for its turn settles at `STREAM_CHUNK / (k -
+/// 1)`. That stays under an eighth of the log with `k = 1 + 8 x STREAM_CHUNK
+/// / capacity`, kept between 1.1 and 3 (3 when the capacity is unknown).
+pub fn redo_headroom(capacity: u64) -> f64 {
+    if capacity == 0 {
+        return 3.0;
+    }
+    (1.0 + 8.0 * STREAM_CHUNK / capacity as f64).clamp(1.1, 3.0)
+}
+
+/// A reading of the source node's redo log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Redo {
+    /// `Innodb_lsn_current`: bytes of redo written since the node was made.
+    pub lsn: u64,
+    /// `innodb_log_file_size`: the circular log's size.
+    pub capacity: u64,
+}
+
+/// Reads the source's redo (`None` when it cannot be read now).
+pub type RedoMeter = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Redo>> + Send>> + Send + Sync>;
 
 /// How hard a backup may work while its host is busy.
 #[derive(Clone, Default)]
@@ -78,10 +97,11 @@ impl Pace {
 }
 
 /// The pure decision: the rate limit (bytes/s, 0 = none) after a sample of
-/// the host's other work, in CPUs, and of the source's redo rate (bytes/s).
-pub fn limit_for(pace: &Pace, others_cpus: f64, redo_rate: f64) -> u64 {
+/// the host's other work, in CPUs, and the floor the source's redo sets
+/// (bytes/s: its rate times `redo_headroom`).
+pub fn limit_for(pace: &Pace, others_cpus: f64, redo_floor: f64) -> u64 {
     if pace.busy_rate > 0 && others_cpus > pace.busy_cpus {
-        pace.busy_rate.max((REDO_HEADROOM * redo_rate.max(0.0)) as u64)
+        pace.busy_rate.max(redo_floor.max(0.0) as u64)
     } else {
         0
     }
@@ -142,25 +162,29 @@ impl Governor {
                     .and_then(|s| host_busy_ticks(&s));
                 (host, ticks_of(&own), std::time::Instant::now())
             };
-            let lsn = || async {
+            let redo = || async {
                 match &pace.redo {
-                    Some(meter) => meter().await.map(|l| (l, std::time::Instant::now())),
+                    Some(meter) => meter().await.map(|r| (r, std::time::Instant::now())),
                     None => None,
                 }
             };
-            let (mut last, mut last_lsn, mut redo_rate) = (sample(), lsn().await, 0.0);
+            let (mut last, mut last_redo, mut redo_floor) = (sample(), redo().await, 0.0);
             loop {
                 tokio::time::sleep(SAMPLE).await;
                 let now = sample();
-                if let (Some((l0, t0)), Some((l1, t1))) = (last_lsn, lsn().await) {
-                    redo_rate = l1.saturating_sub(l0) as f64 / t1.duration_since(t0).as_secs_f64().max(0.001);
-                    last_lsn = Some((l1, t1));
+                let reading = redo().await;
+                if let (Some((r0, t0)), Some((r1, t1))) = (last_redo, reading) {
+                    let rate = r1.lsn.saturating_sub(r0.lsn) as f64 / t1.duration_since(t0).as_secs_f64().max(0.001);
+                    redo_floor = rate * redo_headroom(r1.capacity);
+                }
+                if reading.is_some() {
+                    last_redo = reading;
                 }
                 if let (Some(h0), Some(h1)) = (last.0, now.0) {
                     let secs = now.2.duration_since(last.2).as_secs_f64().max(0.001);
                     let others =
                         (h1.saturating_sub(h0) as f64 - now.1.saturating_sub(last.1) as f64).max(0.0) / per_sec / secs;
-                    shared.store(limit_for(&pace, others, redo_rate), Ordering::Relaxed);
+                    shared.store(limit_for(&pace, others, redo_floor), Ordering::Relaxed);
                 }
                 last = now;
             }
@@ -224,9 +248,20 @@ mod tests {
             ..Pace::default()
         };
         // 10 MB/s of redo (the write load that broke a 2 MiB/s backup).
-        assert_eq!(limit_for(&pace, 1.5, 10e6), 30_000_000);
+        assert_eq!(limit_for(&pace, 1.5, 12e6), 12_000_000);
         assert_eq!(limit_for(&pace, 1.5, 100e3), 2 << 20, "light redo: the busy rate");
-        assert_eq!(limit_for(&pace, 0.1, 10e6), 0, "a quiet host is never limited");
+        assert_eq!(limit_for(&pace, 0.1, 12e6), 0, "a quiet host is never limited");
+        // The headroom keeps the redo waiting behind a data chunk under an
+        // eighth of the log.
+        let mib = 1 << 20;
+        assert_eq!(redo_headroom(0), 3.0, "unknown capacity: the most");
+        assert_eq!(redo_headroom(64 * mib), 2.25);
+        assert_eq!(redo_headroom(256 * mib), 1.3125);
+        assert_eq!(redo_headroom(1024 * mib), 1.1, "the least");
+        for cap in [64 * mib, 256 * mib, 1024 * mib] {
+            let waiting = STREAM_CHUNK / (redo_headroom(cap) - 1.0);
+            assert!(waiting <= cap as f64 / 8.0 + 1.0, "{cap}: {waiting}");
+        }
     }
 
     #[tokio::test]
@@ -234,9 +269,10 @@ mod tests {
         // A source writing 1 MiB of redo per millisecond (~1 GiB/s): the
         // limit follows it up from the busy rate.
         let start = std::time::Instant::now();
+        let capacity = 256 << 20;
         let meter: RedoMeter = Arc::new(move || {
             let lsn = start.elapsed().as_millis() as u64 * (1 << 20);
-            Box::pin(async move { Some(lsn) })
+            Box::pin(async move { Some(Redo { lsn, capacity }) })
         });
         let pace = Pace {
             busy_rate: 1 << 20,
@@ -248,7 +284,7 @@ mod tests {
         assert_eq!(g.limit(), 1 << 20, "starts at the busy rate");
         tokio::time::sleep(SAMPLE * 2 + SAMPLE / 2).await;
         let limit = g.limit() as f64;
-        let expected = REDO_HEADROOM * 1000.0 * (1 << 20) as f64;
+        let expected = redo_headroom(capacity) * 1000.0 * (1 << 20) as f64;
         assert!(
             (limit - expected).abs() < expected * 0.1,
             "limit {limit}, expected ~{expected}"

@@ -11,7 +11,7 @@ pub mod pipeline;
 pub mod s3;
 
 pub use blob::{BlobError, BlobStore, LocalBlobStore, Written};
-pub use governor::{Pace, RedoMeter};
+pub use governor::{Pace, Redo, RedoMeter};
 pub use manifest::Manifest;
 pub use pipeline::{PipelineError, Produced};
 pub use s3::{S3BlobStore, S3Config};

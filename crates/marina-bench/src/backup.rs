@@ -10,9 +10,10 @@
 //! - restore: the physical backup into a new 1-node cluster → active, against
 //!   raw `zstd -d | mbstream -x` + `mariadb-backup --prepare`;
 //! - the primary's write throughput (sysbench oltp_write_only through the
-//!   writer endpoint for `--seconds`) while backups run back to back, against
-//!   the same run without a backup; `--pairs` quiet and busy windows
-//!   alternate and their means are compared.
+//!   writer endpoint for `--seconds`) while physical backups run back to
+//!   back, then logical ones, against the same run without a backup;
+//!   `--pairs` quiet and busy windows alternate (every other pair busy
+//!   first) and their means are compared.
 //!
 //! Throughput is the replica's InnoDB data (binlogs and relay logs excluded)
 //! per second of backup, so both sides of a ratio divide the same bytes.
@@ -226,6 +227,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "primary writes during backups ({taken} physical backups back to back in {pairs} windows alternating with the quiet ones): {busy:.0} tps ({:.2} x without)",
         busy / quiet
     );
+    let (quiet, busy, taken) = load.writes_during("marina-logical").await?;
+    println!(
+        "primary writes during logical backups ({taken} back to back in {pairs} windows, against {quiet:.0} tps in their own quiet ones): {busy:.0} tps ({:.2} x without)",
+        busy / quiet
+    );
     bench.stop().await;
     Ok(())
 }
@@ -346,7 +352,8 @@ impl Load<'_> {
     }
 
     /// (tps alone, tps while `what` runs back to back, how many runs): `what`
-    /// is `marina` (Marina's physical backups), `none`, or a shell command.
+    /// is `marina` (Marina's physical backups), `marina-logical`, `none`, or a
+    /// shell command.
     /// Quiet and busy windows alternate `pairs` times (the means are
     /// compared): the rate drifts by several percent from one window to the
     /// next on this VM. Every other pair runs its busy window first, so a
@@ -375,6 +382,9 @@ impl Load<'_> {
             match what {
                 "marina" => {
                     marina_backup(self.bench, self.cluster, "physical").await?;
+                }
+                "marina-logical" => {
+                    marina_backup(self.bench, self.cluster, "logical").await?;
                 }
                 "none" => tokio::time::sleep(Duration::from_secs(1)).await,
                 cmd => {
@@ -448,14 +458,34 @@ pub(crate) async fn loaded_cluster(bench: &Bench, name: &str, size_mib: usize) -
         .unwrap_or_default()
         .to_string();
     {
-        let mut conn = mysql_async::Conn::new(
-            mysql_async::OptsBuilder::default()
-                .ip_or_hostname(wh.clone())
-                .tcp_port(3306)
-                .user(Some("admin"))
-                .pass(Some(pw.clone())),
-        )
-        .await?;
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(wh.clone())
+            .tcp_port(3306)
+            .user(Some("admin"))
+            .pass(Some(pw.clone()));
+        let mut conn = match mysql_async::Conn::new(opts.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                // An active cluster must take connections at once: say so
+                // loudly, with what the data path held, then wait and see.
+                let rules = std::process::Command::new("nft").args(["list", "ruleset"]).output()?;
+                eprintln!(
+                    "DIAG: active cluster {id} refused its first connection to {wh}:3306: {e}\ncluster: {c}\n{}",
+                    String::from_utf8_lossy(&rules.stdout)
+                );
+                let t = Instant::now();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if let Ok(c) = mysql_async::Conn::new(opts.clone()).await {
+                        eprintln!("DIAG: connected after {:?}", t.elapsed());
+                        break c;
+                    }
+                    if t.elapsed() > Duration::from_secs(20) {
+                        bail!("the writer endpoint never took a connection");
+                    }
+                }
+            }
+        };
         use mysql_async::prelude::Queryable;
         conn.query_drop("CREATE DATABASE sbtest").await?;
         conn.disconnect().await?;

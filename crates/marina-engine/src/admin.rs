@@ -111,6 +111,9 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError>;
     /// How many InnoDB transactions are open.
     async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError>;
+    /// The node's redo log: (`Innodb_lsn_current`, `innodb_log_file_size`),
+    /// in bytes (a backup's pace follows the first, bounded by the second).
+    async fn redo(&self, node: &NodeAddr) -> Result<(u64, u64), AdminError>;
     /// The replica threads' state, or `None` if the node is not a replica.
     async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError>;
     /// Runs statements built by `catalog` in order on one connection; a
@@ -435,6 +438,22 @@ impl NodeAdmin for MysqlAdmin {
     async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError> {
         let sql = "SELECT COUNT(*) FROM information_schema.innodb_trx".to_string();
         Ok(self.scalar::<i64>(node, sql, self.timeout).await?.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn redo(&self, node: &NodeAddr) -> Result<(u64, u64), AdminError> {
+        let sql = "SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                   WHERE VARIABLE_NAME = 'INNODB_LSN_CURRENT'), @@innodb_log_file_size";
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let row: Option<(u64, u64)> = conn.query_first(sql).await.map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            row.ok_or_else(|| AdminError::Query {
+                host: node.host.clone(),
+                port: node.port,
+                message: "no redo reading".into(),
+            })
+        };
+        within(node, self.timeout, work).await
     }
 
     async fn replica_status(&self, node: &NodeAddr) -> Result<Option<ReplicaStatus>, AdminError> {

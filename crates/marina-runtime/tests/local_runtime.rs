@@ -130,6 +130,11 @@ async fn start_adopt_stop_destroy() {
     assert_eq!(rt2.start(&s).await.unwrap(), pid);
     // The management account works and the node starts read-only.
     MysqlAdmin::default().ping(&s.mgmt).await.unwrap();
+    // Its redo can be read (a physical backup's pace follows it): a current
+    // LSN, and the log size the node was given for its buffer pool.
+    let (lsn, capacity) = MysqlAdmin::default().redo(&s.mgmt).await.unwrap();
+    assert!(lsn > 0);
+    assert_eq!(capacity, marina_engine::cnf::redo_log_bytes(128 << 20));
     // Preparing again keeps the datadir (idempotent).
     rt.prepare(&s).await.unwrap();
     assert_eq!(rt.state("nd_rt_test_one").await, ProcessState::Running(pid));

@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use marina_backup::{Manifest, Pace, RedoMeter, pipeline};
+use marina_backup::{Manifest, Pace, Redo, RedoMeter, pipeline};
 use marina_common::Error;
 use marina_common::model::{
     BackupMethod, BackupRecord, BackupStatus, ClusterSecrets, NodeRecord, NodeRole, NodeStatus, Operation,
@@ -36,7 +36,7 @@ pub(super) const STEPS: &[&str] = &["take_backup", "finalize"];
 /// How hard a backup from `source` may work while the host is busy: the
 /// configured pace, the node's own `mariadbd` (which a dump keeps busy by
 /// design) not counting as the host's work. A physical backup's pace also
-/// follows the source's redo (`Innodb_lsn_current`), which its stream carries.
+/// follows the source's redo, which its stream carries.
 async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets, method: BackupMethod) -> Pace {
     let pid = match app.runtime.state(&source.id).await {
         ProcessState::Running(pid) => Some(pid),
@@ -47,11 +47,8 @@ async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets
         let meter: RedoMeter = Arc::new(move || {
             let (admin, addr) = (admin.clone(), addr.clone());
             Box::pin(async move {
-                let rows = admin
-                    .rows(&addr, "SHOW GLOBAL STATUS LIKE 'Innodb_lsn_current'")
-                    .await
-                    .ok()?;
-                rows.first()?.get(1)?.1.as_deref()?.parse().ok()
+                let (lsn, capacity) = admin.redo(&addr).await.ok()?;
+                Some(Redo { lsn, capacity })
             })
         });
         meter
