@@ -25,20 +25,47 @@ pub struct TestApp {
     pub endpoints_mode: String,
     server: Option<Child>,
     http: reqwest::Client,
+    /// Holds this test's node port window (see `port_window`).
+    _ports: std::fs::File,
 }
 
-fn config_text(dir: &Path, nft_table: &str) -> String {
+/// Node port windows: `PORT_WINDOWS` windows of `PORT_WINDOW` ports from
+/// 20000, all below the kernel's ephemeral range (32768 and up), so no
+/// client's source port takes a stopped node's port.
+const PORT_WINDOW: u16 = 300;
+const PORT_WINDOWS: u16 = 42;
+
+/// A node port window no other running test holds: an exclusive `flock` on
+/// the window's lock file, held while this test process lives. Random
+/// windows once overlapped: two tests' nodes took turns on one port, and
+/// one test's node-port guard dropped the other's replication connections.
+fn port_window() -> (u16, std::fs::File) {
+    use std::os::fd::AsRawFd;
+    let dir = std::env::temp_dir().join("marina-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lock dir");
+    let first = rand::rng().random_range(0..PORT_WINDOWS);
+    for i in 0..PORT_WINDOWS {
+        let slot = (first + i) % PORT_WINDOWS;
+        let file = std::fs::File::create(dir.join(format!("{slot}.lock"))).expect("port lock file");
+        // SAFETY: flock on a descriptor this process owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return (20_000 + slot * PORT_WINDOW, file);
+        }
+    }
+    panic!("all {PORT_WINDOWS} node port windows are held by running tests");
+}
+
+fn config_text(dir: &Path, nft_table: &str, port_min: u16) -> String {
     let mut rng = rand::rng();
     let a: u8 = rng.random_range(100..200);
     let b: u8 = rng.random_range(0..=255);
-    let port_min: u16 = rng.random_range(20_000..39_000);
     format!(
         "data_dir = \"{}\"\n[endpoints]\nwriter_pool = \"127.{a}.{b}.0/28\"\nreader_pool = \"127.{a}.{b}.16/28\"\n\
          nft_table = \"{nft_table}\"\n[nodes]\nport_min = {port_min}\nport_max = {}\nreconcile_interval_ms = 300\n\
          cgroup_parent = \"{nft_table}\"\n\
          template_cache = \"{TEMPLATE_CACHE}\"\n",
         dir.display(),
-        port_min + 300
+        port_min + PORT_WINDOW - 1
     )
 }
 
@@ -61,7 +88,8 @@ impl TestApp {
             .tempdir()
             .expect("tempdir");
         let nft_table = format!("marina_t{}", rand::rng().random_range(0..u32::MAX));
-        let mut base = config_text(dir.path(), &nft_table);
+        let (port_min, ports) = port_window();
+        let mut base = config_text(dir.path(), &nft_table, port_min);
         if !extra_toml.contains("[limits]") {
             // Tests poll hard from one address; the rate limit has its own test.
             base.push_str("[limits]\nrequests_per_second = 10000.0\nburst = 10000.0\n");
@@ -83,6 +111,7 @@ impl TestApp {
             endpoints_mode: mode.into(),
             server: None,
             http: marina_cli::client::http_builder().build().unwrap(),
+            _ports: ports,
         };
         app.spawn_server(None);
         app.token = std::fs::read_to_string(app.data_dir().join("admin-token"))
