@@ -23,8 +23,10 @@
 //!   slower than the redo makes the copy fall behind until the source's
 //!   circular log overwrites what was not copied yet and the backup fails
 //!   ("Was only able to copy log …"): at 2 MiB/s under a write load that
-//!   wrote 10 MB/s of redo, it did. Without a reading (the query failed,
-//!   or not yet sampled) the last known floor holds.
+//!   wrote 10 MB/s of redo, it did. When a reading fails the last known
+//!   floor holds; with no rate known yet (after the first sample) a backup
+//!   that streams redo is not limited at all: a slow backup is a cost, a
+//!   failed one is not a backup.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -98,9 +100,9 @@ impl Pace {
 
 /// The pure decision: the rate limit (bytes/s, 0 = none) after a sample of
 /// the host's other work, in CPUs, and the floor the source's redo sets
-/// (bytes/s: its rate times `redo_headroom`).
+/// (bytes/s: its rate times `redo_headroom`; infinite while unknown).
 pub fn limit_for(pace: &Pace, others_cpus: f64, redo_floor: f64) -> u64 {
-    if pace.busy_rate > 0 && others_cpus > pace.busy_cpus {
+    if pace.busy_rate > 0 && others_cpus > pace.busy_cpus && redo_floor.is_finite() {
         pace.busy_rate.max(redo_floor.max(0.0) as u64)
     } else {
         0
@@ -168,7 +170,8 @@ impl Governor {
                     None => None,
                 }
             };
-            let (mut last, mut last_redo, mut redo_floor) = (sample(), redo().await, 0.0);
+            let mut redo_floor = if pace.redo.is_some() { f64::INFINITY } else { 0.0 };
+            let (mut last, mut last_redo) = (sample(), redo().await);
             loop {
                 tokio::time::sleep(SAMPLE).await;
                 let now = sample();
@@ -251,6 +254,11 @@ mod tests {
         assert_eq!(limit_for(&pace, 1.5, 12e6), 12_000_000);
         assert_eq!(limit_for(&pace, 1.5, 100e3), 2 << 20, "light redo: the busy rate");
         assert_eq!(limit_for(&pace, 0.1, 12e6), 0, "a quiet host is never limited");
+        assert_eq!(
+            limit_for(&pace, 1.5, f64::INFINITY),
+            0,
+            "an unknown redo rate: not limited"
+        );
         // The headroom keeps the redo waiting behind a data chunk under an
         // eighth of the log.
         let mib = 1 << 20;
@@ -289,6 +297,17 @@ mod tests {
             (limit - expected).abs() < expected * 0.1,
             "limit {limit}, expected ~{expected}"
         );
+        // A source whose redo cannot be read is not held back.
+        let blind: RedoMeter = Arc::new(|| Box::pin(async { None }));
+        let g = Governor::start(
+            &Pace {
+                redo: Some(blind),
+                ..pace
+            },
+            &[],
+        );
+        tokio::time::sleep(SAMPLE * 2).await;
+        assert_eq!(g.limit(), 0, "unknown redo: not limited");
     }
 
     #[test]
