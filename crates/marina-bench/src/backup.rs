@@ -102,7 +102,20 @@ pub(crate) fn quoted(args: &[String]) -> String {
     args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
 }
 
-async fn marina_backup(bench: &Bench, cluster: &str, method: &str) -> anyhow::Result<(Duration, Value)> {
+/// How often a timed backup's operation is asked about.
+const TIMED_POLL: Duration = Duration::from_millis(5);
+/// How often a backup's operation is asked about while the primary's writes
+/// are measured.
+const LOAD_POLL: Duration = Duration::from_millis(500);
+
+/// Takes a backup through the API; `poll` is how often its operation is
+/// asked about (200 requests a second cost a loaded primary several percent).
+async fn marina_backup(
+    bench: &Bench,
+    cluster: &str,
+    method: &str,
+    poll: Duration,
+) -> anyhow::Result<(Duration, Value)> {
     let start = Instant::now();
     let created = bench
         .api
@@ -114,7 +127,7 @@ async fn marina_backup(bench: &Bench, cluster: &str, method: &str) -> anyhow::Re
         .await?;
     let op = bench
         .api
-        .wait_op(created["operation"]["id"].as_str().unwrap_or_default())
+        .wait_op_every(created["operation"]["id"].as_str().unwrap_or_default(), poll)
         .await?;
     let took = start.elapsed();
     if op["status"] != "succeeded" {
@@ -265,7 +278,7 @@ async fn tools_and_restore(
         ))
         .await?;
         raw_phys = raw_phys.min(t.as_secs_f64());
-        let (t, b) = marina_backup(bench, cluster, "physical").await?;
+        let (t, b) = marina_backup(bench, cluster, "physical", TIMED_POLL).await?;
         m_phys = m_phys.min(t.as_secs_f64());
         physical = b;
         let t = timed_sh(&format!(
@@ -275,7 +288,7 @@ async fn tools_and_restore(
         ))
         .await?;
         raw_log = raw_log.min(t.as_secs_f64());
-        let (t, _) = marina_backup(bench, cluster, "logical").await?;
+        let (t, _) = marina_backup(bench, cluster, "logical", TIMED_POLL).await?;
         m_log = m_log.min(t.as_secs_f64());
     }
     println!(
@@ -381,10 +394,10 @@ impl Load<'_> {
         while !load.is_finished() {
             match what {
                 "marina" => {
-                    marina_backup(self.bench, self.cluster, "physical").await?;
+                    marina_backup(self.bench, self.cluster, "physical", LOAD_POLL).await?;
                 }
                 "marina-logical" => {
-                    marina_backup(self.bench, self.cluster, "logical").await?;
+                    marina_backup(self.bench, self.cluster, "logical", LOAD_POLL).await?;
                 }
                 "none" => tokio::time::sleep(Duration::from_secs(1)).await,
                 cmd => {

@@ -48,6 +48,12 @@ impl Api {
     }
 
     pub async fn wait_op(&self, id: &str) -> anyhow::Result<Value> {
+        self.wait_op_every(id, Duration::from_millis(5)).await
+    }
+
+    /// Waits for an operation, asking every `every` (5 ms times an
+    /// operation closely; a load measured meanwhile wants fewer requests).
+    pub async fn wait_op_every(&self, id: &str, every: Duration) -> anyhow::Result<Value> {
         loop {
             let op = self
                 .call(reqwest::Method::GET, &format!("/v1/operations/{id}"), None)
@@ -55,7 +61,7 @@ impl Api {
             match op["status"].as_str() {
                 Some("succeeded") => return Ok(op),
                 Some("failed") => bail!("operation failed: {op}"),
-                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                _ => tokio::time::sleep(every).await,
             }
         }
     }
