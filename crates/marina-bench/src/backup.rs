@@ -158,9 +158,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         id,
         pw,
         wh,
-        c,
         rows,
         replica_id,
+        primary_id,
     } = loaded_cluster(&bench, "bk", size_mib).await?;
     let node_dir: PathBuf = app.runtime.node_dir(&replica_id);
     let datadir = node_dir.join("data");
@@ -199,13 +199,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "--threads=4".into(),
         format!("--time={secs}"),
     ];
-    let pid = c["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["role"] == "primary"))
-        .and_then(|n| n["id"].as_str())
-        .unwrap_or_default()
+    let psock = app
+        .runtime
+        .node_dir(&primary_id)
+        .join("mariadbd.sock")
+        .display()
         .to_string();
-    let psock = app.runtime.node_dir(&pid).join("mariadbd.sock").display().to_string();
     let fill = |cmd: &str| {
         cmd.replace("{ARGS}", &quoted(&physical_args))
             .replace("{DATADIR}", &datadir.display().to_string())
@@ -423,11 +422,10 @@ pub(crate) struct Loaded {
     pub pw: String,
     /// The writer endpoint's host (port 3306).
     pub wh: String,
-    /// The cluster as the API shows it.
-    pub c: Value,
     /// Rows per sysbench table.
     pub rows: usize,
     pub replica_id: String,
+    pub primary_id: String,
 }
 
 pub(crate) async fn loaded_cluster(bench: &Bench, name: &str, size_mib: usize) -> anyhow::Result<Loaded> {
@@ -459,17 +457,17 @@ pub(crate) async fn loaded_cluster(bench: &Bench, name: &str, size_mib: usize) -
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let primary_port = c["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["role"] == "primary"))
-        .and_then(|n| n["port"].as_u64())
-        .unwrap_or_default() as u16;
-    let replica_id = c["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["role"] == "replica"))
-        .and_then(|n| n["id"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let node = |role: &str| {
+        c["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["role"] == role))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (primary, replica) = (node("primary"), node("replica"));
+    let primary_port = primary["port"].as_u64().unwrap_or_default() as u16;
+    let primary_id = primary["id"].as_str().unwrap_or_default().to_string();
+    let replica_id = replica["id"].as_str().unwrap_or_default().to_string();
     {
         let opts = mysql_async::OptsBuilder::default()
             .ip_or_hostname(wh.clone())
@@ -536,8 +534,8 @@ pub(crate) async fn loaded_cluster(bench: &Bench, name: &str, size_mib: usize) -
         id,
         pw,
         wh,
-        c,
         rows,
         replica_id,
+        primary_id,
     })
 }

@@ -42,16 +42,15 @@ async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets
         ProcessState::Running(pid) => Some(pid),
         ProcessState::Stopped => None,
     };
-    let redo: Option<RedoMeter> = (method == BackupMethod::Physical).then(|| {
+    let redo = (method == BackupMethod::Physical).then(|| -> RedoMeter {
         let (admin, addr) = (app.admin.clone(), app.mgmt_addr(source, secrets));
-        let meter: RedoMeter = Arc::new(move || {
+        Arc::new(move || {
             let (admin, addr) = (admin.clone(), addr.clone());
             Box::pin(async move {
                 let (lsn, capacity) = admin.redo(&addr).await.ok()?;
                 Some(Redo { lsn, capacity })
             })
-        });
-        meter
+        })
     });
     Pace {
         busy_rate: (app.config.backups.busy_rate_mib * 1024.0 * 1024.0) as u64,
@@ -145,32 +144,24 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             fresh_dir(&scratch)?;
             let key = data_key(&b);
             let pace = backup_pace(app, &source, &secrets, b.method).await;
-            let produced = match b.method {
-                BackupMethod::Physical => {
-                    let args = tools::physical_backup_args(&socket, &node_dir.join("data"), &scratch);
-                    pipeline::produce(
-                        app.blobs.as_ref(),
-                        &key,
-                        &PathBuf::from("mariadb-backup"),
-                        &args,
-                        false,
-                        &pace,
-                    )
-                    .await
-                }
-                BackupMethod::Logical => {
-                    let args = tools::logical_dump_args(&socket);
-                    pipeline::produce(
-                        app.blobs.as_ref(),
-                        &key,
-                        &PathBuf::from("mariadb-dump"),
-                        &args,
-                        true,
-                        &pace,
-                    )
-                    .await
-                }
+            // A dump's GTID comes at its end: only then is the tail kept.
+            let (program, args, keep_tail) = match b.method {
+                BackupMethod::Physical => (
+                    "mariadb-backup",
+                    tools::physical_backup_args(&socket, &node_dir.join("data"), &scratch),
+                    false,
+                ),
+                BackupMethod::Logical => ("mariadb-dump", tools::logical_dump_args(&socket), true),
             };
+            let produced = pipeline::produce(
+                app.blobs.as_ref(),
+                &key,
+                &PathBuf::from(program),
+                &args,
+                keep_tail,
+                &pace,
+            )
+            .await;
             let _ = std::fs::remove_dir_all(&scratch);
             let produced = produced.map_err(pipeline_err)?;
             // Written but not committed: a crash here must not leave a backup
