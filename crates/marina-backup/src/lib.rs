@@ -5,6 +5,7 @@
 //! key only once the tool that produced them succeeded.
 
 pub mod blob;
+pub mod compress;
 pub mod governor;
 pub mod manifest;
 pub mod pipeline;

@@ -1,15 +1,16 @@
 //! Pipelines between MariaDB's tools and a blob store.
 //!
-//! Taking a backup: `tool | zstd | store` — the tool writes straight into
-//! `zstd` (no copy through Marina) unless the caller needs the end of the
-//! uncompressed stream (a dump's closing GTID comment), in which case Marina
-//! relays it and keeps the last 64 KiB. The store hashes what it writes. The
-//! object is only written, never committed, here: the caller commits once
-//! every process exited cleanly, so a tool that died half-way never leaves an
+//! Taking a backup: `tool | Marina | store`. The tool writes into a pipe that
+//! one thread of Marina's reads, compresses (`compress`: zstd at a level that
+//! follows the host's load) and writes into a second pipe the store reads;
+//! the thread also keeps the end of the uncompressed stream when the caller
+//! needs it (a dump's closing GTID comment). The store hashes what it writes.
+//! The object is only written, never committed, here: the caller commits
+//! once the tool exited cleanly, so a tool that died half-way never leaves an
 //! object that looks complete.
 //!
-//! Backup tools and the compressor (`zstd -1`) run on idle CPU only, at nice
-//! 19 and the lowest best-effort I/O priority, and the stream is paced by the
+//! The tool and the compressing thread run on idle CPU only, at nice 19 and
+//! the lowest best-effort I/O priority, and the stream is paced by the
 //! `governor` while the host is busy: a backup yields to the databases it
 //! reads from, yet its stream stays fast enough for the redo log that
 //! `mariadb-backup` copies into it alongside the data files.
@@ -22,9 +23,10 @@ use std::path::Path;
 use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 
+use crate::compress::{compress, push_tail};
 use crate::governor::{Governor, Pace};
 use crate::{BlobError, BlobStore, Written};
 
@@ -79,9 +81,8 @@ fn command(program: &Path, args: &[String]) -> Command {
     cmd
 }
 
-/// Runs a backup tool (or the compressor) on idle CPU only (`SCHED_IDLE`,
-/// nice 19) and at the lowest best-effort I/O priority: it yields to the
-/// databases on the host.
+/// Runs a backup tool on idle CPU only (`SCHED_IDLE`, nice 19) and at the
+/// lowest best-effort I/O priority: it yields to the databases on the host.
 /// Under sustained load it copies slowly; nodes get a redo log large enough
 /// (see `marina_engine::cnf::redo_log_bytes`) that it still keeps up with it
 /// (with an 8 MiB log it did not: writes wrapped the log first).
@@ -90,13 +91,24 @@ fn low_priority(cmd: &mut Command) -> &mut Command {
     // async-signal-safe system calls on the child itself.
     unsafe {
         cmd.pre_exec(|| {
-            let param = libc::sched_param { sched_priority: 0 };
-            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-            // ioprio_set(IOPRIO_WHO_PROCESS, self, IOPRIO_CLASS_BE << 13 | 7)
-            libc::syscall(libc::SYS_ioprio_set, 1, 0, (2 << 13) | 7);
+            idle_priority();
             Ok(())
         })
+    }
+}
+
+/// Puts the calling thread (Linux schedules threads, not processes) on idle
+/// CPU, nice 19 and the lowest best-effort I/O priority. Best effort: a call
+/// that fails leaves the thread as it was.
+pub(crate) fn idle_priority() {
+    // SAFETY: scheduling calls on the calling thread only (pid 0); no memory
+    // is passed but a local struct; all are async-signal-safe.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        // ioprio_set(IOPRIO_WHO_PROCESS, self, IOPRIO_CLASS_BE << 13 | 7)
+        libc::syscall(libc::SYS_ioprio_set, 1, 0, (2 << 13) | 7);
     }
 }
 
@@ -121,14 +133,6 @@ fn spawn(cmd: &mut Command, program: &Path) -> Result<Child, PipelineError> {
     })
 }
 
-/// Appends `bytes` to `kept`, holding on to (at least) the last `TAIL` bytes.
-fn push_tail(kept: &mut Vec<u8>, bytes: &[u8]) {
-    kept.extend_from_slice(bytes);
-    if kept.len() > 2 * TAIL {
-        kept.drain(..kept.len() - TAIL);
-    }
-}
-
 /// The last `TAIL` bytes as text.
 fn tail_text(kept: &[u8]) -> String {
     String::from_utf8_lossy(&kept[kept.len().saturating_sub(TAIL)..]).into_owned()
@@ -148,7 +152,7 @@ async fn read_tail(mut r: impl AsyncRead + Unpin) -> String {
         if n == 0 {
             break;
         }
-        push_tail(&mut kept, &buf[..n]);
+        push_tail(&mut kept, &buf[..n], TAIL);
     }
     tail_text(&kept)
 }
@@ -170,10 +174,10 @@ async fn finished(mut child: Child, program: &Path, log: String) -> Result<Strin
     }
 }
 
-/// Runs `program args`, compresses its output with `zstd` and writes it to
-/// `store` under `key` (uncommitted). `keep_tail` relays the stream through
-/// Marina to keep its end; so does a `pace` with a busy rate, which the
-/// relay then keeps to while the host is busy (see `governor`).
+/// Runs `program args`, compresses its output (`compress`, on a thread of
+/// Marina's at idle priority, paced by the governor `pace` starts) and writes
+/// it to `store` under `key` (uncommitted); `keep_tail` keeps the end of the
+/// uncompressed stream.
 pub async fn produce(
     store: &dyn BlobStore,
     key: &str,
@@ -182,95 +186,52 @@ pub async fn produce(
     keep_tail: bool,
     pace: &Pace,
 ) -> Result<Produced, PipelineError> {
-    let zstd_bin = Path::new("zstd");
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |e: std::io::Error| PipelineError::Io(format!("{what}: {e}"))
+    };
+    let (tool_out, tool_in) = std::io::pipe().map_err(io("creating a pipe"))?;
+    widen(&tool_out);
     let mut producer = spawn(
         low_priority(&mut command(program, args))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(tool_in)
             .stderr(Stdio::piped()),
         program,
     )?;
-    let out = producer
-        .stdout
-        .take()
-        .ok_or_else(|| PipelineError::Io("no stdout".into()))?;
-    widen(&out);
     let log_task = tokio::spawn(read_tail(
         producer
             .stderr
             .take()
             .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
     ));
-    let (zstd_in, relayed): (Stdio, _) = if keep_tail || pace.busy_rate > 0 {
-        (Stdio::piped(), Some(out))
-    } else {
-        let direct = out
-            .try_into()
-            .map_err(|e| PipelineError::Io(format!("connecting {} to zstd: {e}", program.display())))?;
-        (direct, None)
-    };
-    let mut zstd = spawn(
-        // Level 1: half the CPU of the default level for slightly larger files.
-        low_priority(&mut command(zstd_bin, &["-q".into(), "-1".into(), "-c".into()]))
-            .stdin(zstd_in)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        zstd_bin,
-    )?;
-    let relay = if let Some(mut out) = relayed {
-        let mut zin = zstd
-            .stdin
-            .take()
-            .ok_or_else(|| PipelineError::Io("no zstd stdin".into()))?;
-        widen(&zin);
-        let tools: Vec<u32> = [producer.id(), zstd.id()].into_iter().flatten().collect();
-        let governor = Governor::start(pace, &tools);
-        Some(tokio::spawn(async move {
-            let mut tail = Vec::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = match out.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                if zin.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-                if keep_tail {
-                    push_tail(&mut tail, &buf[..n]);
-                }
-                if let Some(pause) = governor.pause_after(n) {
-                    tokio::time::sleep(pause).await;
-                }
-            }
-            drop(zin);
-            tail_text(&tail)
-        }))
-    } else {
-        None
-    };
-    let zstd_log = tokio::spawn(read_tail(
-        zstd.stderr
-            .take()
-            .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
-    ));
-    let mut zout = zstd
-        .stdout
-        .take()
-        .ok_or_else(|| PipelineError::Io("no zstd stdout".into()))?;
-    widen(&zout);
-    let written = store.write(key, &mut zout).await;
+    let (zipped_out, zipped_in) = std::io::pipe().map_err(io("creating a pipe"))?;
+    widen(&zipped_out);
+    let governor = Governor::start(pace, &producer.id().into_iter().collect::<Vec<_>>());
+    let tail = if keep_tail { TAIL } else { 0 };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("backup-zstd".into())
+        .spawn(move || {
+            idle_priority();
+            let _ = done_tx.send(compress(tool_out, zipped_in, &governor, tail));
+        })
+        .map_err(io("starting the compressor"))?;
+    let mut zipped =
+        tokio::net::unix::pipe::Receiver::from_owned_fd(zipped_out.into()).map_err(io("reading the compressor"))?;
+    // A store that fails stops the compressor (its pipe breaks) and so the
+    // tool; its own error is the one to report (the child is killed on drop).
+    let written = store.write(key, &mut zipped).await?;
+    let compressed = done_rx
+        .await
+        .map_err(|_| PipelineError::Io("the compressor stopped".into()))?
+        .map_err(io("compressing"))?;
     let log = log_task.await.unwrap_or_default();
-    let tail = match relay {
-        Some(t) => t.await.unwrap_or_default(),
-        None => String::new(),
-    };
     let log = finished(producer, program, log).await?;
-    finished(zstd, zstd_bin, zstd_log.await.unwrap_or_default()).await?;
     Ok(Produced {
-        written: written?,
+        written,
         log,
-        tail,
+        tail: tail_text(&compressed.tail),
     })
 }
 
@@ -511,12 +472,18 @@ mod tests {
         };
         let start = std::time::Instant::now();
         let got = produce(&store, "b/paced.zst", &p, &a, false, &busy).await.unwrap();
+        assert!(got.written.size > 0);
         let paced = start.elapsed();
         assert!(
             paced >= std::time::Duration::from_millis(450),
             "2 MiB at 4 MiB/s took {paced:?}"
         );
-        assert!(got.written.size > 0);
+        // Its frames (at the busy level) read back with the zstd command.
+        store.commit("b/paced.zst").await.unwrap();
+        let out_file = dir.path().join("paced.out");
+        let (cat, cat_args) = sh(&format!("cat > {}", out_file.display()));
+        consume(&store, "b/paced.zst", &cat, &cat_args).await.unwrap();
+        assert_eq!(std::fs::metadata(&out_file).unwrap().len(), 2 << 20);
         let start = std::time::Instant::now();
         produce(&store, "b/free.zst", &p, &a, false, &Pace::unlimited())
             .await
@@ -526,6 +493,56 @@ mod tests {
             "unpaced {:?} vs paced {paced:?}",
             start.elapsed()
         );
+    }
+
+    /// Takes 1 MiB, then fails like a full disk.
+    struct FullStore;
+
+    #[async_trait::async_trait]
+    impl BlobStore for FullStore {
+        fn describe(&self) -> String {
+            "a full disk".into()
+        }
+        async fn write(&self, key: &str, reader: &mut (dyn AsyncRead + Unpin + Send)) -> Result<Written, BlobError> {
+            let mut buf = vec![0u8; 1 << 20];
+            reader.read_exact(&mut buf).await.unwrap();
+            Err(BlobError::Io {
+                context: format!("writing {key}"),
+                source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+            })
+        }
+        async fn commit(&self, _: &str) -> Result<(), BlobError> {
+            unreachable!()
+        }
+        async fn read(&self, key: &str) -> Result<Box<dyn AsyncRead + Unpin + Send>, BlobError> {
+            Err(BlobError::NotFound(key.into()))
+        }
+        async fn exists(&self, _: &str) -> Result<bool, BlobError> {
+            Ok(false)
+        }
+        async fn delete_prefix(&self, _: &str) -> Result<(), BlobError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_is_the_error_and_stops_the_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        // A tool that would stream forever.
+        let (p, a) = sh(&format!("echo $$ > {}; exec cat /dev/urandom", pid_file.display()));
+        let err = produce(&FullStore, "b/data.zst", &p, &a, false, &Pace::unlimited())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PipelineError::Blob(_)), "{err}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // Gone, or a zombie until the runtime reaps it.
+        while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(std::time::Instant::now() < deadline, "the tool still runs");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]

@@ -148,7 +148,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let size_mib = arg_value(args, "--size-mib", 1024).max(16);
     let secs = arg_value(args, "--seconds", 20).max(5);
     let rounds = arg_value(args, "--rounds", 2).max(1);
-    let pairs = arg_value(args, "--pairs", 4).max(1);
+    let pairs = arg_value(args, "--pairs", 6).max(1);
     let scratch = tempfile::Builder::new().prefix("marina-bench-backup-").tempdir()?;
     let mut bench = Bench::start(scratch.path().join("marina"), |_| {}).await?;
     let app = bench.app.clone();
@@ -222,27 +222,39 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     };
     if let Some(exps) = experiments {
         for cmd in exps.split(";;;") {
-            let (quiet, busy, taken) = load.writes_during(&fill(cmd)).await?;
+            let w = load.writes_during(&fill(cmd)).await?;
             println!(
-                "experiment {cmd}: {busy:.0} tps ({:.2} x {quiet:.0} tps without; {taken} runs)",
-                busy / quiet
+                "experiment {cmd}: {:.0} tps ({:.2} x {:.0} tps without; {} runs; {})",
+                w.busy,
+                w.ratio(),
+                w.quiet,
+                w.taken,
+                w.spread()
             );
         }
         bench.stop().await;
         return Ok(());
     }
-    let (quiet, busy, taken) = load.writes_during("marina").await?;
+    let w = load.writes_during("marina").await?;
     println!(
-        "primary writes without a backup (oltp_write_only, mean of {pairs} windows of {secs} s): {quiet:.0} tps (1.00 x baseline)"
+        "primary writes without a backup (oltp_write_only, mean of {pairs} windows of {secs} s): {:.0} tps (1.00 x baseline)",
+        w.quiet
     );
     println!(
-        "primary writes during backups ({taken} physical backups back to back in {pairs} windows alternating with the quiet ones): {busy:.0} tps ({:.2} x without)",
-        busy / quiet
+        "primary writes during backups ({} physical backups back to back in {pairs} windows alternating with the quiet ones): {:.0} tps ({:.2} x without; {})",
+        w.taken,
+        w.busy,
+        w.ratio(),
+        w.spread()
     );
-    let (quiet, busy, taken) = load.writes_during("marina-logical").await?;
+    let w = load.writes_during("marina-logical").await?;
     println!(
-        "primary writes during logical backups ({taken} back to back in {pairs} windows, against {quiet:.0} tps in their own quiet ones): {busy:.0} tps ({:.2} x without)",
-        busy / quiet
+        "primary writes during logical backups ({} back to back in {pairs} windows, against {:.0} tps in their own quiet ones): {:.0} tps ({:.2} x without; {})",
+        w.taken,
+        w.quiet,
+        w.busy,
+        w.ratio(),
+        w.spread()
     );
     bench.stop().await;
     Ok(())
@@ -371,15 +383,16 @@ impl Load<'_> {
     /// next on this VM. Every other pair runs its busy window first, so a
     /// steady drift (the rate rose through a run with nothing running:
     /// 1.03 x) favours neither side.
-    async fn writes_during(&self, what: &str) -> anyhow::Result<(f64, f64, usize)> {
-        let (mut quiet, mut busy, mut taken) = (0.0, 0.0, 0);
+    async fn writes_during(&self, what: &str) -> anyhow::Result<Windows> {
+        let mut w = Windows::default();
         for pair in 0..self.pairs {
             let (q, b, t) = self.one_pair(what, pair % 2 == 1).await?;
-            quiet += q / self.pairs as f64;
-            busy += b / self.pairs as f64;
-            taken += t;
+            w.quiet += q / self.pairs as f64;
+            w.busy += b / self.pairs as f64;
+            w.taken += t;
+            w.pairs.push(b / q.max(1.0));
         }
-        Ok((quiet, busy, taken))
+        Ok(w)
     }
 
     async fn one_pair(&self, what: &str, busy_first: bool) -> anyhow::Result<(f64, f64, usize)> {
@@ -412,6 +425,31 @@ impl Load<'_> {
             quiet = Some(self.run().await.await??);
         }
         Ok((quiet.unwrap_or_default(), busy, taken))
+    }
+}
+
+/// What `Load::writes_during` measured.
+#[derive(Default)]
+struct Windows {
+    /// Mean tps of the quiet windows.
+    quiet: f64,
+    /// Mean tps of the busy windows.
+    busy: f64,
+    /// Runs of the thing measured.
+    taken: usize,
+    /// Each pair's busy / quiet, in order.
+    pairs: Vec<f64>,
+}
+
+impl Windows {
+    fn ratio(&self) -> f64 {
+        self.busy / self.quiet
+    }
+
+    /// The pairs' own ratios, for the spread a mean hides.
+    fn spread(&self) -> String {
+        let each: Vec<String> = self.pairs.iter().map(|r| format!("{r:.2}")).collect();
+        format!("pairs {}", each.join(" "))
     }
 }
 
