@@ -137,7 +137,8 @@ impl BlobStore for LocalBlobStore {
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut flushed = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
+        // As large as the pieces the compressor passes on (and the pipe).
+        let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = reader
                 .read(&mut buf)

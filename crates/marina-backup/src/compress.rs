@@ -21,6 +21,8 @@
 //!   whole); every frame carries its content checksum, as the zstd command
 //!   writes them.
 //! - The stream is paced here too: after each read, the governor's pause.
+//! - Output leaves in pieces of `WRITE` bytes (the last one smaller): the
+//!   thread downstream wakes a few times a second, not hundreds.
 
 use std::io::{self, Read, Write};
 
@@ -37,6 +39,12 @@ pub const MIN_FRAME: u64 = 8 << 20;
 
 /// How much is read (and compressed) at once.
 const READ: usize = 1 << 20;
+
+/// How much compressed output is passed on at once. The encoder alone writes
+/// every 32 KiB, and each write woke the store's reader, a blocking-pool
+/// thread for its file write and the reader again: about a thousand context
+/// switches a second on normal-priority threads for a paced backup.
+const WRITE: usize = 1 << 20;
 
 /// Whether the governor limits the stream now.
 pub trait Load {
@@ -92,7 +100,7 @@ fn encoder<W: Write>(out: W, level: i32) -> io::Result<zstd::stream::write::Enco
 pub fn compress(mut input: impl Read, output: impl Write, load: &dyn Load, tail: usize) -> io::Result<Compressed> {
     let mut done = Compressed::default();
     let mut level = level_for(load.busy());
-    let mut enc = encoder(output, level)?;
+    let mut enc = encoder(io::BufWriter::with_capacity(WRITE, output), level)?;
     done.frames.push(level);
     let mut in_frame = 0u64;
     let mut buf = vec![0u8; READ];
@@ -203,6 +211,35 @@ mod tests {
         assert_eq!(done.tail, data[data.len() - 100..]);
         assert_eq!(zstd_d(&out), data, "the frames are one stream");
         assert!(out.len() < data.len(), "compressed: {}", out.len());
+    }
+
+    #[test]
+    fn output_leaves_in_large_pieces() {
+        /// Records the size of every write it gets.
+        struct Pieces(Vec<usize>, Vec<u8>);
+        impl Write for Pieces {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.push(b.len());
+                self.1.extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let data = rows(12 << 20);
+        let quiet = Window {
+            seen: AtomicU64::new(0),
+            from: 0,
+            to: 0,
+            paused: AtomicBool::new(false),
+        };
+        let mut out = Pieces(Vec::new(), Vec::new());
+        compress(&data[..], &mut out, &quiet, 0).unwrap();
+        let (last, before) = out.0.split_last().unwrap();
+        assert!(!before.is_empty() && *last > 0, "{:?}", out.0);
+        assert!(before.iter().all(|&n| n >= WRITE / 2), "{:?}", out.0);
+        assert_eq!(zstd_d(&out.1), data);
     }
 
     #[test]

@@ -18,7 +18,9 @@
 //!   sample says the host is quiet (no burst at the start of a busy period).
 //! - `busy_rate` 0 turns the governor off.
 //! - The limit never falls below `redo_headroom` times the source's redo
-//!   rate when `Pace::redo` can read it. `mariadb-backup` (10.11) writes the
+//!   rate when `Pace::redo` can read it (read at the start, after the first
+//!   sample, then every `REDO_EVERY`: each reading is a connection to the
+//!   source, which is busy too). `mariadb-backup` (10.11) writes the
 //!   redo it copies into the same stream as the data files, so a stream
 //!   slower than the redo makes the copy fall behind until the source's
 //!   circular log overwrites what was not copied yet and the backup fails
@@ -37,6 +39,13 @@ use std::time::Duration;
 /// How often the host is sampled.
 pub const SAMPLE: Duration = Duration::from_millis(200);
 
+/// How often the source's redo is read once its rate is known. Each reading
+/// is a new connection to the source (a busy replica whose semi-sync
+/// acknowledgements the primary waits for); one a second instead of five
+/// keeps the floor as current as the copier needs (it copies redo once a
+/// second) and a rate over a second is steadier than one over 200 ms.
+pub const REDO_EVERY: Duration = Duration::from_secs(1);
+
 /// What `mariadb-backup` writes to its stream at once (xbstream's
 /// `XB_STREAM_MIN_CHUNK_SIZE`): its redo copier waits for such a data chunk.
 pub const STREAM_CHUNK: f64 = 10.0 * 1024.0 * 1024.0;
@@ -46,6 +55,10 @@ pub const STREAM_CHUNK: f64 = 10.0 * 1024.0 * 1024.0;
 /// redo rate the redo waiting for its turn settles at `STREAM_CHUNK / (k -
 /// 1)`. That stays under an eighth of the log with `k = 1 + 8 x STREAM_CHUNK
 /// / capacity`, kept between 1.1 and 3 (3 when the capacity is unknown).
+/// Less headroom would stream fewer bytes a second, but under sustained load
+/// only `k - 1` of the stream is data: a backup of `D` bytes carries
+/// `D / (k - 1)` of redo, twice as much at k = 1.16 as at 1.31 (and so is
+/// the replay at restore).
 pub fn redo_headroom(capacity: u64) -> f64 {
     if capacity == 0 {
         return 3.0;
@@ -172,10 +185,17 @@ impl Governor {
             };
             let mut redo_floor = if pace.redo.is_some() { f64::INFINITY } else { 0.0 };
             let (mut last, mut last_redo) = (sample(), redo().await);
+            let mut redo_read = std::time::Instant::now();
             loop {
                 tokio::time::sleep(SAMPLE).await;
                 let now = sample();
-                let reading = redo().await;
+                let due = !redo_floor.is_finite() || redo_read.elapsed() >= REDO_EVERY - SAMPLE / 2;
+                let reading = if due {
+                    redo_read = std::time::Instant::now();
+                    redo().await
+                } else {
+                    None
+                };
                 if let (Some((r0, t0)), Some((r1, t1))) = (last_redo, reading) {
                     let rate = r1.lsn.saturating_sub(r0.lsn) as f64 / t1.duration_since(t0).as_secs_f64().max(0.001);
                     redo_floor = rate * redo_headroom(r1.capacity);
@@ -308,6 +328,37 @@ mod tests {
         );
         tokio::time::sleep(SAMPLE * 2).await;
         assert_eq!(g.limit(), 0, "unknown redo: not limited");
+    }
+
+    #[tokio::test]
+    async fn the_source_is_read_every_second_once_its_rate_is_known() {
+        let reads = Arc::new(AtomicU64::new(0));
+        let counted = reads.clone();
+        let meter: RedoMeter = Arc::new(move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                Some(Redo {
+                    lsn: n * (1 << 20),
+                    capacity: 256 << 20,
+                })
+            })
+        });
+        let pace = Pace {
+            busy_rate: 1 << 20,
+            busy_cpus: -1.0,
+            exclude: vec![],
+            redo: Some(meter),
+        };
+        let _g = Governor::start(&pace, &[]);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            2,
+            "at the start and after the first sample"
+        );
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        let n = reads.load(Ordering::SeqCst);
+        assert!((3..=4).contains(&n), "then about once a second: {n} readings in 2.5 s");
     }
 
     #[test]
