@@ -41,9 +41,10 @@ pub const MIN_FRAME: u64 = 8 << 20;
 const READ: usize = 1 << 20;
 
 /// How much compressed output is passed on at once. The encoder alone writes
-/// every 32 KiB, and each write woke the store's reader, a blocking-pool
-/// thread for its file write and the reader again: about a thousand context
-/// switches a second on normal-priority threads for a paced backup.
+/// every 32 KiB: some 300 writes a second for a paced backup, each waking the
+/// store's reader and a blocking-pool thread for its file write, on normal
+/// priority. (Measured, Marina's runtime threads went from about 0.021 to
+/// 0.018 CPU: a small saving, kept because it is free.)
 const WRITE: usize = 1 << 20;
 
 /// Whether the governor limits the stream now.
