@@ -143,8 +143,8 @@ impl BlobStore for LocalBlobStore {
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut flushed = 0u64;
-        // As large as the pieces the compressor passes on (and the pipe).
-        let mut buf = vec![0u8; 1 << 20];
+        // One read takes a whole piece of the compressor's output.
+        let mut buf = vec![0u8; crate::compress::WRITE];
         loop {
             let n = reader
                 .read(&mut buf)

@@ -45,7 +45,7 @@ const READ: usize = 1 << 20;
 /// store's reader and a blocking-pool thread for its file write, on normal
 /// priority. (Measured, Marina's runtime threads went from about 0.021 to
 /// 0.018 CPU: a small saving, kept because it is free.)
-const WRITE: usize = 1 << 20;
+pub(crate) const WRITE: usize = 1 << 20;
 
 /// Whether the governor limits the stream now.
 pub trait Load {
