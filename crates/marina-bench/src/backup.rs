@@ -148,7 +148,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let size_mib = arg_value(args, "--size-mib", 1024).max(16);
     let secs = arg_value(args, "--seconds", 20).max(5);
     let rounds = arg_value(args, "--rounds", 2).max(1);
-    let pairs = arg_value(args, "--pairs", 6).max(1);
+    let pairs = arg_value(args, "--pairs", 10).max(1);
     let scratch = tempfile::Builder::new().prefix("marina-bench-backup-").tempdir()?;
     let mut bench = Bench::start(scratch.path().join("marina"), |_| {}).await?;
     let app = bench.app.clone();
