@@ -353,6 +353,11 @@ async fn tools_and_restore(
         "restore physical backup into a new 1-node cluster -> active: {m_restore:.1} s ({:.2} x raw extract+prepare)",
         m_restore / raw_restore
     );
+    // The write-impact windows that follow measure the loaded cluster alone.
+    bench
+        .api
+        .delete_cluster(restored["cluster"]["id"].as_str().unwrap_or_default())
+        .await?;
 
     Ok(())
 }

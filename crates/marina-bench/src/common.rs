@@ -74,13 +74,19 @@ impl Api {
         self.wait_op(created["operation"]["id"].as_str().unwrap_or_default())
             .await?;
         let ms = start.elapsed().as_secs_f64() * 1000.0;
-        let id = created["cluster"]["id"].as_str().unwrap_or_default();
+        self.delete_cluster(created["cluster"]["id"].as_str().unwrap_or_default())
+            .await?;
+        Ok(ms)
+    }
+
+    /// Deletes a cluster and waits until it is gone.
+    pub async fn delete_cluster(&self, id: &str) -> anyhow::Result<()> {
         let del = self
             .call(reqwest::Method::DELETE, &format!("/v1/clusters/{id}"), None)
             .await?;
         self.wait_op(del["operation"]["id"].as_str().unwrap_or_default())
             .await?;
-        Ok(ms)
+        Ok(())
     }
 }
 
