@@ -75,7 +75,7 @@ pub(crate) fn check_key(key: &str) -> Result<(), BlobError> {
 /// all read 0.98 x against 0.95 x in another: single runs, each within about
 /// 2% noise, but both say the disk the databases sync to is part of a
 /// backup's cost, and that bursts on it cost more.
-const FLUSH_EVERY: u64 = 1024 * 1024;
+const FLUSH_EVERY: u64 = crate::compress::WRITE as u64;
 
 /// Starts write-back of `len` bytes of `file` from `offset` without waiting
 /// for it and without a journal commit (`sync_file_range`, as PostgreSQL's
