@@ -91,6 +91,8 @@ pub struct Pace {
     pub exclude: Vec<u32>,
     /// The source's redo, for a tool that streams it (`mariadb-backup`).
     pub redo: Option<RedoMeter>,
+    /// The cgroup the tool and the compressor join, when nodes have groups.
+    pub group: Option<crate::pipeline::CpuGroup>,
 }
 
 impl std::fmt::Debug for Pace {
@@ -100,6 +102,7 @@ impl std::fmt::Debug for Pace {
             .field("busy_cpus", &self.busy_cpus)
             .field("exclude", &self.exclude)
             .field("redo", &self.redo.is_some())
+            .field("group", &self.group)
             .finish()
     }
 }
@@ -307,6 +310,7 @@ mod tests {
             busy_cpus: -1.0,
             exclude: vec![],
             redo: Some(meter),
+            group: None,
         };
         let g = Governor::start(&pace, &[]);
         assert_eq!(g.limit(), 1 << 20, "starts at the busy rate");
@@ -348,6 +352,7 @@ mod tests {
             busy_cpus: -1.0,
             exclude: vec![],
             redo: Some(meter),
+            group: None,
         };
         let _g = Governor::start(&pace, &[]);
         // Read at the start and after the first sample, then at about 1.2,

@@ -13,13 +13,19 @@
 //! the lowest best-effort I/O priority, and the stream is paced by the
 //! `governor` while the host is busy: a backup yields to the databases it
 //! reads from, yet its stream stays fast enough for the redo log that
-//! `mariadb-backup` copies into it alongside the data files.
+//! `mariadb-backup` copies into it alongside the data files. When nodes run
+//! in cgroups, the tool also joins the runtime's idle group (`CpuGroup`), and
+//! so does the compressing thread where the host moves single threads (v1):
+//! outside the nodes' groups, a thread's own idle policy does not make it
+//! yield to them.
 //!
 //! Restoring: the object is read once to verify its checksum, then again into
 //! `zstd -d | tool` (at normal priority: a restore is waited for).
 
+use std::ffi::CString;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
@@ -81,19 +87,50 @@ fn command(program: &Path, args: &[String]) -> Command {
     cmd
 }
 
-/// Runs a backup tool on idle CPU only (`SCHED_IDLE`, nice 19) and at the
-/// lowest best-effort I/O priority: it yields to the databases on the host.
-/// Under sustained load it copies slowly; nodes get a redo log large enough
-/// (see `marina_engine::cnf::redo_log_bytes`) that it still keeps up with it
-/// (with an 8 MiB log it did not: writes wrapped the log first).
-fn low_priority(cmd: &mut Command) -> &mut Command {
+/// A cgroup whose CPU share is what the nodes leave idle (the runtime's
+/// `backups` group): a tool's process joins it through `procs`, a thread of
+/// Marina's through `threads` where the host allows that (cgroup v1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuGroup {
+    pub procs: PathBuf,
+    pub threads: Option<PathBuf>,
+}
+
+/// Runs a backup tool on idle CPU only (`SCHED_IDLE`, nice 19, in `group`
+/// when there is one) and at the lowest best-effort I/O priority: it yields
+/// to the databases on the host. Under sustained load it copies slowly;
+/// nodes get a redo log large enough (see `marina_engine::cnf::redo_log_bytes`)
+/// that it still keeps up with it (with an 8 MiB log it did not: writes
+/// wrapped the log first).
+fn low_priority<'a>(cmd: &'a mut Command, group: Option<&CpuGroup>) -> &'a mut Command {
+    let procs = group.and_then(|g| CString::new(g.procs.as_os_str().as_bytes()).ok());
     // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe system calls on the child itself.
+    // async-signal-safe system calls (open, write, close, scheduling) on the
+    // child itself; the path was allocated before the fork.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
+            if let Some(procs) = &procs {
+                // "0" moves the writing process. Best effort: a tool outside
+                // the group still runs, at its idle policy.
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd >= 0 {
+                    libc::write(fd, b"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                }
+            }
             idle_priority();
             Ok(())
         })
+    }
+}
+
+/// Moves the calling thread into `group` where the host allows single
+/// threads to move (v1). Best effort, like `idle_priority`.
+pub(crate) fn join_thread(group: Option<&CpuGroup>) {
+    if let Some(threads) = group.and_then(|g| g.threads.as_ref()) {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        let _ = std::fs::write(threads, tid.to_string());
     }
 }
 
@@ -193,7 +230,7 @@ pub async fn produce(
     let (tool_out, tool_in) = std::io::pipe().map_err(io("creating a pipe"))?;
     widen(&tool_out);
     let mut producer = spawn(
-        low_priority(&mut command(program, args))
+        low_priority(&mut command(program, args), pace.group.as_ref())
             .stdin(Stdio::null())
             .stdout(tool_in)
             .stderr(Stdio::piped()),
@@ -210,9 +247,11 @@ pub async fn produce(
     let governor = Governor::start(pace, &producer.id().into_iter().collect::<Vec<_>>());
     let tail = if keep_tail { TAIL } else { 0 };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let group = pace.group.clone();
     std::thread::Builder::new()
         .name("backup-zstd".into())
         .spawn(move || {
+            join_thread(group.as_ref());
             idle_priority();
             let _ = done_tx.send(compress(tool_out, zipped_in, &governor, tail));
         })
@@ -331,15 +370,17 @@ pub async fn consume(
 }
 
 /// Streams `producer`'s output straight into `consumer`'s input (no copy
-/// through Marina; the producer at low priority); returns both logs.
+/// through Marina; the producer at low priority, in `group` if any); returns
+/// both logs.
 pub async fn pipe(
     producer: &Path,
     producer_args: &[String],
     consumer: &Path,
     consumer_args: &[String],
+    group: Option<&CpuGroup>,
 ) -> Result<(String, String), PipelineError> {
     let mut p = spawn(
-        low_priority(&mut command(producer, producer_args))
+        low_priority(&mut command(producer, producer_args), group)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
@@ -442,6 +483,50 @@ mod tests {
         let back = std::fs::read_to_string(&out_file).unwrap();
         assert_eq!(back.lines().count(), 100_000);
         assert_eq!(back.lines().last(), Some("100000"));
+    }
+
+    /// Removes the test's cgroups even when it fails.
+    struct Groups(String);
+    impl Drop for Groups {
+        fn drop(&mut self) {
+            marina_runtime::cgroup::remove_parent(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tool_and_the_compressor_join_the_idle_group() {
+        use marina_runtime::cgroup::Cgroups;
+        let parent = format!("marina_test_idle_{}", std::process::id());
+        let cg = Cgroups::detect(Path::new("/sys/fs/cgroup"), &parent);
+        // SAFETY: geteuid has no arguments and cannot fail.
+        if cg == Cgroups::None || unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root and cgroups");
+            return;
+        }
+        let _cleanup = Groups(parent.clone());
+        let g = cg.idle_group().unwrap().unwrap();
+        let pace = Pace {
+            group: Some(CpuGroup {
+                procs: g.procs,
+                threads: g.threads.clone(),
+            }),
+            ..Pace::unlimited()
+        };
+        // The tool prints its own groups, then (v1) those of its parent's
+        // compressing thread, which starts just after the tool.
+        let (p, a) = sh("cat /proc/self/cgroup; echo ==; for i in 1 2 3 4 5 6 7 8 9 10; do \
+             for t in /proc/$PPID/task/*; do \
+               [ \"$(cat $t/comm)\" = backup-zstd ] && grep -q backups $t/cgroup && cat $t/cgroup && exit 0; \
+             done; sleep 0.2; done");
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        let got = produce(&store, "b/groups.zst", &p, &a, true, &pace).await.unwrap();
+        let (tool, thread) = got.tail.split_once("==").unwrap();
+        let wanted = format!("/{parent}/backups");
+        assert!(tool.contains(&wanted), "the tool runs in {tool}");
+        if g.threads.is_some() {
+            assert!(thread.contains(&wanted), "the compressor runs in {thread}");
+        }
     }
 
     #[tokio::test]
@@ -576,14 +661,21 @@ mod tests {
             &["-c".into(), "echo piped; echo log >&2".into()],
             &p,
             &["-c".into(), "cat".into()],
+            None,
         )
         .await
         .unwrap();
         assert_eq!(got, "piped\n");
         assert!(
-            pipe(&p, &["-c".into(), "exit 4".into()], &p, &["-c".into(), "cat".into()])
-                .await
-                .is_err()
+            pipe(
+                &p,
+                &["-c".into(), "exit 4".into()],
+                &p,
+                &["-c".into(), "cat".into()],
+                None
+            )
+            .await
+            .is_err()
         );
         assert!(
             run(&p, &["-c".into(), "echo nope >&2; exit 1".into()])

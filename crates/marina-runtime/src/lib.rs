@@ -66,6 +66,11 @@ pub trait NodeRuntime: Send + Sync + 'static {
     async fn apply_limits(&self, _spec: &NodeSpec) -> Result<(), RuntimeError> {
         Ok(())
     }
+    /// The cgroup where work that must yield CPU to every node runs (backups),
+    /// when the runtime puts nodes in groups (see `cgroup`).
+    fn idle_group(&self) -> Option<cgroup::IdleGroup> {
+        None
+    }
     /// How the runtime limits nodes' CPU and memory (for the start-up log).
     fn limits_description(&self) -> String {
         "no CPU/memory limits".into()

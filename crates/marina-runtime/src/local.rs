@@ -246,6 +246,13 @@ impl NodeRuntime for LocalRuntime {
         self.cgroups.describe()
     }
 
+    fn idle_group(&self) -> Option<crate::cgroup::IdleGroup> {
+        self.cgroups.idle_group().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot make the idle cgroup: backups compete with nodes for CPU");
+            None
+        })
+    }
+
     async fn state(&self, node_id: &str) -> ProcessState {
         match self.running_pid(node_id) {
             Some(pid) => ProcessState::Running(pid),

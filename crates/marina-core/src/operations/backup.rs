@@ -36,7 +36,8 @@ pub(super) const STEPS: &[&str] = &["take_backup", "finalize"];
 /// How hard a backup from `source` may work while the host is busy: the
 /// configured pace, the node's own `mariadbd` (which a dump keeps busy by
 /// design) not counting as the host's work. A physical backup's pace also
-/// follows the source's redo, which its stream carries.
+/// follows the source's redo, which its stream carries. The tools run in the
+/// runtime's idle cgroup when nodes have groups.
 async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets, method: BackupMethod) -> Pace {
     let pid = match app.runtime.state(&source.id).await {
         ProcessState::Running(pid) => Some(pid),
@@ -57,6 +58,7 @@ async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets
         busy_cpus: app.config.backups.busy_cpus,
         exclude: pid.into_iter().collect(),
         redo,
+        group: crate::backups::idle_group(app),
     }
 }
 

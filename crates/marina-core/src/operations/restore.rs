@@ -240,6 +240,7 @@ async fn replay_binlogs(
                 &args,
                 &PathBuf::from("mariadb"),
                 &tools::load_args(&socket),
+                None,
             )
             .await
             .map_err(pipeline_err)?;
