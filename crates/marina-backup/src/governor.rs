@@ -16,7 +16,7 @@
 //!   pipe slows the tool and the compressor alike); otherwise at full speed.
 //! - The latest sample decides; a backup starts limited until the first
 //!   sample says the host is quiet (no burst at the start of a busy period).
-//! - `busy_rate` 0 turns the governor off.
+//! - `busy_rate` 0 turns the limit off (the idle-group watch below stays).
 //! - The limit never falls below `redo_headroom` times the source's redo
 //!   rate when `Pace::redo` can read it (read at the start, after the first
 //!   sample, then every `REDO_EVERY`: each reading is a connection to the
@@ -29,12 +29,20 @@
 //!   floor holds; with no rate known yet (after the first sample) a backup
 //!   that streams redo is not limited at all: a slow backup is a cost, a
 //!   failed one is not a backup.
+//! - For the same reason, a backup whose tools run in the runtime's idle
+//!   cgroup (`Pace::group`) leaves it for Marina's own group, for the rest of
+//!   the backup, once its stream carried less than the source's redo rate at
+//!   `BEHIND_FOR` redo readings in a row: the nodes left it too little CPU to
+//!   keep up with the redo, and a copy that falls behind fails. (Without the
+//!   idle group the tools competed with each node as an equal, and kept up.)
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use marina_runtime::cgroup::IdleGroup;
 
 /// How often the host is sampled.
 pub const SAMPLE: Duration = Duration::from_millis(200);
@@ -45,6 +53,11 @@ pub const SAMPLE: Duration = Duration::from_millis(200);
 /// keeps the floor as current as the copier needs (it copies redo once a
 /// second) and a rate over a second is steadier than one over 200 ms.
 pub const REDO_EVERY: Duration = Duration::from_secs(1);
+
+/// How many redo readings in a row (about one a second) a stream slower than
+/// the redo takes a backup's tools out of the idle group. A tool starting up
+/// streams little for a moment; a starved one stays behind.
+pub const BEHIND_FOR: u32 = 5;
 
 /// What `mariadb-backup` writes to its stream at once (xbstream's
 /// `XB_STREAM_MIN_CHUNK_SIZE`): its redo copier waits for such a data chunk.
@@ -92,7 +105,7 @@ pub struct Pace {
     /// The source's redo, for a tool that streams it (`mariadb-backup`).
     pub redo: Option<RedoMeter>,
     /// The cgroup the tool and the compressor join, when nodes have groups.
-    pub group: Option<crate::pipeline::CpuGroup>,
+    pub group: Option<IdleGroup>,
 }
 
 impl std::fmt::Debug for Pace {
@@ -151,23 +164,60 @@ fn ticks_of(pids: &[u32]) -> u64 {
         .sum()
 }
 
+/// Whether a stream is behind its source's redo: one reading's verdict
+/// (`behind` readings so far) → the new count.
+pub fn behind_after(behind: u32, stream_rate: f64, redo_rate: f64) -> u32 {
+    if stream_rate < redo_rate { behind + 1 } else { 0 }
+}
+
 /// A running governor: `limit()` is the current limit (bytes/s, 0 = none).
 pub struct Governor {
     limit: Arc<AtomicU64>,
+    /// Bytes passed on so far (`pause_after`'s count).
+    passed: Arc<AtomicU64>,
+    /// Set when the tools left the idle group; the compressing thread
+    /// follows them at its next `pause_after`.
+    left_idle: Arc<AtomicBool>,
+    compressor_left: AtomicBool,
+    home: Option<marina_runtime::cgroup::GroupFiles>,
     task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Moves `tools` (pids) to Marina's own group (best effort).
+fn leave_idle(group: &IdleGroup, tools: &[u32]) {
+    let Some(home) = &group.home else { return };
+    for pid in tools {
+        let _ = std::fs::write(&home.procs, pid.to_string());
+    }
+    tracing::warn!(
+        "a backup's stream fell behind its source's redo in the idle cgroup: its tools now compete with the nodes for CPU"
+    );
 }
 
 impl Governor {
     /// Starts sampling for a backup whose tools are `tools`.
     pub fn start(pace: &Pace, tools: &[u32]) -> Governor {
         let limit = Arc::new(AtomicU64::new(pace.busy_rate));
-        if pace.busy_rate == 0 {
-            return Governor { limit, task: None };
+        let passed = Arc::new(AtomicU64::new(0));
+        let left_idle = Arc::new(AtomicBool::new(false));
+        let mut governor = Governor {
+            limit: limit.clone(),
+            passed: passed.clone(),
+            left_idle: left_idle.clone(),
+            compressor_left: AtomicBool::new(false),
+            home: pace.group.as_ref().and_then(|g| g.home.clone()),
+            task: None,
+        };
+        // Off (`busy_rate` 0) means never limited; a backup in the idle
+        // group is still watched, to leave it if it falls behind.
+        if pace.busy_rate == 0 && pace.group.is_none() {
+            return governor;
         }
-        let mut own: Vec<u32> = tools.to_vec();
+        let tools = tools.to_vec();
+        let mut own: Vec<u32> = tools.clone();
         own.push(std::process::id());
         own.extend(&pace.exclude);
-        let (pace, shared) = (pace.clone(), limit.clone());
+        let (pace, shared) = (pace.clone(), limit);
         // SAFETY: sysconf has no memory-safety concerns.
         let per_sec = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
             hz if hz > 0 => hz as f64,
@@ -188,6 +238,7 @@ impl Governor {
             };
             let mut redo_floor = if pace.redo.is_some() { f64::INFINITY } else { 0.0 };
             let (mut last, mut last_redo) = (sample(), redo().await);
+            let (mut passed_then, mut behind) = (0u64, 0u32);
             let mut redo_read = std::time::Instant::now();
             loop {
                 tokio::time::sleep(SAMPLE).await;
@@ -200,8 +251,19 @@ impl Governor {
                     None
                 };
                 if let (Some((r0, t0)), Some((r1, t1))) = (last_redo, reading) {
-                    let rate = r1.lsn.saturating_sub(r0.lsn) as f64 / t1.duration_since(t0).as_secs_f64().max(0.001);
+                    let secs = t1.duration_since(t0).as_secs_f64().max(0.001);
+                    let rate = r1.lsn.saturating_sub(r0.lsn) as f64 / secs;
                     redo_floor = rate * redo_headroom(r1.capacity);
+                    let passed_now = passed.load(Ordering::Relaxed);
+                    let stream = passed_now.saturating_sub(passed_then) as f64 / secs;
+                    passed_then = passed_now;
+                    behind = behind_after(behind, stream, rate);
+                    if behind == BEHIND_FOR
+                        && let Some(group) = &pace.group
+                    {
+                        leave_idle(group, &tools);
+                        left_idle.store(true, Ordering::Relaxed);
+                    }
                 }
                 if reading.is_some() {
                     last_redo = reading;
@@ -215,10 +277,8 @@ impl Governor {
                 last = now;
             }
         });
-        Governor {
-            limit,
-            task: Some(task),
-        }
+        governor.task = Some(task);
+        governor
     }
 
     /// The current limit in bytes per second (0 = none).
@@ -226,8 +286,14 @@ impl Governor {
         self.limit.load(Ordering::Relaxed)
     }
 
-    /// How long to wait after passing `n` bytes on.
+    /// How long to wait after passing `n` bytes on. Called by the thread
+    /// passing them (the compressor), which also follows the tools out of
+    /// the idle group here.
     pub fn pause_after(&self, n: usize) -> Option<Duration> {
+        self.passed.fetch_add(n as u64, Ordering::Relaxed);
+        if self.left_idle.load(Ordering::Relaxed) && !self.compressor_left.swap(true, Ordering::Relaxed) {
+            crate::pipeline::join_thread(self.home.as_ref());
+        }
         match self.limit() {
             0 => None,
             rate => Some(Duration::from_secs_f64(n as f64 / rate as f64)),
@@ -293,6 +359,62 @@ mod tests {
             let waiting = STREAM_CHUNK / (redo_headroom(cap) - 1.0);
             assert!(waiting <= cap as f64 / 8.0 + 1.0, "{cap}: {waiting}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_stream_behind_the_redo_takes_its_tools_out_of_the_idle_group() {
+        use marina_runtime::cgroup::GroupFiles;
+        assert_eq!(behind_after(2, 0.5e6, 1e6), 3);
+        assert_eq!(behind_after(2, 1e6, 1e6), 0, "keeping up resets the count");
+        // Fake group files: the governor writes pids to `home`'s.
+        let dir = tempfile::tempdir().unwrap();
+        let group = |name: &str| {
+            let files = |g: &str| GroupFiles {
+                procs: dir.path().join(format!("{name}-{g}.procs")),
+                threads: Some(dir.path().join(format!("{name}-{g}.tasks"))),
+            };
+            Some(IdleGroup {
+                idle: files("idle"),
+                home: Some(files("home")),
+            })
+        };
+        // A source writing 1 MB of redo a second.
+        let start = std::time::Instant::now();
+        let meter: RedoMeter = Arc::new(move || {
+            let lsn = start.elapsed().as_millis() as u64 * 1000;
+            Box::pin(async move {
+                Some(Redo {
+                    lsn,
+                    capacity: 256 << 20,
+                })
+            })
+        });
+        let pace = |name: &str| Pace {
+            busy_rate: 1 << 20,
+            busy_cpus: -1.0,
+            exclude: vec![],
+            redo: Some(meter.clone()),
+            group: group(name),
+        };
+        let fed = Governor::start(&pace("fed"), &[4242]);
+        let starved = Governor::start(&pace("starved"), &[4343]);
+        // One passes 4 MB/s on, the other nothing, for BEHIND_FOR + 1 readings.
+        let until = std::time::Instant::now() + REDO_EVERY * (BEHIND_FOR + 1);
+        while std::time::Instant::now() < until {
+            fed.pause_after(400_000);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).ok();
+        assert_eq!(read("starved-home.procs").as_deref(), Some("4343"));
+        assert_eq!(read("fed-home.procs"), None, "a stream that keeps up stays idle");
+        // The compressing thread follows at its next piece, once.
+        assert_eq!(read("starved-home.tasks"), None);
+        starved.pause_after(1);
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::gettid() }.to_string();
+        assert_eq!(read("starved-home.tasks"), Some(tid));
+        fed.pause_after(1);
+        assert_eq!(read("fed-home.tasks"), None);
     }
 
     #[tokio::test]

@@ -14,10 +14,10 @@
 //! `governor` while the host is busy: a backup yields to the databases it
 //! reads from, yet its stream stays fast enough for the redo log that
 //! `mariadb-backup` copies into it alongside the data files. When nodes run
-//! in cgroups, the tool also joins the runtime's idle group (`CpuGroup`), and
-//! so does the compressing thread where the host moves single threads (v1):
-//! outside the nodes' groups, a thread's own idle policy does not make it
-//! yield to them.
+//! in cgroups, the tool also joins the runtime's idle group, and so does the
+//! compressing thread where the host moves single threads (v1): outside the
+//! nodes' groups, a thread's own idle policy does not make it yield to them.
+//! (The governor takes them back out if that starves a copy of its redo.)
 //!
 //! Restoring: the object is read once to verify its checksum, then again into
 //! `zstd -d | tool` (at normal priority: a restore is waited for).
@@ -25,9 +25,10 @@
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
+use marina_runtime::cgroup::{GroupFiles, IdleGroup};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
@@ -87,23 +88,14 @@ fn command(program: &Path, args: &[String]) -> Command {
     cmd
 }
 
-/// A cgroup whose CPU share is what the nodes leave idle (the runtime's
-/// `backups` group): a tool's process joins it through `procs`, a thread of
-/// Marina's through `threads` where the host allows that (cgroup v1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CpuGroup {
-    pub procs: PathBuf,
-    pub threads: Option<PathBuf>,
-}
-
 /// Runs a backup tool on idle CPU only (`SCHED_IDLE`, nice 19, in `group`
 /// when there is one) and at the lowest best-effort I/O priority: it yields
 /// to the databases on the host. Under sustained load it copies slowly;
 /// nodes get a redo log large enough (see `marina_engine::cnf::redo_log_bytes`)
 /// that it still keeps up with it (with an 8 MiB log it did not: writes
 /// wrapped the log first).
-fn low_priority<'a>(cmd: &'a mut Command, group: Option<&CpuGroup>) -> &'a mut Command {
-    let procs = group.and_then(|g| CString::new(g.procs.as_os_str().as_bytes()).ok());
+fn low_priority<'a>(cmd: &'a mut Command, group: Option<&IdleGroup>) -> &'a mut Command {
+    let procs = group.and_then(|g| CString::new(g.idle.procs.as_os_str().as_bytes()).ok());
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe system calls (open, write, close, scheduling) on the
     // child itself; the path was allocated before the fork.
@@ -126,7 +118,7 @@ fn low_priority<'a>(cmd: &'a mut Command, group: Option<&CpuGroup>) -> &'a mut C
 
 /// Moves the calling thread into `group` where the host allows single
 /// threads to move (v1). Best effort, like `idle_priority`.
-pub(crate) fn join_thread(group: Option<&CpuGroup>) {
+pub(crate) fn join_thread(group: Option<&GroupFiles>) {
     if let Some(threads) = group.and_then(|g| g.threads.as_ref()) {
         // SAFETY: gettid has no arguments and cannot fail.
         let tid = unsafe { libc::gettid() };
@@ -251,7 +243,7 @@ pub async fn produce(
     std::thread::Builder::new()
         .name("backup-zstd".into())
         .spawn(move || {
-            join_thread(group.as_ref());
+            join_thread(group.as_ref().map(|g| &g.idle));
             idle_priority();
             let _ = done_tx.send(compress(tool_out, zipped_in, &governor, tail));
         })
@@ -370,17 +362,16 @@ pub async fn consume(
 }
 
 /// Streams `producer`'s output straight into `consumer`'s input (no copy
-/// through Marina; the producer at low priority, in `group` if any); returns
-/// both logs.
+/// through Marina; the producer at low priority, but outside the idle group:
+/// nothing here would take it back out if it starved); returns both logs.
 pub async fn pipe(
     producer: &Path,
     producer_args: &[String],
     consumer: &Path,
     consumer_args: &[String],
-    group: Option<&CpuGroup>,
 ) -> Result<(String, String), PipelineError> {
     let mut p = spawn(
-        low_priority(&mut command(producer, producer_args), group)
+        low_priority(&mut command(producer, producer_args), None)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
@@ -506,10 +497,7 @@ mod tests {
         let _cleanup = Groups(parent.clone());
         let g = cg.idle_group().unwrap().unwrap();
         let pace = Pace {
-            group: Some(CpuGroup {
-                procs: g.procs,
-                threads: g.threads.clone(),
-            }),
+            group: Some(g.clone()),
             ..Pace::unlimited()
         };
         // The tool prints its own groups, then (v1) those of its parent's
@@ -524,7 +512,7 @@ mod tests {
         let (tool, thread) = got.tail.split_once("==").unwrap();
         let wanted = format!("/{parent}/backups");
         assert!(tool.contains(&wanted), "the tool runs in {tool}");
-        if g.threads.is_some() {
+        if g.idle.threads.is_some() {
             assert!(thread.contains(&wanted), "the compressor runs in {thread}");
         }
     }
@@ -661,21 +649,14 @@ mod tests {
             &["-c".into(), "echo piped; echo log >&2".into()],
             &p,
             &["-c".into(), "cat".into()],
-            None,
         )
         .await
         .unwrap();
         assert_eq!(got, "piped\n");
         assert!(
-            pipe(
-                &p,
-                &["-c".into(), "exit 4".into()],
-                &p,
-                &["-c".into(), "cat".into()],
-                None
-            )
-            .await
-            .is_err()
+            pipe(&p, &["-c".into(), "exit 4".into()], &p, &["-c".into(), "cat".into()])
+                .await
+                .is_err()
         );
         assert!(
             run(&p, &["-c".into(), "echo nope >&2; exit 1".into()])

@@ -36,15 +36,6 @@ pub fn data_key(b: &BackupRecord) -> String {
     }
 }
 
-/// The cgroup a backup's tools and compressor join so they only use CPU the
-/// nodes leave idle (`None` when the runtime puts nodes in no groups).
-pub fn idle_group(app: &Marina) -> Option<marina_backup::pipeline::CpuGroup> {
-    app.runtime.idle_group().map(|g| marina_backup::pipeline::CpuGroup {
-        procs: g.procs,
-        threads: g.threads,
-    })
-}
-
 /// The manifest's key.
 pub fn manifest_key(b: &BackupRecord) -> String {
     format!("{}/manifest.json", prefix(b))

@@ -44,14 +44,47 @@ const PERIOD_US: u64 = 100_000;
 /// The group for work that yields CPU to every node (see the module doc).
 pub const IDLE_GROUP: &str = "backups";
 
-/// Where a process (and, on v1, a single thread) joins the idle group.
+/// How a process (and, on v1, a single thread) joins a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdleGroup {
+pub struct GroupFiles {
     /// Write a pid here (or `0` from the process itself) to move a process.
     pub procs: PathBuf,
     /// Write a thread id here to move one thread (v1 only: v2 moves threads
     /// only inside threaded subtrees).
     pub threads: Option<PathBuf>,
+}
+
+impl GroupFiles {
+    fn of(dir: &Path, v1: bool) -> GroupFiles {
+        GroupFiles {
+            procs: dir.join("cgroup.procs"),
+            threads: v1.then(|| dir.join("tasks")),
+        }
+    }
+}
+
+/// The idle group, and the group Marina itself runs in (`home`): work that
+/// must not fall behind (a backup copying its source's redo) leaves the idle
+/// group for home when the nodes leave it too little CPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleGroup {
+    pub idle: GroupFiles,
+    pub home: Option<GroupFiles>,
+}
+
+/// The path of this process's group in `/proc/self/cgroup`'s text: the CPU
+/// controller's line on v1, the unified line on v2.
+pub fn own_group(proc_self_cgroup: &str, v1: bool) -> Option<&str> {
+    proc_self_cgroup.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        let ours = if v1 {
+            controllers.split(',').any(|c| c == "cpu")
+        } else {
+            controllers.is_empty()
+        };
+        ours.then_some(path)
+    })
 }
 
 /// Removes the groups Marina made under `parent` on this host (tests and
@@ -140,30 +173,32 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Creates (or re-marks) the idle group and says how to join it; `None`
-    /// without usable cgroups.
+    /// Creates (or re-marks) the idle group and says how to join it, and how
+    /// to go back to this process's own group; `None` without usable cgroups.
     pub fn idle_group(&self) -> std::io::Result<Option<IdleGroup>> {
-        let (g, weight_file, weight, threads) = match self {
+        let (g, hierarchy, v1) = match self {
             Cgroups::V2 { parent } => {
                 v2_parent(parent)?;
-                (parent.join(IDLE_GROUP), "cpu.weight", "1", None)
+                (parent.join(IDLE_GROUP), parent.parent(), false)
             }
-            Cgroups::V1 { cpu, .. } => {
-                let g = cpu.join(IDLE_GROUP);
-                let tasks = g.join("tasks");
-                (g, "cpu.shares", "2", Some(tasks))
-            }
+            Cgroups::V1 { cpu, .. } => (cpu.join(IDLE_GROUP), cpu.parent(), true),
             Cgroups::None => return Ok(None),
         };
         std::fs::create_dir_all(&g)?;
         if g.join("cpu.idle").exists() {
             write(&g.join("cpu.idle"), "1")?;
+        } else if v1 {
+            write(&g.join("cpu.shares"), "2")?;
         } else {
-            write(&g.join(weight_file), weight)?;
+            write(&g.join("cpu.weight"), "1")?;
         }
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let home = hierarchy
+            .zip(own_group(&own, v1))
+            .map(|(h, path)| GroupFiles::of(&h.join(path.trim_start_matches('/')), v1));
         Ok(Some(IdleGroup {
-            procs: g.join("cgroup.procs"),
-            threads,
+            idle: GroupFiles::of(&g, v1),
+            home,
         }))
     }
 
@@ -252,8 +287,14 @@ mod tests {
         let dir = root.path().join("cpu/marina/backups");
         assert_eq!(std::fs::read_to_string(dir.join("cpu.idle")).unwrap(), "1");
         assert!(!dir.join("cpu.shares").exists());
-        assert_eq!(g.procs, dir.join("cgroup.procs"));
-        assert_eq!(g.threads, Some(dir.join("tasks")));
+        assert_eq!(g.idle.procs, dir.join("cgroup.procs"));
+        assert_eq!(g.idle.threads, Some(dir.join("tasks")));
+        // Home is this process's own group in the same hierarchy.
+        if own_group(&std::fs::read_to_string("/proc/self/cgroup").unwrap(), true).is_some() {
+            let home = g.home.expect("a v1 cpu line names our group");
+            assert!(home.procs.starts_with(root.path().join("cpu")), "{home:?}");
+            assert!(home.threads.is_some());
+        }
         // Without it, the least weight each version has.
         std::fs::remove_file(dir.join("cpu.idle")).unwrap();
         Cgroups::detect(root.path(), "marina").idle_group().unwrap();
@@ -263,12 +304,25 @@ mod tests {
         let g = Cgroups::detect(v2.path(), "marina").idle_group().unwrap().unwrap();
         let dir = v2.path().join("marina/backups");
         assert_eq!(std::fs::read_to_string(dir.join("cpu.weight")).unwrap(), "1");
-        assert_eq!(g.threads, None);
+        assert_eq!(g.idle.threads, None);
         assert_eq!(
             std::fs::read_to_string(v2.path().join("marina/cgroup.subtree_control")).unwrap(),
             "+memory +cpu"
         );
         assert_eq!(Cgroups::None.idle_group().unwrap(), None);
+    }
+
+    #[test]
+    fn own_group_is_read_from_the_cpu_or_unified_line() {
+        let hybrid = "9:name=systemd:/\n4:memory:/jobs/7\n2:cpu,cpuacct:/jobs/7\n0::/\n";
+        assert_eq!(own_group(hybrid, true), Some("/jobs/7"));
+        assert_eq!(own_group(hybrid, false), Some("/"));
+        assert_eq!(own_group("1:cpu:/\n", true), Some("/"));
+        assert_eq!(
+            own_group("0::/system.slice/marina.service\n", false),
+            Some("/system.slice/marina.service")
+        );
+        assert_eq!(own_group("0::/x\n", true), None, "no v1 cpu line");
     }
 
     #[test]

@@ -58,7 +58,7 @@ async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets
         busy_cpus: app.config.backups.busy_cpus,
         exclude: pid.into_iter().collect(),
         redo,
-        group: crate::backups::idle_group(app),
+        group: app.runtime.idle_group(),
     }
 }
 

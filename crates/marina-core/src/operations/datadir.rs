@@ -70,7 +70,6 @@ pub(super) async fn stream_copy(
         &args,
         &PathBuf::from("mbstream"),
         &tools::extract_args(scratch),
-        crate::backups::idle_group(app).as_ref(),
     )
     .await;
     let _ = std::fs::remove_dir_all(&work);

@@ -240,7 +240,6 @@ async fn replay_binlogs(
                 &args,
                 &PathBuf::from("mariadb"),
                 &tools::load_args(&socket),
-                None,
             )
             .await
             .map_err(pipeline_err)?;
