@@ -250,13 +250,19 @@ impl Cgroups {
 mod tests {
     use super::*;
 
-    #[test]
-    fn v1_layout_is_detected_and_limits_written() {
+    /// A directory laid out like a v1 host's `/sys/fs/cgroup`.
+    fn fake_v1() -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("memory")).unwrap();
         std::fs::create_dir_all(root.path().join("cpu")).unwrap();
         std::fs::write(root.path().join("memory/memory.limit_in_bytes"), "").unwrap();
         std::fs::write(root.path().join("cpu/cpu.cfs_quota_us"), "").unwrap();
+        root
+    }
+
+    #[test]
+    fn v1_layout_is_detected_and_limits_written() {
+        let root = fake_v1();
         let cg = Cgroups::detect(root.path(), "marina");
         assert!(matches!(cg, Cgroups::V1 { .. }), "{cg:?}");
         cg.apply(
@@ -276,11 +282,8 @@ mod tests {
 
     #[test]
     fn idle_group_is_marked_idle_or_given_the_least_weight() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("memory")).unwrap();
+        let root = fake_v1();
         std::fs::create_dir_all(root.path().join("cpu/marina/backups")).unwrap();
-        std::fs::write(root.path().join("memory/memory.limit_in_bytes"), "").unwrap();
-        std::fs::write(root.path().join("cpu/cpu.cfs_quota_us"), "").unwrap();
         // A kernel with `cpu.idle` (5.15+): the group is marked idle.
         std::fs::write(root.path().join("cpu/marina/backups/cpu.idle"), "0").unwrap();
         let g = Cgroups::detect(root.path(), "marina").idle_group().unwrap().unwrap();
