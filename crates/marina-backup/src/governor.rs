@@ -187,7 +187,7 @@ pub struct Governor {
 fn leave_idle(group: &IdleGroup, tools: &[u32]) {
     let Some(home) = &group.home else { return };
     for pid in tools {
-        let _ = std::fs::write(&home.procs, pid.to_string());
+        let _ = home.add_process(*pid);
     }
     tracing::warn!(
         "a backup's stream fell behind its source's redo in the idle cgroup: its tools now compete with the nodes for CPU"
@@ -291,8 +291,11 @@ impl Governor {
     /// the idle group here.
     pub fn pause_after(&self, n: usize) -> Option<Duration> {
         self.passed.fetch_add(n as u64, Ordering::Relaxed);
-        if self.left_idle.load(Ordering::Relaxed) && !self.compressor_left.swap(true, Ordering::Relaxed) {
-            crate::pipeline::join_thread(self.home.as_ref());
+        if self.left_idle.load(Ordering::Relaxed)
+            && !self.compressor_left.swap(true, Ordering::Relaxed)
+            && let Some(home) = &self.home
+        {
+            let _ = home.add_this_thread();
         }
         match self.limit() {
             0 => None,

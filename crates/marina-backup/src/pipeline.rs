@@ -28,7 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Stdio;
 
-use marina_runtime::cgroup::{GroupFiles, IdleGroup};
+use marina_runtime::cgroup::IdleGroup;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
@@ -113,16 +113,6 @@ fn low_priority<'a>(cmd: &'a mut Command, group: Option<&IdleGroup>) -> &'a mut 
             idle_priority();
             Ok(())
         })
-    }
-}
-
-/// Moves the calling thread into `group` where the host allows single
-/// threads to move (v1). Best effort, like `idle_priority`.
-pub(crate) fn join_thread(group: Option<&GroupFiles>) {
-    if let Some(threads) = group.and_then(|g| g.threads.as_ref()) {
-        // SAFETY: gettid has no arguments and cannot fail.
-        let tid = unsafe { libc::gettid() };
-        let _ = std::fs::write(threads, tid.to_string());
     }
 }
 
@@ -243,7 +233,10 @@ pub async fn produce(
     std::thread::Builder::new()
         .name("backup-zstd".into())
         .spawn(move || {
-            join_thread(group.as_ref().map(|g| &g.idle));
+            // Best effort, like `idle_priority`.
+            if let Some(g) = &group {
+                let _ = g.idle.add_this_thread();
+            }
             idle_priority();
             let _ = done_tx.send(compress(tool_out, zipped_in, &governor, tail));
         })

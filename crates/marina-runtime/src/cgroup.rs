@@ -61,6 +61,21 @@ impl GroupFiles {
             threads: v1.then(|| dir.join("tasks")),
         }
     }
+
+    /// Moves process `pid`, all its threads, into the group.
+    pub fn add_process(&self, pid: u32) -> std::io::Result<()> {
+        write(&self.procs, &pid.to_string())
+    }
+
+    /// Moves the calling thread into the group where the host moves single
+    /// threads (v1); elsewhere it stays where it is.
+    pub fn add_this_thread(&self) -> std::io::Result<()> {
+        match &self.threads {
+            // SAFETY: gettid has no arguments and cannot fail.
+            Some(threads) => write(threads, &unsafe { libc::gettid() }.to_string()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The idle group, and the group Marina itself runs in (`home`): work that
