@@ -51,6 +51,13 @@ impl NodeConfig {
     pub fn init_path(&self) -> PathBuf {
         self.node_dir.join("init.sql")
     }
+    /// The node's own temporary directory (`tmpdir`, and so the replica's
+    /// `slave_load_tmpdir`). Never the shared `/tmp`: every replica checks it
+    /// on `START SLAVE` by creating the same fixed name (`SQL_LOAD-`), which a
+    /// node running under another cluster's uid may hold at that moment.
+    pub fn tmp_path(&self) -> PathBuf {
+        self.node_dir.join("tmp")
+    }
 }
 
 /// The option file of a node.
@@ -61,6 +68,7 @@ pub fn render(c: &NodeConfig) -> String {
 [mariadbd]\n\
 {user}\
 datadir = {datadir}\n\
+tmpdir = {tmp}\n\
 socket = {socket}\n\
 pid-file = {pid}\n\
 log-error = {log}\n\
@@ -93,6 +101,7 @@ rpl_semi_sync_master_wait_point = AFTER_SYNC\n\
 rpl_semi_sync_master_timeout = {sst}\n",
         user = if c.run_uid.is_none() { "user = root\n" } else { "" },
         datadir = c.datadir().display(),
+        tmp = c.tmp_path().display(),
         socket = c.socket_path().display(),
         pid = c.pid_path().display(),
         log = c.log_path().display(),
@@ -178,6 +187,7 @@ mod tests {
             "rpl_semi_sync_slave_enabled = ON",
             "rpl_semi_sync_master_wait_point = AFTER_SYNC",
             "datadir = /d/nd_1/data",
+            "tmpdir = /d/nd_1/tmp",
             "innodb_buffer_pool_size = 1073741824",
             "innodb_log_file_size = 268435456",
             "skip_slave_start = ON",

@@ -124,6 +124,18 @@ async fn start_adopt_stop_destroy() {
             .unwrap()
             .contains("mgmt-pw")
     );
+    // Temporary files (and a replica's `SQL_LOAD-` check file) go to the
+    // node's own directory, not the /tmp every cluster's uid shares.
+    let rows = MysqlAdmin::default()
+        .rows(&s.mgmt, "SELECT @@tmpdir AS t, @@slave_load_tmpdir AS l")
+        .await
+        .unwrap();
+    let own = s.config.tmp_path().display().to_string();
+    assert_eq!(
+        rows[0],
+        vec![("t".to_string(), Some(own.clone())), ("l".to_string(), Some(own))]
+    );
+    assert_eq!(std::fs::metadata(s.config.tmp_path()).unwrap().uid(), NODE_UID);
     // Starting again adopts; so does a fresh runtime (a restarted control plane).
     assert_eq!(rt.start(&s).await.unwrap(), pid);
     let rt2 = runtime(dir.path());
