@@ -46,6 +46,8 @@ pub struct ReplicaProbe {
     pub read_master_log_pos: u64,
     pub last_io_error: String,
     pub last_sql_error: String,
+    /// The SQL thread's error number (0 when none).
+    pub last_sql_errno: u32,
 }
 
 impl ReplicaProbe {
@@ -150,6 +152,7 @@ impl ProbeConn {
             read_master_log_pos: text(&r, "Read_Master_Log_Pos").parse().unwrap_or(0),
             last_io_error: text(&r, "Last_IO_Error"),
             last_sql_error: text(&r, "Last_SQL_Error"),
+            last_sql_errno: text(&r, "Last_SQL_Errno").parse().unwrap_or(0),
         });
         Ok(Probe {
             read_only: read_only != 0,

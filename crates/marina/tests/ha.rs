@@ -597,7 +597,7 @@ async fn health_checks_answer_without_a_token_only_when_public() {
 
 /// Runs SQL as MariaDB's root on a node through its unix socket (the test
 /// runs as root; root@localhost authenticates by unix socket).
-fn root_sql(app: &TestApp, node_id: &str, sql: &str) {
+fn root_sql(app: &TestApp, node_id: &str, sql: &str) -> String {
     let sock = app.data_dir().join("nodes").join(node_id).join("mariadbd.sock");
     let out = std::process::Command::new("mariadb")
         .arg(format!("--socket={}", sock.display()))
@@ -605,6 +605,100 @@ fn root_sql(app: &TestApp, node_id: &str, sql: &str) {
         .output()
         .expect("the mariadb client is installed");
     assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One field of a node's `SHOW SLAVE STATUS`.
+fn slave_status(app: &TestApp, node_id: &str, field: &str) -> String {
+    let out = root_sql(app, node_id, "SHOW SLAVE STATUS\\G");
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{field}: ")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_a_corrupt_relay_log_fetches_again_instead_of_failing() {
+    let app = TestApp::start().await;
+    let (c, pw) = setup(&app, "relay", 2).await;
+    let id = c["id"].as_str().unwrap();
+    let r = replicas(&c)[0]["id"].as_str().unwrap().to_string();
+    let maintenance = |on: bool| {
+        let path = format!("/v1/clusters/{id}/nodes/{r}/maintenance");
+        let app = &app;
+        async move {
+            let (s, body) = app.post(&path, json!({ "enabled": on })).await;
+            assert_eq!(s, 202, "{body}");
+            let op = app
+                .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(30))
+                .await;
+            assert_eq!(op["status"], "succeeded", "{op}");
+        }
+    };
+    // In maintenance the monitor leaves the replica alone while we break it.
+    maintenance(true).await;
+    root_sql(&app, &r, "STOP SLAVE SQL_THREAD");
+    let (wh, wp) = writer(&c);
+    let mut conn = mysql(&wh, wp, "admin", &pw).await.unwrap();
+    for i in 1..=20u64 {
+        conn.exec_drop("INSERT INTO app.t VALUES (?)", (i,)).await.unwrap();
+    }
+    drop(conn);
+    // The rows are in the relay log (semi-sync acknowledged them), not applied.
+    // Break the next event the SQL thread would read: its checksum no longer holds.
+    let file = slave_status(&app, &r, "Relay_Log_File");
+    let pos: u64 = slave_status(&app, &r, "Relay_Log_Pos").parse().unwrap();
+    let path = app
+        .data_dir()
+        .join("nodes")
+        .join(&r)
+        .join("data")
+        .join(std::path::Path::new(&file).file_name().unwrap());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let body = pos as usize + 19;
+    assert!(
+        bytes.len() > body + 8,
+        "relay log {} holds no event after {pos}",
+        path.display()
+    );
+    for b in &mut bytes[body..body + 8] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    root_sql(&app, &r, "START SLAVE SQL_THREAD");
+    eventually(
+        Duration::from_secs(20),
+        "the SQL thread stops on the relay log",
+        || async { (slave_status(&app, &r, "Slave_SQL_Running") == "No").then_some(()) },
+    )
+    .await;
+    assert_eq!(slave_status(&app, &r, "Last_SQL_Errno"), "1594");
+    // Back in service: the monitor sees a relay-log error, not a data conflict.
+    maintenance(false).await;
+    wait_all_active(&app, id).await;
+    let node = &replicas(&cluster(&app, id).await)[0];
+    let mut conn = mysql("127.0.0.1", node["port"].as_u64().unwrap() as u16, "admin", &pw)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let n: Option<u64> = conn.query_first("SELECT COUNT(*) FROM app.t").await.unwrap();
+        if n == Some(20) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the replica has {n:?} rows of 20"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ev = events(&app, id).await;
+    assert!(
+        ev.iter()
+            .any(|e| e["type"] == "relay_log_repaired" && e["node_id"] == r.as_str()),
+        "{ev:#?}"
+    );
+    assert!(!ev.iter().any(|e| e["type"] == "node_failed"), "{ev:#?}");
+    wait_all_active(&app, id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

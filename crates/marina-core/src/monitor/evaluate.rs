@@ -16,7 +16,9 @@
 //!    only if its GTID history is contained in the primary's (for a demoted
 //!    primary: in the new primary's position at promotion); otherwise it is
 //!    marked `failed` with the reason — never re-attached with divergent data.
-//!    Stopped replication threads are restarted; an SQL error fails the node.
+//!    Stopped replication threads are restarted; an SQL error fails the node,
+//!    except a relay-log failure, which re-attaches the replica so it fetches
+//!    again from its GTID position (`relay_repair.rs`, a few times per hour).
 //!    With `failover.auto_reseed`, a diverged replica is reseeded from the
 //!    primary instead of staying `failed`.
 //! 5. **Statuses**: nodes are `active` when healthy in their role and `down`
@@ -31,6 +33,8 @@ use std::time::{Duration, Instant};
 use marina_common::model::*;
 use marina_common::{Error, time_fmt};
 use marina_engine::gtid::GtidPos;
+use marina_engine::probe::Probe;
+use marina_engine::{NodeAddr, ReplicaSource};
 
 use super::detect::{Observed, PrimaryVerdict, assess_primary};
 use super::view::NodeHealth;
@@ -319,6 +323,11 @@ async fn reconcile_replica(
     match following {
         Some(r) => {
             if !r.last_sql_error.is_empty() && !r.sql_running {
+                if super::relay_repair::is_relay_log_error(r.last_sql_errno)
+                    && app.monitor.relay_repairs.allow(&n.id, Instant::now())
+                {
+                    return repair_relay_log(app, cluster, n, &addr, &source, p).await;
+                }
                 let reason = format!("replication SQL error: {}", r.last_sql_error);
                 return fail_node(app, cluster, n, &reason).await;
             }
@@ -384,6 +393,36 @@ async fn auto_reseed(app: &Arc<Marina>, cluster: &ClusterRecord, n: &NodeRecord)
         Ok(_) | Err(Error::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Throws away a replica's unreadable relay log by re-attaching it: it fetches
+/// again from the GTID position it applied (`relay_repair.rs`).
+async fn repair_relay_log(
+    app: &Arc<Marina>,
+    cluster: &ClusterRecord,
+    n: &NodeRecord,
+    addr: &NodeAddr,
+    source: &ReplicaSource,
+    p: &Probe,
+) -> Result<(), Error> {
+    let error = p
+        .replica
+        .as_ref()
+        .map(|r| r.last_sql_error.as_str())
+        .unwrap_or_default();
+    app.event(
+        &cluster.tenant_id,
+        &cluster.id,
+        Some(&n.id),
+        "relay_log_repaired",
+        format!(
+            "replica {} could not use its relay log ({error}); the relay log is discarded and the replica fetches \
+             again from its GTID position {}",
+            n.id, p.gtid_slave_pos
+        ),
+    )
+    .await;
+    app.admin.start_replica(addr, source, false).await.map_err(admin_err)
 }
 
 async fn fail_node(app: &Arc<Marina>, cluster: &ClusterRecord, n: &NodeRecord, reason: &str) -> Result<(), Error> {

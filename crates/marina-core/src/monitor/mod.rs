@@ -16,6 +16,7 @@
 mod detect;
 mod evaluate;
 pub mod history;
+mod relay_repair;
 pub mod view;
 
 pub use detect::{Observed, PrimaryVerdict, assess_primary};
@@ -42,6 +43,8 @@ pub struct MonitorState {
     busy: Mutex<HashSet<String>>,
     /// The last 15 minutes of every node (console charts).
     pub history: history::History,
+    /// Recent relay-log repairs per node (`relay_repair.rs`).
+    relay_repairs: relay_repair::RelayRepairs,
 }
 
 impl MonitorState {
@@ -146,6 +149,7 @@ async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Resu
     }
     conns.retain(|id, _| wanted.contains(id));
     app.monitor.history.retain(|id| wanted.contains(id));
+    app.monitor.relay_repairs.retain(|id| wanted.contains(id));
     app.monitor
         .nodes
         .write()

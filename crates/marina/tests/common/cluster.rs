@@ -10,6 +10,25 @@ use serde_json::Value;
 
 use super::*;
 
+/// The last lines of the MariaDB error log of each node that is not active,
+/// so a failure says what the server itself saw.
+fn error_logs_of_inactive_nodes(app: &TestApp, c: &Value) -> String {
+    let mut out = String::new();
+    for n in c["nodes"].as_array().into_iter().flatten() {
+        if n["status"] == "active" {
+            continue;
+        }
+        let id = n["id"].as_str().unwrap_or_default();
+        let path = app.dir.path().join("nodes").join(id).join("error.log");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("({}: {e})", path.display()));
+        let lines: Vec<&str> = text.lines().collect();
+        out.push_str(&format!("--- {id} ({})\n", path.display()));
+        out.push_str(&lines[lines.len().saturating_sub(40)..].join("\n"));
+        out.push('\n');
+    }
+    out
+}
+
 /// Creates a cluster with the `app.t` table; returns (cluster, password).
 pub async fn setup(app: &TestApp, name: &str, nodes: u32) -> (Value, String) {
     let (c, pw) = app.create_cluster(name, nodes).await;
@@ -115,8 +134,9 @@ pub async fn wait_all_active(app: &TestApp, id: &str) -> Value {
                 .collect();
             let ev: Vec<String> = events(app, id).await.iter().map(|e| e["message"].to_string()).collect();
             panic!(
-                "cluster not all active: {c}\nevents: {ev:#?}\nlog:\n{}",
-                tail.join("\n")
+                "cluster not all active: {c}\nevents: {ev:#?}\nlog:\n{}\nnodes not active:\n{}",
+                tail.join("\n"),
+                error_logs_of_inactive_nodes(app, &c)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
