@@ -77,7 +77,9 @@ async function route() {
     main.replaceChildren(h("h1", {}, "Something went wrong"));
     banner(e.message);
   }
-  main.focus();
+  // After a navigation the focus goes to the page, unless the user already
+  // put it on something in the page while it was still loading.
+  if (!main.contains(document.activeElement)) main.focus();
 }
 
 document.getElementById("signout").addEventListener("click", () => {
