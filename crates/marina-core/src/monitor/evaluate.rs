@@ -405,6 +405,7 @@ async fn repair_relay_log(
     source: &ReplicaSource,
     p: &Probe,
 ) -> Result<(), Error> {
+    app.admin.start_replica(addr, source, false).await.map_err(admin_err)?;
     let error = p
         .replica
         .as_ref()
@@ -416,13 +417,13 @@ async fn repair_relay_log(
         Some(&n.id),
         "relay_log_repaired",
         format!(
-            "replica {} could not use its relay log ({error}); the relay log is discarded and the replica fetches \
+            "replica {} could not use its relay log ({error}); the relay log was discarded and the replica fetches \
              again from its GTID position {}",
             n.id, p.gtid_slave_pos
         ),
     )
     .await;
-    app.admin.start_replica(addr, source, false).await.map_err(admin_err)
+    Ok(())
 }
 
 async fn fail_node(app: &Arc<Marina>, cluster: &ClusterRecord, n: &NodeRecord, reason: &str) -> Result<(), Error> {
