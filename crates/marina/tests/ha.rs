@@ -642,9 +642,15 @@ async fn a_replica_with_a_corrupt_relay_log_fetches_again_instead_of_failing() {
     for i in 1..=20u64 {
         conn.exec_drop("INSERT INTO app.t VALUES (?)", (i,)).await.unwrap();
     }
+    let written: String = conn.query_first("SELECT @@gtid_binlog_pos").await.unwrap().unwrap();
     drop(conn);
-    // The rows are in the relay log (semi-sync acknowledged them), not applied.
-    // Break the next event the SQL thread would read: its checksum no longer holds.
+    // Once the replica received everything, the rows are in its relay log, not
+    // applied, and nothing writes to it. Break the next event the SQL thread
+    // would read, in place: its checksum no longer holds.
+    eventually(Duration::from_secs(20), "the replica received the rows", || async {
+        (slave_status(&app, &r, "Gtid_IO_Pos") == written).then_some(())
+    })
+    .await;
     let file = slave_status(&app, &r, "Relay_Log_File");
     let pos: u64 = slave_status(&app, &r, "Relay_Log_Pos").parse().unwrap();
     let path = app
@@ -653,17 +659,20 @@ async fn a_replica_with_a_corrupt_relay_log_fetches_again_instead_of_failing() {
         .join(&r)
         .join("data")
         .join(std::path::Path::new(&file).file_name().unwrap());
-    let mut bytes = std::fs::read(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
     let body = pos as usize + 19;
     assert!(
         bytes.len() > body + 8,
         "relay log {} holds no event after {pos}",
         path.display()
     );
-    for b in &mut bytes[body..body + 8] {
-        *b ^= 0xff;
-    }
-    std::fs::write(&path, &bytes).unwrap();
+    let flipped: Vec<u8> = bytes[body..body + 8].iter().map(|b| b ^ 0xff).collect();
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new().write(true).open(&path).unwrap(),
+        &flipped,
+        body as u64,
+    )
+    .unwrap();
     root_sql(&app, &r, "START SLAVE SQL_THREAD");
     eventually(
         Duration::from_secs(20),
