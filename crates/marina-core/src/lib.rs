@@ -75,6 +75,10 @@ pub struct Marina {
     /// Held from reading the desired endpoint plan to applying it, so a plan
     /// read earlier never overwrites one read later.
     pub(crate) endpoints_turn: tokio::sync::Mutex<()>,
+    /// Per cluster: held by the supervisor from its last status check to a
+    /// restarted node's start; operations pass through it before their first
+    /// step (`supervisor::RestartTurns`).
+    pub(crate) restart_turns: supervisor::RestartTurns,
     /// Failed authentications since start (metrics export it).
     pub auth_failures: std::sync::atomic::AtomicU64,
     /// Connections refused at endpoints and node ports, per cluster.
@@ -163,6 +167,7 @@ impl Marina {
             inflight: Mutex::new(HashSet::new()),
             endpoints_applied: Mutex::new(None),
             endpoints_turn: tokio::sync::Mutex::new(()),
+            restart_turns: supervisor::RestartTurns::default(),
             auth_failures: std::sync::atomic::AtomicU64::new(0),
             refusals: refusals::RefusalLedger::default(),
             metrics: metrics::Metrics::default(),

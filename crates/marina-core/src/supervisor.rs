@@ -28,6 +28,14 @@
 //!    and applies in one turn (`Marina::endpoints_turn`), so a plan read
 //!    before an operation's change never lands after the operation's own
 //!    apply (a create's route once vanished that way until the next pass).
+//!
+//! A restart and an operation never overlap on one cluster: the supervisor
+//! holds the cluster's restart turn (`RestartTurns`) from its last look at the
+//! cluster's status to the node's start, and the worker passes through that
+//! turn before an operation's first step. An operation's status change is
+//! stored before it runs, so a restart either finished before the operation
+//! began or saw the new status and stayed away (a delete once removed a node's
+//! directory while a restart was still writing into it).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -98,6 +106,30 @@ pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
     Ok(())
 }
 
+/// One async lock per cluster, shared by the supervisor's restarts and the
+/// operation worker (see the module rules).
+#[derive(Default)]
+pub struct RestartTurns(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RestartTurns {
+    /// The cluster's turn.
+    pub fn of(&self, cluster_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(cluster_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Waits until no restart of the cluster is under way. Called by an
+    /// operation after its status change is stored: later restarts see it.
+    pub async fn pass(&self, cluster_id: &str) {
+        let turn = self.of(cluster_id);
+        drop(turn.lock().await);
+    }
+}
+
 /// Whether a dead node should be started again: always, except the primary of
 /// a replicated cluster in automatic mode — the monitor fails over instead, and
 /// the old primary comes back later as a replica (its role is changed first).
@@ -116,7 +148,10 @@ async fn reconcile_cluster(app: &Arc<Marina>, cluster: &ClusterRecord) -> Result
             continue;
         }
         // An operation may have taken the cluster since this pass read it; its
-        // nodes are then the operation's business.
+        // nodes are then the operation's business. From this look to the
+        // start, the cluster's restart turn keeps operations out.
+        let turn = app.restart_turns.of(&cluster.id);
+        let _turn = turn.lock().await;
         let current = app.store.get_cluster(None, &cluster.id).await?;
         if !current.is_some_and(|c| SUPERVISED.contains(&c.status)) {
             return Ok(());
@@ -470,5 +505,111 @@ mod tests {
         early.await.unwrap().unwrap();
         let last = datapath.last.lock().unwrap().clone().unwrap();
         assert_eq!(last.routes.len(), 2, "the plan applied last is the one read last");
+    }
+
+    /// A runtime where no node runs and a start takes 300 ms.
+    #[derive(Default)]
+    struct SlowStarts {
+        started: std::sync::atomic::AtomicUsize,
+        finished: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl marina_runtime::NodeRuntime for SlowStarts {
+        fn default_version(&self) -> &str {
+            "10.11.1"
+        }
+        fn node_dir(&self, node_id: &str) -> std::path::PathBuf {
+            std::path::PathBuf::from("/nonexistent").join(node_id)
+        }
+        async fn prepare(&self, _: &marina_runtime::NodeSpec) -> Result<(), marina_runtime::RuntimeError> {
+            Ok(())
+        }
+        async fn start(&self, _: &marina_runtime::NodeSpec) -> Result<u32, marina_runtime::RuntimeError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.started.fetch_add(1, SeqCst);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.finished.fetch_add(1, SeqCst);
+            Ok(1)
+        }
+        async fn state(&self, _: &str) -> ProcessState {
+            ProcessState::Stopped
+        }
+        async fn stop(&self, _: &str, _: Duration) -> Result<(), marina_runtime::RuntimeError> {
+            Ok(())
+        }
+        async fn kill(&self, _: &str) -> Result<(), marina_runtime::RuntimeError> {
+            Ok(())
+        }
+        async fn destroy(&self, _: &str) -> Result<(), marina_runtime::RuntimeError> {
+            Ok(())
+        }
+        async fn nodes_on_disk(&self) -> Result<Vec<String>, marina_runtime::RuntimeError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operation_begins_only_after_a_restart_under_way_and_later_restarts_stay_away() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let store = marina_store::SqliteStore::open(&dir.path().join("marina.db"))
+            .await
+            .unwrap();
+        let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
+        let runtime = Arc::new(SlowStarts::default());
+        let datapath = Arc::new(SlowFirstApply::default());
+        let app = Marina::with_parts(config, Arc::new(store), runtime.clone(), admin, datapath).unwrap();
+        let tenant = marina_common::model::Tenant {
+            id: "tn_1".into(),
+            name: "t".into(),
+            created_at: "2026-11-26T00:00:00Z".into(),
+            operator: false,
+        };
+        app.store.create_tenant(&tenant).await.unwrap();
+        let mut c = cluster(ClusterStatus::Active, true);
+        c.node_count = 2;
+        c.secrets_enc = app
+            .seal_cluster_secrets(&marina_common::model::ClusterSecrets {
+                mgmt_password: "m".into(),
+                repl_password: "r".into(),
+                admin_hash: marina_engine::users::native_password_hash("a"),
+                initial_catalog: None,
+            })
+            .unwrap();
+        // Both processes are gone; only the replica is restarted (the primary
+        // is the monitor's: it fails over).
+        let nodes = [
+            node(1, NodeRole::Primary, NodeStatus::Active),
+            node(2, NodeRole::Replica, NodeStatus::Active),
+        ];
+        let op = crate::operations::new_operation("tn_1", marina_common::model::OperationType::CreateCluster, "cl_1");
+        app.store.create_cluster(&c, &nodes, &op, &[]).await.unwrap();
+        let pass = tokio::spawn({
+            let (app, c) = (app.clone(), c.clone());
+            async move { reconcile_cluster(&app, &c).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(runtime.started.load(SeqCst), 1, "the replica's restart is under way");
+        // A delete takes the cluster (its status is stored first), then its
+        // worker passes the restart turn before the first step.
+        app.store
+            .update_cluster_status("cl_1", &[ClusterStatus::Active], ClusterStatus::Deleting, None)
+            .await
+            .unwrap();
+        app.restart_turns.pass("cl_1").await;
+        assert_eq!(runtime.finished.load(SeqCst), 1, "the operation began beside a restart");
+        pass.await.unwrap().unwrap();
+        // A pass that read the cluster before the delete leaves it alone.
+        reconcile_cluster(&app, &c).await.unwrap();
+        assert_eq!(
+            runtime.started.load(SeqCst),
+            1,
+            "a node was restarted under an operation"
+        );
     }
 }

@@ -89,6 +89,17 @@ async fn execute(app: Arc<Marina>, op: Operation) {
 
 async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
     app.store.start_operation(&op.id, &now_rfc3339()).await?;
+    // A node restart the supervisor began before this operation took the
+    // cluster finishes first (see the supervisor's rules). Not for a
+    // failover: the writes are down, it stops or removes no node, and the
+    // supervisor never restarts the primary it replaces.
+    if let Some(cluster_id) = op
+        .cluster_id
+        .as_deref()
+        .filter(|_| op.op_type != OperationType::Failover)
+    {
+        app.restart_turns.pass(cluster_id).await;
+    }
     for (idx, step) in op.steps.iter().enumerate() {
         if matches!(step.status, StepStatus::Succeeded | StepStatus::Skipped) {
             continue;
