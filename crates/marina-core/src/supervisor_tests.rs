@@ -1,0 +1,270 @@
+//! Tests of the supervisor: routes from roles and health, endpoint plans
+//! applied in the order they were read, and restarts taking turns with
+//! operations.
+
+use super::*;
+use marina_common::model::Replication;
+
+fn cluster(status: ClusterStatus, ready: bool) -> ClusterRecord {
+    ClusterRecord {
+        id: "cl_1".into(),
+        tenant_id: "tn_1".into(),
+        name: "c".into(),
+        status,
+        size_id: "small".into(),
+        version: "10.11.1".into(),
+        replication: Replication::Semisync,
+        node_count: 3,
+        writer_host: "127.77.0.1".into(),
+        reader_host: "127.78.0.1".into(),
+        endpoint_port: 3306,
+        endpoints_ready: ready,
+        secrets_enc: String::new(),
+        generation: 1,
+        failover_mode: FailoverMode::Automatic,
+        writer_paused: false,
+        restore: None,
+        backup_policy: None,
+        backup_slot: None,
+        auto_reseed: false,
+        primary_read_only: false,
+        binlog_archive_since: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+fn node(port: u16, role: NodeRole, status: NodeStatus) -> NodeRecord {
+    NodeRecord {
+        id: format!("nd_{port}"),
+        cluster_id: "cl_1".into(),
+        ordinal: 0,
+        role,
+        status,
+        host: "127.0.0.1".into(),
+        port,
+        size_id: "small".into(),
+        server_id: 1,
+        status_reason: None,
+        rejoin_gtid: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+#[test]
+fn routes_follow_roles_and_health() {
+    let nodes = vec![
+        node(1, NodeRole::Primary, NodeStatus::Active),
+        node(2, NodeRole::Replica, NodeStatus::Active),
+        node(3, NodeRole::Replica, NodeStatus::Down),
+    ];
+    let all = |_: &NodeRecord| true;
+    let lo = marina_endpoints::loopback_only();
+    let [w, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes, &all, &lo).unwrap();
+    assert_eq!(w.listen.to_string(), "127.77.0.1:3306");
+    assert_eq!(w.backends, vec!["127.0.0.1:1".parse().unwrap()]);
+    assert_eq!(r.backends, vec!["127.0.0.1:2".parse().unwrap()]);
+    // No healthy replica: the reader leads to the primary.
+    let lonely = vec![
+        node(1, NodeRole::Primary, NodeStatus::Active),
+        node(3, NodeRole::Replica, NodeStatus::Down),
+    ];
+    let [_, r] = cluster_routes(&cluster(ClusterStatus::Degraded, true), &lonely, &all, &lo).unwrap();
+    assert_eq!(r.backends, vec!["127.0.0.1:1".parse().unwrap()]);
+    // A lagging replica leaves the reader.
+    let not_2 = |n: &NodeRecord| n.port != 2;
+    let [_, r] = cluster_routes(&cluster(ClusterStatus::Active, true), &nodes, &not_2, &lo).unwrap();
+    assert_eq!(r.backends, vec!["127.0.0.1:1".parse().unwrap()]);
+    // While failing over or holding writes, the writer leads nowhere.
+    let [w, _] = cluster_routes(&cluster(ClusterStatus::FailingOver, true), &nodes, &all, &lo).unwrap();
+    assert!(w.backends.is_empty() && w.exclusive);
+    let mut paused = cluster(ClusterStatus::Updating, true);
+    paused.writer_paused = true;
+    let [w, _] = cluster_routes(&paused, &nodes, &all, &lo).unwrap();
+    assert!(w.backends.is_empty());
+    // Not yet active, or being deleted: no routes.
+    assert!(cluster_routes(&cluster(ClusterStatus::Creating, false), &nodes, &all, &lo).is_none());
+    // The create's last step: routed (the writer to the primary) before `active`.
+    let [w, _] = cluster_routes(&cluster(ClusterStatus::Creating, true), &nodes, &all, &lo).unwrap();
+    assert_eq!(w.backends.len(), 1);
+    assert!(cluster_routes(&cluster(ClusterStatus::Deleting, true), &nodes, &all, &lo).is_none());
+}
+
+/// A data path whose first apply is slow; it remembers the last plan.
+#[derive(Default)]
+struct SlowFirstApply {
+    calls: std::sync::atomic::AtomicUsize,
+    last: std::sync::Mutex<Option<EndpointPlan>>,
+}
+
+#[async_trait::async_trait]
+impl marina_endpoints::DataPath for SlowFirstApply {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    async fn apply(&self, plan: &EndpointPlan) -> Result<(), marina_endpoints::EndpointError> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        *self.last.lock().unwrap() = Some(plan.clone());
+        Ok(())
+    }
+    async fn refusals(&self) -> Result<Vec<marina_endpoints::RefusalCount>, marina_endpoints::EndpointError> {
+        Ok(Vec::new())
+    }
+    async fn accepted(&self) -> Result<Vec<(SocketAddrV4, u64)>, marina_endpoints::EndpointError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn a_plan_read_earlier_never_lands_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let store = marina_store::SqliteStore::open(&dir.path().join("marina.db"))
+        .await
+        .unwrap();
+    let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
+    let runtime = marina_runtime::LocalRuntime::new(dir.path(), None, admin.clone(), Duration::from_secs(1)).unwrap();
+    let datapath = Arc::new(SlowFirstApply::default());
+    let app = Marina::with_parts(config, Arc::new(store), Arc::new(runtime), admin, datapath.clone()).unwrap();
+    let tenant = marina_common::model::Tenant {
+        id: "tn_1".into(),
+        name: "t".into(),
+        created_at: "2026-11-26T00:00:00Z".into(),
+        operator: false,
+    };
+    app.store.create_tenant(&tenant).await.unwrap();
+    let op = crate::operations::new_operation("tn_1", marina_common::model::OperationType::CreateCluster, "cl_1");
+    let nodes = [node(1, NodeRole::Primary, NodeStatus::Active)];
+    app.store
+        .create_cluster(&cluster(ClusterStatus::Creating, false), &nodes, &op, &[])
+        .await
+        .unwrap();
+    // A pass reads the cluster before its endpoints are ready and is slow
+    // to apply what it read...
+    let early = tokio::spawn({
+        let app = app.clone();
+        async move { apply_endpoints(&app).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...while the create's last step marks them ready and applies.
+    app.store
+        .update_cluster_status("cl_1", &[ClusterStatus::Creating], ClusterStatus::Creating, Some(true))
+        .await
+        .unwrap();
+    apply_endpoints(&app).await.unwrap();
+    early.await.unwrap().unwrap();
+    let last = datapath.last.lock().unwrap().clone().unwrap();
+    assert_eq!(last.routes.len(), 2, "the plan applied last is the one read last");
+}
+
+/// A runtime where no node runs and a start takes 300 ms.
+#[derive(Default)]
+struct SlowStarts {
+    started: std::sync::atomic::AtomicUsize,
+    finished: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl marina_runtime::NodeRuntime for SlowStarts {
+    fn default_version(&self) -> &str {
+        "10.11.1"
+    }
+    fn node_dir(&self, node_id: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from("/nonexistent").join(node_id)
+    }
+    async fn prepare(&self, _: &marina_runtime::NodeSpec) -> Result<(), marina_runtime::RuntimeError> {
+        Ok(())
+    }
+    async fn start(&self, _: &marina_runtime::NodeSpec) -> Result<u32, marina_runtime::RuntimeError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.started.fetch_add(1, SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.finished.fetch_add(1, SeqCst);
+        Ok(1)
+    }
+    async fn state(&self, _: &str) -> ProcessState {
+        ProcessState::Stopped
+    }
+    async fn stop(&self, _: &str, _: Duration) -> Result<(), marina_runtime::RuntimeError> {
+        Ok(())
+    }
+    async fn kill(&self, _: &str) -> Result<(), marina_runtime::RuntimeError> {
+        Ok(())
+    }
+    async fn destroy(&self, _: &str) -> Result<(), marina_runtime::RuntimeError> {
+        Ok(())
+    }
+    async fn nodes_on_disk(&self) -> Result<Vec<String>, marina_runtime::RuntimeError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn an_operation_begins_only_after_a_restart_under_way_and_later_restarts_stay_away() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let store = marina_store::SqliteStore::open(&dir.path().join("marina.db"))
+        .await
+        .unwrap();
+    let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
+    let runtime = Arc::new(SlowStarts::default());
+    let datapath = Arc::new(SlowFirstApply::default());
+    let app = Marina::with_parts(config, Arc::new(store), runtime.clone(), admin, datapath).unwrap();
+    let tenant = marina_common::model::Tenant {
+        id: "tn_1".into(),
+        name: "t".into(),
+        created_at: "2026-11-26T00:00:00Z".into(),
+        operator: false,
+    };
+    app.store.create_tenant(&tenant).await.unwrap();
+    let mut c = cluster(ClusterStatus::Active, true);
+    c.node_count = 2;
+    c.secrets_enc = app
+        .seal_cluster_secrets(&marina_common::model::ClusterSecrets {
+            mgmt_password: "m".into(),
+            repl_password: "r".into(),
+            admin_hash: marina_engine::users::native_password_hash("a"),
+            initial_catalog: None,
+        })
+        .unwrap();
+    // Both processes are gone; only the replica is restarted (the primary
+    // is the monitor's: it fails over).
+    let nodes = [
+        node(1, NodeRole::Primary, NodeStatus::Active),
+        node(2, NodeRole::Replica, NodeStatus::Active),
+    ];
+    let op = crate::operations::new_operation("tn_1", marina_common::model::OperationType::CreateCluster, "cl_1");
+    app.store.create_cluster(&c, &nodes, &op, &[]).await.unwrap();
+    let pass = tokio::spawn({
+        let (app, c) = (app.clone(), c.clone());
+        async move { reconcile_cluster(&app, &c).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(runtime.started.load(SeqCst), 1, "the replica's restart is under way");
+    // A delete takes the cluster (its status is stored first), then its
+    // worker passes the restart turn before the first step.
+    app.store
+        .update_cluster_status("cl_1", &[ClusterStatus::Active], ClusterStatus::Deleting, None)
+        .await
+        .unwrap();
+    app.restart_turns.pass("cl_1").await;
+    assert_eq!(runtime.finished.load(SeqCst), 1, "the operation began beside a restart");
+    pass.await.unwrap().unwrap();
+    // A pass that read the cluster before the delete leaves it alone.
+    reconcile_cluster(&app, &c).await.unwrap();
+    assert_eq!(
+        runtime.started.load(SeqCst),
+        1,
+        "a node was restarted under an operation"
+    );
+}
