@@ -118,20 +118,20 @@ impl marina_endpoints::DataPath for SlowFirstApply {
     }
 }
 
-#[tokio::test]
-async fn a_plan_read_earlier_never_lands_later() {
-    let dir = tempfile::tempdir().unwrap();
+/// Marina on a fresh store in `dir` with the given runtime and data path, and
+/// the tenant `tn_1`.
+async fn app_with(
+    dir: &std::path::Path,
+    runtime: Arc<dyn marina_runtime::NodeRuntime>,
+    datapath: Arc<dyn marina_endpoints::DataPath>,
+) -> Arc<Marina> {
     let config = crate::config::Config {
-        data_dir: dir.path().to_path_buf(),
+        data_dir: dir.to_path_buf(),
         ..Default::default()
     };
-    let store = marina_store::SqliteStore::open(&dir.path().join("marina.db"))
-        .await
-        .unwrap();
+    let store = marina_store::SqliteStore::open(&dir.join("marina.db")).await.unwrap();
     let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
-    let runtime = marina_runtime::LocalRuntime::new(dir.path(), None, admin.clone(), Duration::from_secs(1)).unwrap();
-    let datapath = Arc::new(SlowFirstApply::default());
-    let app = Marina::with_parts(config, Arc::new(store), Arc::new(runtime), admin, datapath.clone()).unwrap();
+    let app = Marina::with_parts(config, Arc::new(store), runtime, admin, datapath).unwrap();
     let tenant = marina_common::model::Tenant {
         id: "tn_1".into(),
         name: "t".into(),
@@ -139,6 +139,16 @@ async fn a_plan_read_earlier_never_lands_later() {
         operator: false,
     };
     app.store.create_tenant(&tenant).await.unwrap();
+    app
+}
+
+#[tokio::test]
+async fn a_plan_read_earlier_never_lands_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
+    let runtime = marina_runtime::LocalRuntime::new(dir.path(), None, admin, Duration::from_secs(1)).unwrap();
+    let datapath = Arc::new(SlowFirstApply::default());
+    let app = app_with(dir.path(), Arc::new(runtime), datapath.clone()).await;
     let op = crate::operations::new_operation("tn_1", marina_common::model::OperationType::CreateCluster, "cl_1");
     let nodes = [node(1, NodeRole::Primary, NodeStatus::Active)];
     app.store
@@ -209,24 +219,8 @@ impl marina_runtime::NodeRuntime for SlowStarts {
 async fn an_operation_begins_only_after_a_restart_under_way_and_later_restarts_stay_away() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
-    let config = crate::config::Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
-    let store = marina_store::SqliteStore::open(&dir.path().join("marina.db"))
-        .await
-        .unwrap();
-    let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
     let runtime = Arc::new(SlowStarts::default());
-    let datapath = Arc::new(SlowFirstApply::default());
-    let app = Marina::with_parts(config, Arc::new(store), runtime.clone(), admin, datapath).unwrap();
-    let tenant = marina_common::model::Tenant {
-        id: "tn_1".into(),
-        name: "t".into(),
-        created_at: "2026-11-26T00:00:00Z".into(),
-        operator: false,
-    };
-    app.store.create_tenant(&tenant).await.unwrap();
+    let app = app_with(dir.path(), runtime.clone(), Arc::new(SlowFirstApply::default())).await;
     let mut c = cluster(ClusterStatus::Active, true);
     c.node_count = 2;
     c.secrets_enc = app
