@@ -158,8 +158,8 @@ impl NodeRuntime for LocalRuntime {
             template::sparse_copy(&template, &tmp).await?;
             std::fs::rename(&tmp, &data).map_err(RuntimeError::io("installing datadir"))?;
         }
-        let tmp = spec.config.tmp_path();
-        std::fs::create_dir_all(&tmp).map_err(RuntimeError::io(format!("creating {}", tmp.display())))?;
+        let tmpdir = spec.config.tmp_path();
+        std::fs::create_dir_all(&tmpdir).map_err(RuntimeError::io(format!("creating {}", tmpdir.display())))?;
         write_private(&spec.config.init_path(), &spec.init_sql)?;
         write_private(&spec.config.cnf_path(), &marina_engine::cnf::render(&spec.config))?;
         Ok(())

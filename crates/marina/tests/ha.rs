@@ -598,7 +598,7 @@ async fn health_checks_answer_without_a_token_only_when_public() {
 /// Runs SQL as MariaDB's root on a node through its unix socket (the test
 /// runs as root; root@localhost authenticates by unix socket).
 fn root_sql(app: &TestApp, node_id: &str, sql: &str) -> String {
-    let sock = app.data_dir().join("nodes").join(node_id).join("mariadbd.sock");
+    let sock = app.node_dir(node_id).join("mariadbd.sock");
     let out = std::process::Command::new("mariadb")
         .arg(format!("--socket={}", sock.display()))
         .args(["-uroot", "-e", sql])
@@ -654,9 +654,7 @@ async fn a_replica_with_a_corrupt_relay_log_fetches_again_instead_of_failing() {
     let file = slave_status(&app, &r, "Relay_Log_File");
     let pos: u64 = slave_status(&app, &r, "Relay_Log_Pos").parse().unwrap();
     let path = app
-        .data_dir()
-        .join("nodes")
-        .join(&r)
+        .node_dir(&r)
         .join("data")
         .join(std::path::Path::new(&file).file_name().unwrap());
     let bytes = std::fs::read(&path).unwrap();

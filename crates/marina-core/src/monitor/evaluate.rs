@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 use marina_common::model::*;
 use marina_common::{Error, time_fmt};
 use marina_engine::gtid::GtidPos;
-use marina_engine::probe::Probe;
 use marina_engine::{NodeAddr, ReplicaSource};
 
 use super::detect::{Observed, PrimaryVerdict, assess_primary};
@@ -326,7 +325,8 @@ async fn reconcile_replica(
                 if super::relay_repair::is_relay_log_error(r.last_sql_errno)
                     && app.monitor.relay_repairs.allow(&n.id, Instant::now())
                 {
-                    return repair_relay_log(app, cluster, n, &addr, &source, p).await;
+                    return repair_relay_log(app, cluster, n, (&addr, &source), &r.last_sql_error, &p.gtid_slave_pos)
+                        .await;
                 }
                 let reason = format!("replication SQL error: {}", r.last_sql_error);
                 return fail_node(app, cluster, n, &reason).await;
@@ -401,16 +401,11 @@ async fn repair_relay_log(
     app: &Arc<Marina>,
     cluster: &ClusterRecord,
     n: &NodeRecord,
-    addr: &NodeAddr,
-    source: &ReplicaSource,
-    p: &Probe,
+    (addr, source): (&NodeAddr, &ReplicaSource),
+    error: &str,
+    gtid_slave_pos: &str,
 ) -> Result<(), Error> {
     app.admin.start_replica(addr, source, false).await.map_err(admin_err)?;
-    let error = p
-        .replica
-        .as_ref()
-        .map(|r| r.last_sql_error.as_str())
-        .unwrap_or_default();
     app.event(
         &cluster.tenant_id,
         &cluster.id,
@@ -419,7 +414,7 @@ async fn repair_relay_log(
         format!(
             "replica {} could not use its relay log ({error}); the relay log was discarded and the replica fetches \
              again from its GTID position {}",
-            n.id, p.gtid_slave_pos
+            n.id, gtid_slave_pos
         ),
     )
     .await;

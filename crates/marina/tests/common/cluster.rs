@@ -19,7 +19,7 @@ fn error_logs_of_inactive_nodes(app: &TestApp, c: &Value) -> String {
             continue;
         }
         let id = n["id"].as_str().unwrap_or_default();
-        let path = app.dir.path().join("nodes").join(id).join("error.log");
+        let path = app.node_dir(id).join("error.log");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("({}: {e})", path.display()));
         let lines: Vec<&str> = text.lines().collect();
         out.push_str(&format!("--- {id} ({})\n", path.display()));
@@ -74,7 +74,7 @@ pub fn replicas(c: &Value) -> Vec<Value> {
 }
 
 pub fn pid_of(app: &TestApp, node_id: &str) -> i32 {
-    let p = app.data_dir().join("nodes").join(node_id).join("mariadbd.pid");
+    let p = app.node_dir(node_id).join("mariadbd.pid");
     std::fs::read_to_string(p).unwrap().trim().parse().unwrap()
 }
 

@@ -125,6 +125,11 @@ impl TestApp {
         self.dir.path().to_path_buf()
     }
 
+    /// A node's directory (its datadir, socket, pid file and error log).
+    pub fn node_dir(&self, node_id: &str) -> PathBuf {
+        self.data_dir().join("nodes").join(node_id)
+    }
+
     /// Starts the server process (optionally with a failpoint armed).
     pub fn spawn_server(&mut self, failpoint: Option<&str>) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_marina"));
