@@ -43,25 +43,28 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-# The S3-compatible server the backup store tests run against (moto, from PyPI,
-# in its own virtualenv; MARINA_TEST_MOTO points the tests elsewhere).
-if [ "${1:-}" = "--test" ] && [ ! -x /opt/marina-test/moto/bin/moto_server ]; then
-  echo "installing moto (S3-compatible test server) into /opt/marina-test/moto"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO python3 -m venv /opt/marina-test/moto
-  $SUDO /opt/marina-test/moto/bin/pip install -q 'moto[server]==5.2.5'
-fi
-
-# The OpenStack command-line client with its Trove plugin, for the test that
-# drives Marina's Trove-compatible API with it (MARINA_TEST_OPENSTACK points
-# the test elsewhere).
-if [ "${1:-}" = "--test" ] && [ ! -x /opt/marina-test/osc/bin/openstack ]; then
-  echo "installing the OpenStack client (python-openstackclient, python-troveclient) into /opt/marina-test/osc"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO python3 -m venv /opt/marina-test/osc
-  $SUDO /opt/marina-test/osc/bin/pip install -q 'python-openstackclient==10.5.0' 'python-troveclient==8.11.0'
+# Python test tools, each in its own virtualenv under /opt/marina-test/<name>
+# (installed when <name>/bin/<tool> is missing; the tests take MARINA_TEST_*
+# variables to point elsewhere):
+# - moto, the S3-compatible server the backup store tests run against;
+# - the OpenStack client with its Trove plugin, which drives Marina's
+#   Trove-compatible API;
+# - Schemathesis, the property-based HTTP fuzzer of the API fuzz pass
+#   (crates/marina/tests/fuzz_api.rs, scripts/fuzz.sh).
+venv_tool() {
+  local name="$1" tool="$2"
+  shift 2
+  [ -x "/opt/marina-test/$name/bin/$tool" ] && return 0
+  echo "installing $* into /opt/marina-test/$name"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo python3 -m venv "/opt/marina-test/$name"
+  $sudo "/opt/marina-test/$name/bin/pip" install -q "$@"
+}
+if [ "${1:-}" = "--test" ]; then
+  venv_tool moto moto_server 'moto[server]==5.2.5'
+  venv_tool osc openstack 'python-openstackclient==10.5.0' 'python-troveclient==8.11.0'
+  venv_tool schemathesis schemathesis 'schemathesis==4.32.5'
 fi
 
 # playwright-core (from npm, pinned by tests/ui/package-lock.json) drives

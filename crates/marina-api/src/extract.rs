@@ -198,20 +198,8 @@ impl FromRequestParts<Arc<Marina>> for Auth {
                 }
                 Ok(Auth(a))
             }
-            Err(e) => {
-                if matches!(e, Error::Unauthenticated(_)) {
-                    // Counted and logged with where it came from, never with
-                    // the secret that was presented.
-                    let failures = app.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    let source = parts
-                        .extensions
-                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                        .map(|c| c.0.ip().to_string())
-                        .unwrap_or_default();
-                    tracing::warn!(%source, path = %parts.uri.path(), failures, "authentication failed");
-                }
-                Err(e.into())
-            }
+            // A 401 is counted and logged by `observe::count`.
+            Err(e) => Err(e.into()),
         }
     }
 }

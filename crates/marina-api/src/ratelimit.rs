@@ -1,5 +1,5 @@
-//! Request rate limiting: one token bucket per source address and one per API
-//! token (keyed by the secret's hash, never the secret). A request needs both;
+//! Request rate limiting: one token bucket per source (an IPv4 address or an
+//! IPv6 /64, `transport::source_key`) and one per API token (keyed by the secret's hash, never the secret). A request needs both;
 //! otherwise it gets 429 `rate_limited` with `Retry-After`. `/healthz` is exempt.
 
 use std::collections::HashMap;
@@ -63,7 +63,7 @@ pub async fn limit(
     let source = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .map(|c| crate::transport::source_key(c.0.ip()).to_string());
     let token = crate::extract::bearer(req.headers()).map(marina_core::secrets::hash_token);
     for key in [source.map(|s| format!("ip:{s}")), token.map(|t| format!("tok:{t}"))]
         .into_iter()

@@ -205,6 +205,27 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     r
 }
 
+/// Turns a panic anywhere below it into a 500 with the contract's body (and
+/// the request id, set by `request_id` outside this layer) instead of a
+/// dropped connection. No input should panic a handler; this is the net
+/// under that rule, and the panic is logged with its request id.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            ApiError(Error::internal(format!("{method} {path} panicked: {what}"))).into_response()
+        }
+    }
+}
+
 async fn request_id(req: Request, next: Next) -> Response {
     let id = req
         .headers()
@@ -244,6 +265,7 @@ pub fn router(app: Arc<Marina>) -> Router {
         ))
         .layer(axum::middleware::from_fn(crate::dialect::seed_errors))
         .layer(axum::middleware::from_fn_with_state(app.clone(), crate::observe::count))
+        .layer(axum::middleware::from_fn(catch_panic))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }
@@ -256,6 +278,43 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let header_timeout = std::time::Duration::from_millis(app.config.limits.header_timeout_ms);
-    crate::transport::serve(router(app), listener, tls, header_timeout, shutdown).await
+    let l = &app.config.limits;
+    let limits = crate::transport::Limits {
+        header_timeout: std::time::Duration::from_millis(l.header_timeout_ms),
+        write_timeout: std::time::Duration::from_millis(l.write_timeout_ms),
+        max_connections: l.max_connections,
+        max_connections_per_source: l.max_connections_per_source,
+    };
+    crate::transport::serve(router(app), listener, tls, limits, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_contract_body() {
+        async fn boom() -> &'static str {
+            panic!("index out of bounds")
+        }
+        let router: Router = Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .layer(axum::middleware::from_fn(catch_panic))
+            .layer(axum::middleware::from_fn(request_id));
+        let req = Request::builder()
+            .uri("/boom")
+            .header("x-request-id", "req-panic-1")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(resp.headers()["x-request-id"], "req-panic-1");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal");
+        assert_eq!(v["error"]["request_id"], "req-panic-1");
+        // The panic's text is for the log, not the client.
+        assert!(!v.to_string().contains("index out of bounds"), "{v}");
+    }
 }

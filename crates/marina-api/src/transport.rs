@@ -4,15 +4,26 @@
 //! - request headers must arrive within the header timeout, which also closes
 //!   a keep-alive connection idle for that long between requests;
 //! - a request body must arrive within the body timeout (408, see
-//!   `crate::server`). Both come from `[limits]`.
+//!   `crate::server`);
+//! - a response write that makes no progress within the write timeout closes
+//!   the connection (a client that stops reading holds nothing);
+//! - at most `max_connections` connections are open: the accept loop waits
+//!   for one to close (new ones queue in the kernel's backlog), and at most
+//!   `max_connections_per_source` come from one source (an IPv4 address or
+//!   an IPv6 /64, see `source_key`): one more is closed at once.
+//!
+//! All of them come from `[limits]`.
 //!
 //! On shutdown the listener closes, open connections finish their current
 //! request (up to `DRAIN_TIMEOUT`) and are then dropped.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,6 +43,152 @@ pub struct Scheme(pub &'static str);
 /// A byte stream, plain or TLS.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// The transport's limits (from `[limits]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_source: usize,
+}
+
+/// Who a connection or request counts against: an IPv4 address, or the /64
+/// of an IPv6 address (one host usually has a whole /64 to pick from, so
+/// per-address limits would not hold it back). IPv4-mapped IPv6 addresses
+/// count as their IPv4 address.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// Open connections per source.
+#[derive(Default)]
+struct Sources(Mutex<HashMap<IpAddr, usize>>);
+
+/// One open connection of a source; closing it gives the slot back.
+struct SourceSlot {
+    sources: Arc<Sources>,
+    key: IpAddr,
+}
+
+impl Sources {
+    /// A slot for `key`, unless it already has `max` open connections.
+    fn take(self: &Arc<Self>, key: IpAddr, max: usize) -> Option<SourceSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            sources: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut map = self.sources.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A byte stream whose writes fail once one has made no progress for
+/// `timeout` (hyper has a header read timeout but no write timeout).
+struct WriteDeadline<T> {
+    inner: T,
+    timeout: Duration,
+    /// Armed when a write is pending; cleared when one makes progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> WriteDeadline<T> {
+    fn new(inner: T, timeout: Duration) -> Self {
+        WriteDeadline {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// What to answer for a write-side poll that returned `r`.
+    fn check<R>(&mut self, cx: &mut Context<'_>, r: Poll<std::io::Result<R>>) -> Poll<std::io::Result<R>> {
+        match r {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let sleep = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client read nothing of the response within the write timeout",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WriteDeadline<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.check(cx, r)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.check(cx, r)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.check(cx, r)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.check(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
 
 /// Loads a PEM certificate chain and private key into a server config.
 pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -91,17 +248,20 @@ pub async fn serve(
     router: Router,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    header_timeout: Duration,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let sources = Arc::new(Sources::default());
+    let header_timeout = limits.header_timeout;
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
+        let (permit, stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            accepted = accept(&listener, &open) => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // Out of descriptors and the like: back off, keep serving.
@@ -112,12 +272,18 @@ pub async fn serve(
             },
         };
         while conns.try_join_next().is_some() {}
+        let Some(slot) = sources.take(source_key(peer.ip()), limits.max_connections_per_source) else {
+            tracing::debug!(%peer, "too many API connections from this source; closed");
+            continue;
+        };
         let router = router.clone();
         let acceptor = acceptor.clone();
         let stop = stop_rx.clone();
         conns.spawn(async move {
+            let _held = (permit, slot);
             let _ = stream.set_nodelay(true);
             let scheme = Scheme(if acceptor.is_some() { "https" } else { "http" });
+            let stream = WriteDeadline::new(stream, limits.write_timeout);
             let io: Box<dyn Io> = match acceptor {
                 None => Box::new(stream),
                 Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
@@ -142,6 +308,20 @@ pub async fn serve(
         conns.abort_all();
     }
     Ok(())
+}
+
+/// The next connection, once fewer than `max_connections` are open.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    open: &Arc<tokio::sync::Semaphore>,
+) -> std::io::Result<(tokio::sync::OwnedSemaphorePermit, tokio::net::TcpStream, SocketAddr)> {
+    let permit = open
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((permit, stream, peer))
 }
 
 async fn serve_connection(
@@ -177,6 +357,41 @@ async fn serve_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_are_ipv4_addresses_and_ipv6_slash_64s() {
+        let key = |s: &str| source_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::ffff:198.51.100.9"), "198.51.100.9");
+    }
+
+    #[test]
+    fn a_source_holds_at_most_its_share_of_connections() {
+        let sources = Arc::new(Sources::default());
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let held: Vec<_> = (0..3).map(|_| sources.take(source_key(a), 3).unwrap()).collect();
+        let same_64: IpAddr = "2001:db8::ffff".parse().unwrap();
+        assert!(sources.take(source_key(same_64), 3).is_none());
+        assert!(sources.take("203.0.113.1".parse().unwrap(), 3).is_some());
+        drop(held);
+        assert!(sources.take(source_key(same_64), 3).is_some());
+        assert!(sources.0.lock().unwrap().is_empty(), "slots are given back");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_loses_its_connection() {
+        let (client, server) = tokio::io::duplex(64);
+        let mut w = WriteDeadline::new(server, Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        let big = vec![0u8; 1 << 16];
+        let err = tokio::io::AsyncWriteExt::write_all(&mut w, &big).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(client);
+    }
 
     #[test]
     fn self_signed_certificate_is_created_once_and_loads() {

@@ -153,11 +153,13 @@ impl ClusterView {
 }
 
 /// The customer account's credentials, shown once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
 }
+
+marina_common::debug_redacted!(Credentials { username } redact { password });
 
 /// Answer of `POST /v1/clusters`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -223,19 +225,23 @@ impl From<&TokenRecord> for TokenView {
 }
 
 /// Answer of `POST /v1/tokens`: the secret is shown here only.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenCreated {
     pub token: TokenView,
     pub secret: String,
 }
 
+marina_common::debug_redacted!(TokenCreated { token } redact { secret });
+
 /// Answer of `POST /v1/tenants`: the tenant and its first admin token.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TenantCreated {
     pub tenant: TenantView,
     pub token: TokenView,
     pub secret: String,
 }
+
+marina_common::debug_redacted!(TenantCreated { tenant, token } redact { secret });
 
 /// Declares a concrete list type `{"object": "list", "data": [...], "next_cursor"}`.
 macro_rules! list_type {
@@ -272,11 +278,13 @@ list_type!(UserList, UserView);
 list_type!(RowList, serde_json::Map<String, serde_json::Value>);
 
 /// Answer of `POST …/users`: the password is shown only here.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct UserCreated {
     pub user: UserView,
     pub password: String,
 }
+
+marina_common::debug_redacted!(UserCreated { user } redact { password });
 
 /// A backup, as in the contract.
 #[derive(Debug, Serialize, ToSchema)]

@@ -113,10 +113,18 @@ pub enum OperationCmd {
 pub enum TokenCmd {
     /// Create a token (its secret is printed once).
     Create {
-        name: String,
+        /// The token's name (with --bootstrap: recovery-admin-<time>).
+        #[arg(required_unless_present = "bootstrap")]
+        name: Option<String>,
         /// Scopes: read, write, admin (repeat the flag).
         #[arg(long = "scope", default_value = "read")]
         scopes: Vec<String>,
+        /// Recovery for the host's root: write a new admin token of the
+        /// operator's tenant straight into the store of --data-dir and into
+        /// <data-dir>/admin-token (0600), without the API. Works with
+        /// `marina serve` stopped or running.
+        #[arg(long, conflicts_with = "scopes")]
+        bootstrap: bool,
     },
     /// List tokens (never their secrets).
     List,
@@ -378,7 +386,10 @@ pub async fn run_token(common: &Common, cmd: TokenCmd) -> anyhow::Result<()> {
     let client = common.client()?;
     let json_out = common.output == Format::Json;
     match cmd {
-        TokenCmd::Create { name, scopes } => {
+        TokenCmd::Create { bootstrap: true, .. } => {
+            anyhow::bail!("`token create --bootstrap` is run by the `marina` binary against the data dir, not the API")
+        }
+        TokenCmd::Create { name, scopes, .. } => {
             let created = client
                 .post("/v1/tokens", &json!({"name": name, "scopes": scopes}))
                 .await?;

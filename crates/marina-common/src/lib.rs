@@ -3,8 +3,10 @@
 //! transport-agnostic error enum.
 
 pub mod error;
+pub mod files;
 pub mod ids;
 pub mod model;
+pub mod redact;
 pub mod size;
 pub mod time_fmt;
 

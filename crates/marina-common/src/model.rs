@@ -142,7 +142,7 @@ pub struct TokenRecord {
 }
 
 /// Cluster secrets, encrypted at rest by the core's secret box.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct ClusterSecrets {
     /// Password of `marina_mgmt`, the account Marina manages nodes with.
     pub mgmt_password: String,
@@ -157,6 +157,8 @@ pub struct ClusterSecrets {
     pub initial_catalog: Option<InitialCatalog>,
 }
 
+crate::debug_redacted!(ClusterSecrets { initial_catalog } redact { mgmt_password, repl_password, admin_hash });
+
 /// Databases and accounts a cluster is created with.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct InitialCatalog {
@@ -165,13 +167,15 @@ pub struct InitialCatalog {
 }
 
 /// An account a cluster is created with (its password only as a native hash).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct InitialUser {
     pub name: String,
     pub host: String,
     pub password_hash: String,
     pub databases: Vec<String>,
 }
+
+crate::debug_redacted!(InitialUser { name, host, databases } redact { password_hash });
 
 /// A cluster as stored.
 #[derive(Debug, Clone)]
@@ -577,7 +581,7 @@ pub struct DatabaseView {
 }
 
 /// Body of `POST /v1/clusters/{cluster_id}/users`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 pub struct CreateUserInput {
     /// `[A-Za-z0-9_]{1,32}`, not a reserved account.
     pub name: String,
@@ -591,6 +595,8 @@ pub struct CreateUserInput {
     #[serde(default)]
     pub host: Option<String>,
 }
+
+crate::debug_redacted!(CreateUserInput { name, databases, host } redact { password });
 
 /// An account inside a cluster.
 #[derive(Debug, Clone, Serialize, ToSchema)]

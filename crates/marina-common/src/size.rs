@@ -17,6 +17,11 @@ pub struct NodeSize {
     /// Memory in GiB.
     pub memory: f64,
     pub disk_gib: u32,
+    /// An exact disk quota in MiB, replacing `disk_gib` for the quota (config
+    /// only: small quotas for tests, odd sizes); never shown by the API.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub disk_mib: Option<u64>,
 }
 
 fn node_size_object() -> String {
@@ -33,6 +38,7 @@ impl NodeSize {
             vcpu,
             memory: memory_gib,
             disk_gib,
+            disk_mib: None,
         }
         .with_default_title()
     }
@@ -61,6 +67,11 @@ impl NodeSize {
         let half = self.memory_bytes() / 2;
         // MariaDB rounds to the chunk size; keep a 128 MiB floor.
         half.max(128 * 1024 * 1024)
+    }
+
+    /// The disk a node of this size may use (see `disk_mib`).
+    pub fn disk_quota_bytes(&self) -> u64 {
+        self.disk_mib.map_or(u64::from(self.disk_gib) << 30, |m| m << 20)
     }
 
     /// `max_connections`: 150 per GiB, between 100 and 4000.

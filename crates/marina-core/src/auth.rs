@@ -112,6 +112,47 @@ impl Marina {
     }
 }
 
+/// The host root's way back in when the operator has no admin token left
+/// (lost, or the store edited by hand): a new admin token of the operator's
+/// tenant, written straight into the store under `data_dir` and into
+/// `<data_dir>/admin-token` (0600). Works with `marina serve` stopped or
+/// running (SQLite serialises the two writers). Needs read and write access
+/// to the data dir, which only its owner (root) has: whoever has that already
+/// holds every secret, so this grants nothing new. Returns the token and the
+/// file it was written to.
+pub async fn recover_admin_token(data_dir: &std::path::Path) -> Result<(TokenRecord, std::path::PathBuf), Error> {
+    use marina_store::TenantStore;
+    let db = data_dir.join("marina.db");
+    if !db.is_file() {
+        return Err(Error::NotFound {
+            kind: "data dir",
+            id: format!(
+                "{} (no marina.db there: give the data dir `marina serve` uses)",
+                data_dir.display()
+            ),
+        });
+    }
+    let store = marina_store::SqliteStore::open(&db).await?;
+    let tenant = store.operator_tenant().await?.ok_or_else(|| {
+        Error::Conflict("the store has no operator tenant yet: start `marina serve` once to create it".into())
+    })?;
+    let secret = new_token_secret();
+    let token = TokenRecord {
+        id: ids::new_id(ids::prefix::TOKEN),
+        tenant_id: tenant.id,
+        name: format!("recovery-admin-{}", time::OffsetDateTime::now_utc().unix_timestamp()),
+        scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
+        created_at: time_fmt::now_rfc3339(),
+        last_used_at: None,
+    };
+    let path = data_dir.join("admin-token");
+    // The token first: the file keeps its old (maybe still valid) secret
+    // when the store refuses the write.
+    store.create_token(&token, &hash_token(&secret)).await?;
+    write_secret_file(&path, format!("{secret}\n").as_bytes())?;
+    Ok((token, path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

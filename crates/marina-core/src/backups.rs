@@ -54,6 +54,51 @@ impl Marina {
         self.start_backup(&c, method, "manual", None).await
     }
 
+    /// A backup to the local store must fit beside the host's reserve: its
+    /// size is bounded by the largest node directory of the cluster (the
+    /// copy is compressed, so usually much smaller). 409 when it would not
+    /// fit; S3-compatible stores are not checked.
+    async fn check_backup_fits(&self, c: &ClusterRecord) -> Result<(), Error> {
+        if self.config.backups.s3.is_some() {
+            return Ok(());
+        }
+        let dir = self
+            .config
+            .backups
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.config.data_dir.join("backups"));
+        let probe = dir
+            .ancestors()
+            .find(|a| a.exists())
+            .unwrap_or(&self.config.data_dir)
+            .to_path_buf();
+        let Some(free) = crate::monitor::disk::free_bytes(&probe) else {
+            return Ok(());
+        };
+        let largest = self
+            .store
+            .list_nodes(&c.id)
+            .await?
+            .iter()
+            .filter_map(|n| self.monitor.node_disk(&n.id))
+            .map(|d| d.used_bytes)
+            .max()
+            .unwrap_or(0);
+        let reserve = (self.config.capacity.disk_reserve_gib * (1u64 << 30) as f64) as u64;
+        if largest.saturating_add(reserve) > free {
+            return Err(Error::Conflict(format!(
+                "a backup of cluster {} may need up to {} MiB and the backup store has {} MiB free, of which {} MiB \
+                 are kept for Marina: free space or use an S3-compatible store",
+                c.id,
+                largest >> 20,
+                free >> 20,
+                reserve >> 20
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks that `c` can be backed up now and records the backup with its
     /// operation (moving the schedule slot with it when `slot` is given).
     pub(crate) async fn start_backup(
@@ -75,6 +120,7 @@ impl Marina {
                 running.id, c.id, running.status
             )));
         }
+        self.check_backup_fits(c).await?;
         let op = new_operation(&c.tenant_id, OperationType::Backup, &c.id);
         let b = BackupRecord {
             id: ids::new_id(ids::prefix::BACKUP),

@@ -258,7 +258,7 @@ impl Marina {
                     .unwrap_or_default()
                     .split(',')
                     .filter(|s| !s.is_empty())
-                    .map(String::from)
+                    .map(catalog::db_from_grant_pattern)
                     .collect();
                 UserView {
                     name,

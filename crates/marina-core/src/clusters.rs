@@ -80,7 +80,6 @@ impl Marina {
             admin_hash: native_password_hash(&admin_password),
             initial_catalog,
         };
-        let secrets_enc = self.seal_cluster_secrets(&secrets)?;
         let replication = input.replication.unwrap_or(Replication::Semisync);
 
         for _ in 0..ALLOCATION_ATTEMPTS {
@@ -103,8 +102,10 @@ impl Marina {
             .ok_or_else(|| Error::CapacityExceeded("no free node port left in the configured range".into()))?;
 
             let now = time_fmt::now_rfc3339();
+            let id = ids::new_id(ids::prefix::CLUSTER);
+            let secrets_enc = self.seal_cluster_secrets(&id, &secrets)?;
             let cluster = ClusterRecord {
-                id: ids::new_id(ids::prefix::CLUSTER),
+                id,
                 tenant_id: tenant_id.into(),
                 name: input.name.clone(),
                 status: ClusterStatus::Creating,
@@ -116,7 +117,7 @@ impl Marina {
                 reader_host: reader.to_string(),
                 endpoint_port: self.config.endpoints.port,
                 endpoints_ready: false,
-                secrets_enc: secrets_enc.clone(),
+                secrets_enc,
                 generation: 1,
                 failover_mode: FailoverMode::Automatic,
                 writer_paused: false,

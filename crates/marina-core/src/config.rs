@@ -187,6 +187,9 @@ pub struct CapacityConfig {
     pub memory_overcommit: f64,
     /// Overrides the detected host memory (GiB); for tests and shared hosts.
     pub host_memory_gib: Option<f64>,
+    /// Space kept free on the data dir's file system for Marina's store,
+    /// backups and operations: below it every cluster is held read-only.
+    pub disk_reserve_gib: f64,
 }
 
 /// Request rate limits of the API, per source address and per token.
@@ -202,6 +205,15 @@ pub struct LimitsConfig {
     pub header_timeout_ms: u64,
     /// A client must send a request's body within this after its headers (408).
     pub body_timeout_ms: u64,
+    /// A response write that makes no progress for this long closes the
+    /// connection (a client that stops reading cannot hold it).
+    pub write_timeout_ms: u64,
+    /// Open API connections at most; beyond it new ones wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: usize,
+    /// Open API connections from one source (an IPv4 address, an IPv6 /64)
+    /// at most; one more is closed at once.
+    pub max_connections_per_source: usize,
 }
 
 impl Default for LimitsConfig {
@@ -211,6 +223,9 @@ impl Default for LimitsConfig {
             burst: RATE_BURST_DEFAULT,
             header_timeout_ms: 10_000,
             body_timeout_ms: 10_000,
+            write_timeout_ms: 10_000,
+            max_connections: 1024,
+            max_connections_per_source: 128,
         }
     }
 }
@@ -252,6 +267,8 @@ pub struct MonitorConfig {
     pub witness_silence_ms: u64,
     /// Replicas lagging more than this leave the reader endpoint.
     pub max_reader_lag_secs: u64,
+    /// How often each node's directory is measured against its disk quota.
+    pub disk_check_interval_ms: u64,
 }
 
 /// Automatic failover, its anti-flapping guard, and switchover limits.
@@ -279,6 +296,7 @@ impl Default for MonitorConfig {
             failure_window_ms: FAILURE_WINDOW_MS_DEFAULT,
             witness_silence_ms: WITNESS_SILENCE_MS_DEFAULT,
             max_reader_lag_secs: MAX_READER_LAG_SECS_DEFAULT,
+            disk_check_interval_ms: 5_000,
         }
     }
 }
@@ -353,6 +371,7 @@ impl Default for CapacityConfig {
         CapacityConfig {
             memory_overcommit: MEMORY_OVERCOMMIT_DEFAULT,
             host_memory_gib: None,
+            disk_reserve_gib: 1.0,
         }
     }
 }
@@ -377,8 +396,17 @@ impl Config {
         if self.audit.retention_days == 0 {
             return Err("audit.retention_days must be at least 1".into());
         }
-        if self.limits.header_timeout_ms < 100 || self.limits.body_timeout_ms < 100 {
-            return Err("limits.header_timeout_ms and limits.body_timeout_ms must be at least 100".into());
+        if self.limits.header_timeout_ms < 100
+            || self.limits.body_timeout_ms < 100
+            || self.limits.write_timeout_ms < 100
+        {
+            return Err(
+                "limits.header_timeout_ms, limits.body_timeout_ms and limits.write_timeout_ms must be at least 100"
+                    .into(),
+            );
+        }
+        if self.limits.max_connections == 0 || self.limits.max_connections_per_source == 0 {
+            return Err("limits.max_connections and limits.max_connections_per_source must be at least 1".into());
         }
         let cg = &self.nodes.cgroup_parent;
         if cg.len() > 64 || !cg.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) || cg.starts_with('.') {

@@ -47,12 +47,18 @@ impl Marina {
                         error: Some("not probed yet".into()),
                     },
                 };
+                let disk = self.monitor.node_disk(&n.id);
                 NodeStatusView {
                     node_id: n.id.clone(),
                     role: n.role,
                     status: n.status,
-                    status_reason: n.status_reason.clone(),
+                    status_reason: n.status_reason.clone().or_else(|| self.monitor.disk_limited(&c.id)),
                     probes,
+                    disk: disk.map(|d| crate::monitor::view::DiskView {
+                        used_bytes: d.used_bytes,
+                        quota_bytes: d.quota_bytes,
+                        percent: (d.percent() * 10.0).round() / 10.0,
+                    }),
                 }
             })
             .collect();

@@ -115,6 +115,9 @@ impl Marina {
             std::time::Duration::from_secs(config.nodes.start_timeout_secs),
         )
         .map_err(|e| Error::Unavailable(e.to_string()))?;
+        runtime
+            .check_node_users(config.nodes.run_as_root)
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let runtime = if config.nodes.cgroup_parent.is_empty() {
             runtime
         } else {

@@ -13,18 +13,23 @@ use crate::Marina;
 impl Marina {
     /// Decrypts a cluster's secrets.
     pub(crate) fn cluster_secrets(&self, c: &ClusterRecord) -> Result<ClusterSecrets, Error> {
-        let plain = self.secrets.open_sealed(&c.secrets_enc)?;
+        let plain = self
+            .secrets
+            .open_sealed(&c.secrets_enc, crate::secrets::SealedFor::Cluster(&c.id))?;
         serde_json::from_slice(&plain).map_err(|e| Error::internal(format!("cluster secrets: {e}")))
     }
 
-    /// Seals a cluster's secrets for the store.
-    pub(crate) fn seal_cluster_secrets(&self, s: &ClusterSecrets) -> Result<String, Error> {
-        Ok(self.secrets.seal(&serde_json::to_vec(s).map_err(Error::internal)?))
+    /// Seals a cluster's secrets for its row in the store.
+    pub(crate) fn seal_cluster_secrets(&self, cluster_id: &str, s: &ClusterSecrets) -> Result<String, Error> {
+        Ok(self.secrets.seal(
+            &serde_json::to_vec(s).map_err(Error::internal)?,
+            crate::secrets::SealedFor::Cluster(cluster_id),
+        ))
     }
 
     /// Replaces a cluster's stored secrets.
     pub(crate) async fn store_cluster_secrets(&self, cluster_id: &str, s: &ClusterSecrets) -> Result<(), Error> {
-        let sealed = self.seal_cluster_secrets(s)?;
+        let sealed = self.seal_cluster_secrets(cluster_id, s)?;
         Ok(self.store.set_cluster_secrets(cluster_id, &sealed).await?)
     }
 

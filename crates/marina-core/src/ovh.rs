@@ -97,7 +97,13 @@ impl Marina {
         };
         let secret = ids::random_password(32);
         self.store
-            .create_ovh_app(&app, &self.secrets.seal(secret.as_bytes()))
+            .create_ovh_app(
+                &app,
+                &self.secrets.seal(
+                    secret.as_bytes(),
+                    crate::secrets::SealedFor::OvhApplication(&app.application_key),
+                ),
+            )
             .await?;
         Ok((app, secret))
     }
@@ -137,7 +143,10 @@ impl Marina {
             .filter(|t| timely(t, now))
             .ok_or(OvhRefusal::QueryTimeOut)?;
         let consumer = req.consumer.ok_or(OvhRefusal::InvalidCredential)?;
-        let secret = self.secrets.open_sealed(&sealed).map_err(OvhRefusal::Failed)?;
+        let secret = self
+            .secrets
+            .open_sealed(&sealed, crate::secrets::SealedFor::OvhApplication(key))
+            .map_err(OvhRefusal::Failed)?;
         let secret = String::from_utf8(secret).map_err(|e| OvhRefusal::Failed(Error::internal(e)))?;
         let want = signature(&secret, consumer, req.method, req.url, req.body, ts);
         if !req.signature.is_some_and(|s| same(s.trim(), &want)) {

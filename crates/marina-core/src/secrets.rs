@@ -3,6 +3,11 @@
 //! - Cluster passwords Marina must read back (management, replication) are
 //!   sealed with ChaCha20-Poly1305 under a key kept in `<data-dir>/secret.key`
 //!   (32 random bytes, mode 0600, created on first start).
+//! - A sealed secret is bound to its row: the AEAD's associated data names
+//!   the table and the row's id (`SealedFor`), so a ciphertext copied into
+//!   another row (another tenant's cluster or OVH application) does not
+//!   open. Sealed values carry a `v2:` prefix; older values (no prefix, no
+//!   associated data) still open, and are bound when next written.
 //! - API token secrets are never stored: only their SHA-256 is.
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -19,6 +24,28 @@ use marina_common::Error;
 
 /// Token secrets start with this, so secret scanners can find leaked ones.
 pub const TOKEN_PREFIX: &str = "mrn_";
+
+/// The row a sealed secret belongs to (the AEAD's associated data).
+#[derive(Debug, Clone, Copy)]
+pub enum SealedFor<'a> {
+    /// `clusters.secrets_enc` of the cluster with this id.
+    Cluster(&'a str),
+    /// `ovh_applications.secret_sealed` of the application with this key.
+    OvhApplication(&'a str),
+}
+
+impl SealedFor<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        match self {
+            SealedFor::Cluster(id) => format!("clusters:{id}"),
+            SealedFor::OvhApplication(key) => format!("ovh_applications:{key}"),
+        }
+        .into_bytes()
+    }
+}
+
+/// Prefix of sealed values bound to their row.
+const BOUND: &str = "v2:";
 
 /// Seals and opens secrets with the data dir's key.
 pub struct SecretBox {
@@ -46,31 +73,42 @@ impl SecretBox {
         })
     }
 
-    /// Encrypts `plain` to base64(nonce ‖ ciphertext).
-    pub fn seal(&self, plain: &[u8]) -> String {
+    /// Encrypts `plain` for the row `row`: `v2:` + base64(nonce ‖ ciphertext).
+    pub fn seal(&self, plain: &[u8], row: SealedFor<'_>) -> String {
+        use chacha20poly1305::aead::Payload;
         let mut nonce = [0u8; 12];
         rand::rng().fill(&mut nonce);
+        let aad = row.associated_data();
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), plain)
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad })
             .expect("ChaCha20-Poly1305 encryption cannot fail for in-memory input");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
-        B64.encode(out)
+        format!("{BOUND}{}", B64.encode(out))
     }
 
-    /// Decrypts what `seal` produced.
-    pub fn open_sealed(&self, sealed: &str) -> Result<Vec<u8>, Error> {
+    /// Decrypts what `seal` produced for the same row.
+    pub fn open_sealed(&self, sealed: &str, row: SealedFor<'_>) -> Result<Vec<u8>, Error> {
+        use chacha20poly1305::aead::Payload;
+        let (text, aad) = match sealed.strip_prefix(BOUND) {
+            Some(rest) => (rest, row.associated_data()),
+            None => (sealed, Vec::new()),
+        };
         let raw = B64
-            .decode(sealed)
+            .decode(text)
             .map_err(|_| Error::internal("sealed secret is not base64"))?;
         if raw.len() < 12 {
             return Err(Error::internal("sealed secret is too short"));
         }
         let (nonce, ct) = raw.split_at(12);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), ct)
-            .map_err(|_| Error::internal("sealed secret does not decrypt with secret.key"))
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .map_err(|_| {
+                Error::internal(format!(
+                    "sealed secret of {row:?} does not open with secret.key for this row"
+                ))
+            })
     }
 }
 
@@ -110,21 +148,39 @@ mod tests {
     fn seal_round_trips_and_key_is_private() {
         let dir = tempfile::tempdir().unwrap();
         let b = SecretBox::open(dir.path()).unwrap();
-        let sealed = b.seal(b"hunter2");
+        let row = SealedFor::Cluster("cl_a");
+        let sealed = b.seal(b"hunter2", row);
         assert!(!sealed.contains("hunter2"));
-        assert_eq!(b.open_sealed(&sealed).unwrap(), b"hunter2");
+        assert_eq!(b.open_sealed(&sealed, row).unwrap(), b"hunter2");
         // Reopening uses the same key.
         let b2 = SecretBox::open(dir.path()).unwrap();
-        assert_eq!(b2.open_sealed(&sealed).unwrap(), b"hunter2");
+        assert_eq!(b2.open_sealed(&sealed, row).unwrap(), b"hunter2");
         let mode = std::fs::metadata(dir.path().join("secret.key"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         // Tampering is detected.
-        let mut raw = B64.decode(&sealed).unwrap();
+        let mut raw = B64.decode(sealed.strip_prefix(BOUND).unwrap()).unwrap();
         raw[13] ^= 1;
-        assert!(b.open_sealed(&B64.encode(raw)).is_err());
+        assert!(b.open_sealed(&format!("{BOUND}{}", B64.encode(raw)), row).is_err());
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_in_its_own_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SecretBox::open(dir.path()).unwrap();
+        let sealed = b.seal(b"mgmt-password", SealedFor::Cluster("cl_victim"));
+        // Copied into the attacker's cluster row, or an OVH application's.
+        assert!(b.open_sealed(&sealed, SealedFor::Cluster("cl_attacker")).is_err());
+        assert!(b.open_sealed(&sealed, SealedFor::OvhApplication("cl_victim")).is_err());
+        assert!(b.open_sealed(&sealed, SealedFor::Cluster("cl_victim")).is_ok());
+        // A value sealed before rows were bound still opens.
+        let mut nonce = [0u8; 12];
+        rand::rng().fill(&mut nonce);
+        let ct = b.cipher.encrypt(Nonce::from_slice(&nonce), &b"old"[..]).unwrap();
+        let legacy = B64.encode([nonce.to_vec(), ct].concat());
+        assert_eq!(b.open_sealed(&legacy, SealedFor::Cluster("cl_any")).unwrap(), b"old");
     }
 
     #[test]

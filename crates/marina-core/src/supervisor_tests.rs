@@ -224,12 +224,15 @@ async fn an_operation_begins_only_after_a_restart_under_way_and_later_restarts_s
     let mut c = cluster(ClusterStatus::Active, true);
     c.node_count = 2;
     c.secrets_enc = app
-        .seal_cluster_secrets(&marina_common::model::ClusterSecrets {
-            mgmt_password: "m".into(),
-            repl_password: "r".into(),
-            admin_hash: marina_engine::users::native_password_hash("a"),
-            initial_catalog: None,
-        })
+        .seal_cluster_secrets(
+            &c.id,
+            &marina_common::model::ClusterSecrets {
+                mgmt_password: "m".into(),
+                repl_password: "r".into(),
+                admin_hash: marina_engine::users::native_password_hash("a"),
+                initial_catalog: None,
+            },
+        )
         .unwrap();
     // Both processes are gone; only the replica is restarted (the primary
     // is the monitor's: it fails over).

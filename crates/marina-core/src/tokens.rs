@@ -3,7 +3,7 @@
 
 use marina_common::model::{CreateTenantInput, CreateTokenInput, Scope, Tenant, TokenRecord};
 use marina_common::{Error, ids, time_fmt};
-use marina_store::{Page, PageRequest};
+use marina_store::{Page, PageRequest, Revoke};
 
 use crate::Marina;
 use crate::auth::AuthContext;
@@ -48,17 +48,23 @@ impl Marina {
         Ok(self.store.list_tokens(&auth.tenant_id, page).await?)
     }
 
-    /// Revokes a token of the tenant; its secret is refused from the next request on.
+    /// Revokes a token of the tenant; its secret is refused from the next
+    /// request on. The tenant's last admin token cannot be revoked (409): for
+    /// the operator that would lock everyone out of the whole service.
     pub async fn revoke_token(&self, auth: &AuthContext, id: &str) -> Result<(), Error> {
         auth.require(Scope::Admin)?;
-        if !self
+        match self
             .store
             .revoke_token(&auth.tenant_id, id, &time_fmt::now_rfc3339())
             .await?
         {
-            return Err(Error::not_found("token", id));
+            Revoke::Revoked => Ok(()),
+            Revoke::NotFound => Err(Error::not_found("token", id)),
+            Revoke::LastAdmin => Err(Error::Conflict(format!(
+                "token {id} is this tenant's last token with the admin scope: create another admin token first \
+                 (revoking it would leave nobody able to manage the tenant)"
+            ))),
         }
-        Ok(())
     }
 
     /// Creates a tenant and its first admin token (operator only: an admin

@@ -9,7 +9,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
 /// Where a node listens and how Marina logs in.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeAddr {
     pub host: String,
     pub port: u16,
@@ -19,6 +19,8 @@ pub struct NodeAddr {
     /// does not depend on the network path clients and replicas use.
     pub socket: Option<String>,
 }
+
+marina_common::debug_redacted!(NodeAddr { host, port, user, socket } redact { password });
 
 /// Connection options for a management connection.
 pub(crate) fn connect_opts(n: &NodeAddr) -> OptsBuilder {
@@ -34,13 +36,15 @@ pub(crate) fn connect_opts(n: &NodeAddr) -> OptsBuilder {
 }
 
 /// The primary a replica follows.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ReplicaSource {
     pub host: String,
     pub port: u16,
     pub user: String,
     pub password: String,
 }
+
+marina_common::debug_redacted!(ReplicaSource { host, port, user } redact { password });
 
 /// A replica's view of its replication threads.
 #[derive(Debug, Clone, PartialEq)]

@@ -62,9 +62,20 @@ pub fn prepare_args(dir: &Path) -> Vec<String> {
     vec!["--prepare".into(), format!("--target-dir={}", dir.display())]
 }
 
-/// `mariadb` client arguments playing a dump into the node on `socket`.
+/// `mariadb` client arguments playing SQL text into the node on `socket`: a
+/// logical backup's dump or `mariadb-binlog`'s output. Both carry text a
+/// tenant wrote (statements, comments, names), and the `mariadb` client runs
+/// client commands found in its input (`\!` runs a shell command, `\.`
+/// reads a file) as Marina's user. `--binary-mode` turns off every client
+/// command but `\C` and `DELIMITER`, and `--sandbox` refuses any that
+/// touches the file system; the first refused command ends the load.
 pub fn load_args(socket: &Path) -> Vec<String> {
-    vec![format!("--socket={}", socket.display()), "--user=root".into()]
+    vec![
+        format!("--socket={}", socket.display()),
+        "--user=root".into(),
+        "--binary-mode".into(),
+        "--sandbox".into(),
+    ]
 }
 
 /// The GTID a physical backup is consistent with, from `mariadb-backup`'s log:
@@ -88,6 +99,13 @@ pub fn parse_dump_gtid(tail: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sql_text_is_played_with_client_commands_off() {
+        let args = load_args(Path::new("/n/mariadbd.sock"));
+        assert!(args.contains(&"--binary-mode".to_string()), "{args:?}");
+        assert!(args.contains(&"--sandbox".to_string()), "{args:?}");
+    }
 
     #[test]
     fn parses_reported_gtids() {

@@ -75,6 +75,34 @@ pub fn validate_password(pw: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A database name as a grant's pattern: in `GRANT … ON \`db\`.*`, `_` and `%`
+/// are `LIKE` wildcards, so `my_ql` would match `mysql` (and with it Marina's
+/// accounts). Escaped, the grant matches that one database only.
+pub fn grant_db_pattern(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if matches!(c, '_' | '%' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A grant's database pattern back as the name it stands for (undoes
+/// `grant_db_pattern`).
+pub fn db_from_grant_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `CREATE DATABASE` (validated name).
 pub fn create_database_sql(name: &str) -> String {
     format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
@@ -102,7 +130,7 @@ pub fn create_user_hashed_sql(user: &str, host: &str, hash: &str, databases: &[S
     stmts.extend(
         databases
             .iter()
-            .map(|db| format!("GRANT ALL PRIVILEGES ON `{db}`.* TO {account}")),
+            .map(|db| format!("GRANT ALL PRIVILEGES ON `{}`.* TO {account}", grant_db_pattern(db))),
     );
     stmts
 }
@@ -208,5 +236,16 @@ mod tests {
         assert!(stmts.iter().all(|s| !s.contains("s3cret")));
         assert!(stmts[0].contains(&native_password_hash(pw)));
         assert_eq!(stmts[2], "GRANT ALL PRIVILEGES ON `billing`.* TO 'app'@'%'");
+    }
+
+    #[test]
+    fn grants_name_one_database_never_a_pattern() {
+        // `my_ql` is a valid name, but unescaped it matches `mysql`.
+        let stmts = create_user_sql("esc", "%", "password1", &["my_ql".into(), "a_b_c".into()]);
+        assert_eq!(stmts[1], "GRANT ALL PRIVILEGES ON `my\\_ql`.* TO 'esc'@'%'");
+        assert_eq!(stmts[2], "GRANT ALL PRIVILEGES ON `a\\_b\\_c`.* TO 'esc'@'%'");
+        for name in ["my_ql", "orders", "a_b_c", "x%"] {
+            assert_eq!(db_from_grant_pattern(&grant_db_pattern(name)), name);
+        }
     }
 }

@@ -30,7 +30,11 @@ pub const REPL_USER: &str = "marina_repl";
 pub const ADMIN_USER: &str = "admin";
 
 /// Global privileges of the customer `admin` account (none reaches a table).
-pub const ADMIN_GLOBAL_PRIVILEGES: &str = "RELOAD, PROCESS, SHOW DATABASES, BINLOG MONITOR, SLAVE MONITOR";
+/// Not `PROCESS`: with it, `SHOW FULL PROCESSLIST` shows every session's
+/// statement text, and Marina's own (`CHANGE MASTER … MASTER_PASSWORD=…`)
+/// carry its replication password. Without it the customer sees its own
+/// sessions; the API's processlist view shows them all, Marina's text hidden.
+pub const ADMIN_GLOBAL_PRIVILEGES: &str = "RELOAD, SHOW DATABASES, BINLOG MONITOR, SLAVE MONITOR";
 
 /// `mysql.db` privilege columns the customer gets on every database but `mysql`:
 /// SELECT … TRIGGER and DELETE HISTORY — everything but `GRANT OPTION`.

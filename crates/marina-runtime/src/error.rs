@@ -1,5 +1,6 @@
 //! Typed start and stop errors of the runtime.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What can go wrong running a node.
@@ -30,6 +31,18 @@ pub enum RuntimeError {
     /// Template initialisation failed.
     #[error("initialising the MariaDB template failed: {0}")]
     Template(String),
+    /// Nodes would run as root because their uids cannot reach the data dir.
+    #[error(
+        "refusing to run cluster nodes as root: Marina runs each cluster's mariadbd under its own unprivileged uid, \
+         and those uids cannot reach the data dir {} because {} (mode {mode:04o}) lets no other user through. \
+         Either `chmod o+x {}` (others may then pass through it, not list it), or use a data dir elsewhere \
+         (e.g. --data-dir /var/lib/marina), or set `run_as_root = true` under [nodes] in the config to run every \
+         node as root on purpose",
+        root.display(),
+        dir.display(),
+        dir.display()
+    )]
+    RootNodes { root: PathBuf, dir: PathBuf, mode: u32 },
     /// File system or process error.
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },

@@ -11,9 +11,11 @@
 //!   supplementary groups) and its directory is owned by it: one uid per
 //!   cluster keeps clusters out of each other's files and lets the kernel data
 //!   path tell a cluster's own nodes from other local processes. The data dir
-//!   root and `nodes/` are made traversable (`o+x`, not listable) for it; when
-//!   an ancestor of the data dir is not traversable, or Marina is not root,
-//!   nodes run as Marina's own user instead (`runs_unprivileged` says which).
+//!   root and `nodes/` are made traversable (`o+x`, not listable) for it.
+//!   When Marina is not root, nodes run as Marina's own user. When Marina is
+//!   root and an ancestor of the data dir is not traversable (a clone in
+//!   `/root`), nodes would run as root: `check_node_users` refuses that
+//!   unless `nodes.run_as_root` asks for it (it once only logged a warning).
 //! - Readiness is a login with the management account, polled to a deadline; a
 //!   process that exits first is reported with the tail of its log.
 
@@ -50,8 +52,8 @@ pub struct LocalRuntime {
     start_timeout: Duration,
     /// One template build at a time in this process.
     template_lock: tokio::sync::Mutex<()>,
-    /// Whether nodes can run under their own uid (see the module doc).
-    unprivileged: bool,
+    /// Which user nodes can run as (see the module doc).
+    node_users: crate::process::NodeUsers,
     /// How node processes are limited (see `cgroup`).
     cgroups: crate::cgroup::Cgroups,
 }
@@ -72,6 +74,22 @@ impl LocalRuntime {
         }
     }
 
+    /// Refuses a data dir under which nodes would run as root without anyone
+    /// asking for it: with `run_as_root` false and Marina root, a node uid
+    /// must be able to reach the data dir. Running every node as root puts
+    /// all clusters, and any file a compromised `mariadbd` can reach, under
+    /// one uid; that must be an explicit choice (`nodes.run_as_root`).
+    pub fn check_node_users(&self, run_as_root: bool) -> Result<(), RuntimeError> {
+        match &self.node_users {
+            crate::process::NodeUsers::Blocked { dir, mode } if !run_as_root => Err(RuntimeError::RootNodes {
+                root: self.root.clone(),
+                dir: dir.clone(),
+                mode: *mode,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Finds the MariaDB binaries and their version. Fails with `BinaryMissing`
     /// (and how to install it) when MariaDB is not installed.
     pub fn new(
@@ -83,7 +101,7 @@ impl LocalRuntime {
         let mariadbd = template::find_binary("mariadbd")?;
         let install_db = template::find_binary("mariadb-install-db")?;
         let version = template::detect_version(&mariadbd)?;
-        let unprivileged = crate::process::prepare_unprivileged_root(root);
+        let node_users = crate::process::prepare_unprivileged_root(root);
         Ok(LocalRuntime {
             root: root.to_path_buf(),
             mariadbd,
@@ -93,7 +111,7 @@ impl LocalRuntime {
             admin,
             start_timeout,
             template_lock: tokio::sync::Mutex::new(()),
-            unprivileged,
+            node_users,
             cgroups: crate::cgroup::Cgroups::None,
         })
     }
@@ -124,11 +142,11 @@ impl LocalRuntime {
     }
 }
 
+/// Writes a file into a node's directory, which the node's uid owns: never
+/// through a link planted there (see `marina_common::files`).
 fn write_private(path: &Path, contents: &str) -> Result<(), RuntimeError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).map_err(RuntimeError::io(format!("writing {}", tmp.display())))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(RuntimeError::io("chmod 600"))?;
-    std::fs::rename(&tmp, path).map_err(RuntimeError::io(format!("renaming {}", path.display())))
+    marina_common::files::replace_private(path, contents.as_bytes())
+        .map_err(RuntimeError::io(format!("writing {}", path.display())))
 }
 
 #[async_trait]
@@ -138,7 +156,7 @@ impl NodeRuntime for LocalRuntime {
     }
 
     fn runs_unprivileged(&self) -> bool {
-        self.unprivileged
+        self.node_users == crate::process::NodeUsers::PerCluster
     }
 
     fn node_dir(&self, node_id: &str) -> PathBuf {
@@ -180,14 +198,10 @@ impl NodeRuntime for LocalRuntime {
         }
         let dir = self.node_dir(node_id);
         let log_path = spec.config.log_path();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(RuntimeError::io("opening node log"))?;
+        let log = marina_common::files::open_append(&log_path).map_err(RuntimeError::io("opening node log"))?;
         let log2 = log.try_clone().map_err(RuntimeError::io("cloning log handle"))?;
         let mut cmd = tokio::process::Command::new(&self.mariadbd);
-        if let Some(uid) = spec.config.run_uid.filter(|_| self.unprivileged) {
+        if let Some(uid) = spec.config.run_uid.filter(|_| self.runs_unprivileged()) {
             crate::process::chown_tree(&dir, uid)?;
             cmd.uid(uid).gid(uid);
         }

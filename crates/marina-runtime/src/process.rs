@@ -1,7 +1,7 @@
 //! Process helpers: finding a node's `mariadbd` by pid file with an identity check,
 //! signalling by pid (never by name), and waiting for exit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Reads a pid file.
@@ -67,42 +67,58 @@ pub(crate) fn chown_tree(dir: &Path, uid: u32) -> Result<(), crate::RuntimeError
     Ok(())
 }
 
-/// Makes `<root>` and `<root>/nodes` traversable by node uids and says whether
-/// nodes can run unprivileged: Marina must be root (to switch uid) and every
-/// ancestor of the data dir must let others through.
-pub(crate) fn prepare_unprivileged_root(root: &Path) -> bool {
+/// Which user node processes can run as under a data dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeUsers {
+    /// One unprivileged uid per cluster (Marina is root and node uids can
+    /// reach the data dir).
+    PerCluster,
+    /// Marina is not root: nodes run as Marina's own user.
+    MarinaUser,
+    /// Marina is root but a node uid cannot reach the data dir: `dir`, an
+    /// ancestor, lets no other user through. Nodes would run as root.
+    Blocked { dir: PathBuf, mode: u32 },
+}
+
+/// Makes `<root>` and `<root>/nodes` traversable by node uids and says which
+/// user nodes can run as: one uid per cluster needs Marina to be root (to
+/// switch uid) and every ancestor of the data dir to let others through.
+pub(crate) fn prepare_unprivileged_root(root: &Path) -> NodeUsers {
     use std::os::unix::fs::PermissionsExt;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return false;
+        return NodeUsers::MarinaUser;
     }
+    let blocked = |dir: &Path| NodeUsers::Blocked {
+        dir: dir.to_path_buf(),
+        mode: std::fs::metadata(dir)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0),
+    };
     let Ok(root) = std::fs::canonicalize(root) else {
-        return false;
+        return blocked(root);
     };
     let nodes = root.join("nodes");
     if std::fs::create_dir_all(&nodes).is_err() {
-        return false;
+        return blocked(&nodes);
     }
     for dir in [&root, &nodes] {
-        let Ok(meta) = std::fs::metadata(dir) else { return false };
+        let Ok(meta) = std::fs::metadata(dir) else {
+            return blocked(dir);
+        };
         let mode = meta.permissions().mode() | 0o001;
         if std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).is_err() {
-            return false;
+            return blocked(dir);
         }
     }
-    let blocked = root.ancestors().find(|a| {
+    match root.ancestors().find(|a| {
         std::fs::metadata(a)
             .map(|m| m.permissions().mode() & 0o001 == 0)
             .unwrap_or(true)
-    });
-    if let Some(a) = blocked {
-        tracing::warn!(
-            dir = %a.display(),
-            "nodes run as root: unprivileged node processes could not reach the data dir through this directory (chmod o+x it to isolate clusters by uid)"
-        );
-        return false;
+    }) {
+        Some(a) => blocked(a),
+        None => NodeUsers::PerCluster,
     }
-    true
 }
 
 /// The last `lines` lines of a log file.

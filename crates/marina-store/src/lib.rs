@@ -99,6 +99,17 @@ pub mod prelude {
     };
 }
 
+/// What a token revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoke {
+    Revoked,
+    /// No live token of the tenant has that id.
+    NotFound,
+    /// It is the tenant's last live admin token: revoking it would leave no
+    /// way to manage the tenant (nothing changed).
+    LastAdmin,
+}
+
 /// Tenants and API tokens.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
@@ -112,8 +123,11 @@ pub trait TenantStore: Send + Sync {
     async fn touch_token(&self, id: &str, at: &str) -> StoreResult<()>;
     /// The tenant's live tokens, oldest first.
     async fn list_tokens(&self, tenant_id: &str, page: PageRequest<'_>) -> StoreResult<Page<TokenRecord>>;
-    /// Revokes a live token of the tenant; false when there is none.
-    async fn revoke_token(&self, tenant_id: &str, id: &str, at: &str) -> StoreResult<bool>;
+    /// Revokes a live token of the tenant, unless it is the tenant's last
+    /// live token with the `admin` scope (checked in the same write).
+    async fn revoke_token(&self, tenant_id: &str, id: &str, at: &str) -> StoreResult<Revoke>;
+    /// The operator's tenant (the one `bootstrap` created), if any.
+    async fn operator_tenant(&self) -> StoreResult<Option<Tenant>>;
     /// Adds an OVH application with its sealed secret.
     async fn create_ovh_app(&self, app: &OvhApplication, secret_sealed: &str) -> StoreResult<()>;
     /// An OVH application by key, with its sealed secret (any tenant: the key

@@ -167,6 +167,14 @@ fn tls_setup(
 }
 
 fn main() -> std::process::ExitCode {
+    // Everything Marina creates (its store and the store's WAL, backups,
+    // scratch copies of tenant data, sockets) is owner-only from its first
+    // byte; the few files meant for others (a TLS certificate) get their mode
+    // explicitly. Child processes inherit it (`mariadbd` sets its own).
+    // SAFETY: umask(2) has no preconditions; called before any thread starts.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -181,6 +189,10 @@ fn main() -> std::process::ExitCode {
             Command::Cluster { common, cmd } => marina_cli::run_cluster(&common, cmd).await,
             Command::Operation { common, cmd } => marina_cli::run_operation(&common, cmd).await,
             Command::NodeSize { common, cmd } => marina_cli::run_node_size(&common, cmd).await,
+            Command::Token {
+                common,
+                cmd: TokenCmd::Create { bootstrap: true, .. },
+            } => recover_admin_token(&common.data_dir).await,
             Command::Token { common, cmd } => marina_cli::run_token(&common, cmd).await,
             Command::Backup { common, cmd } => marina_cli::run_backup(&common, cmd).await,
             Command::Node { common, cmd } => marina_cli::run_node(&common, cmd).await,
@@ -196,6 +208,23 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `marina token create --bootstrap`: the host root's way back in (see
+/// `marina_core::auth::recover_admin_token`).
+async fn recover_admin_token(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let (token, path) = marina_core::auth::recover_admin_token(data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "admin token {} ({}) of the operator's tenant written to {} (0600); use it with MARINA_TOKEN=\"$(cat {})\" or --data-dir {}",
+        token.name,
+        token.id,
+        path.display(),
+        path.display(),
+        data_dir.display()
+    );
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -120,7 +120,7 @@ async fn secrets_are_never_shown_again() {
     let record = store.get_cluster(None, id).await.unwrap().unwrap();
     let sealed = marina_core::secrets::SecretBox::open(&app.data_dir())
         .unwrap()
-        .open_sealed(&record.secrets_enc)
+        .open_sealed(&record.secrets_enc, marina_core::secrets::SealedFor::Cluster(id))
         .unwrap();
     let generated: marina_common::model::ClusterSecrets = serde_json::from_slice(&sealed).unwrap();
     assert!(generated.mgmt_password.len() >= 16 && generated.repl_password.len() >= 16);

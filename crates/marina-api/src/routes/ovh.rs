@@ -65,7 +65,8 @@ impl FromRequest<Arc<Marina>> for Signed {
             }
             Err(r) => {
                 tracing::warn!(path = %parts.uri.path(), refusal = ?r, "OVH request refused");
-                Err(match r {
+                let refused = !matches!(r, OvhRefusal::Failed(_));
+                let mut resp = match r {
                     OvhRefusal::InvalidKey => refusal(StatusCode::FORBIDDEN, "INVALID_KEY", "Invalid application key"),
                     OvhRefusal::QueryTimeOut => refusal(StatusCode::BAD_REQUEST, "QUERY_TIME_OUT", "Query out of time"),
                     OvhRefusal::InvalidSignature => {
@@ -77,7 +78,11 @@ impl FromRequest<Arc<Marina>> for Signed {
                         "This credential does not exist",
                     ),
                     OvhRefusal::Failed(e) => ApiError(e).into_response(),
-                })
+                };
+                if refused {
+                    resp.extensions_mut().insert(crate::observe::AuthRefused);
+                }
+                Err(resp)
             }
         }
     }
@@ -271,11 +276,13 @@ pub async fn delete(State(app): State<Arc<Marina>>, Path(id): Path<String>, s: S
 }
 
 /// A new OVH application: its key and, this once, its secret.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedOvhApplication {
     pub application: OvhApplication,
     pub application_secret: String,
 }
+
+marina_common::debug_redacted!(CreatedOvhApplication { application } redact { application_secret });
 
 /// Registers an OVH application (admin scope).
 #[utoipa::path(post, path = "/v1/ovh-applications", tag = "compat: ovh", security(("bearer" = [])),

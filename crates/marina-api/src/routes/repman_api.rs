@@ -41,11 +41,13 @@ pub(crate) async fn server_of(app: &Marina, c: &ClusterRecord, server: &str) -> 
 }
 
 /// `{"username", "password"}`: a Marina token's id and secret.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct Login {
     pub username: String,
     pub password: String,
 }
+
+marina_common::debug_redacted!(Login { username } redact { password });
 
 /// `{"token"}`: the bearer to send.
 #[derive(Debug, Serialize, ToSchema)]

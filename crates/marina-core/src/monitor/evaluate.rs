@@ -125,9 +125,17 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         PrimaryVerdict::Healthy => app.monitor.clear_decision(&cluster.id),
     }
 
+    // Disk quotas (`disk.rs`): a cluster over its quota keeps its primary read-only.
+    let disk_limited = if verdict == PrimaryVerdict::Healthy {
+        disk_quota(app, cluster, nodes, primary, &ph, &secrets).await?
+    } else {
+        app.monitor.disk_limited(&cluster.id).is_some()
+    };
+    let held_read_only = cluster.primary_read_only || disk_limited;
+
     if verdict == PrimaryVerdict::Healthy {
         // 3. The primary must be writable.
-        if ph.probe.as_ref().is_some_and(|p| p.read_only) && !cluster.primary_read_only {
+        if ph.probe.as_ref().is_some_and(|p| p.read_only) && !held_read_only {
             let semisync = cluster.primary_waits_for_acks();
             app.admin
                 .make_primary(&app.mgmt_addr(primary, &secrets), semisync)
@@ -164,7 +172,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
             n,
             &h,
             nodes.iter().find(|p| p.role == NodeRole::Primary),
-            cluster.primary_read_only,
+            held_read_only,
         );
         if want != n.status {
             app.store.update_node(&n.id, n.role, want).await?;
@@ -264,6 +272,68 @@ async fn fence(
 
 /// The status a node should have given its latest health (`held_read_only`:
 /// the user holds the primary read-only, which is then as intended).
+/// Decides the cluster's disk state (`disk::assess`) and acts on it: holds
+/// the primary read-only while limited, with one event when that starts and
+/// one when it ends. Returns whether the cluster is limited.
+async fn disk_quota(
+    app: &Arc<Marina>,
+    cluster: &ClusterRecord,
+    nodes: &[NodeRecord],
+    primary: &NodeRecord,
+    ph: &NodeHealth,
+    secrets: &ClusterSecrets,
+) -> Result<bool, Error> {
+    use super::disk::{self, DiskVerdict};
+    let usage: Vec<(String, disk::NodeDisk)> = nodes
+        .iter()
+        .filter_map(|n| app.monitor.node_disk(&n.id).map(|d| (n.id.clone(), d)))
+        .collect();
+    let limited_now = app.monitor.disk_limited(&cluster.id).is_some();
+    let reserve = (app.config.capacity.disk_reserve_gib * (1u64 << 30) as f64) as u64;
+    let host_free = disk::free_bytes(&app.config.data_dir);
+    match disk::assess(&usage, host_free, reserve, limited_now) {
+        DiskVerdict::Limited { reason } => {
+            // Recorded (and said) first, so whoever sees a refused write can
+            // read why; a failed `read_only` is retried by the next tick.
+            if app.monitor.set_disk_limited(&cluster.id, Some(reason.clone())) {
+                tracing::warn!(cluster_id = %cluster.id, %reason, "disk quota reached");
+                app.event(
+                    &cluster.tenant_id,
+                    &cluster.id,
+                    Some(&primary.id),
+                    "disk_quota_read_only",
+                    reason,
+                )
+                .await;
+            }
+            if ph.is_writable() {
+                app.admin
+                    .set_read_only(&app.mgmt_addr(primary, secrets), true)
+                    .await
+                    .map_err(admin_err)?;
+            }
+            Ok(true)
+        }
+        DiskVerdict::Within => {
+            if app.monitor.set_disk_limited(&cluster.id, None) {
+                let msg = format!(
+                    "every node is below {}% of its disk quota: the primary takes writes again",
+                    disk::RELEASE_PERCENT
+                );
+                app.event(
+                    &cluster.tenant_id,
+                    &cluster.id,
+                    Some(&primary.id),
+                    "disk_quota_released",
+                    msg,
+                )
+                .await;
+            }
+            Ok(false)
+        }
+    }
+}
+
 fn node_status(n: &NodeRecord, h: &NodeHealth, primary: Option<&NodeRecord>, held_read_only: bool) -> NodeStatus {
     if n.status.is_sticky() {
         return n.status;

@@ -14,6 +14,7 @@
 //!   `deleting`) are probed (the view stays fresh) but not acted on.
 
 mod detect;
+pub mod disk;
 mod evaluate;
 pub mod history;
 mod relay_repair;
@@ -45,6 +46,10 @@ pub struct MonitorState {
     pub history: history::History,
     /// Recent relay-log repairs per node (`relay_repair.rs`).
     relay_repairs: relay_repair::RelayRepairs,
+    /// Each node's latest disk measurement and when it was taken (`disk.rs`).
+    disk: RwLock<HashMap<String, (disk::NodeDisk, Instant)>>,
+    /// Clusters held read-only by their disk quota, with the reason.
+    disk_limited: RwLock<HashMap<String, String>>,
 }
 
 impl MonitorState {
@@ -55,6 +60,33 @@ impl MonitorState {
             .unwrap_or_else(|e| e.into_inner())
             .get(node_id)
             .cloned()
+    }
+
+    /// A node's latest disk measurement.
+    pub fn node_disk(&self, node_id: &str) -> Option<disk::NodeDisk> {
+        self.disk
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(node_id)
+            .map(|(d, _)| *d)
+    }
+
+    /// Why a cluster is held read-only by its disk quota, if it is.
+    pub fn disk_limited(&self, cluster_id: &str) -> Option<String> {
+        self.disk_limited
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(cluster_id)
+            .cloned()
+    }
+
+    /// Records whether a cluster is limited; returns whether that changed.
+    pub(crate) fn set_disk_limited(&self, cluster_id: &str, reason: Option<String>) -> bool {
+        let mut map = self.disk_limited.write().unwrap_or_else(|e| e.into_inner());
+        match reason {
+            Some(r) => map.insert(cluster_id.to_string(), r).is_none(),
+            None => map.remove(cluster_id).is_some(),
+        }
     }
 
     /// Records a decision; true when it differs from the previous one.
@@ -90,6 +122,51 @@ pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(rest) => {}
         }
+    }
+}
+
+/// Measures the directories of the nodes whose last measurement is older
+/// than `monitor.disk_check_interval_ms` (off the async threads).
+async fn measure_disks(
+    app: &Arc<Marina>,
+    per_cluster: &[(marina_common::model::ClusterRecord, Vec<NodeRecord>)],
+    now: Instant,
+) {
+    let every = Duration::from_millis(app.config.monitor.disk_check_interval_ms);
+    let due: Vec<(String, std::path::PathBuf, u64)> = {
+        let known = app.monitor.disk.read().unwrap_or_else(|e| e.into_inner());
+        per_cluster
+            .iter()
+            .flat_map(|(_, nodes)| nodes.iter())
+            .filter(|n| known.get(&n.id).is_none_or(|(_, at)| now.duration_since(*at) >= every))
+            .filter_map(|n| {
+                let quota = app.sizes.iter().find(|s| s.id == n.size_id)?.disk_quota_bytes();
+                Some((n.id.clone(), app.runtime.node_dir(&n.id), quota))
+            })
+            .collect()
+    };
+    if due.is_empty() {
+        return;
+    }
+    let measured = tokio::task::spawn_blocking(move || {
+        due.into_iter()
+            .map(|(id, dir, quota_bytes)| {
+                let used_bytes = disk::measure(&dir);
+                (
+                    id,
+                    disk::NodeDisk {
+                        used_bytes,
+                        quota_bytes,
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut known = app.monitor.disk.write().unwrap_or_else(|e| e.into_inner());
+    for (id, d) in measured {
+        known.insert(id, (d, now));
     }
 }
 
@@ -148,6 +225,12 @@ async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Resu
         nodes.insert(id, NodeHealth::next(prev, result, now, &checked_at));
     }
     conns.retain(|id, _| wanted.contains(id));
+    measure_disks(app, &per_cluster, now).await;
+    app.monitor
+        .disk
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|id, _| wanted.contains(id));
     app.monitor.history.retain(|id| wanted.contains(id));
     app.monitor.relay_repairs.retain(|id| wanted.contains(id));
     app.monitor

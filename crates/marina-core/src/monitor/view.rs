@@ -171,8 +171,20 @@ pub struct NodeStatusView {
     pub node_id: String,
     pub role: marina_common::model::NodeRole,
     pub status: marina_common::model::NodeStatus,
+    /// Why the node has its status; for every node of a cluster held
+    /// read-only by its disk quota, why.
     pub status_reason: Option<String>,
     pub probes: Probes,
+    /// The node directory's use of its disk quota (latest measurement).
+    pub disk: Option<DiskView>,
+}
+
+/// A node's disk against its quota.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DiskView {
+    pub used_bytes: u64,
+    pub quota_bytes: u64,
+    pub percent: f64,
 }
 
 /// `GET /v1/clusters/{id}/status`.

@@ -23,10 +23,19 @@ fn fs_err(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::internal(format!("{what}: {e}"))
 }
 
-/// An empty directory at `dir` (whatever an earlier attempt left is removed).
+/// An empty directory at `dir`, 0700 (whatever an earlier attempt left is
+/// removed; a link planted there is removed, never followed, and `mkdir`
+/// fails rather than reuse a name someone recreated in between).
 pub(super) fn fresh_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
     let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).map_err(fs_err("creating", dir))
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(fs_err("creating", parent))?;
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(fs_err("creating", dir))
 }
 
 /// Makes the physical copy extracted in `scratch` consistent (`mariadb-backup
@@ -48,7 +57,8 @@ pub(super) async fn install_prepared(
         Err(e) => return Err(fs_err("removing", &data)(e)),
     }
     std::fs::rename(scratch, &data).map_err(fs_err("installing", &data))?;
-    std::fs::write(marker, marker_text.as_bytes()).map_err(fs_err("writing", marker))
+    // The node's directory belongs to its uid: never write through a link.
+    marina_common::files::create_private(marker, marker_text.as_bytes()).map_err(fs_err("writing", marker))
 }
 
 /// Streams a physical copy of the running node `source` (`mariadb-backup

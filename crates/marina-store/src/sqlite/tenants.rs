@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::*;
-use crate::{Page, PageRequest, StoreResult, TenantStore};
+use crate::{Page, PageRequest, Revoke, StoreResult, TenantStore};
 
 #[async_trait]
 impl TenantStore for SqliteStore {
@@ -95,15 +95,41 @@ impl TenantStore for SqliteStore {
         paginate(&rows, page.limit, token_from_row)
     }
 
-    async fn revoke_token(&self, tenant_id: &str, id: &str, at: &str) -> StoreResult<bool> {
-        let done =
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL")
-                .bind(at)
+    async fn revoke_token(&self, tenant_id: &str, id: &str, at: &str) -> StoreResult<Revoke> {
+        // One statement: the "another admin token stays" check and the write
+        // cannot be split by a concurrent revocation.
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL \
+             AND (',' || scopes || ',' NOT LIKE '%,admin,%' OR EXISTS (SELECT 1 FROM tokens o \
+                  WHERE o.tenant_id = $3 AND o.id <> $2 AND o.revoked_at IS NULL \
+                  AND ',' || o.scopes || ',' LIKE '%,admin,%'))",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() > 0 {
+            return Ok(Revoke::Revoked);
+        }
+        let live: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(tenant_id)
-                .execute(&self.pool)
+                .fetch_one(&self.pool)
                 .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(if live > 0 { Revoke::LastAdmin } else { Revoke::NotFound })
+    }
+
+    async fn operator_tenant(&self) -> StoreResult<Option<Tenant>> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM tenants WHERE operator = 1 ORDER BY created_at, id LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        match id {
+            Some(id) => self.get_tenant(&id).await,
+            None => Ok(None),
+        }
     }
 
     async fn create_ovh_app(&self, app: &OvhApplication, secret_sealed: &str) -> StoreResult<()> {

@@ -55,11 +55,13 @@ pub struct Volume {
 }
 
 /// `{"username", "password"}` (in the create answer only).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Credential {
     pub username: String,
     pub password: String,
 }
+
+marina_common::debug_redacted!(Credential { username } redact { password });
 
 /// An instance.
 #[derive(Debug, Serialize, ToSchema)]
@@ -205,7 +207,7 @@ pub struct NamedDatabase {
 }
 
 /// A user of a Trove create.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct TroveUser {
     pub name: String,
     pub password: String,
@@ -214,6 +216,8 @@ pub struct TroveUser {
     #[serde(default)]
     pub databases: Vec<NamedDatabase>,
 }
+
+marina_common::debug_redacted!(TroveUser { name, host, databases } redact { password });
 
 /// `{"is_public", "allowed_cidrs"}`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -278,8 +282,8 @@ pub fn marina_name(name: &str) -> String {
     if !out.starts_with(|c: char| c.is_ascii_lowercase()) {
         out.insert_str(0, "i-");
     }
-    out.truncate(63);
-    out
+    // At most 63 characters (not bytes: a name is any text until validated).
+    out.chars().take(63).collect()
 }
 
 /// A security group admitting `access.allowed_cidrs` on the endpoint port
@@ -458,10 +462,12 @@ pub struct ResizeAction {
 }
 
 /// `{"password"}` of a reset.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct NewPassword {
     pub password: String,
 }
+
+marina_common::debug_redacted!(NewPassword {  } redact { password });
 
 /// `restart` → 204 (a rolling reboot), `reset-password` → 200
 /// `{"password"}` (shown once), `resize` → 202 (a rolling resize).
@@ -512,5 +518,11 @@ mod tests {
         assert_eq!(marina_name("2fast"), "i-2fast");
         assert_eq!(marina_name(&"a".repeat(80)).len(), 63);
         assert!(marina_common::ids::validate_name(&marina_name("Orders DB.v2")).is_ok());
+        // Multi-byte characters: cut at a character, never inside one (this
+        // panicked), and the result is then refused by validation.
+        let long = "é".repeat(40);
+        assert_eq!(marina_name(&long).chars().count(), 42);
+        assert_eq!(marina_name(&"é".repeat(80)).chars().count(), 63);
+        assert!(marina_common::ids::validate_name(&marina_name(&long)).is_err());
     }
 }

@@ -1,0 +1,205 @@
+//! Disk quotas: one tenant must not fill the disk every tenant and Marina's
+//! own store live on.
+//!
+//! Rules:
+//! - Each node may use its size's disk (`disk_gib`, or `disk_mib` where an
+//!   operator set an exact figure) for everything in its directory: data,
+//!   binary and relay logs, temporary files. The monitor measures each node's
+//!   directory (allocated blocks, links not followed) at most every
+//!   `monitor.disk_check_interval_ms`.
+//! - The host keeps `capacity.disk_reserve_gib` free on the data dir's file
+//!   system for Marina's store, backups and operations.
+//! - A cluster is *limited* when any of its nodes reaches `LIMIT_PERCENT` of
+//!   its quota, or the host's free space falls below the reserve. Its primary
+//!   is then held read-only (the customer `admin` has no `READ_ONLY ADMIN`, so
+//!   every write it or its users send is refused), with a `disk_quota_read_only`
+//!   event and the reason in `/status`. Writes everywhere replicate everywhere,
+//!   so one node over the line limits the whole cluster.
+//! - It is released below `RELEASE_PERCENT` (and with the reserve back): the
+//!   gap keeps a cluster near the line from flapping. The way back is to free
+//!   space through Marina (`DELETE …/databases/{name}` runs as Marina's
+//!   account, which read-only does not stop) or to resize to a larger size.
+//! - The decision (`assess`) is pure and unit-tested; the monitor acts on it.
+
+use std::path::Path;
+
+/// A node at or above this share of its quota limits its cluster.
+pub const LIMIT_PERCENT: f64 = 90.0;
+/// A limited cluster is released once every node is below this share.
+pub const RELEASE_PERCENT: f64 = 85.0;
+
+/// What one node's directory uses against its quota.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeDisk {
+    pub used_bytes: u64,
+    pub quota_bytes: u64,
+}
+
+impl NodeDisk {
+    pub fn percent(&self) -> f64 {
+        if self.quota_bytes == 0 {
+            return 100.0;
+        }
+        self.used_bytes as f64 * 100.0 / self.quota_bytes as f64
+    }
+}
+
+/// The decision for one cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DiskVerdict {
+    /// Writes allowed.
+    Within,
+    /// The primary is held read-only, for this reason.
+    Limited { reason: String },
+}
+
+/// Decides a cluster's disk state from its nodes' usage, the host's free
+/// space on the data dir's file system and whether it is limited now.
+pub fn assess(nodes: &[(String, NodeDisk)], host_free: Option<u64>, reserve: u64, limited_now: bool) -> DiskVerdict {
+    let line = if limited_now { RELEASE_PERCENT } else { LIMIT_PERCENT };
+    let over = nodes
+        .iter()
+        .filter(|(_, d)| d.percent() >= line)
+        .max_by(|a, b| a.1.percent().total_cmp(&b.1.percent()));
+    if let Some((id, d)) = over {
+        return DiskVerdict::Limited {
+            reason: format!(
+                "node {id} uses {} MiB of its {} MiB disk quota ({:.0}%): the cluster is read-only until space is \
+                 freed (drop a database through the API) or it is resized to a larger size",
+                d.used_bytes >> 20,
+                d.quota_bytes >> 20,
+                d.percent()
+            ),
+        };
+    }
+    match host_free {
+        Some(free) if free < reserve || (limited_now && free < reserve.saturating_add(reserve / 10)) => {
+            DiskVerdict::Limited {
+                reason: format!(
+                    "the host has {} MiB free on the data dir's file system, under the {} MiB kept for Marina: \
+                     clusters are read-only until space is freed",
+                    free >> 20,
+                    reserve >> 20
+                ),
+            }
+        }
+        _ => DiskVerdict::Within,
+    }
+}
+
+/// Bytes allocated to everything under `dir` (links are counted as links,
+/// never followed). Missing entries (a file removed during the walk) count 0.
+pub fn measure(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return 0;
+    };
+    let mut total = meta.blocks() * 512;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            total += measure(&entry.path());
+        }
+    }
+    total
+}
+
+/// Free bytes for unprivileged users on the file system holding `path`.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some(s.f_bavail as u64 * s.f_frsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn node(used_mib: u64, quota_mib: u64) -> (String, NodeDisk) {
+        (
+            "nd_a".into(),
+            NodeDisk {
+                used_bytes: used_mib * MIB,
+                quota_bytes: quota_mib * MIB,
+            },
+        )
+    }
+
+    #[test]
+    fn clusters_are_limited_at_ninety_percent_and_released_below_eighty_five() {
+        let reserve = 1024 * MIB;
+        let plenty = Some(100 * 1024 * MIB);
+        // (used, quota, limited now) -> limited after
+        let table = [
+            (0, 100, false, false),
+            (89, 100, false, false),
+            (90, 100, false, true),
+            (150, 100, false, true),
+            (89, 100, true, true),
+            (85, 100, true, true),
+            (84, 100, true, false),
+            (10, 0, false, true),
+        ];
+        for (used, quota, now, want) in table {
+            let v = assess(&[node(used, quota)], plenty, reserve, now);
+            assert_eq!(
+                matches!(v, DiskVerdict::Limited { .. }),
+                want,
+                "{used}/{quota} limited={now}: {v:?}"
+            );
+        }
+        // The worst node names the reason.
+        let v = assess(
+            &[node(10, 100), ("nd_b".into(), node(95, 100).1)],
+            plenty,
+            reserve,
+            false,
+        );
+        match v {
+            DiskVerdict::Limited { reason } => assert!(reason.contains("nd_b") && reason.contains("95%"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_host_reserve_limits_every_cluster() {
+        let reserve = 1024 * MIB;
+        assert!(matches!(
+            assess(&[node(1, 100)], Some(500 * MIB), reserve, false),
+            DiskVerdict::Limited { .. }
+        ));
+        assert_eq!(
+            assess(&[node(1, 100)], Some(2048 * MIB), reserve, false),
+            DiskVerdict::Within
+        );
+        // Released only with a tenth of the reserve to spare.
+        assert!(matches!(
+            assess(&[node(1, 100)], Some(1050 * MIB), reserve, true),
+            DiskVerdict::Limited { .. }
+        ));
+        assert_eq!(
+            assess(&[node(1, 100)], Some(1200 * MIB), reserve, true),
+            DiskVerdict::Within
+        );
+        // Unknown free space limits nothing by itself.
+        assert_eq!(assess(&[node(1, 100)], None, reserve, false), DiskVerdict::Within);
+    }
+
+    #[test]
+    fn measuring_counts_allocated_bytes_and_never_follows_links() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), vec![1u8; 3 * MIB as usize]).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big"), vec![1u8; 8 * MIB as usize]).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        let used = measure(dir.path());
+        assert!((3 * MIB..4 * MIB).contains(&used), "{used}");
+        assert!(free_bytes(dir.path()).is_some_and(|f| f > 0));
+    }
+}
