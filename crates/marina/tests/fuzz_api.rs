@@ -10,7 +10,6 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 
@@ -89,5 +88,4 @@ async fn the_whole_api_survives_a_fuzzer_without_a_server_error() {
         "a panic during the fuzz pass:\n{}",
         app.log()
     );
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }

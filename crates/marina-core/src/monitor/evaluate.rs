@@ -290,7 +290,7 @@ async fn disk_quota(
         .collect();
     let limited_now = app.monitor.disk_limited(&cluster.id).is_some();
     let reserve = (app.config.capacity.disk_reserve_gib * (1u64 << 30) as f64) as u64;
-    let host_free = disk::free_bytes(&app.config.data_dir);
+    let host_free = app.monitor.host_free();
     match disk::assess(&usage, host_free, reserve, limited_now) {
         DiskVerdict::Limited { reason } => {
             // Recorded (and said) first, so whoever sees a refused write can

@@ -50,6 +50,8 @@ pub struct MonitorState {
     disk: RwLock<HashMap<String, (disk::NodeDisk, Instant)>>,
     /// Clusters held read-only by their disk quota, with the reason.
     disk_limited: RwLock<HashMap<String, String>>,
+    /// Free bytes on the data dir's file system, read once per tick.
+    host_free: RwLock<Option<u64>>,
 }
 
 impl MonitorState {
@@ -69,6 +71,11 @@ impl MonitorState {
             .unwrap_or_else(|e| e.into_inner())
             .get(node_id)
             .map(|(d, _)| *d)
+    }
+
+    /// Free bytes on the data dir's file system at the latest tick.
+    pub(crate) fn host_free(&self) -> Option<u64> {
+        *self.host_free.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Why a cluster is held read-only by its disk quota, if it is.
@@ -125,13 +132,15 @@ pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
     }
 }
 
-/// Measures the directories of the nodes whose last measurement is older
-/// than `monitor.disk_check_interval_ms` (off the async threads).
+/// Reads the host's free space once for the tick's evaluations, and measures
+/// the directories of the nodes whose last measurement is older than
+/// `monitor.disk_check_interval_ms` (off the async threads).
 async fn measure_disks(
     app: &Arc<Marina>,
     per_cluster: &[(marina_common::model::ClusterRecord, Vec<NodeRecord>)],
     now: Instant,
 ) {
+    *app.monitor.host_free.write().unwrap_or_else(|e| e.into_inner()) = disk::free_bytes(&app.config.data_dir);
     let every = Duration::from_millis(app.config.monitor.disk_check_interval_ms);
     let due: Vec<(String, std::path::PathBuf, u64)> = {
         let known = app.monitor.disk.read().unwrap_or_else(|e| e.into_inner());
