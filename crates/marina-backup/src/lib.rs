@@ -7,12 +7,14 @@
 pub mod blob;
 pub mod compress;
 pub mod governor;
+pub mod identity;
 pub mod manifest;
 pub mod pipeline;
 pub mod s3;
 
 pub use blob::{BlobError, BlobStore, LocalBlobStore, Written};
 pub use governor::{Pace, Redo, RedoMeter};
+pub use identity::Identity;
 pub use manifest::Manifest;
 pub use pipeline::{PipelineError, Produced};
 pub use s3::{S3BlobStore, S3Config};

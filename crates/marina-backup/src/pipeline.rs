@@ -35,7 +35,7 @@ use tokio::process::{Child, Command};
 
 use crate::compress::{compress, push_tail};
 use crate::governor::{Governor, Pace};
-use crate::{BlobError, BlobStore, Written};
+use crate::{BlobError, BlobStore, Identity, Written};
 
 /// How much of a tool's log (and of a relayed stream's end) is kept.
 const TAIL: usize = 64 * 1024;
@@ -287,13 +287,14 @@ pub async fn verify(store: &dyn BlobStore, key: &str, sha256: &str) -> Result<u6
     Ok(size)
 }
 
-/// Decompresses `key` into the standard input of `program args`; returns the
-/// end of its output.
+/// Decompresses `key` into the standard input of `program args`, run as
+/// `who`; returns the end of its output.
 pub async fn consume(
     store: &dyn BlobStore,
     key: &str,
     program: &Path,
     args: &[String],
+    who: &Identity,
 ) -> Result<String, PipelineError> {
     let zstd_bin = Path::new("zstd");
     let mut reader = store.read(key).await?;
@@ -312,13 +313,9 @@ pub async fn consume(
     let zout: Stdio = zout
         .try_into()
         .map_err(|e| PipelineError::Io(format!("connecting zstd to {}: {e}", program.display())))?;
-    let mut consumer = spawn(
-        command(program, args)
-            .stdin(zout)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        program,
-    )?;
+    let mut cmd = command(program, args);
+    who.apply(&mut cmd);
+    let mut consumer = spawn(cmd.stdin(zout).stdout(Stdio::piped()).stderr(Stdio::piped()), program)?;
     let out_task = tokio::spawn(read_tail(
         consumer
             .stdout
@@ -356,12 +353,14 @@ pub async fn consume(
 
 /// Streams `producer`'s output straight into `consumer`'s input (no copy
 /// through Marina; the producer at low priority, but outside the idle group:
-/// nothing here would take it back out if it starved); returns both logs.
+/// nothing here would take it back out if it starved), the consumer run as
+/// `who`; returns both logs.
 pub async fn pipe(
     producer: &Path,
     producer_args: &[String],
     consumer: &Path,
     consumer_args: &[String],
+    who: &Identity,
 ) -> Result<(String, String), PipelineError> {
     let mut p = spawn(
         low_priority(&mut command(producer, producer_args), None)
@@ -379,13 +378,9 @@ pub async fn pipe(
             consumer.display()
         ))
     })?;
-    let mut c = spawn(
-        command(consumer, consumer_args)
-            .stdin(out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        consumer,
-    )?;
+    let mut cmd = command(consumer, consumer_args);
+    who.apply(&mut cmd);
+    let mut c = spawn(cmd.stdin(out).stdout(Stdio::piped()).stderr(Stdio::piped()), consumer)?;
     let p_log = tokio::spawn(read_tail(
         p.stderr.take().ok_or_else(|| PipelineError::Io("no stderr".into()))?,
     ));
@@ -463,7 +458,9 @@ mod tests {
         assert!(matches!(bad, PipelineError::Checksum { .. }), "{bad}");
         let out_file = dir.path().join("out.txt");
         let (p, a) = sh(&format!("cat > {}", out_file.display()));
-        consume(&store, "b/data.zst", &p, &a).await.unwrap();
+        consume(&store, "b/data.zst", &p, &a, &Identity::default())
+            .await
+            .unwrap();
         let back = std::fs::read_to_string(&out_file).unwrap();
         assert_eq!(back.lines().count(), 100_000);
         assert_eq!(back.lines().last(), Some("100000"));
@@ -548,7 +545,9 @@ mod tests {
         store.commit("b/paced.zst").await.unwrap();
         let out_file = dir.path().join("paced.out");
         let (cat, cat_args) = sh(&format!("cat > {}", out_file.display()));
-        consume(&store, "b/paced.zst", &cat, &cat_args).await.unwrap();
+        consume(&store, "b/paced.zst", &cat, &cat_args, &Identity::default())
+            .await
+            .unwrap();
         assert_eq!(std::fs::metadata(&out_file).unwrap().len(), 2 << 20);
         let start = std::time::Instant::now();
         produce(&store, "b/free.zst", &p, &a, false, &Pace::unlimited())
@@ -642,14 +641,21 @@ mod tests {
             &["-c".into(), "echo piped; echo log >&2".into()],
             &p,
             &["-c".into(), "cat".into()],
+            &Identity::default(),
         )
         .await
         .unwrap();
         assert_eq!(got, "piped\n");
         assert!(
-            pipe(&p, &["-c".into(), "exit 4".into()], &p, &["-c".into(), "cat".into()])
-                .await
-                .is_err()
+            pipe(
+                &p,
+                &["-c".into(), "exit 4".into()],
+                &p,
+                &["-c".into(), "cat".into()],
+                &Identity::default()
+            )
+            .await
+            .is_err()
         );
         assert!(
             run(&p, &["-c".into(), "echo nope >&2; exit 1".into()])

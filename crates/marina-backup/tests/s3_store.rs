@@ -85,6 +85,7 @@ async fn a_tool_pipeline_round_trips_through_s3() {
         "b/data.zst",
         &sh,
         &["-c".into(), format!("cat > {}", file.display())],
+        &marina_backup::Identity::default(),
     )
     .await
     .unwrap();

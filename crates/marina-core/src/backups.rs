@@ -56,8 +56,8 @@ impl Marina {
 
     /// A backup to the local store must fit beside the host's reserve: its
     /// size is bounded by the largest node directory of the cluster (the
-    /// copy is compressed, so usually much smaller). 409 when it would not
-    /// fit; S3-compatible stores are not checked.
+    /// copy is compressed, so usually much smaller). `capacity_exceeded`
+    /// (409) when it would not fit; S3-compatible stores are not checked.
     async fn check_backup_fits(&self, c: &ClusterRecord) -> Result<(), Error> {
         if self.config.backups.s3.is_some() {
             return Ok(());
@@ -87,7 +87,7 @@ impl Marina {
             .unwrap_or(0);
         let reserve = (self.config.capacity.disk_reserve_gib * (1u64 << 30) as f64) as u64;
         if largest.saturating_add(reserve) > free {
-            return Err(Error::Conflict(format!(
+            return Err(Error::CapacityExceeded(format!(
                 "a backup of cluster {} may need up to {} MiB and the backup store has {} MiB free, of which {} MiB \
                  are kept for Marina: free space or use an S3-compatible store",
                 c.id,

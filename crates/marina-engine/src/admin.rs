@@ -90,6 +90,12 @@ pub trait NodeAdmin: Send + Sync + 'static {
     /// Fences a node: `read_only=ON`, then every client connection is killed
     /// (Marina's and replication's own sessions stay). Returns how many were killed.
     async fn fence(&self, node: &NodeAddr) -> Result<u32, AdminError>;
+    /// Sets `read_only=ON` at once, or — when statements still running would
+    /// make it wait — interrupts them first (`KILL QUERY`: the sessions stay,
+    /// their statement fails and rolls back), and kills the client
+    /// connections if even that is not enough. Returns how many statements
+    /// or sessions were stopped (0: none had to be).
+    async fn hold_read_only(&self, node: &NodeAddr) -> Result<u32, AdminError>;
     /// Kills client connections only (no read-only change).
     async fn kill_client_connections(&self, node: &NodeAddr) -> Result<u32, AdminError>;
     /// Stops the IO thread only: the replica stops receiving from its source but
@@ -166,6 +172,37 @@ fn quote(s: &str) -> String {
 }
 
 impl MysqlAdmin {
+    /// Ends what `what` says of every client session (Marina's and
+    /// replication's own stay); returns how many.
+    async fn kill_clients(&self, node: &NodeAddr, what: Kill) -> Result<u32, AdminError> {
+        let (running, kill) = match what {
+            Kill::RunningQueries => ("AND command = 'Query'", "KILL QUERY"),
+            Kill::Connections => ("", "KILL CONNECTION"),
+        };
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let ids: Vec<u64> = conn
+                .query(format!(
+                    "SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() \
+                     AND user NOT IN ('system user', 'event_scheduler', 'unauthenticated user', {}, {}) {running}",
+                    quote(crate::users::MGMT_USER),
+                    quote(crate::users::REPL_USER)
+                ))
+                .await
+                .map_err(|e| query_err(node, e))?;
+            let mut killed = 0;
+            for id in ids {
+                // A session may end on its own meanwhile: that is fine.
+                if conn.query_drop(format!("{kill} {id}")).await.is_ok() {
+                    killed += 1;
+                }
+            }
+            let _ = conn.disconnect().await;
+            Ok(killed)
+        };
+        within(node, self.timeout, work).await
+    }
+
     async fn connect(&self, n: &NodeAddr) -> Result<Conn, AdminError> {
         match tokio::time::timeout(self.timeout, Conn::new(connect_opts(n))).await {
             Ok(Ok(c)) => Ok(c),
@@ -229,6 +266,18 @@ fn query_err(n: &NodeAddr, e: mysql_async::Error) -> AdminError {
     }
 }
 
+/// How long `set_read_only(true)` waits for running writes.
+pub const READ_ONLY_WAIT_SECS: u64 = 1;
+
+/// What `kill_clients` ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kill {
+    /// The statement each session is running (`KILL QUERY`).
+    RunningQueries,
+    /// Every session (`KILL CONNECTION`).
+    Connections,
+}
+
 #[async_trait]
 impl NodeAdmin for MysqlAdmin {
     async fn ping(&self, node: &NodeAddr) -> Result<(), AdminError> {
@@ -236,8 +285,21 @@ impl NodeAdmin for MysqlAdmin {
     }
 
     async fn set_read_only(&self, node: &NodeAddr, read_only: bool) -> Result<(), AdminError> {
-        let v = if read_only { "ON" } else { "OFF" };
-        self.exec(node, &[format!("SET GLOBAL read_only = {v}")]).await
+        if !read_only {
+            return self.exec(node, &["SET GLOBAL read_only = OFF".into()]).await;
+        }
+        // `read_only = ON` takes the global read lock, which waits for every
+        // statement that is writing: give up after `READ_ONLY_WAIT_SECS`
+        // (an error the caller sees) rather than leave the request waiting
+        // on the server after this call timed out.
+        self.exec(
+            node,
+            &[
+                format!("SET SESSION lock_wait_timeout = {READ_ONLY_WAIT_SECS}"),
+                "SET GLOBAL read_only = ON".into(),
+            ],
+        )
+        .await
     }
 
     async fn make_primary(&self, node: &NodeAddr, semisync: bool) -> Result<(), AdminError> {
@@ -329,29 +391,25 @@ impl NodeAdmin for MysqlAdmin {
         self.kill_client_connections(node).await
     }
 
+    async fn hold_read_only(&self, node: &NodeAddr) -> Result<u32, AdminError> {
+        let at_once = [
+            "SET SESSION lock_wait_timeout = 0".into(),
+            "SET GLOBAL read_only = ON".into(),
+        ];
+        if self.exec(node, &at_once).await.is_ok() {
+            return Ok(0);
+        }
+        let interrupted = self.kill_clients(node, Kill::RunningQueries).await?;
+        if self.set_read_only(node, true).await.is_ok() {
+            return Ok(interrupted);
+        }
+        let killed = self.kill_clients(node, Kill::Connections).await?;
+        self.set_read_only(node, true).await?;
+        Ok(interrupted + killed)
+    }
+
     async fn kill_client_connections(&self, node: &NodeAddr) -> Result<u32, AdminError> {
-        let work = async {
-            let mut conn = self.connect(node).await?;
-            let ids: Vec<u64> = conn
-                .query(format!(
-                    "SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() \
-                     AND user NOT IN ('system user', 'event_scheduler', 'unauthenticated user', {}, {})",
-                    quote(crate::users::MGMT_USER),
-                    quote(crate::users::REPL_USER)
-                ))
-                .await
-                .map_err(|e| query_err(node, e))?;
-            let mut killed = 0;
-            for id in ids {
-                // A session may end on its own meanwhile: that is fine.
-                if conn.query_drop(format!("KILL CONNECTION {id}")).await.is_ok() {
-                    killed += 1;
-                }
-            }
-            let _ = conn.disconnect().await;
-            Ok(killed)
-        };
-        within(node, self.timeout, work).await
+        self.kill_clients(node, Kill::Connections).await
     }
 
     async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {

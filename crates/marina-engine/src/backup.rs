@@ -14,6 +14,9 @@
 //! Both tools log in as `root@localhost` over the node's unix socket, which
 //! MariaDB authenticates by the OS user (`unix_socket`): no password is ever
 //! on a command line or in a file. The customer's account cannot touch root.
+//! A restore's `mariadb` client is the exception: it parses what a tenant
+//! wrote, so it runs as the node's own uid and logs in as the management
+//! account with options it reads on a descriptor (`load_args`).
 
 use std::path::Path;
 
@@ -66,16 +69,26 @@ pub fn prepare_args(dir: &Path) -> Vec<String> {
 /// logical backup's dump or `mariadb-binlog`'s output. Both carry text a
 /// tenant wrote (statements, comments, names), and the `mariadb` client runs
 /// client commands found in its input (`\!` runs a shell command, `\.`
-/// reads a file) as Marina's user. `--binary-mode` turns off every client
-/// command but `\C` and `DELIMITER`, and `--sandbox` refuses any that
-/// touches the file system; the first refused command ends the load.
+/// reads a file) as the user it runs as. `--binary-mode` turns off every
+/// client command but `\C` and `DELIMITER`, and `--sandbox` refuses any that
+/// touches the file system; the first refused command ends the load. The
+/// client logs in with the options it reads on descriptor 3
+/// (`login_options`), which must come first on its command line.
 pub fn load_args(socket: &Path) -> Vec<String> {
     vec![
+        "--defaults-extra-file=/dev/fd/3".into(),
         format!("--socket={}", socket.display()),
-        "--user=root".into(),
         "--binary-mode".into(),
         "--sandbox".into(),
     ]
+}
+
+/// The option file text that logs the `mariadb` client in as `user` with
+/// `password` (for `load_args`' descriptor 3): quoted, with `\`, `"` and
+/// line ends escaped as option files read them (no value can add an option).
+pub fn login_options(user: &str, password: &str) -> String {
+    let quote = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    format!("[client]\nuser=\"{}\"\npassword=\"{}\"\n", quote(user), quote(password))
 }
 
 /// The GTID a physical backup is consistent with, from `mariadb-backup`'s log:
@@ -105,6 +118,16 @@ mod tests {
         let args = load_args(Path::new("/n/mariadbd.sock"));
         assert!(args.contains(&"--binary-mode".to_string()), "{args:?}");
         assert!(args.contains(&"--sandbox".to_string()), "{args:?}");
+        assert_eq!(args[0], "--defaults-extra-file=/dev/fd/3", "must come first");
+        assert!(!args.iter().any(|a| a.contains("password") || a.contains("user")));
+    }
+
+    #[test]
+    fn login_options_quote_what_option_files_unescape() {
+        assert_eq!(
+            login_options("marina_mgmt", r#"a"b\c"#),
+            "[client]\nuser=\"marina_mgmt\"\npassword=\"a\\\"b\\\\c\"\n"
+        );
     }
 
     #[test]

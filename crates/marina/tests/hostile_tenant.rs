@@ -391,24 +391,43 @@ async fn binlog_replay_never_runs_client_commands_from_tenant_statements() {
     assert!(!ids.contains(&999_999_999));
     drop(r);
 
-    // The client as Marina runs it refuses client commands outright.
+    // The client as Marina runs it (as the node's uid, logged in through
+    // descriptor 3) refuses client commands outright, after running the
+    // statement before them.
     let primary = primary(&restored);
-    let socket = app.node_dir(primary["id"].as_str().unwrap()).join("mariadbd.sock");
-    for input in [
-        format!("SELECT 1;\n\\! touch {}\n", marker.display()),
-        format!("SELECT 1;\n\\. {}\n", marker.with_extension("sql").display()),
-        format!("SELECT 1;\nsystem touch {}\n", marker.display()),
-    ] {
-        let mut child = Command::new("mariadb")
-            .args(marina_engine::backup::load_args(&socket))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+    let node_dir = app.node_dir(primary["id"].as_str().unwrap());
+    let who = marina_backup::Identity::owner_of(&node_dir)
+        .unwrap()
+        .with_fd3(marina_engine::backup::login_options("admin", rpw));
+    assert!(format!("{who:?}").contains("Some(("), "runs as the node's uid: {who:?}");
+    let load_args = marina_engine::backup::load_args(&node_dir.join("mariadbd.sock"));
+    let store = marina_backup::LocalBlobStore::new(app.data_dir().join("attack-blobs"));
+    let input_file = app.data_dir().join("attack.sql");
+    let sh = PathBuf::from("/bin/sh");
+    for (i, input) in [
+        format!("SELECT 'probe-ran';\n\\! touch {}\n", marker.display()),
+        format!("SELECT 'probe-ran';\n\\. {}\n", marker.with_extension("sql").display()),
+        format!("SELECT 'probe-ran';\nsystem touch {}\n", marker.display()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(&input_file, &input).unwrap();
+        let key = format!("attack/{i}.zst");
+        let cat = ["-c".to_string(), format!("cat {}", input_file.display())];
+        let pace = marina_backup::Pace::unlimited();
+        marina_backup::pipeline::produce(&store, &key, &sh, &cat, false, &pace)
+            .await
             .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(!out.status.success(), "{input:?} was accepted");
+        marina_backup::BlobStore::commit(&store, &key).await.unwrap();
+        let mariadb = PathBuf::from("mariadb");
+        let refused = marina_backup::pipeline::consume(&store, &key, &mariadb, &load_args, &who)
+            .await
+            .expect_err(&input);
+        assert!(
+            refused.to_string().contains("probe-ran"),
+            "{input:?} never logged in: {refused}"
+        );
         assert!(!marker.exists(), "{input:?} ran");
     }
 }
@@ -729,15 +748,16 @@ async fn the_process_list_hides_marina_and_every_failed_login_is_counted() {
 }
 
 /// Item 8: a tenant filling its cluster's disk stops at its size's quota
-/// (here a 300 MiB test size): at 90% the cluster is held read-only with an
-/// event and the reason in `/status`, well before the host fills; dropping
-/// the data through the API releases it.
+/// (here a 600 MiB test size, the monitor ticking every 100 ms): at 90% the
+/// cluster is held read-only with an event and the reason in `/status`, a
+/// statement still writing there is interrupted, well before the host fills;
+/// dropping the data through the API releases it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_cannot_write_past_its_disk_quota() {
     let app = TestApp::start_configured(
         "userspace",
-        "[monitor]\ndisk_check_interval_ms = 300\n\
-         [[node_sizes]]\nid = \"tiny\"\nvcpu = 1\nmemory = 1.0\ndisk_gib = 1\ndisk_mib = 300\n",
+        "[monitor]\ninterval_ms = 100\ndisk_check_interval_ms = 300\n\
+         [[node_sizes]]\nid = \"tiny\"\nvcpu = 1\nmemory = 1.0\ndisk_gib = 1\ndisk_mib = 600\n",
     )
     .await;
     let (s, body) = app
@@ -754,7 +774,7 @@ async fn a_tenant_cannot_write_past_its_disk_quota() {
         st["nodes"][0]["disk"]["percent"].as_f64()
     })
     .await;
-    assert!(start_pct < 80.0, "a fresh node already uses {start_pct}% of 300 MiB");
+    assert!(start_pct < 50.0, "a fresh node already uses {start_pct}% of 600 MiB");
     let c = cluster(&app, &id).await;
     let (wh, wp) = writer(&c);
     let mut conn = mysql(&wh, wp, "admin", &pw).await.unwrap();
@@ -762,9 +782,41 @@ async fn a_tenant_cannot_write_past_its_disk_quota() {
     conn.query_drop("CREATE TABLE fill.t (id INT PRIMARY KEY, b LONGBLOB)")
         .await
         .unwrap();
+
+    // One statement writing 1200 MiB: read-only does not stop a statement
+    // already running (it waits for it), so the primary is fenced — the
+    // statement's session ended — at the line.
+    let started = std::time::Instant::now();
+    let big = conn
+        .query_drop("INSERT INTO fill.t SELECT seq, REPEAT('x', 1048576) FROM fill.seq_1_to_1200")
+        .await;
+    let stopped = big.expect_err("1200 MiB went into a 600 MiB quota in one statement");
+    let (_, st) = app.get(&status_path).await;
+    let pct = st["nodes"][0]["disk"]["percent"].as_f64().unwrap();
+    eprintln!(
+        "one statement stopped after {:?} at {pct}%: {stopped}",
+        started.elapsed()
+    );
+    assert!(pct < 115.0, "the statement ran on to {pct}% of the quota: {st}");
+    eventually(Duration::from_secs(10), "a disk_quota_fenced event", || async {
+        let (_, events) = app.get(&format!("/v1/clusters/{id}/events?limit=100")).await;
+        let data = events["data"].as_array()?.clone();
+        data.iter().any(|e| e["type"] == "disk_quota_fenced").then_some(())
+    })
+    .await;
+    let mut conn = mysql(&wh, wp, "admin", &pw).await.unwrap();
+    let refused = conn.query_drop("CREATE DATABASE while_full").await.unwrap_err();
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+    release(&app, &id, "fill", (&wh, wp, &pw)).await;
+    conn.query_drop("CREATE DATABASE fill").await.unwrap();
+    conn.query_drop("CREATE TABLE fill.t (id INT PRIMARY KEY, b LONGBLOB)")
+        .await
+        .unwrap();
+
+    // Row by row: held read-only at 90%, measured on every tick near the line.
     let started = std::time::Instant::now();
     let mut refused = None;
-    for i in 0..400 {
+    for i in 0..800 {
         match conn
             .exec_drop("INSERT INTO fill.t VALUES (?, REPEAT('x', 1048576))", (i,))
             .await
@@ -780,20 +832,24 @@ async fn a_tenant_cannot_write_past_its_disk_quota() {
             "still writing after 2 minutes"
         );
     }
-    let refused = refused.expect("400 MiB went into a 300 MiB quota");
+    let refused = refused.expect("800 MiB went into a 600 MiB quota");
+
     eprintln!(
         "fresh node at {start_pct}%; refused after {:?}: {refused}",
         started.elapsed()
     );
+    // The statement running at the line is interrupted, the next refused.
     assert!(
-        refused.contains("read-only") || refused.contains("read_only"),
+        refused.contains("read-only") || refused.contains("interrupted"),
         "{refused}"
     );
+    let after = conn.query_drop("CREATE DATABASE after_line").await.unwrap_err();
+    assert!(after.to_string().contains("read-only"), "{after}");
     let (_, st) = app.get(&status_path).await;
     let pct = st["nodes"][0]["disk"]["percent"].as_f64().unwrap();
-    // Writes between two measurements (300 ms here, at a few hundred MiB/s)
-    // can pass the line a little; never by more than that.
-    assert!((90.0..130.0).contains(&pct), "held at {pct}% of the quota: {st}");
+    // Near the line every monitor tick (100 ms here) measures: writes between two
+    // measurements pass it by little.
+    assert!((90.0..110.0).contains(&pct), "held at {pct}% of the quota: {st}");
     let reason = st["nodes"][0]["status_reason"].as_str().unwrap_or_default().to_string();
     assert!(reason.contains("disk quota"), "{st}");
     let (_, events) = app.get(&format!("/v1/clusters/{id}/events?limit=100")).await;
@@ -803,12 +859,16 @@ async fn a_tenant_cannot_write_past_its_disk_quota() {
         .iter()
         .any(|e| e["type"] == "disk_quota_read_only");
     assert!(said, "{events}");
-    // Freeing space through Marina (its account is not held by read-only)
-    // releases the cluster.
-    let (s, v) = app.delete(&format!("/v1/clusters/{id}/databases/fill")).await;
+    release(&app, &id, "fill", (&wh, wp, &pw)).await;
+}
+
+/// Drops `db` through the API (Marina's account is not held by read-only),
+/// which releases the cluster: writes are accepted again and said so.
+async fn release(app: &TestApp, id: &str, db: &str, (wh, wp, pw): (&str, u16, &str)) {
+    let (s, v) = app.delete(&format!("/v1/clusters/{id}/databases/{db}")).await;
     assert!(s == 202 || s == 204, "{s} {v}");
     eventually(Duration::from_secs(60), "writes accepted again", || async {
-        let mut conn = mysql(&wh, wp, "admin", &pw).await.ok()?;
+        let mut conn = mysql(wh, wp, "admin", pw).await.ok()?;
         conn.query_drop("CREATE DATABASE IF NOT EXISTS after_release")
             .await
             .ok()
@@ -823,4 +883,55 @@ async fn a_tenant_cannot_write_past_its_disk_quota() {
             .any(|e| e["type"] == "disk_quota_released"),
         "{events}"
     );
+}
+
+/// A tmpfs mounted for one test, unmounted even when the test fails.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a tmpfs on {}", dir.display());
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Item 8, backups: a tenant cannot fill the host through backups either. A
+/// backup to the local store that might not fit beside the host's reserve is
+/// refused (409, the contract's error) before anything is written; here the
+/// store is a 64 MiB file system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_might_not_fit_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    let store = scratch.path().join("backups");
+    let _fs = Tmpfs::mount(&store, "64m");
+    let app = TestApp::start_configured("userspace", &format!("[backups]\ndir = \"{}\"\n", store.display())).await;
+    let (c, _) = setup(&app, "backed", 1).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(20), "a disk measurement", || async {
+        let (_, st) = app.get(&format!("/v1/clusters/{id}/status")).await;
+        st["nodes"][0]["disk"]["used_bytes"].as_u64().filter(|b| *b > 0)
+    })
+    .await;
+    let (s, body) = app.post(&format!("/v1/clusters/{id}/backups"), json!({})).await;
+    assert_eq!(s, 409, "{body}");
+    assert_eq!(body["error"]["code"], "capacity_exceeded", "{body}");
+    let msg = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("MiB free"), "{body}");
+    let (_, list) = app.get(&format!("/v1/clusters/{id}/backups")).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "{list}");
+    let written = std::fs::read_dir(&store).unwrap().count();
+    assert_eq!(written, 0, "nothing written to the store");
 }

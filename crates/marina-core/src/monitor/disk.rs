@@ -5,8 +5,10 @@
 //! - Each node may use its size's disk (`disk_gib`, or `disk_mib` where an
 //!   operator set an exact figure) for everything in its directory: data,
 //!   binary and relay logs, temporary files. The monitor measures each node's
-//!   directory (allocated blocks, links not followed) at most every
-//!   `monitor.disk_check_interval_ms`.
+//!   directory (allocated blocks, links not followed) every
+//!   `monitor.disk_check_interval_ms`, and on every monitor tick once a node
+//!   is past `WATCH_PERCENT` (`measure_due`): near the line, what a tenant
+//!   writes between two measurements is what would overshoot the quota.
 //! - The host keeps `capacity.disk_reserve_gib` free on the data dir's file
 //!   system for Marina's store, backups and operations.
 //! - A cluster is *limited* when any of its nodes reaches `LIMIT_PERCENT` of
@@ -15,6 +17,12 @@
 //!   every write it or its users send is refused), with a `disk_quota_read_only`
 //!   event and the reason in `/status`. Writes everywhere replicate everywhere,
 //!   so one node over the line limits the whole cluster.
+//! - `read_only = ON` waits for the statements that are writing (a long
+//!   `INSERT … SELECT` would run on past the line): when one would make it
+//!   wait, every tenant session is ended first (the primary is *fenced*,
+//!   event `disk_quota_fenced`). A cluster is *full* when a node reaches its
+//!   whole quota anyway (or the host's free space falls under half the
+//!   reserve): its primary is fenced once more, whatever is running.
 //! - It is released below `RELEASE_PERCENT` (and with the reserve back): the
 //!   gap keeps a cluster near the line from flapping. The way back is to free
 //!   space through Marina (`DELETE …/databases/{name}` runs as Marina's
@@ -27,6 +35,10 @@ use std::path::Path;
 pub const LIMIT_PERCENT: f64 = 90.0;
 /// A limited cluster is released once every node is below this share.
 pub const RELEASE_PERCENT: f64 = 85.0;
+/// A node at or above this share of its quota fences its cluster's primary.
+pub const FULL_PERCENT: f64 = 100.0;
+/// A node at or above this share is measured on every monitor tick.
+pub const WATCH_PERCENT: f64 = 70.0;
 
 /// What one node's directory uses against its quota.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,8 +61,10 @@ impl NodeDisk {
 pub enum DiskVerdict {
     /// Writes allowed.
     Within,
-    /// The primary is held read-only, for this reason.
-    Limited { reason: String },
+    /// The primary is held read-only, for this reason; `full`: its running
+    /// writes must be stopped too (a node at its whole quota, or the host
+    /// under half its reserve).
+    Limited { reason: String, full: bool },
 }
 
 /// Decides a cluster's disk state from its nodes' usage, the host's free
@@ -63,6 +77,7 @@ pub fn assess(nodes: &[(String, NodeDisk)], host_free: Option<u64>, reserve: u64
         .max_by(|a, b| a.1.percent().total_cmp(&b.1.percent()));
     if let Some((id, d)) = over {
         return DiskVerdict::Limited {
+            full: d.percent() >= FULL_PERCENT || host_free.is_some_and(|f| f < reserve / 2),
             reason: format!(
                 "node {id} uses {} MiB of its {} MiB disk quota ({:.0}%): the cluster is read-only until space is \
                  freed (drop a database through the API) or it is resized to a larger size",
@@ -75,6 +90,7 @@ pub fn assess(nodes: &[(String, NodeDisk)], host_free: Option<u64>, reserve: u64
     match host_free {
         Some(free) if free < reserve || (limited_now && free < reserve.saturating_add(reserve / 10)) => {
             DiskVerdict::Limited {
+                full: free < reserve / 2,
                 reason: format!(
                     "the host has {} MiB free on the data dir's file system, under the {} MiB kept for Marina: \
                      clusters are read-only until space is freed",
@@ -85,6 +101,12 @@ pub fn assess(nodes: &[(String, NodeDisk)], host_free: Option<u64>, reserve: u64
         }
         _ => DiskVerdict::Within,
     }
+}
+
+/// Whether a node whose last measurement (if any) is `last`, taken `age`
+/// ago, is measured again now.
+pub fn measure_due(last: Option<(NodeDisk, std::time::Duration)>, every: std::time::Duration) -> bool {
+    last.is_none_or(|(d, age)| age >= every || d.percent() >= WATCH_PERCENT)
 }
 
 /// Bytes allocated to everything under `dir` (links are counted as links,
@@ -162,8 +184,52 @@ mod tests {
             false,
         );
         match v {
-            DiskVerdict::Limited { reason } => assert!(reason.contains("nd_b") && reason.contains("95%"), "{reason}"),
+            DiskVerdict::Limited { reason, full } => {
+                assert!(reason.contains("nd_b") && reason.contains("95%"), "{reason}");
+                assert!(!full, "95% is not full");
+            }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_node_at_its_whole_quota_or_a_host_under_half_its_reserve_is_full() {
+        let reserve = 1024 * MIB;
+        let plenty = Some(100 * 1024 * MIB);
+        // (used, quota, host free) -> full
+        let table = [
+            (99, 100, plenty, false),
+            (100, 100, plenty, true),
+            (130, 100, plenty, true),
+            (1, 100, Some(600 * MIB), false),
+            (1, 100, Some(500 * MIB), true),
+            (95, 100, Some(500 * MIB), true),
+        ];
+        for (used, quota, free, want) in table {
+            match assess(&[node(used, quota)], free, reserve, false) {
+                DiskVerdict::Limited { full, .. } => assert_eq!(full, want, "{used}/{quota} free {free:?}"),
+                DiskVerdict::Within => panic!("{used}/{quota} free {free:?} is limited"),
+            }
+        }
+    }
+
+    #[test]
+    fn nodes_near_the_line_are_measured_every_tick() {
+        use std::time::Duration;
+        let every = Duration::from_secs(5);
+        let young = Duration::from_millis(250);
+        // (used %, age) -> due
+        let table = [
+            (None, true),
+            (Some((10, young)), false),
+            (Some((10, every)), true),
+            (Some((69, young)), false),
+            (Some((70, young)), true),
+            (Some((95, Duration::ZERO)), true),
+        ];
+        for (last, want) in table {
+            let last = last.map(|(pct, age)| (node(pct, 100).1, age));
+            assert_eq!(measure_due(last, every), want, "{last:?}");
         }
     }
 

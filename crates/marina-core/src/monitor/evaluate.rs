@@ -292,7 +292,7 @@ async fn disk_quota(
     let reserve = (app.config.capacity.disk_reserve_gib * (1u64 << 30) as f64) as u64;
     let host_free = app.monitor.host_free();
     match disk::assess(&usage, host_free, reserve, limited_now) {
-        DiskVerdict::Limited { reason } => {
+        DiskVerdict::Limited { reason, full } => {
             // Recorded (and said) first, so whoever sees a refused write can
             // read why; a failed `read_only` is retried by the next tick.
             if app.monitor.set_disk_limited(&cluster.id, Some(reason.clone())) {
@@ -306,11 +306,35 @@ async fn disk_quota(
                 )
                 .await;
             }
-            if ph.is_writable() {
-                app.admin
-                    .set_read_only(&app.mgmt_addr(primary, secrets), true)
-                    .await
-                    .map_err(admin_err)?;
+            let addr = app.mgmt_addr(primary, secrets);
+            let fence = full && !app.monitor.disk_fenced(&cluster.id);
+            // A statement still writing would hold `read_only` off: it is
+            // interrupted first then (`hold_read_only`); every session is
+            // ended, once, if a node reaches its whole quota anyway.
+            let ended = if fence {
+                let ended = app.admin.kill_client_connections(&addr).await.map_err(admin_err)?;
+                app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
+                app.monitor.set_disk_fenced(&cluster.id);
+                ended
+            } else if ph.is_writable() {
+                app.admin.hold_read_only(&addr).await.map_err(admin_err)?
+            } else {
+                0
+            };
+            if ended > 0 || fence {
+                let msg = format!(
+                    "writes were still running at the disk quota's line: the primary is read-only and {ended} \
+                     running statement(s) or client session(s) were stopped"
+                );
+                tracing::warn!(cluster_id = %cluster.id, ended, "disk quota: primary fenced");
+                app.event(
+                    &cluster.tenant_id,
+                    &cluster.id,
+                    Some(&primary.id),
+                    "disk_quota_fenced",
+                    msg,
+                )
+                .await;
             }
             Ok(true)
         }

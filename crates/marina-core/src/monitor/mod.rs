@@ -48,8 +48,9 @@ pub struct MonitorState {
     relay_repairs: relay_repair::RelayRepairs,
     /// Each node's latest disk measurement and when it was taken (`disk.rs`).
     disk: RwLock<HashMap<String, (disk::NodeDisk, Instant)>>,
-    /// Clusters held read-only by their disk quota, with the reason.
-    disk_limited: RwLock<HashMap<String, String>>,
+    /// Clusters held read-only by their disk quota, with the reason and
+    /// whether their primary was fenced (`disk.rs`: full).
+    disk_limited: RwLock<HashMap<String, (String, bool)>>,
     /// Free bytes on the data dir's file system, read once per tick.
     host_free: RwLock<Option<u64>>,
 }
@@ -84,15 +85,45 @@ impl MonitorState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(cluster_id)
-            .cloned()
+            .map(|(reason, _)| reason.clone())
     }
 
     /// Records whether a cluster is limited; returns whether that changed.
     pub(crate) fn set_disk_limited(&self, cluster_id: &str, reason: Option<String>) -> bool {
         let mut map = self.disk_limited.write().unwrap_or_else(|e| e.into_inner());
         match reason {
-            Some(r) => map.insert(cluster_id.to_string(), r).is_none(),
+            Some(r) => match map.get_mut(cluster_id) {
+                Some(entry) => {
+                    entry.0 = r;
+                    false
+                }
+                None => {
+                    map.insert(cluster_id.to_string(), (r, false));
+                    true
+                }
+            },
             None => map.remove(cluster_id).is_some(),
+        }
+    }
+
+    /// Whether a limited cluster's primary was fenced since it was limited.
+    pub(crate) fn disk_fenced(&self, cluster_id: &str) -> bool {
+        self.disk_limited
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(cluster_id)
+            .is_some_and(|(_, fenced)| *fenced)
+    }
+
+    /// Records that a limited cluster's primary was fenced.
+    pub(crate) fn set_disk_fenced(&self, cluster_id: &str) {
+        if let Some(entry) = self
+            .disk_limited
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(cluster_id)
+        {
+            entry.1 = true;
         }
     }
 
@@ -133,8 +164,8 @@ pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
 }
 
 /// Reads the host's free space once for the tick's evaluations, and measures
-/// the directories of the nodes whose last measurement is older than
-/// `monitor.disk_check_interval_ms` (off the async threads).
+/// the directories of the nodes due (`disk::measure_due`), off the async
+/// threads.
 async fn measure_disks(
     app: &Arc<Marina>,
     per_cluster: &[(marina_common::model::ClusterRecord, Vec<NodeRecord>)],
@@ -147,7 +178,7 @@ async fn measure_disks(
         per_cluster
             .iter()
             .flat_map(|(_, nodes)| nodes.iter())
-            .filter(|n| known.get(&n.id).is_none_or(|(_, at)| now.duration_since(*at) >= every))
+            .filter(|n| disk::measure_due(known.get(&n.id).map(|(d, at)| (*d, now.duration_since(*at))), every))
             .filter_map(|n| {
                 let quota = app.sizes.iter().find(|s| s.id == n.size_id)?.disk_quota_bytes();
                 Some((n.id.clone(), app.runtime.node_dir(&n.id), quota))

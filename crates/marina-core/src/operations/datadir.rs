@@ -80,6 +80,7 @@ pub(super) async fn stream_copy(
         &args,
         &PathBuf::from("mbstream"),
         &tools::extract_args(scratch),
+        &marina_backup::Identity::default(),
     )
     .await;
     let _ = std::fs::remove_dir_all(&work);

@@ -73,6 +73,7 @@ async fn copy(
                 &data_key(&b),
                 &PathBuf::from("mbstream"),
                 &tools::extract_args(scratch),
+                &marina_backup::Identity::default(),
             )
             .await
             .map_err(pipeline_err)?;

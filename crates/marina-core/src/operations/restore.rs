@@ -33,13 +33,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use marina_backup::pipeline;
+use marina_backup::{Identity, pipeline};
 use marina_common::Error;
 use marina_common::model::{
     BackupMethod, BackupRecord, BackupStatus, ClusterRecord, ClusterSecrets, NodeRecord, Operation,
 };
 use marina_engine::backup as tools;
 use marina_engine::gtid::GtidPos;
+use marina_engine::users::MGMT_USER;
 
 use super::datadir::{fresh_dir, install_prepared, pipeline_err};
 use super::{StepContext, admin_err, create, each_node, primary_of};
@@ -88,6 +89,7 @@ async fn restore_node(app: &Marina, node_dir: &Path, b: &BackupRecord) -> Result
         &data_key(b),
         &PathBuf::from("mbstream"),
         &tools::extract_args(&scratch),
+        &Identity::default(),
     )
     .await
     .map_err(pipeline_err)?;
@@ -140,12 +142,13 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             if b.method != BackupMethod::Logical {
                 return Ok(());
             }
-            let socket = app.runtime.node_dir(&primary()?.id).join("mariadbd.sock");
+            let (args, who) = loader(app, primary()?, &secrets)?;
             pipeline::consume(
                 app.blobs.as_ref(),
                 &data_key(&b),
                 &PathBuf::from("mariadb"),
-                &tools::load_args(&socket),
+                &args,
+                &who,
             )
             .await
             .map_err(pipeline_err)?;
@@ -201,7 +204,7 @@ async fn replay_binlogs(
     // Resumable: what the new primary already applied counts as replayed.
     let applied = app.admin.gtid_binlog_pos(&addr).await.map_err(admin_err)?;
     let mut state = parse(b.gtid_position.as_deref().unwrap_or_default())?.max(&parse(&applied)?);
-    let socket = app.runtime.node_dir(&primary.id).join("mariadbd.sock");
+    let (load_args, who) = loader(app, primary, secrets)?;
     let tmp = app.config.data_dir.join("tmp").join(&op.id);
     fresh_dir(&tmp)?;
     let files = app.store.archived_binlogs(&b.cluster_id).await?;
@@ -239,7 +242,8 @@ async fn replay_binlogs(
                 &PathBuf::from("mariadb-binlog"),
                 &args,
                 &PathBuf::from("mariadb"),
-                &tools::load_args(&socket),
+                &load_args,
+                &who,
             )
             .await
             .map_err(pipeline_err)?;
@@ -254,6 +258,16 @@ async fn replay_binlogs(
     .await;
     let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+/// The `mariadb` client's arguments and identity for loading SQL text into
+/// `node`: as the node's own uid, logged in as the management account.
+fn loader(app: &Marina, node: &NodeRecord, secrets: &ClusterSecrets) -> Result<(Vec<String>, Identity), Error> {
+    let dir = app.runtime.node_dir(&node.id);
+    let who = Identity::owner_of(&dir)
+        .map_err(|e| Error::internal(format!("reading {}: {e}", dir.display())))?
+        .with_fd3(tools::login_options(MGMT_USER, &secrets.mgmt_password));
+    Ok((tools::load_args(&dir.join("mariadbd.sock")), who))
 }
 
 pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
