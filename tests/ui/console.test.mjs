@@ -61,6 +61,33 @@ async function watched(page, type, box = "#progress") {
 }
 
 const scenarios = {
+  async api_reference_tries_a_call({ page }) {
+    // Linked from the console; renders the OpenAPI document under the same CSP.
+    await page.goto(`${url}/ui`);
+    await page.getByRole("link", { name: "API reference" }).click();
+    await page.waitForURL(/\/docs$/);
+    await page.getByRole("heading", { name: "clusters", exact: true }).waitFor();
+    const list = page.locator("#get-v1-clusters");
+    await list.getByText("Try it").click();
+    await list.getByRole("button", { name: "Send" }).click();
+    await list.locator(".response", { hasText: "HTTP 401" }).waitFor();
+    await page.locator("#token").fill(adminToken);
+    await page.getByRole("button", { name: "Use token" }).click();
+    await list.getByRole("button", { name: "Send" }).click();
+    await list.locator(".response", { hasText: "HTTP 200" }).waitFor();
+    check((await list.locator(".response").textContent()).includes('"object": "list"'), "no list in the answer");
+    // A body is prefilled from the schema; a path parameter is asked for.
+    const create = page.locator("#post-v1-clusters");
+    await create.getByText("Try it").click();
+    check((await create.locator("textarea").inputValue()).includes('"name"'), "the create body has no name");
+    const one = page.locator("#get-v1-clusters-cluster-id-");
+    await one.getByText("Try it").click();
+    await one.getByLabel("cluster_id (path)").fill("cl_nope");
+    await one.getByRole("button", { name: "Send" }).click();
+    await one.locator(".response", { hasText: "HTTP 404" }).waitFor();
+    check(!page.url().includes(adminToken), "the token is in the URL");
+    await page.screenshot({ path: join(shots, "api-reference.png") });
+  },
   async sign_in_and_out({ page }) {
     await page.goto(`${url}/ui`);
     // The label is tied to its input; a wrong token says so and stores nothing.
@@ -268,6 +295,7 @@ const narrow = new Set(["readable_on_a_narrow_window"]);
 // The HTTP refusals a scenario provokes on purpose (Chromium logs every 4xx
 // answer as "Failed to load resource"); anything else logged is an error.
 const provoked = {
+  api_reference_tries_a_call: [401, 404],
   sign_in_and_out: [401],
   create_and_revoke_a_token: [401],
   a_read_token_is_told_what_it_lacks: [403],

@@ -55,6 +55,9 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(backups::reseed))
         .routes(routes!(backups::restore_window))
         .routes(routes!(service::current_tenant))
+        .routes(routes!(service::list_tenants, tokens::create_tenant))
+        .routes(routes!(service::get_tenant))
+        .routes(routes!(operations::list))
         .routes(routes!(node_sizes::list))
         .routes(routes!(node_sizes::get))
         .routes(routes!(clusters::create, clusters::list))
@@ -143,7 +146,6 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(operations::get))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
-        .routes(routes!(tokens::create_tenant))
         .routes(routes!(security_groups::create, security_groups::list))
         .routes(routes!(security_groups::get, security_groups::delete))
         .routes(routes!(security_groups::add_rule))
@@ -251,7 +253,9 @@ pub fn router(app: Arc<Marina>) -> Router {
     let router = router
         .route("/ui", axum::routing::get(crate::routes::ui::index))
         .route("/ui/", axum::routing::get(crate::routes::ui::index))
-        .route("/ui/{*path}", axum::routing::get(crate::routes::ui::asset));
+        .route("/ui/{*path}", axum::routing::get(crate::routes::ui::asset))
+        .route("/docs", axum::routing::get(crate::routes::ui::docs))
+        .route("/docs/", axum::routing::get(crate::routes::ui::docs));
     let limiter = Arc::new(crate::ratelimit::RateLimiter::default());
     router
         .fallback(not_found)

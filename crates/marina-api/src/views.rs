@@ -353,6 +353,18 @@ pub struct BackupCreated {
     pub operation: Operation,
 }
 list_type!(NodeSizeList, NodeSize);
+list_type!(TenantList, TenantView);
+
+impl From<marina_common::model::Tenant> for TenantView {
+    fn from(t: marina_common::model::Tenant) -> Self {
+        TenantView {
+            id: t.id,
+            object: "tenant",
+            name: t.name,
+            created_at: t.created_at,
+        }
+    }
+}
 list_type!(TokenList, TokenView);
 list_type!(SecurityGroupList, SecurityGroup);
 list_type!(OvhApplicationList, marina_common::model::OvhApplication);

@@ -27,6 +27,23 @@ pub enum BackupCmd {
     Show { id: String },
     /// Delete a backup and its data.
     Delete { id: String },
+    /// Restore a backup into a new cluster (`cluster create NAME --from-backup ID`).
+    Restore {
+        /// The backup id.
+        backup: String,
+        /// The new cluster's name.
+        #[arg(long)]
+        name: String,
+        /// Node size id.
+        #[arg(long, default_value = "small")]
+        size: String,
+        /// Number of nodes (1–9).
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        /// Wait until the new cluster is active, showing progress.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 fn rows(backups: &[Value]) -> String {
@@ -51,6 +68,26 @@ pub async fn run_backup(common: &Common, cmd: BackupCmd) -> anyhow::Result<()> {
     let client = common.client()?;
     let json_out = common.output == Format::Json;
     match cmd {
+        BackupCmd::Restore {
+            backup,
+            name,
+            size,
+            nodes,
+            wait,
+        } => {
+            let create = crate::ClusterCmd::Create {
+                name,
+                size,
+                nodes,
+                replication: None,
+                version: None,
+                from_backup: Some(backup),
+                from_cluster: None,
+                point_in_time: None,
+                wait,
+            };
+            return crate::run_cluster(common, create).await;
+        }
         BackupCmd::Create { cluster, method, wait } => {
             let id = resolve(&client, &cluster).await?;
             let created = client

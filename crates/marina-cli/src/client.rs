@@ -43,7 +43,13 @@ impl Client {
             _ => {
                 let path = data_dir.join("admin-token");
                 std::fs::read_to_string(&path)
-                    .with_context(|| format!("no MARINA_TOKEN and cannot read {}", path.display()))?
+                    .with_context(|| {
+                        format!(
+                            "no MARINA_TOKEN and cannot read {}: set MARINA_TOKEN to a token's secret, or pass \
+                             --data-dir with the data dir `marina serve` runs with (its start-up line names it)",
+                            path.display()
+                        )
+                    })?
                     .trim()
                     .to_string()
             }
@@ -64,12 +70,17 @@ impl Client {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let resp = req
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach Marina at {}", self.base))?;
+        let resp = match req.bearer_auth(&self.token).send().await {
+            Ok(r) => r,
+            Err(e) => return Err(anyhow!("{}", unreachable_hint(&self.base, &e))),
+        };
         let status = resp.status();
+        let request_id = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string();
         let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
             Value::Null
         } else {
@@ -80,7 +91,11 @@ impl Client {
         } else {
             let code = body["error"]["code"].as_str().unwrap_or("error");
             let msg = body["error"]["message"].as_str().unwrap_or("");
-            Err(anyhow!("{msg} ({code}, HTTP {})", status.as_u16()))
+            let mut text = format!("{msg} ({code}, HTTP {})", status.as_u16());
+            if let Some(hint) = status_hint(status.as_u16(), &request_id) {
+                text.push_str(&format!("\n  → {hint}"));
+            }
+            Err(anyhow!(text))
         }
     }
 
@@ -119,5 +134,67 @@ impl Client {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+/// What to do about a refused or failed connection to `base`.
+fn unreachable_hint(base: &str, e: &reqwest::Error) -> String {
+    let chain = {
+        let mut parts = vec![e.to_string()];
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            parts.push(s.to_string());
+            src = s.source();
+        }
+        parts.join(": ")
+    };
+    if e.is_connect() && chain.to_lowercase().contains("refused") {
+        format!(
+            "cannot reach Marina at {base}: nothing is listening there\n  → is `marina serve` running? \
+             Start it with ./scripts/run.sh, or point --url (MARINA_URL) at the address its start-up line shows"
+        )
+    } else if chain.to_lowercase().contains("certificate") || chain.contains("tls") || chain.contains("TLS") {
+        format!(
+            "cannot reach Marina at {base}: {chain}\n  → for a self-signed Marina pass --ca-cert \
+             <data-dir>/tls/marina.crt (MARINA_CA_CERT)"
+        )
+    } else if e.is_timeout() {
+        format!("cannot reach Marina at {base}: timed out\n  → check the address and any firewall between you")
+    } else {
+        format!("cannot reach Marina at {base}: {chain}\n  → check --url (MARINA_URL)")
+    }
+}
+
+/// What to do after an error status.
+pub fn status_hint(status: u16, request_id: &str) -> Option<String> {
+    Some(match status {
+        401 => "the token was refused: MARINA_TOKEN (or <data-dir>/admin-token) must hold a live token's secret; \
+                `marina token list` with a working token shows the live ones, and the host's root can write a new \
+                admin token with `marina token create --bootstrap --data-dir <data-dir>`"
+            .to_string(),
+        403 => "this token's scopes do not allow it: use a token with the write or admin scope \
+                (`marina token create NAME --scope read --scope write` with an admin token)"
+            .to_string(),
+        429 => "too many requests from this address: wait a second and retry".to_string(),
+        500..=599 => {
+            format!("a server-side failure: `marina serve`'s log has the details under request id {request_id}")
+        }
+        _ => return None,
+    })
+}
+
+/// Whether Marina answers `GET {url}/healthz` (for `marina doctor`).
+pub async fn health(url: &str) -> Result<(), String> {
+    let http = http_builder().build().map_err(|e| e.to_string())?;
+    match http
+        .get(format!("{}/healthz", url.trim_end_matches('/')))
+        .timeout(std::time::Duration::from_secs(3))
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("answered HTTP {}", r.status().as_u16())),
+        Err(e) if e.is_connect() => Err("nothing is listening there".into()),
+        Err(e) => Err(e.to_string()),
     }
 }

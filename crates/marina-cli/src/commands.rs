@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::client::Client;
-use crate::output::{Format, cell, endpoint, print_json, table};
+use crate::output::{Format, cell, columns, detail, emit, endpoint, print_json, table};
 use crate::wait::wait_operation;
 
 /// Options every client command takes.
@@ -94,11 +94,56 @@ pub enum ClusterCmd {
         #[arg(long)]
         wait: bool,
     },
+    /// The monitor's view: each node's role, health, lag and GTID position.
+    Status { cluster: String },
+    /// Planned primary change: the primary is drained, then a replica promoted.
+    Switchover {
+        cluster: String,
+        /// The replica to promote (Marina chooses when absent).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Promote a replica now, without waiting for the primary (it is fenced).
+    Failover {
+        cluster: String,
+        /// The replica to promote (Marina chooses when absent).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// What happened to the cluster (failovers, fencing, backups), newest first.
+    Events {
+        cluster: String,
+        /// How many events.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The times a point-in-time restore of the cluster can reach.
+    RestoreWindow { cluster: String },
+    /// Change failover mode, security groups or the backup policy.
+    Update(crate::cluster_ops::UpdateArgs),
+    /// A new password for the cluster's `admin` account (shown once).
+    ResetPassword { cluster: String },
 }
 
 /// `marina operation …`
 #[derive(Debug, Subcommand)]
 pub enum OperationCmd {
+    /// List your operations, newest first.
+    List {
+        /// Only this cluster's (name or id).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only those in this status: pending, running, succeeded, failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Show an operation and its steps.
     Show {
         id: String,
@@ -128,6 +173,8 @@ pub enum TokenCmd {
     },
     /// List tokens (never their secrets).
     List,
+    /// Show one token (never its secret).
+    Show { id: String },
     /// Revoke a token.
     Revoke { id: String },
 }
@@ -137,6 +184,8 @@ pub enum TokenCmd {
 pub enum NodeSizeCmd {
     /// List node sizes.
     List,
+    /// Show one node size.
+    Show { id: String },
 }
 
 /// Resolves a cluster name or id to its id.
@@ -333,6 +382,23 @@ pub async fn run_cluster(common: &Common, cmd: ClusterCmd) -> anyhow::Result<()>
             };
             crate::nodes::run_action(&client, action, json_out).await
         }
+        ClusterCmd::Status { cluster } => crate::cluster_ops::status(&client, common.output, &cluster).await,
+        ClusterCmd::Switchover { cluster, to, wait } => {
+            crate::cluster_ops::promote(&client, common.output, &cluster, "switchover", to, wait).await
+        }
+        ClusterCmd::Failover { cluster, to, wait } => {
+            crate::cluster_ops::promote(&client, common.output, &cluster, "failover", to, wait).await
+        }
+        ClusterCmd::Events { cluster, limit } => {
+            crate::cluster_ops::events(&client, common.output, &cluster, limit).await
+        }
+        ClusterCmd::RestoreWindow { cluster } => {
+            crate::cluster_ops::restore_window(&client, common.output, &cluster).await
+        }
+        ClusterCmd::Update(args) => crate::cluster_ops::update(&client, common.output, args).await,
+        ClusterCmd::ResetPassword { cluster } => {
+            crate::cluster_ops::reset_password(&client, common.output, &cluster).await
+        }
         ClusterCmd::Delete { cluster, wait } => {
             let id = resolve(&client, &cluster).await?;
             let accepted = client.delete(&format!("/v1/clusters/{id}")).await?;
@@ -362,7 +428,34 @@ pub async fn run_cluster(common: &Common, cmd: ClusterCmd) -> anyhow::Result<()>
 /// Runs `marina operation …`.
 pub async fn run_operation(common: &Common, cmd: OperationCmd) -> anyhow::Result<()> {
     let client = common.client()?;
-    let OperationCmd::Show { id, wait } = cmd;
+    let (id, wait) = match cmd {
+        OperationCmd::Show { id, wait } => (id, wait),
+        OperationCmd::List { cluster, status, limit } => {
+            let mut path = format!("/v1/operations?limit={limit}");
+            if let Some(c) = cluster {
+                path.push_str(&format!("&cluster_id={}", resolve(&client, &c).await?));
+            }
+            if let Some(s) = status {
+                path.push_str(&format!("&status={s}"));
+            }
+            let page = client.get(&path).await?;
+            emit(common.output, &page["data"], |d| {
+                let items = d.as_array().cloned().unwrap_or_default();
+                columns(
+                    &items,
+                    &[
+                        ("ID", "id"),
+                        ("TYPE", "type"),
+                        ("STATUS", "status"),
+                        ("CLUSTER", "cluster_id"),
+                        ("CREATED", "created_at"),
+                        ("ERROR", "error.message"),
+                    ],
+                )
+            });
+            return Ok(());
+        }
+    };
     let op = if wait {
         wait_operation(&client, &id, &format!("operation {id}"), common.output == Format::Json)
             .await?
@@ -432,6 +525,14 @@ pub async fn run_token(common: &Common, cmd: TokenCmd) -> anyhow::Result<()> {
                 print!("{}", table(&["NAME", "ID", "SCOPES", "CREATED", "LAST USED"], &rows));
             }
         }
+        TokenCmd::Show { id } => {
+            let all = client.list_all("/v1/tokens").await?;
+            let t = all
+                .into_iter()
+                .find(|t| t["id"] == id.as_str() || t["name"] == id.as_str())
+                .ok_or_else(|| anyhow!("no live token {id:?} in your tenant (marina token list)"))?;
+            emit(common.output, &t, detail);
+        }
         TokenCmd::Revoke { id } => {
             client.delete(&format!("/v1/tokens/{id}")).await?;
             if !json_out {
@@ -445,7 +546,11 @@ pub async fn run_token(common: &Common, cmd: TokenCmd) -> anyhow::Result<()> {
 /// Runs `marina node-size …`.
 pub async fn run_node_size(common: &Common, cmd: NodeSizeCmd) -> anyhow::Result<()> {
     let client = common.client()?;
-    let NodeSizeCmd::List = cmd;
+    if let NodeSizeCmd::Show { id } = cmd {
+        let size = client.get(&format!("/v1/node-sizes/{id}")).await?;
+        emit(common.output, &size, detail);
+        return Ok(());
+    }
     let page = client.get("/v1/node-sizes").await?;
     if common.output == Format::Json {
         print_json(&page["data"]);

@@ -6,10 +6,14 @@
 pub mod backups;
 pub mod catalog;
 pub mod client;
+pub mod cluster_ops;
 pub mod commands;
+pub mod node_info;
 pub mod nodes;
 pub mod output;
 pub mod ovh_apps;
+pub mod security_groups;
+pub mod tenants;
 pub mod wait;
 
 pub use backups::{BackupCmd, run_backup};
@@ -19,3 +23,5 @@ pub use commands::{
 };
 pub use nodes::{NodeCmd, run_node};
 pub use ovh_apps::{OvhAppCmd, run_ovh_app};
+pub use security_groups::{SecurityGroupCmd, run_security_group};
+pub use tenants::{AuditCmd, TenantCmd, run_audit, run_tenant};

@@ -1,5 +1,6 @@
 //! `marina node …`: add, remove, reboot, start, stop, maintenance, read-only
 //! and reseed. Every action is an operation; `--wait` follows it to the end.
+//! The read-only views (list, show, history, live views) are in `node_info`.
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -7,12 +8,37 @@ use serde_json::{Value, json};
 
 use crate::client::Client;
 use crate::commands::{Common, resolve};
+use crate::node_info::Live;
 use crate::output::{Format, cell, print_json};
 use crate::wait::wait_operation;
 
 /// `marina node …`
 #[derive(Debug, Subcommand)]
 pub enum NodeCmd {
+    /// List a cluster's nodes.
+    List { cluster: String },
+    /// Show a node and the monitor's last probe of it.
+    Show { cluster: String, node: String },
+    /// The node's last 15 minutes (queries/s, connections, lag).
+    History { cluster: String, node: String },
+    /// The node's sessions (`SHOW PROCESSLIST`), read live.
+    Processlist { cluster: String, node: String },
+    /// The node's global variables, read live.
+    Variables {
+        cluster: String,
+        node: String,
+        /// Only rows containing this text.
+        #[arg(long)]
+        like: Option<String>,
+    },
+    /// The node's status counters (`SHOW GLOBAL STATUS`), read live.
+    StatusVariables {
+        cluster: String,
+        node: String,
+        /// Only rows containing this text.
+        #[arg(long)]
+        like: Option<String>,
+    },
     /// Add a replica, cloned from a live node.
     Add {
         cluster: String,
@@ -110,7 +136,21 @@ pub async fn run_node(common: &Common, cmd: NodeCmd) -> anyhow::Result<()> {
     let client = common.client()?;
     let json_out = common.output == Format::Json;
     let on = |s: &str| s == "on";
+    let f = common.output;
     let a = match cmd {
+        NodeCmd::List { cluster } => return crate::node_info::list(&client, f, &cluster).await,
+        NodeCmd::Show { cluster, node } => return crate::node_info::show(&client, f, &cluster, &node).await,
+        NodeCmd::History { cluster, node } => return crate::node_info::history(&client, f, &cluster, &node).await,
+        NodeCmd::Processlist { cluster, node } => {
+            return crate::node_info::live(&client, f, &cluster, &node, Live::Processlist, None).await;
+        }
+        NodeCmd::Variables { cluster, node, like } => {
+            return crate::node_info::live(&client, f, &cluster, &node, Live::Variables, like.as_deref()).await;
+        }
+        NodeCmd::StatusVariables { cluster, node, like } => {
+            let view = Live::StatusVariables;
+            return crate::node_info::live(&client, f, &cluster, &node, view, like.as_deref()).await;
+        }
         NodeCmd::Add { cluster, size, wait } => {
             let id = resolve(&client, &cluster).await?;
             let body = size.map_or(json!({}), |s| json!({ "size_id": s }));
@@ -260,23 +300,35 @@ pub(crate) async fn run_action(client: &Client, a: Action, json_out: bool) -> an
         reqwest::Method::PATCH => client.patch(&a.path, &a.body).await?,
         _ => client.post(&a.path, &a.body).await?,
     };
+    report(client, &accepted, &a.doing, a.wait, json_out).await
+}
+
+/// Reports the operation of an accepted request, or with `wait` follows it
+/// to its end (exit status non-zero when it failed).
+pub(crate) async fn report(
+    client: &Client,
+    accepted: &Value,
+    doing: &str,
+    wait: bool,
+    json_out: bool,
+) -> anyhow::Result<()> {
     let op_id = cell(&accepted["operation"]["id"]);
-    if !a.wait {
+    if !wait {
         if json_out {
-            print_json(&accepted);
+            print_json(accepted);
         } else {
-            println!("{}: operation {op_id}", a.doing);
+            println!("{doing}: operation {op_id}");
         }
         return Ok(());
     }
-    let (op, took) = wait_operation(client, &op_id, &a.doing, json_out).await?;
+    let (op, took) = wait_operation(client, &op_id, doing, json_out).await?;
     if json_out {
         print_json(&op);
     } else if op["status"] == "succeeded" {
-        println!("{}: done in {:.1}s", a.doing, took.as_secs_f64());
+        println!("{doing}: done in {:.1}s", took.as_secs_f64());
     }
     if op["status"] != "succeeded" {
-        bail!("{} failed: {}", a.doing, cell(&op["error"]["message"]));
+        bail!("{doing} failed: {}", cell(&op["error"]["message"]));
     }
     Ok(())
 }

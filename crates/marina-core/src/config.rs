@@ -3,7 +3,7 @@
 //! applied by `marina serve`.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 use marina_common::size::{NodeSize, default_catalog};
@@ -384,6 +384,20 @@ impl Config {
         Ok(c)
     }
 
+    /// Makes every path of the configuration absolute against `base` (the
+    /// directory `marina serve` started in), once, at start-up: node
+    /// processes and tools run in their own directories, where a relative
+    /// path would name something else.
+    pub fn absolutize(&mut self, base: &Path) {
+        self.data_dir = absolute(base, &self.data_dir);
+        for p in [&mut self.backups.dir, &mut self.nodes.template_cache]
+            .into_iter()
+            .flatten()
+        {
+            *p = absolute(base, p);
+        }
+    }
+
     /// Checks cross-field rules.
     pub fn validate(&self) -> Result<(), String> {
         if self.backups.dir.is_some() && self.backups.s3.is_some() {
@@ -481,6 +495,16 @@ impl Config {
     }
 }
 
+/// `p` against `base` when relative, without `.` components (`..` kept:
+/// it may cross a link).
+pub fn absolute(base: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,5 +533,27 @@ mod tests {
         assert!(Config::from_toml("[nodes]\nport_min = 500\nport_max = 400").is_err());
         assert!(Config::from_toml("[endpoints]\nwriter_pool = \"10.0.0.0/24\"").is_err());
         assert!(Config::from_toml("[endpoints]\nmode = \"magic\"").is_err());
+    }
+
+    #[test]
+    fn relative_paths_become_absolute_once() {
+        let base = Path::new("/srv/run");
+        // (given, resolved)
+        let table = [
+            ("./marina-data", "/srv/run/marina-data"),
+            ("marina-data", "/srv/run/marina-data"),
+            ("../data/./m", "/srv/run/../data/m"),
+            ("/var/lib/marina", "/var/lib/marina"),
+        ];
+        for (given, want) in table {
+            assert_eq!(absolute(base, Path::new(given)), PathBuf::from(want), "{given}");
+        }
+        let mut c =
+            Config::from_toml("data_dir = \"d\"\n[backups]\ndir = \"./b\"\n[nodes]\ntemplate_cache = \"t\"\n").unwrap();
+        c.absolutize(base);
+        c.absolutize(Path::new("/elsewhere"));
+        assert_eq!(c.data_dir, PathBuf::from("/srv/run/d"));
+        assert_eq!(c.backups.dir, Some(PathBuf::from("/srv/run/b")));
+        assert_eq!(c.nodes.template_cache, Some(PathBuf::from("/srv/run/t")));
     }
 }

@@ -12,6 +12,7 @@ mod catalog;
 pub mod clusters;
 pub mod config;
 pub mod cron;
+pub mod doctor;
 mod failpoint;
 mod ha;
 pub mod metrics;

@@ -117,6 +117,8 @@ pub trait TenantStore: Send + Sync {
     async fn is_empty(&self) -> StoreResult<bool>;
     async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<Tenant>>;
+    /// Every tenant, oldest first.
+    async fn list_tenants(&self, page: PageRequest<'_>) -> StoreResult<Page<Tenant>>;
     async fn create_token(&self, token: &TokenRecord, secret_hash: &str) -> StoreResult<()>;
     /// The live (not revoked) token with this secret hash.
     async fn find_token(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
@@ -236,6 +238,15 @@ pub trait NodeStore: Send + Sync {
 pub trait OperationStore: Send + Sync {
     async fn get_operation(&self, tenant_id: Option<&str>, id: &str) -> StoreResult<Option<Operation>>;
     async fn list_operations(&self, cluster_id: &str, page: PageRequest<'_>) -> StoreResult<Page<Operation>>;
+    /// The tenant's operations, newest first, optionally of one cluster and
+    /// in one status.
+    async fn list_tenant_operations(
+        &self,
+        tenant_id: &str,
+        cluster_id: Option<&str>,
+        status: Option<OperationStatus>,
+        page: PageRequest<'_>,
+    ) -> StoreResult<Page<Operation>>;
     /// Operations that are `pending` or `running`, oldest first.
     async fn unfinished_operations(&self) -> StoreResult<Vec<Operation>>;
     async fn start_operation(&self, id: &str, at: &str) -> StoreResult<()>;

@@ -1,6 +1,8 @@
 //! The `marina` binary: `marina serve` runs the control plane; every other
 //! subcommand is the CLI client of its API.
 
+mod doctor;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -11,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Parser)]
 #[command(
     name = "marina",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MARINA_GIT_COMMIT"), ")"),
     about = "Self-hosted managed MariaDB: replicated clusters through a REST API"
 )]
 struct Cli {
@@ -85,6 +87,34 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         cmd: NodeSizeCmd,
+    },
+    /// Security groups: who may connect to a cluster's endpoints.
+    SecurityGroup {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::SecurityGroupCmd,
+    },
+    /// Tenants (creating and listing them is the operator's).
+    Tenant {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::TenantCmd,
+    },
+    /// Your tenant's audit log of mutating API calls.
+    Audit {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::AuditCmd,
+    },
+    /// Check this host for what Marina needs, one line per check.
+    Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script: `marina completion bash > /etc/bash_completion.d/marina`.
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -199,6 +229,18 @@ fn main() -> std::process::ExitCode {
             Command::Db { common, cmd } => marina_cli::run_db(&common, cmd).await,
             Command::User { common, cmd } => marina_cli::run_user(&common, cmd).await,
             Command::OvhApp { common, cmd } => marina_cli::run_ovh_app(&common, cmd).await,
+            Command::SecurityGroup { common, cmd } => marina_cli::run_security_group(&common, cmd).await,
+            Command::Tenant { common, cmd } => marina_cli::run_tenant(&common, cmd).await,
+            Command::Audit { common, cmd } => marina_cli::run_audit(&common, cmd).await,
+            Command::Doctor(args) => doctor::run(args).await,
+            Command::Completion { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut cmd, "marina", &mut script);
+                // A closed pipe (`| head`) is the reader's choice, not an error.
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+                Ok(())
+            }
         }
     });
     match result {
@@ -227,36 +269,56 @@ async fn recover_admin_token(data_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MARINA_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let mut config = match &args.config {
+/// The configuration file (or the defaults) with the command line's data dir
+/// and endpoint mode, every path made absolute against the working directory
+/// once (nodes run in their own directories).
+pub(crate) fn load_config(
+    path: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+    endpoints: Option<EndpointMode>,
+) -> anyhow::Result<Config> {
+    let mut config = match path {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
             Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
         None => Config::default(),
     };
-    if let Some(l) = args.listen.clone() {
-        config.listen = l;
-    }
-    if let Some(d) = args.data_dir.clone() {
+    if let Some(d) = data_dir {
         config.data_dir = d;
     }
-    if let Some(m) = args.endpoints {
+    if let Some(m) = endpoints {
         config.endpoints.mode = m;
-    }
-    if args.public_health_checks {
-        config.public_health_checks = true;
     }
     if let Ok(cache) = std::env::var("MARINA_TEMPLATE_CACHE")
         && !cache.is_empty()
     {
         config.nodes.template_cache = Some(cache.into());
     }
+    let cwd = std::env::current_dir().map_err(|e| anyhow::anyhow!("reading the working directory: {e}"))?;
+    config.absolutize(&cwd);
+    Ok(config)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MARINA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut config = load_config(args.config.as_deref(), args.data_dir.clone(), args.endpoints)?;
+    if let Some(l) = args.listen.clone() {
+        config.listen = l;
+    }
+    if args.public_health_checks {
+        config.public_health_checks = true;
+    }
+    let cwd = std::env::current_dir().map_err(|e| anyhow::anyhow!("reading the working directory: {e}"))?;
+    let args = ServeArgs {
+        tls_cert: args.tls_cert.map(|p| marina_core::config::absolute(&cwd, &p)),
+        tls_key: args.tls_key.map(|p| marina_core::config::absolute(&cwd, &p)),
+        ..args
+    };
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -271,7 +333,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "marina listening on {scheme}://{addr} — admin token written to {} — endpoints: {}",
+        "marina listening on {scheme}://{addr} — data dir {} — admin token written to {} — endpoints: {}",
+        app.config.data_dir.display(),
         token_path.display(),
         app.datapath.kind()
     );

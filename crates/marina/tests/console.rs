@@ -1,4 +1,4 @@
-//! The web console (issue #8) in headless Chromium: `tests/ui/console.test.mjs`
+//! The web console (issue #8) and the API reference at `/docs` in headless Chromium: `tests/ui/console.test.mjs`
 //! (playwright-core driving Debian's `/usr/bin/chromium`) against a real
 //! `marina serve` — sign in and out, create a 3-node cluster from the form
 //! and watch it become active, switch over and see the topology redraw,
@@ -49,6 +49,7 @@ async fn console_drives_marina_in_a_real_browser() {
         app.log()
     );
     for shot in [
+        "api-reference",
         "signed-in",
         "cluster-created",
         "clusters",

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use marina_common::Error;
 use marina_common::model::Scope;
 use marina_core::Marina;
 
 use crate::error::ApiResult;
-use crate::extract::Auth;
+use crate::extract::{Auth, ListParams, Query};
 use crate::views::*;
 
 /// The scheme clients reached this server with (`https` behind TLS).
@@ -100,10 +100,42 @@ pub async fn current_tenant(State(app): State<Arc<Marina>>, Auth(auth): Auth) ->
         .get_tenant(&auth.tenant_id)
         .await?
         .ok_or_else(|| Error::not_found("tenant", &auth.tenant_id))?;
-    Ok(axum::Json(TenantView {
-        id: t.id,
-        object: "tenant",
-        name: t.name,
-        created_at: t.created_at,
-    }))
+    Ok(axum::Json(TenantView::from(t)))
+}
+
+/// Every tenant, oldest first (the operator's tenant only).
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, body = TenantList), (status = 403, body = ErrorBody)))]
+pub async fn list_tenants(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Query(q): Query<ListParams>,
+) -> ApiResult<axum::Json<TenantList>> {
+    app.require_operator(&auth, Scope::Read, "list tenants").await?;
+    let page = app.store.list_tenants(q.page()?).await?;
+    let data = page.items.into_iter().map(TenantView::from).collect();
+    Ok(axum::Json(TenantList::new(data, page.next_cursor)))
+}
+
+/// One tenant: the caller's own, or any for the operator's tenant.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}", tag = "tenants", security(("bearer" = [])),
+    params(("tenant_id" = String, Path)),
+    responses((status = 200, body = TenantView), (status = 404, body = ErrorBody)))]
+pub async fn get_tenant(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<TenantView>> {
+    auth.require(Scope::Read)?;
+    if id != auth.tenant_id {
+        app.require_operator(&auth, Scope::Read, "read other tenants")
+            .await
+            .map_err(|_| Error::not_found("tenant", &id))?;
+    }
+    let t = app
+        .store
+        .get_tenant(&id)
+        .await?
+        .ok_or_else(|| Error::not_found("tenant", &id))?;
+    Ok(axum::Json(TenantView::from(t)))
 }

@@ -1,6 +1,6 @@
-//! The web console at `/ui`: hand-written ES modules, HTML and CSS embedded in
-//! the binary (`crates/marina-api/ui/`), so it works offline and needs no
-//! build step. Served with a strict Content-Security-Policy (same origin
+//! The web console at `/ui` and the API reference at `/docs`: hand-written ES
+//! modules, HTML and CSS embedded in the binary (`crates/marina-api/ui/`), so
+//! they work offline and need no build step. Served with a strict Content-Security-Policy (same origin
 //! only: no inline scripts, no external fonts or CDNs).
 
 use axum::extract::Path;
@@ -25,6 +25,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("js/topology.js", JS, include_str!("../../ui/js/topology.js")),
     ("js/charts.js", JS, include_str!("../../ui/js/charts.js")),
     ("js/app.js", JS, include_str!("../../ui/js/app.js")),
+    (
+        "docs.html",
+        "text/html; charset=utf-8",
+        include_str!("../../ui/docs.html"),
+    ),
+    ("js/docs.js", JS, include_str!("../../ui/js/docs.js")),
     (
         "js/pages/clusters.js",
         JS,
@@ -60,6 +66,11 @@ fn serve(path: &str) -> Response {
 /// `/ui` and `/ui/`: the console's page.
 pub async fn index() -> Response {
     serve("index.html")
+}
+
+/// `/docs`: the API reference (the OpenAPI document rendered, with "try it").
+pub async fn docs() -> Response {
+    serve("docs.html")
 }
 
 /// `/ui/{*path}`: the console's scripts and style sheet.

@@ -40,6 +40,34 @@ impl OperationStore for SqliteStore {
         Ok(Page { items, next_cursor })
     }
 
+    async fn list_tenant_operations(
+        &self,
+        tenant_id: &str,
+        cluster_id: Option<&str>,
+        status: Option<OperationStatus>,
+        page: PageRequest<'_>,
+    ) -> StoreResult<Page<Operation>> {
+        let before = parse_cursor(page.cursor)?.unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {OP_COLS} FROM operations WHERE tenant_id = $1 AND ($2 IS NULL OR cluster_id = $2) \
+             AND ($3 IS NULL OR status = $3) AND seq < $4 ORDER BY seq DESC LIMIT $5"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(cluster_id)
+            .bind(status.map(|s| s.as_str()))
+            .bind(before)
+            .bind(page.limit as i64 + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = Vec::new();
+        for r in rows.iter().take(page.limit as usize) {
+            items.push(self.operation_with_steps(r).await?);
+        }
+        let next_cursor = next_cursor(&rows, page.limit)?;
+        Ok(Page { items, next_cursor })
+    }
+
     async fn unfinished_operations(&self) -> StoreResult<Vec<Operation>> {
         let sql = format!("SELECT {OP_COLS} FROM operations WHERE status IN ('pending', 'running') ORDER BY seq");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;

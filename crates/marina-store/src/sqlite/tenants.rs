@@ -30,19 +30,22 @@ impl TenantStore for SqliteStore {
     }
 
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
-        let row = sqlx::query("SELECT id, name, created_at, operator FROM tenants WHERE id = $1")
+        let row = sqlx::query("SELECT seq, id, name, created_at, operator FROM tenants WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(Tenant {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                created_at: r.try_get("created_at")?,
-                operator: r.try_get("operator")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn list_tenants(&self, page: PageRequest<'_>) -> StoreResult<Page<Tenant>> {
+        let after = parse_cursor(page.cursor)?.unwrap_or(0);
+        let rows =
+            sqlx::query("SELECT seq, id, name, created_at, operator FROM tenants WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(page.limit as i64 + 1)
+                .fetch_all(&self.pool)
+                .await?;
+        paginate(&rows, page.limit, tenant_from_row)
     }
 
     async fn create_token(&self, t: &TokenRecord, secret_hash: &str) -> StoreResult<()> {
@@ -201,5 +204,14 @@ fn token_from_row(r: &SqliteRow) -> StoreResult<TokenRecord> {
             .collect::<StoreResult<_>>()?,
         created_at: r.try_get("created_at")?,
         last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
+fn tenant_from_row(r: &SqliteRow) -> StoreResult<Tenant> {
+    Ok(Tenant {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+        operator: r.try_get("operator")?,
     })
 }

@@ -25,6 +25,13 @@ pub struct TestApp {
     pub endpoints_mode: String,
     server: Option<Child>,
     http: reqwest::Client,
+    /// The data dir as the server resolved it (`dir` unless started relative).
+    data: PathBuf,
+    /// Extra `marina serve` arguments; the server runs with `dir` as its
+    /// working directory.
+    serve_args: Vec<String>,
+    /// The server's last start-up line (`marina listening on …`).
+    pub listening: String,
     /// Holds this test's node port window (see `port_window`).
     _ports: std::fs::File,
 }
@@ -55,16 +62,18 @@ fn port_window() -> (u16, std::fs::File) {
     panic!("all {PORT_WINDOWS} node port windows are held by running tests");
 }
 
-fn config_text(dir: &Path, nft_table: &str, port_min: u16) -> String {
+fn config_text(data_dir: Option<&Path>, nft_table: &str, port_min: u16) -> String {
     let mut rng = rand::rng();
     let a: u8 = rng.random_range(100..200);
     let b: u8 = rng.random_range(0..=255);
+    let data_dir = data_dir
+        .map(|d| format!("data_dir = \"{}\"\n", d.display()))
+        .unwrap_or_default();
     format!(
-        "data_dir = \"{}\"\n[endpoints]\nwriter_pool = \"127.{a}.{b}.0/28\"\nreader_pool = \"127.{a}.{b}.16/28\"\n\
+        "{data_dir}[endpoints]\nwriter_pool = \"127.{a}.{b}.0/28\"\nreader_pool = \"127.{a}.{b}.16/28\"\n\
          nft_table = \"{nft_table}\"\n[nodes]\nport_min = {port_min}\nport_max = {}\nreconcile_interval_ms = 300\n\
          cgroup_parent = \"{nft_table}\"\n\
          template_cache = \"{TEMPLATE_CACHE}\"\n",
-        dir.display(),
         port_min + PORT_WINDOW - 1
     )
 }
@@ -83,13 +92,35 @@ impl TestApp {
     /// Starts Marina with extra TOML: sections (`[failover] …`) are appended to
     /// the test config, top-level keys are put first.
     pub async fn start_configured(mode: &str, extra_toml: &str) -> TestApp {
+        Self::start_in(mode, extra_toml, None, &[]).await
+    }
+
+    /// Starts Marina from its temporary directory as working directory, with
+    /// the data dir given only as `relative` (None: nothing names it, so the
+    /// default applies) and `serve_args` added: a newcomer's relative paths.
+    pub async fn start_relative(relative: Option<&str>, extra_toml: &str, serve_args: &[&str]) -> TestApp {
+        Self::start_in(
+            "kernel",
+            extra_toml,
+            Some(relative.unwrap_or("marina-data")),
+            serve_args,
+        )
+        .await
+    }
+
+    async fn start_in(mode: &str, extra_toml: &str, relative: Option<&str>, serve_args: &[&str]) -> TestApp {
         let dir = tempfile::Builder::new()
             .prefix("marina-test-")
             .tempdir()
             .expect("tempdir");
         let nft_table = format!("marina_t{}", rand::rng().random_range(0..u32::MAX));
         let (port_min, ports) = port_window();
-        let mut base = config_text(dir.path(), &nft_table, port_min);
+        let data = match relative {
+            Some(r) => dir.path().join(r),
+            None => dir.path().to_path_buf(),
+        };
+        let absolute = relative.is_none().then(|| dir.path());
+        let mut base = config_text(absolute, &nft_table, port_min);
         if !extra_toml.contains("[limits]") {
             // Tests poll hard from one address; the rate limit has its own test.
             base.push_str("[limits]\nrequests_per_second = 10000.0\nburst = 10000.0\n");
@@ -111,6 +142,9 @@ impl TestApp {
             endpoints_mode: mode.into(),
             server: None,
             http: marina_cli::client::http_builder().build().unwrap(),
+            data,
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            listening: String::new(),
             _ports: ports,
         };
         app.spawn_server(None);
@@ -122,7 +156,7 @@ impl TestApp {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
+        self.data.clone()
     }
 
     /// A node's directory (its datadir, socket, pid file and error log).
@@ -137,9 +171,11 @@ impl TestApp {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--config")
-            .arg(self.dir.path().join("marina.toml"))
+            .arg("marina.toml")
             .arg("--endpoints")
             .arg(&self.endpoints_mode)
+            .args(&self.serve_args)
+            .current_dir(self.dir.path())
             .env("MARINA_LOG", "info,marina_api=debug")
             .stdout(Stdio::piped())
             .stderr(
@@ -159,6 +195,7 @@ impl TestApp {
         let url = loop {
             let line = lines.next().expect("marina serve exited before listening").unwrap();
             if let Some(rest) = line.strip_prefix("marina listening on ") {
+                self.listening = line.clone();
                 break rest.split_whitespace().next().unwrap().to_string();
             }
         };
@@ -313,7 +350,7 @@ impl TestApp {
 
     /// Pids of mariadbd processes belonging to this data dir.
     pub fn mariadbd_pids(&self) -> Vec<u32> {
-        mariadbd_pids_under(&self.dir.path().join("nodes"))
+        mariadbd_pids_under(&self.data_dir().join("nodes"))
     }
 
     /// Runs the CLI against this server.
