@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Marina needs on Debian/Ubuntu when it is missing: MariaDB
-# (server, client, backup) and nftables. Safe to run again; does nothing when
-# everything is there. Needs root (or sudo).
+# (server, client, backup), nftables, a C compiler and curl/jq (the README's
+# tour uses them), and the Rust toolchain (rustup) when cargo is missing.
+# Safe to run again; does nothing when everything is there. Needs root (or sudo).
 set -euo pipefail
 
 need=()
@@ -10,6 +11,10 @@ command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v mariadb-backup >/dev/null 2>&1 || need+=(mariadb-backup)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v git >/dev/null 2>&1 || need+=(git)
 # Tests (`--test`): python3-venv for the S3-compatible test server (moto), and
 # HAProxy for the replication-manager health-check test, curl for the seeds'
 # documented curl examples, prometheus for `promtool check metrics`, chromium
@@ -17,7 +22,6 @@ command -v zstd >/dev/null 2>&1 || need+=(zstd)
 if [ "${1:-}" = "--test" ]; then
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
-  command -v curl >/dev/null 2>&1 || need+=(curl)
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v node >/dev/null 2>&1 || need+=(nodejs npm)
@@ -41,6 +45,14 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+# Rust (edition 2024 needs 1.85 or newer; Debian's cargo is older): rustup's
+# stable toolchain, for root in ~/.cargo.
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "installing the Rust toolchain with rustup (https://rustup.rs)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \
+    || { echo "cannot install Rust: install rustup from https://rustup.rs, then run this again" >&2; exit 1; }
 fi
 
 # Python test tools, each in its own virtualenv under /opt/marina-test/<name>

@@ -446,3 +446,50 @@ async fn errors_say_what_to_do_next() {
         );
     }
 }
+
+#[test]
+fn doctor_checks_this_host_and_says_what_to_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let open = t.path().join("open/marina-data");
+    let o = marina(&[
+        "doctor",
+        "--data-dir",
+        open.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:9",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for check in ["mariadb", "endpoints", "cgroups", "node users", "disk", "memory", "api"] {
+        assert!(
+            out.lines().any(|l| l[6..].starts_with(check)),
+            "no {check} line:\n{out}"
+        );
+    }
+    assert!(out.contains("ok    mariadb      10.11."), "{out}");
+    assert!(
+        out.contains("warn  api") && out.contains("nothing is listening"),
+        "{out}"
+    );
+    // A data dir below a directory others cannot pass: the clone-in-/root case.
+    let closed = t.path().join("closed");
+    std::fs::create_dir_all(closed.join("clone")).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let data = closed.join("clone/marina-data");
+    let o = marina(&[
+        "doctor",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:9",
+    ]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("FAIL  node users"), "{out}");
+    assert!(
+        out.contains(&format!("chmod o+x {}", closed.canonicalize().unwrap().display())),
+        "{out}"
+    );
+    assert!(err.contains("1 check(s) failed"), "{err}");
+}
