@@ -49,7 +49,7 @@ pub enum ClusterCmd {
         /// Number of nodes (1–9).
         #[arg(long, default_value_t = 3)]
         nodes: u32,
-        /// `semisync` or `async`.
+        /// `semisync` (default), `semisync_strict` (never falls back to async) or `async`.
         #[arg(long)]
         replication: Option<String>,
         /// MariaDB version.

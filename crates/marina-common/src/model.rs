@@ -73,9 +73,20 @@ string_enum!(
 );
 
 string_enum!(
-    /// Replication mode of a cluster.
-    Replication { Semisync => "semisync", Async => "async" }
+    /// Replication mode of a cluster: `semisync` (a commit waits for a
+    /// replica's acknowledgement, falling back to asynchronous after
+    /// `nodes.semisync_timeout_ms` without one), `semisync_strict` (never falls
+    /// back: without a replica's acknowledgement a commit is not
+    /// acknowledged, as MOCO does) or `async`.
+    Replication { Semisync => "semisync", SemisyncStrict => "semisync_strict", Async => "async" }
 );
+
+impl Replication {
+    /// Whether commits wait for a replica's acknowledgement.
+    pub fn semisync(self) -> bool {
+        !matches!(self, Replication::Async)
+    }
+}
 
 string_enum!(
     /// Operation status.
@@ -308,7 +319,7 @@ impl ClusterRecord {
     /// semisync clusters with replicas only (a single node has no one to wait
     /// for, and would stall every commit for the semisync timeout).
     pub fn primary_waits_for_acks(&self) -> bool {
-        self.replication == Replication::Semisync && self.node_count > 1
+        self.replication.semisync() && self.node_count > 1
     }
 }
 

@@ -264,6 +264,12 @@ impl Marina {
             .ok_or_else(|| Error::InvalidRequest(format!("restore.cluster_id: no cluster {cluster_id:?}")))?;
         let t = time_fmt::parse_rfc3339(at)
             .ok_or_else(|| Error::InvalidRequest(format!("restore.point_in_time: {at:?} is not an RFC 3339 time")))?;
+        if t.nanosecond() != 0 {
+            return Err(Error::InvalidRequest(format!(
+                "restore.point_in_time {at} has a fraction of a second: binlog events carry whole seconds, so a \
+                 restore reaches whole seconds exactly (it includes what was committed before that second)"
+            )));
+        }
         let at = time_fmt::format_rfc3339(t);
         let (earliest, latest) = crate::binlog_archive::restore_window(self, &c).await?.ok_or_else(|| {
             Error::Conflict(format!(

@@ -159,8 +159,22 @@ pub async fn restore_window(app: &Marina, c: &ClusterRecord) -> Result<Option<(S
         .into_iter()
         .map(|b| b.rotated_at)
         .max();
+    // Whole seconds, the resolution a restore reaches exactly.
+    let second = |s: &str, up: bool| {
+        let t = time_fmt::parse_rfc3339(s)?;
+        let down = t.replace_nanosecond(0).ok()?;
+        let t = if up && down != t {
+            down + time::Duration::SECOND
+        } else {
+            down
+        };
+        Some(time_fmt::format_rfc3339(t))
+    };
     Ok(match (earliest, latest) {
-        (Some(e), Some(l)) if e <= l => Some((e, l)),
+        (Some(e), Some(l)) => match (second(&e, true), second(&l, false)) {
+            (Some(e), Some(l)) if e <= l => Some((e, l)),
+            _ => None,
+        },
         _ => None,
     })
 }

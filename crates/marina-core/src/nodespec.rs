@@ -86,8 +86,11 @@ impl Marina {
             server_id: node.server_id,
             buffer_pool_bytes: size.buffer_pool_bytes(),
             max_connections: size.max_connections(),
-            semisync: c.replication == Replication::Semisync,
-            semisync_timeout_ms: self.config.nodes.semisync_timeout_ms,
+            semisync: c.replication.semisync(),
+            semisync_timeout_ms: match c.replication {
+                Replication::SemisyncStrict => marina_engine::cnf::STRICT_SEMISYNC_TIMEOUT_MS,
+                _ => self.config.nodes.semisync_timeout_ms,
+            },
             starts_as_replica: node.role == marina_common::model::NodeRole::Replica,
             run_uid: self.cluster_uid(c),
         };

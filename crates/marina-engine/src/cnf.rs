@@ -8,6 +8,13 @@
 
 use std::path::PathBuf;
 
+/// `rpl_semi_sync_master_timeout` of `semisync_strict` clusters: the largest
+/// the server takes on every platform (about 49 days), so a primary never
+/// falls back to asynchronous replication; with
+/// `rpl_semi_sync_master_wait_no_slave` (on by default) a commit without a
+/// replica's acknowledgement is never acknowledged to its client.
+pub const STRICT_SEMISYNC_TIMEOUT_MS: u64 = u32::MAX as u64;
+
 /// What a node's option file needs.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -22,6 +29,7 @@ pub struct NodeConfig {
     pub semisync: bool,
     /// `rpl_semi_sync_master_timeout` in milliseconds.
     pub semisync_timeout_ms: u64,
+
     /// The node (re)starts as a replica: with semisync, crash recovery then
     /// discards binlogged transactions no replica acknowledged
     /// (`init_rpl_role=SLAVE`), so a crashed old primary can rejoin.

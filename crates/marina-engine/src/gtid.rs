@@ -59,6 +59,18 @@ impl GtidPos {
         GtidPos(out)
     }
 
+    /// The position without `domain`.
+    pub fn without(&self, domain: u32) -> GtidPos {
+        let mut out = self.0.clone();
+        out.remove(&domain);
+        GtidPos(out)
+    }
+
+    /// The first domain after every domain of `self`.
+    pub fn next_domain(&self) -> u32 {
+        self.0.keys().next_back().map_or(1, |d| d.saturating_add(1))
+    }
+
     /// Formats back to MariaDB's syntax.
     pub fn to_mariadb(&self) -> String {
         self.0
@@ -81,6 +93,14 @@ mod tests {
 
     fn p(s: &str) -> GtidPos {
         GtidPos::parse(s).unwrap()
+    }
+
+    #[test]
+    fn domains_are_set_aside() {
+        let q = p("0-1-100,3-2-7");
+        assert_eq!(q.next_domain(), 4);
+        assert_eq!(q.without(3).to_mariadb(), "0-1-100");
+        assert_eq!(GtidPos::default().next_domain(), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 pub enum RuntimeError {
     /// A MariaDB binary is missing.
     #[error(
-        "{binary} is not installed: run `apt-get install -y mariadb-server mariadb-client mariadb-backup` (or the project's `make install-deps`)"
+        "{binary} is not installed: run `apt-get install -y mariadb-server mariadb-client mariadb-backup` (or the project's `./scripts/install-deps.sh`)"
     )]
     BinaryMissing { binary: String },
     /// The server exited during start-up.

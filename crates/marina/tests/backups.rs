@@ -42,21 +42,6 @@ async fn seed(app: &TestApp, c: &Value, password: &str, from: i64, to: i64) {
     }
 }
 
-async fn take_backup(app: &TestApp, cluster_id: &str, body: Value) -> Value {
-    let (s, created) = app.post(&format!("/v1/clusters/{cluster_id}/backups"), body).await;
-    assert_eq!(s, 202, "{created}");
-    assert_eq!(created["backup"]["object"], "backup");
-    assert_eq!(created["backup"]["status"], "pending");
-    let op = app
-        .wait_op(created["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
-        .await;
-    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
-    let (_, b) = app
-        .get(&format!("/v1/backups/{}", created["backup"]["id"].as_str().unwrap()))
-        .await;
-    b
-}
-
 async fn restore(app: &TestApp, name: &str, nodes: u32, backup_id: &str) -> (Value, Value, String) {
     let (s, body) = app
         .post(
@@ -316,7 +301,7 @@ async fn scheduled_backups_run_survive_restarts_and_are_pruned() {
     seed(&app, &c, &password, 1, 5).await;
     let manual = take_backup(&app, &id, json!({"method": "logical"})).await;
     let policy = json!({"schedule": "*/2 * * * * *", "method": "logical", "retain_count": 2});
-    let (s, shown) = patch(&app, &id, json!({"backup_policy": policy})).await;
+    let (s, shown) = app.patch_cluster(&id, json!({"backup_policy": policy})).await;
     assert_eq!(s, 200, "{shown}");
     assert_eq!(shown["backup_policy"]["schedule"], "*/2 * * * * *");
     // Bad policies are refused whole, and change nothing.
@@ -326,7 +311,9 @@ async fn scheduled_backups_run_survive_restarts_and_are_pruned() {
         json!({"schedule": "* * * * *", "colour": "blue"}),
         json!({"schedule": "* * * * *", "method": "tape"}),
     ] {
-        let (s, e) = patch(&app, &id, json!({"backup_policy": bad, "failover": {"mode": "manual"}})).await;
+        let (s, e) = app
+            .patch_cluster(&id, json!({"backup_policy": bad, "failover": {"mode": "manual"}}))
+            .await;
         assert_eq!(s, 400, "{bad}: {e}");
     }
     let (_, now) = app.get(&format!("/v1/clusters/{id}")).await;
@@ -363,7 +350,7 @@ async fn scheduled_backups_run_survive_restarts_and_are_pruned() {
     })
     .await;
     // Manual backups are never pruned; removing the policy stops the schedule.
-    let (s, _) = patch(&app, &id, json!({"backup_policy": null})).await;
+    let (s, _) = app.patch_cluster(&id, json!({"backup_policy": null})).await;
     assert_eq!(s, 200);
     let (s, kept) = app
         .get(&format!("/v1/backups/{}", manual["id"].as_str().unwrap()))
@@ -379,16 +366,6 @@ async fn scheduled_backups_run_survive_restarts_and_are_pruned() {
     );
     let (_, c) = app.get(&format!("/v1/clusters/{id}")).await;
     assert_eq!(c["backup_policy"], Value::Null);
-}
-
-async fn patch(app: &TestApp, id: &str, body: Value) -> (u16, Value) {
-    app.request(
-        reqwest::Method::PATCH,
-        &format!("/v1/clusters/{id}"),
-        Some(body),
-        Some(&app.token),
-    )
-    .await
 }
 
 /// How many scheduled backups the cluster's events say were requested.
@@ -509,13 +486,7 @@ async fn point_in_time_recovery_across_a_switchover() {
     let app = TestApp::start_configured("userspace", "[backups]\nbinlog_flush_secs = 1\n").await;
     let (c, password) = app.create_cluster("history", 2).await;
     let id = c["id"].as_str().unwrap().to_string();
-    let (s, body) = patch(
-        &app,
-        &id,
-        json!({"backup_policy": {"schedule": "0 0 1 1 *", "binlog_archive": true}}),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
+    archive_binlogs(&app, &id).await;
     let (s, e) = app.get(&format!("/v1/clusters/{id}/restore-window")).await;
     assert_eq!(s, 409, "no backup yet: {e}");
     seed(&app, &c, &password, 1, 20).await;
@@ -523,16 +494,14 @@ async fn point_in_time_recovery_across_a_switchover() {
     assert_eq!(backup["status"], "completed");
     seed(&app, &c, &password, 21, 25).await;
     // The archive follows the primary through a switchover.
-    let (s, sw) = app.post(&format!("/v1/clusters/{id}/switchover"), json!({})).await;
-    assert_eq!(s, 202, "{sw}");
-    let op = app
-        .wait_op(sw["operation"]["id"].as_str().unwrap(), Duration::from_secs(60))
-        .await;
-    assert_eq!(op["status"], "succeeded", "{op}");
+    switch_over(&app, &id).await;
     seed(&app, &c, &password, 26, 30).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let t = marina_common::time_fmt::now_rfc3339();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // T: a whole second (the resolution a restore reaches exactly), with
+    // more than a second of quiet on each side.
+    let now = time::OffsetDateTime::now_utc();
+    let t_at = now.replace_nanosecond(0).unwrap() + time::Duration::seconds(2);
+    let t = marina_common::time_fmt::format_rfc3339(t_at);
+    tokio::time::sleep((t_at - now).unsigned_abs() + Duration::from_millis(1200)).await;
     seed(&app, &c, &password, 31, 40).await;
     let writer = c["endpoints"]["writer"]["host"].as_str().unwrap();
     let mut conn = mysql(writer, 3306, "admin", &password).await.unwrap();

@@ -16,6 +16,8 @@ const CREATE_POINTS: &[&str] = &[
     "create_cluster:start_nodes:after",
     "create_cluster:configure_replication:before",
     "create_cluster:configure_replication:after",
+    "create_cluster:create_catalog:before",
+    "create_cluster:create_catalog:after",
     "create_cluster:activate:after",
 ];
 

@@ -178,6 +178,7 @@ async fn killed_replica_degrades_the_cluster_until_restarted() {
     let app = TestApp::start().await;
     let (c, _) = setup(&app, "rep", 3).await;
     let id = c["id"].as_str().unwrap();
+    let before = primary(&c)["id"].clone();
     let victim = replicas(&c)[0]["id"].as_str().unwrap().to_string();
     let pid = pid_of(&app, &victim);
     signal(pid, libc::SIGKILL);
@@ -186,7 +187,7 @@ async fn killed_replica_degrades_the_cluster_until_restarted() {
     })
     .await;
     let c = wait_all_active(&app, id).await;
-    assert_eq!(primary(&c)["id"], primary(&c)["id"]);
+    assert_eq!(primary(&c)["id"], before, "the primary stays the primary");
     assert_ne!(pid_of(&app, &victim), pid);
     assert!(
         ops_of_type(&app, id, "failover").await.is_empty(),
@@ -216,8 +217,9 @@ async fn switchover_under_load_loses_nothing_and_pauses_writes_briefly() {
         .await;
     assert_eq!(op["status"], "succeeded", "{op}");
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = Instant::now();
     let acked = load.stop().await;
-    let pause = longest_pause(&acked);
+    let pause = longest_pause(&acked, stopped);
     eprintln!("switchover write pause: {pause:?}");
     assert!(pause < Duration::from_secs(3), "write pause {pause:?}");
     let c = wait_all_active(&app, id).await;
@@ -736,6 +738,38 @@ async fn switchover_to_a_lagging_replica_is_refused_and_readers_avoid_it() {
         (lag > 3.0).then_some(())
     })
     .await;
+    // The reader endpoint leaves it: new reader connections land only on the
+    // replica that keeps up (checked at the server each one reaches).
+    let laggard_server = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == laggard.as_str())
+        .unwrap()["server_id"]
+        .as_u64()
+        .unwrap();
+    let (rh, rp) = (
+        c["endpoints"]["reader"]["host"].as_str().unwrap().to_string(),
+        c["endpoints"]["reader"]["port"].as_u64().unwrap() as u16,
+    );
+    eventually(Duration::from_secs(10), "readers avoid the lagging replica", || async {
+        let mut seen = Vec::new();
+        for _ in 0..12 {
+            let mut conn = mysql(&rh, rp, "admin", &pw).await.ok()?;
+            seen.push(conn.query_first::<u64, _>("SELECT @@server_id").await.ok()??);
+        }
+        (!seen.contains(&laggard_server)).then_some(())
+    })
+    .await;
+    for _ in 0..24 {
+        let mut conn = mysql(&rh, rp, "admin", &pw).await.unwrap();
+        let server: Option<u64> = conn.query_first("SELECT @@server_id").await.unwrap();
+        assert_ne!(
+            server,
+            Some(laggard_server),
+            "a reader connection reached the lagging replica"
+        );
+    }
     let (s, body) = app
         .post(
             &format!("/v1/clusters/{id}/switchover"),

@@ -46,6 +46,19 @@ fn blocks_after(text: &str, marker: &str) -> Vec<String> {
     out
 }
 
+/// A newcomer's environment: their PATH and HOME, nothing of the test
+/// runner's (cargo's variables would make `scripts/run.sh`'s build think the
+/// release binary is stale and rebuild it; MARINA_* would change defaults).
+fn newcomer(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear();
+    for var in ["PATH", "HOME", "LANG", "TERM", "USER"] {
+        if let Ok(v) = std::env::var(var) {
+            cmd.env(var, v);
+        }
+    }
+    cmd
+}
+
 /// What the tour started, removed even when the test fails.
 struct Tour {
     dir: tempfile::TempDir,
@@ -102,12 +115,8 @@ fn the_readme_tour_runs_verbatim() {
     std::os::unix::fs::symlink(root.join("target"), dir.path().join("target")).unwrap();
     let mut t = Tour { dir, server: None };
     let log = t.dir.path().join("serve.log");
-    let mut server = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &serve[0]])
+    let mut server = newcomer(Command::new("bash").args(["-euo", "pipefail", "-c", &serve[0]]))
         .current_dir(t.dir.path())
-        .env_remove("MARINA_URL")
-        .env_remove("MARINA_TOKEN")
-        .env_remove("MARINA_TEMPLATE_CACHE")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .process_group(0)
@@ -147,12 +156,8 @@ fn the_readme_tour_runs_verbatim() {
     );
 
     let script = tour.join("\n");
-    let out = Command::new("timeout")
-        .args(["600", "bash", "-euo", "pipefail", "-c", &script])
+    let out = newcomer(Command::new("timeout").args(["600", "bash", "-euo", "pipefail", "-c", &script]))
         .current_dir(t.dir.path())
-        .env_remove("MARINA_URL")
-        .env_remove("MARINA_TOKEN")
-        .env_remove("MARINA_DATA_DIR")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -16,16 +16,20 @@
 //!    one empty history, like a fresh one.
 //! 6. `configure_replication` (create's).
 //! 7. `load_dump`: logical backups only — the dump is played into the primary
-//!    with binary logging on, so the replicas receive it by replication. A
-//!    dump recreates what it loads (`DROP TABLE IF EXISTS`), so a resumed load
-//!    converges.
+//!    with binary logging on, so the replicas receive it by replication, in a
+//!    GTID domain of its own (after the backup position's domains) so that
+//!    the replay below never mistakes the load's transactions for the
+//!    source's. A dump recreates what it loads (`DROP TABLE IF EXISTS`), so a
+//!    resumed load converges.
 //! 8. `replay_binlogs`: point-in-time restores only — the source cluster's
 //!    archived binlogs are played into the new primary with `mariadb-binlog
 //!    --start-position=<GTID state> --stop-datetime=<T> | mariadb`, file by
 //!    file in archive order; the state starts at the backup's GTID (or what the
 //!    new primary already has, after a crash) and grows with each file, so
 //!    ranges that overlap (a failover's new primary logged what it replicated)
-//!    are never applied twice. Each file's checksum is verified first.
+//!    are never applied twice. Each file's checksum is verified first. A file
+//!    that starts past the state reached (a gap in the archive), or an archive
+//!    that ends before T, fails the restore: it never restores less than T.
 //! 9. `activate` (create's).
 //!
 //! On failure: as for a create (nodes stopped, cluster `failed`).
@@ -142,7 +146,15 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             if b.method != BackupMethod::Logical {
                 return Ok(());
             }
-            let (args, who) = loader(app, primary()?, &secrets)?;
+            let (mut args, who) = loader(app, primary()?, &secrets)?;
+            // The load's own transactions get a GTID domain of their own, so
+            // the replay never takes them for the source's (same domain,
+            // same server id, higher numbers: every archived file looked
+            // applied and a point-in-time restore lost what followed).
+            args.push(format!(
+                "--init-command=SET SESSION gtid_domain_id = {}",
+                load_domain(&b)?
+            ));
             pipeline::consume(
                 app.blobs.as_ref(),
                 &data_key(&b),
@@ -201,17 +213,27 @@ async fn replay_binlogs(
     );
     let addr = app.mgmt_addr(primary, secrets);
     let parse = |s: &str| GtidPos::parse(s).map_err(Error::internal);
-    // Resumable: what the new primary already applied counts as replayed.
+    // Resumable: what the new primary already applied of the source's
+    // history (not a logical load's own domain) counts as replayed.
     let applied = app.admin.gtid_binlog_pos(&addr).await.map_err(admin_err)?;
-    let mut state = parse(b.gtid_position.as_deref().unwrap_or_default())?.max(&parse(&applied)?);
+    let applied = parse(&applied)?.without(load_domain(b)?);
+    let mut state = parse(b.gtid_position.as_deref().unwrap_or_default())?.max(&applied);
     let (load_args, who) = loader(app, primary, secrets)?;
     let tmp = app.config.data_dir.join("tmp").join(&op.id);
     fresh_dir(&tmp)?;
     let files = app.store.archived_binlogs(&b.cluster_id).await?;
     let result = async {
         for f in files {
-            if parse(&f.gtid_end)?.le(&state) {
+            let (start, end) = (parse(&f.gtid_start)?, parse(&f.gtid_end)?);
+            if end.le(&state) {
                 continue;
+            }
+            if !start.le(&state) {
+                return Err(Error::Conflict(format!(
+                    "the binlog archive of cluster {} has a gap: {} starts at {start} but the restore has only \
+                     reached {state}; {until} cannot be reached exactly",
+                    b.cluster_id, f.file
+                )));
             }
             let key = binlog_key(&b.tenant_id, &b.cluster_id, &f.node_id, &f.file);
             let sha = f.checksum.strip_prefix("sha256:").unwrap_or(&f.checksum);
@@ -233,7 +255,7 @@ async fn replay_binlogs(
             // mariadb-binlog must find the start state inside the file: a
             // file that starts at or after what is applied is played whole.
             let mut args = Vec::new();
-            if !state.0.is_empty() && !state.le(&parse(&f.gtid_start)?) {
+            if !state.0.is_empty() && !state.le(&start) {
                 args.push(format!("--start-position={state}"));
             }
             args.push(format!("--stop-datetime={stop}"));
@@ -247,17 +269,28 @@ async fn replay_binlogs(
             )
             .await
             .map_err(pipeline_err)?;
-            state = state.max(&parse(&f.gtid_end)?);
+            state = state.max(&end);
             let _ = std::fs::remove_file(&local);
-            if f.rotated_at > until {
-                break;
+            if f.rotated_at >= until {
+                return Ok(());
             }
         }
-        Ok::<(), Error>(())
+        Err(Error::Conflict(format!(
+            "the binlog archive of cluster {} ends before {until} (it reached {state}): the restore cannot reach \
+             that time exactly",
+            b.cluster_id
+        )))
     }
     .await;
     let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+/// The GTID domain a logical backup's load writes in: after every domain the
+/// backup's position names, so it is none of the source's.
+fn load_domain(b: &BackupRecord) -> Result<u32, Error> {
+    let pos = GtidPos::parse(b.gtid_position.as_deref().unwrap_or_default()).map_err(Error::internal)?;
+    Ok(pos.next_domain())
 }
 
 /// The `mariadb` client's arguments and identity for loading SQL text into

@@ -31,7 +31,51 @@ fn error_logs_of_inactive_nodes(app: &TestApp, c: &Value) -> String {
 
 /// Creates a cluster with the `app.t` table; returns (cluster, password).
 pub async fn setup(app: &TestApp, name: &str, nodes: u32) -> (Value, String) {
-    let (c, pw) = app.create_cluster(name, nodes).await;
+    setup_with(
+        app,
+        serde_json::json!({"name": name, "size_id": "xsmall", "nodes": nodes}),
+    )
+    .await
+}
+
+/// Takes a backup (`body`: `{"method": …}` or `{}`) and waits; returns it.
+pub async fn take_backup(app: &TestApp, cluster_id: &str, body: Value) -> Value {
+    let (s, created) = app.post(&format!("/v1/clusters/{cluster_id}/backups"), body).await;
+    assert_eq!(s, 202, "{created}");
+    assert_eq!(created["backup"]["object"], "backup");
+    assert_eq!(created["backup"]["status"], "pending");
+    let op = app
+        .wait_op(created["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}\n{}", app.log());
+    let (_, b) = app
+        .get(&format!("/v1/backups/{}", created["backup"]["id"].as_str().unwrap()))
+        .await;
+    b
+}
+
+/// A switchover to the replica Marina chooses, waited for.
+pub async fn switch_over(app: &TestApp, id: &str) {
+    let (s, sw) = app
+        .post(&format!("/v1/clusters/{id}/switchover"), serde_json::json!({}))
+        .await;
+    assert_eq!(s, 202, "{sw}");
+    let op = app
+        .wait_op(sw["operation"]["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+}
+
+/// Turns binlog archiving on (with a yearly schedule that never fires in a test).
+pub async fn archive_binlogs(app: &TestApp, id: &str) {
+    let policy = serde_json::json!({"backup_policy": {"schedule": "0 0 1 1 *", "binlog_archive": true}});
+    let (s, body) = app.patch_cluster(id, policy).await;
+    assert_eq!(s, 200, "{body}");
+}
+
+/// `setup` from a full create request (e.g. with `replication`).
+pub async fn setup_with(app: &TestApp, request: Value) -> (Value, String) {
+    let (c, pw) = app.create_cluster_with(request).await;
     let (h, p) = writer(&c);
     let mut conn = mysql(&h, p, "admin", &pw).await.unwrap();
     conn.query_drop("CREATE DATABASE app").await.unwrap();
@@ -54,13 +98,18 @@ pub async fn cluster(app: &TestApp, id: &str) -> Value {
 }
 
 pub fn primary(c: &Value) -> Value {
+    primary_id(c)
+        .and_then(|id| c["nodes"].as_array()?.iter().find(|n| n["id"] == id.as_str()).cloned())
+        .unwrap_or_else(|| panic!("no primary in {c}"))
+}
+
+/// The primary's id, if the cluster has one right now (none mid-failover).
+pub fn primary_id(c: &Value) -> Option<String> {
     c["nodes"]
-        .as_array()
-        .unwrap()
+        .as_array()?
         .iter()
         .find(|n| n["role"] == "primary")
-        .cloned()
-        .unwrap()
+        .and_then(|n| n["id"].as_str().map(String::from))
 }
 
 pub fn replicas(c: &Value) -> Vec<Value> {

@@ -78,6 +78,47 @@ fn config_text(data_dir: Option<&Path>, nft_table: &str, port_min: u16) -> Strin
     )
 }
 
+/// `extra` over `base`: top-level keys first, then base's sections, each with
+/// the keys `extra` gives for the same section added, then `extra`'s other
+/// sections (TOML forbids a section twice).
+fn merge_toml(base: &str, extra: &str) -> String {
+    let mut top = String::new();
+    let mut sections: Vec<(String, String)> = Vec::new();
+    let mut current: Option<usize> = None;
+    for line in extra.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            sections.push((t.to_string(), String::new()));
+            current = Some(sections.len() - 1);
+        } else if let Some(i) = current {
+            sections[i].1.push_str(line);
+            sections[i].1.push('\n');
+        } else {
+            top.push_str(line);
+            top.push('\n');
+        }
+    }
+    let mut out = top;
+    let mut used = vec![false; sections.len()];
+    for line in base.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let t = line.trim();
+        for (i, (header, body)) in sections.iter().enumerate() {
+            if t == header && !header.starts_with("[[") {
+                out.push_str(body);
+                used[i] = true;
+            }
+        }
+    }
+    for (i, (header, body)) in sections.iter().enumerate() {
+        if !used[i] {
+            out.push_str(&format!("{header}\n{body}"));
+        }
+    }
+    out
+}
+
 impl TestApp {
     /// Starts Marina with kernel endpoints.
     pub async fn start() -> TestApp {
@@ -89,8 +130,9 @@ impl TestApp {
         Self::start_configured(mode, "").await
     }
 
-    /// Starts Marina with extra TOML: sections (`[failover] …`) are appended to
-    /// the test config, top-level keys are put first.
+    /// Starts Marina with extra TOML: top-level keys are put first, keys of a
+    /// section the test config has (`[nodes]`) join it, other sections are
+    /// appended.
     pub async fn start_configured(mode: &str, extra_toml: &str) -> TestApp {
         Self::start_in(mode, extra_toml, None, &[]).await
     }
@@ -128,11 +170,7 @@ impl TestApp {
         if !extra_toml.contains("[capacity]") {
             base.push_str("[capacity]\nhost_memory_gib = 64.0\n");
         }
-        let config = if extra_toml.trim_start().starts_with('[') {
-            format!("{base}{extra_toml}")
-        } else {
-            format!("{extra_toml}\n{base}")
-        };
+        let config = merge_toml(&base, extra_toml);
         std::fs::write(dir.path().join("marina.toml"), config).unwrap();
         let mut app = TestApp {
             dir,
@@ -304,14 +342,22 @@ impl TestApp {
         }
     }
 
+    /// `PATCH /v1/clusters/{id}` with `body`.
+    pub async fn patch_cluster(&self, id: &str, body: Value) -> (u16, Value) {
+        let path = format!("/v1/clusters/{id}");
+        self.request(reqwest::Method::PATCH, &path, Some(body), Some(&self.token.clone()))
+            .await
+    }
+
     /// Creates a cluster and waits for it; returns (cluster, admin password).
     pub async fn create_cluster(&self, name: &str, nodes: u32) -> (Value, String) {
-        let (status, body) = self
-            .post(
-                "/v1/clusters",
-                json!({"name": name, "size_id": "xsmall", "nodes": nodes}),
-            )
-            .await;
+        self.create_cluster_with(json!({"name": name, "size_id": "xsmall", "nodes": nodes}))
+            .await
+    }
+
+    /// Creates a cluster from a full request body and waits for it.
+    pub async fn create_cluster_with(&self, request: Value) -> (Value, String) {
+        let (status, body) = self.post("/v1/clusters", request).await;
         assert_eq!(status, 202, "{body}");
         let op = self
             .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
@@ -508,11 +554,17 @@ impl WriteLoad {
     }
 }
 
-/// The largest gap between consecutive acknowledgements (the write pause).
-pub fn longest_pause(acked: &[(u64, Instant)]) -> Duration {
+/// The largest gap between consecutive acknowledgements, and from the last
+/// one to `stopped` (when the load was stopped): writes that never resume
+/// are a pause as long as the rest of the run, not none.
+pub fn longest_pause(acked: &[(u64, Instant)], stopped: Instant) -> Duration {
+    let Some(last) = acked.last() else {
+        return Duration::MAX;
+    };
     acked
         .windows(2)
         .map(|w| w[1].1.duration_since(w[0].1))
+        .chain([stopped.saturating_duration_since(last.1)])
         .max()
         .unwrap_or_default()
 }
