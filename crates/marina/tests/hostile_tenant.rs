@@ -286,6 +286,24 @@ async fn take_backup(app: &TestApp, id: &str) -> Value {
     b
 }
 
+/// Sets its flag when dropped (also when a test panics).
+struct StopOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Waits for the next whole second (the resolution a point-in-time restore
+/// reaches exactly); returns it as RFC 3339 and the instant it passed.
+async fn next_whole_second() -> (String, std::time::Instant) {
+    let now = time::OffsetDateTime::now_utc();
+    let t = now.replace_nanosecond(0).unwrap() + time::Duration::SECOND;
+    tokio::time::sleep((t - now).unsigned_abs()).await;
+    (marina_common::time_fmt::format_rfc3339(t), std::time::Instant::now())
+}
+
 /// Waits until the cluster's restore window passes `t`.
 async fn archive_passes(app: &TestApp, id: &str, t: &str) {
     eventually(Duration::from_secs(30), "the archive passes T", || async {
@@ -337,8 +355,7 @@ async fn binlog_replay_never_runs_client_commands_from_tenant_statements() {
         conn.query_drop(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let t = marina_common::time_fmt::now_rfc3339();
-    let t_instant = std::time::Instant::now();
+    let (t, t_instant) = next_whole_second().await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let acked = load.stop().await;
     conn.query_drop("INSERT INTO app.t (id) VALUES (999999999)")
@@ -549,6 +566,9 @@ async fn tenant_data_is_never_readable_by_other_users() {
         });
         (stop, task)
     };
+    // A failed assertion must stop the watcher too, or the runtime waits for
+    // it forever while shutting down.
+    let _stop_watching = StopOnDrop(watch.0.clone());
     let (c, pw) = setup(&app, "private", 1).await;
     let id = c["id"].as_str().unwrap().to_string();
     set_policy(&app, &id, json!({"schedule": "0 0 1 1 *", "binlog_archive": true})).await;
@@ -557,7 +577,7 @@ async fn tenant_data_is_never_readable_by_other_users() {
     let backup = take_backup(&app, &id).await;
     assert_eq!(backup["status"], "completed", "{backup}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let t = marina_common::time_fmt::now_rfc3339();
+    let (t, _) = next_whole_second().await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     restore_to(&app, &id, &t, "private-pitr").await;
     let acked = load.stop().await;
