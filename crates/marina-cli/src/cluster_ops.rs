@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::client::Client;
-use crate::commands::resolve;
+use crate::commands::{resolve, resolve_named};
 use crate::nodes::{Action, run_action};
 use crate::output::{Format, cell, columns, detail, emit};
 
@@ -84,14 +84,7 @@ pub fn update_body(args: &UpdateArgs, groups: Vec<String>) -> anyhow::Result<Val
 
 /// A security group id (`sg_…`) or the id of the group with that name.
 pub(crate) async fn resolve_group(client: &Client, name_or_id: &str) -> anyhow::Result<String> {
-    if name_or_id.starts_with("sg_") {
-        return Ok(name_or_id.to_string());
-    }
-    let all = client.list_all("/v1/security-groups").await?;
-    all.iter()
-        .find(|g| g["name"] == name_or_id)
-        .and_then(|g| g["id"].as_str().map(String::from))
-        .ok_or_else(|| anyhow::anyhow!("no security group named {name_or_id:?} (marina security-group list)"))
+    resolve_named(client, name_or_id, "sg_", "/v1/security-groups", "security group").await
 }
 
 /// `cluster update`.

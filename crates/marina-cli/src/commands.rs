@@ -190,14 +190,31 @@ pub enum NodeSizeCmd {
 
 /// Resolves a cluster name or id to its id.
 pub(crate) async fn resolve(client: &Client, name_or_id: &str) -> anyhow::Result<String> {
-    if name_or_id.starts_with("cl_") {
+    resolve_named(client, name_or_id, "cl_", "/v1/clusters", "cluster").await
+}
+
+/// An id (it starts with `prefix`) as given, or the id of the item of the
+/// list at `path` with that name.
+pub(crate) async fn resolve_named(
+    client: &Client,
+    name_or_id: &str,
+    prefix: &str,
+    path: &str,
+    what: &str,
+) -> anyhow::Result<String> {
+    if name_or_id.starts_with(prefix) {
         return Ok(name_or_id.to_string());
     }
-    let all = client.list_all("/v1/clusters").await?;
+    let all = client.list_all(path).await?;
     all.iter()
         .find(|c| c["name"] == name_or_id)
         .and_then(|c| c["id"].as_str().map(String::from))
-        .ok_or_else(|| anyhow!("no cluster named {name_or_id:?}"))
+        .ok_or_else(|| {
+            anyhow!(
+                "no {what} named {name_or_id:?} (marina {} list)",
+                what.replace(' ', "-")
+            )
+        })
 }
 
 fn cluster_rows(clusters: &[Value]) -> String {

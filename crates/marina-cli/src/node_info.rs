@@ -38,7 +38,7 @@ pub async fn show(client: &Client, format: Format, cluster: &str, node: &str) ->
         .as_array()
         .into_iter()
         .flatten()
-        .find(|p| p["id"] == node || p["node_id"] == node)
+        .find(|p| p["node_id"] == node)
         .cloned()
         .unwrap_or(Value::Null);
     n["probe"] = probe;

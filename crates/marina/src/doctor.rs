@@ -18,7 +18,7 @@ pub struct DoctorArgs {
 /// Runs the checks; an error (exit status 1) when one of them fails.
 pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let s = args.serve;
-    let mut config = crate::load_config(s.config.as_deref(), s.data_dir, s.endpoints)?;
+    let mut config = crate::load_config(s.config.as_deref(), s.data_dir, s.endpoints, &crate::working_dir()?)?;
     if let Some(l) = s.listen {
         config.listen = l;
     }

@@ -276,6 +276,7 @@ pub(crate) fn load_config(
     path: Option<&std::path::Path>,
     data_dir: Option<PathBuf>,
     endpoints: Option<EndpointMode>,
+    cwd: &std::path::Path,
 ) -> anyhow::Result<Config> {
     let mut config = match path {
         Some(path) => {
@@ -295,9 +296,13 @@ pub(crate) fn load_config(
     {
         config.nodes.template_cache = Some(cache.into());
     }
-    let cwd = std::env::current_dir().map_err(|e| anyhow::anyhow!("reading the working directory: {e}"))?;
-    config.absolutize(&cwd);
+    config.absolutize(cwd);
     Ok(config)
+}
+
+/// The directory relative paths are resolved against.
+pub(crate) fn working_dir() -> anyhow::Result<PathBuf> {
+    std::env::current_dir().map_err(|e| anyhow::anyhow!("reading the working directory: {e}"))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -306,14 +311,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let mut config = load_config(args.config.as_deref(), args.data_dir.clone(), args.endpoints)?;
+    let cwd = working_dir()?;
+    let mut config = load_config(args.config.as_deref(), args.data_dir.clone(), args.endpoints, &cwd)?;
     if let Some(l) = args.listen.clone() {
         config.listen = l;
     }
     if args.public_health_checks {
         config.public_health_checks = true;
     }
-    let cwd = std::env::current_dir().map_err(|e| anyhow::anyhow!("reading the working directory: {e}"))?;
     let args = ServeArgs {
         tls_cert: args.tls_cert.map(|p| marina_core::config::absolute(&cwd, &p)),
         tls_key: args.tls_key.map(|p| marina_core::config::absolute(&cwd, &p)),

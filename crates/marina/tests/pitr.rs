@@ -224,15 +224,11 @@ async fn pitr_is_exact(method: &str, kind: RoleChange) {
         .post(
             "/v1/clusters",
             json!({"name": "fraction", "size_id": "xsmall",
-                   "restore": {"cluster_id": id, "point_in_time": rfc(picks_fallback(&after)).replace(".000Z", ".500Z")}}),
+                   "restore": {"cluster_id": id, "point_in_time": rfc(after[0]).replace(".000Z", ".500Z")}}),
         )
         .await;
     assert_eq!(s, 400, "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("whole seconds"), "{e}");
-}
-
-fn picks_fallback(after: &[i64]) -> i64 {
-    after[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

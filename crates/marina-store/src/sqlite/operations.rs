@@ -3,9 +3,24 @@
 use async_trait::async_trait;
 use marina_common::model::*;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::*;
 use crate::{OperationStore, Page, PageRequest, StoreResult};
+
+impl SqliteStore {
+    /// A page of operation rows (one more than `limit` fetched), each with its steps.
+    async fn page_with_steps(&self, rows: &[SqliteRow], limit: u32) -> StoreResult<Page<Operation>> {
+        let mut items = Vec::new();
+        for r in rows.iter().take(limit as usize) {
+            items.push(self.operation_with_steps(r).await?);
+        }
+        Ok(Page {
+            items,
+            next_cursor: next_cursor(rows, limit)?,
+        })
+    }
+}
 
 #[async_trait]
 impl OperationStore for SqliteStore {
@@ -32,12 +47,7 @@ impl OperationStore for SqliteStore {
             .bind(page.limit as i64 + 1)
             .fetch_all(&self.pool)
             .await?;
-        let mut items = Vec::new();
-        for r in rows.iter().take(page.limit as usize) {
-            items.push(self.operation_with_steps(r).await?);
-        }
-        let next_cursor = next_cursor(&rows, page.limit)?;
-        Ok(Page { items, next_cursor })
+        self.page_with_steps(&rows, page.limit).await
     }
 
     async fn list_tenant_operations(
@@ -60,12 +70,7 @@ impl OperationStore for SqliteStore {
             .bind(page.limit as i64 + 1)
             .fetch_all(&self.pool)
             .await?;
-        let mut items = Vec::new();
-        for r in rows.iter().take(page.limit as usize) {
-            items.push(self.operation_with_steps(r).await?);
-        }
-        let next_cursor = next_cursor(&rows, page.limit)?;
-        Ok(Page { items, next_cursor })
+        self.page_with_steps(&rows, page.limit).await
     }
 
     async fn unfinished_operations(&self) -> StoreResult<Vec<Operation>> {
