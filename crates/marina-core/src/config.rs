@@ -275,10 +275,12 @@ pub struct MonitorConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FailoverConfig {
-    /// At most this many failovers of a cluster per `window_secs`.
+    /// A crash loop stops after this many failovers (`monitor/flapping.rs`).
     pub limit: u32,
+    /// How far back the failovers of a crash loop are looked for.
     pub window_secs: u64,
-    /// No automatic failover sooner than this after the previous one.
+    /// A primary that fails sooner than this after its promotion continues a
+    /// crash loop; one that served longer is failed over at once.
     pub min_interval_secs: u64,
     /// How long the elected replica gets to apply its relay log.
     pub relay_apply_timeout_secs: u64,

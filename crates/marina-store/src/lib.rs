@@ -260,6 +260,14 @@ pub trait OperationStore: Send + Sync {
         op_type: OperationType,
         since: &str,
     ) -> StoreResult<(u32, Option<String>)>;
+    /// When each operation of `op_type` on the cluster created at or after
+    /// `since` that did not fail was created, newest first.
+    async fn operation_times_since(
+        &self,
+        cluster_id: &str,
+        op_type: OperationType,
+        since: &str,
+    ) -> StoreResult<Vec<String>>;
     async fn update_step(&self, op_id: &str, idx: usize, status: StepStatus, at: &str) -> StoreResult<()>;
     async fn finish_operation(
         &self,

@@ -5,7 +5,7 @@
 //! operation:
 //! 1. **Detect** (`detect.rs`). A failed primary starts a failover operation —
 //!    unless the cluster is in `manual` mode or the anti-flapping guard refuses
-//!    (limit per window, minimum interval); every refusal is an event listing why,
+//!    (a crash loop, `flapping.rs`); every refusal is an event listing why,
 //!    and the cluster is `failed` (not serving writes) until an operator acts.
 //! 2. **Fence**: a reachable node that is writable but is not the primary is
 //!    fenced before anything else — a returning old primary is killed (see
@@ -538,27 +538,16 @@ impl Marina {
             ));
         }
         let f = &self.config.failover;
-        let since =
-            time_fmt::format_rfc3339(time::OffsetDateTime::now_utc() - time::Duration::seconds(f.window_secs as i64));
-        let (count, last) = self
+        let now = time::OffsetDateTime::now_utc();
+        let since = time_fmt::format_rfc3339(now - time::Duration::seconds(f.window_secs as i64));
+        let previous: Vec<_> = self
             .store
-            .count_operations_since(&cluster.id, OperationType::Failover, &since)
-            .await?;
-        if count >= f.limit {
-            return Ok(Some(format!(
-                "{count} failover(s) in the last {} s reached the limit of {}; an operator must act",
-                f.window_secs, f.limit
-            )));
-        }
-        if let Some(last) = last.as_deref().and_then(time_fmt::parse_rfc3339) {
-            let ago = (time::OffsetDateTime::now_utc() - last).whole_seconds();
-            if ago < f.min_interval_secs as i64 {
-                return Ok(Some(format!(
-                    "the previous failover was {ago} s ago, sooner than the minimum interval of {} s; an operator must act",
-                    f.min_interval_secs
-                )));
-            }
-        }
-        Ok(None)
+            .operation_times_since(&cluster.id, OperationType::Failover, &since)
+            .await?
+            .iter()
+            .filter_map(|t| time_fmt::parse_rfc3339(t))
+            .collect();
+        let settle = Duration::from_secs(f.min_interval_secs);
+        Ok(super::flapping::crash_loop(&previous, now, settle, f.limit).map(|l| l.describe(settle, f.limit)))
     }
 }

@@ -16,6 +16,7 @@
 mod detect;
 pub mod disk;
 mod evaluate;
+pub mod flapping;
 pub mod history;
 mod relay_repair;
 pub mod view;

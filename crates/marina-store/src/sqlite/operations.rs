@@ -119,6 +119,25 @@ impl OperationStore for SqliteStore {
         Ok((row.try_get::<i64, _>("n")? as u32, row.try_get("last")?))
     }
 
+    async fn operation_times_since(
+        &self,
+        cluster_id: &str,
+        op_type: OperationType,
+        since: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT created_at FROM operations \
+             WHERE cluster_id = $1 AND op_type = $2 AND created_at >= $3 AND status <> 'failed' \
+             ORDER BY created_at DESC",
+        )
+        .bind(cluster_id)
+        .bind(op_type.as_str())
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("created_at")?)).collect()
+    }
+
     async fn update_step(&self, op_id: &str, idx: usize, status: StepStatus, at: &str) -> StoreResult<()> {
         let sql = match status {
             StepStatus::Running => {
