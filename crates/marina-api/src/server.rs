@@ -49,6 +49,7 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(service::healthz))
         .routes(routes!(service::openapi))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(service::background_tasks))
         .routes(routes!(audit::list))
         .routes(routes!(backups::create, backups::list))
         .routes(routes!(backups::get, backups::delete))

@@ -354,6 +354,7 @@ pub struct BackupCreated {
 }
 list_type!(NodeSizeList, NodeSize);
 list_type!(TenantList, TenantView);
+list_type!(BackgroundTaskList, marina_core::background::TaskStatus);
 
 impl From<marina_common::model::Tenant> for TenantView {
     fn from(t: marina_common::model::Tenant) -> Self {

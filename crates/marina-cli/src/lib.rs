@@ -24,4 +24,4 @@ pub use commands::{
 pub use nodes::{NodeCmd, run_node};
 pub use ovh_apps::{OvhAppCmd, run_ovh_app};
 pub use security_groups::{SecurityGroupCmd, run_security_group};
-pub use tenants::{AuditCmd, TenantCmd, run_audit, run_tenant};
+pub use tenants::{AuditCmd, BackgroundTaskCmd, TenantCmd, run_audit, run_background_task, run_tenant};

@@ -1,5 +1,7 @@
-//! `marina tenant …` (creating and listing tenants is the operator's) and
-//! `marina audit list` (the tenant's mutating API calls).
+//! `marina tenant …` (creating and listing tenants is the operator's),
+//! `marina audit list` (the tenant's mutating API calls) and
+//! `marina background-task list` (the operator's view of the control plane's
+//! background work).
 
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -27,6 +29,37 @@ pub enum AuditCmd {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+}
+
+/// `marina background-task …`
+#[derive(Debug, Subcommand)]
+pub enum BackgroundTaskCmd {
+    /// Every background task: its last activation, result and error (operator).
+    List,
+}
+
+/// Runs `marina background-task …`.
+pub async fn run_background_task(common: &Common, cmd: BackgroundTaskCmd) -> anyhow::Result<()> {
+    let client = common.client()?;
+    let BackgroundTaskCmd::List = cmd;
+    let page = client.get("/v1/background-tasks").await?;
+    emit(common.output, &page["data"], |d| {
+        let items = d.as_array().cloned().unwrap_or_default();
+        columns(
+            &items,
+            &[
+                ("TASK", "name"),
+                ("ACTIVATIONS", "activations"),
+                ("FAILURES", "failures"),
+                ("LAST", "last.started_at"),
+                ("WHY", "last.reason"),
+                ("MS", "last.duration_ms"),
+                ("RESULT", "last.result"),
+                ("ERROR", "last.error"),
+            ],
+        )
+    });
+    Ok(())
 }
 
 /// Runs `marina tenant …`.

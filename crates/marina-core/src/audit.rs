@@ -11,19 +11,17 @@
 //! - A tenant's admins read their tenant's log, newest first.
 //! - The pruner removes entries older than `audit.retention_days`, hourly.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use marina_common::model::{AuditEvent, Scope};
 use marina_common::{Error, ids, time_fmt};
 use marina_store::{Page, PageRequest};
-use tokio_util::sync::CancellationToken;
 
 use crate::Marina;
 use crate::auth::AuthContext;
 
 /// How often old entries are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+pub(crate) const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What the API layer knows about a call once it was answered.
 #[derive(Debug, Clone)]
@@ -71,20 +69,5 @@ impl Marina {
         let keep = time::Duration::days(i64::from(self.config.audit.retention_days));
         let before = time_fmt::format_rfc3339(time::OffsetDateTime::now_utc() - keep);
         Ok(self.store.prune_audit_events(&before).await?)
-    }
-}
-
-/// Pruner loop: once at start, then every `PRUNE_EVERY`.
-pub async fn run_pruner(app: Arc<Marina>, cancel: CancellationToken) {
-    loop {
-        match app.prune_audit_events().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "pruned audit events past retention"),
-            Err(e) => tracing::warn!(error = %e, "pruning audit events failed; retrying later"),
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(PRUNE_EVERY) => {}
-        }
     }
 }

@@ -18,18 +18,16 @@
 //!   With binlog archiving, archived binlogs that end before the oldest kept
 //!   backup's GTID position go as well (no restore can use them).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use marina_common::model::{BackupPolicy, BackupStatus, ClusterRecord, ClusterStatus};
 use marina_common::{Error, time_fmt};
-use tokio_util::sync::CancellationToken;
 
 use crate::Marina;
 use crate::cron::Cron;
 
 /// How often schedules and retention are checked.
-const SCHEDULE_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const SCHEDULE_EVERY: Duration = Duration::from_secs(1);
 
 /// Parses and checks a policy from a PATCH body.
 pub fn check_policy(v: &serde_json::Value) -> Result<BackupPolicy, Error> {
@@ -65,19 +63,6 @@ impl Marina {
         };
         self.event(&c.tenant_id, &c.id, None, "backup_policy", message).await;
         Ok(())
-    }
-}
-
-/// Scheduler loop.
-pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
-    loop {
-        if let Err(e) = schedule_once(&app).await {
-            tracing::warn!(error = %e, "backup schedule pass failed; next pass retries");
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(SCHEDULE_EVERY) => {}
-        }
     }
 }
 

@@ -19,12 +19,11 @@
 //!   archiving started to the newest archived file's `rotated_at`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use marina_common::model::{ArchivedBinlog, ClusterRecord, ClusterStatus, NodeRole, NodeStatus};
 use marina_common::{Error, time_fmt};
-use tokio_util::sync::CancellationToken;
 
 use crate::Marina;
 use crate::operations::admin_err;
@@ -35,27 +34,26 @@ pub struct ArchiverState {
     last_flush: Mutex<HashMap<String, Instant>>,
 }
 
-/// Archiver loop.
-pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
-    loop {
-        if let Ok(clusters) = app.store.live_clusters().await {
-            for c in clusters {
-                if c.backup_policy.as_ref().is_some_and(|p| p.binlog_archive)
-                    && matches!(
-                        c.status,
-                        ClusterStatus::Active | ClusterStatus::Degraded | ClusterStatus::Updating
-                    )
-                    && let Err(e) = archive_once(&app, &c).await
-                {
-                    tracing::warn!(cluster_id = %c.id, error = %e, "binlog archiving failed; next pass retries");
-                }
+/// One activation (`background/`): archives every archiving cluster that is
+/// due; returns how many clusters archive and how many failed (one
+/// cluster's failure never stops the others).
+pub(crate) async fn archive_all(app: &Marina) -> Result<(usize, usize), Error> {
+    let (mut archiving, mut failed) = (0, 0);
+    for c in app.store.live_clusters().await? {
+        if c.backup_policy.as_ref().is_some_and(|p| p.binlog_archive)
+            && matches!(
+                c.status,
+                ClusterStatus::Active | ClusterStatus::Degraded | ClusterStatus::Updating
+            )
+        {
+            archiving += 1;
+            if let Err(e) = archive_once(app, &c).await {
+                failed += 1;
+                tracing::warn!(cluster_id = %c.id, error = %e, "binlog archiving failed; next pass retries");
             }
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
     }
+    Ok((archiving, failed))
 }
 
 /// The blob key of an archived binlog file.

@@ -1,6 +1,9 @@
 //! Crash injection for tests: when `MARINA_FAILPOINT` names a point
 //! (`<operation type>:<step>:<before|after>`), the process kills itself with
 //! SIGKILL there — the harshest crash, with no destructor or flush running.
+//! When `MARINA_PANICPOINT` names a point (`task:<background task>`,
+//! `monitor:evaluate`, `step:<operation type>:<step>`), the code there panics
+//! instead: the driver and the worker must turn that into a recorded failure.
 
 /// Dies if the failpoint `name` is armed.
 pub(crate) fn hit(name: &str) {
@@ -12,5 +15,14 @@ pub(crate) fn hit(name: &str) {
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
+    }
+}
+
+/// Panics if the panic point `name` is armed.
+pub(crate) fn panic_point(name: &str) {
+    if let Ok(armed) = std::env::var("MARINA_PANICPOINT")
+        && armed.split(',').any(|p| p == name)
+    {
+        panic!("panic point {name}");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod background;
 pub mod backup_schedule;
 pub mod backups;
 pub mod binlog_archive;
@@ -40,7 +41,6 @@ use marina_engine::{MysqlAdmin, NodeAdmin};
 use marina_runtime::{LocalRuntime, NodeRuntime};
 use marina_store::{SqliteStore, Store};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, EndpointMode};
 pub use marina_engine::catalog::NodeView as NodeLiveView;
@@ -90,6 +90,8 @@ pub struct Marina {
     pub blobs: Arc<dyn marina_backup::BlobStore>,
     /// The binlog archiver's memory (last rotation per cluster).
     pub(crate) archiver: binlog_archive::ArchiverState,
+    /// Every background task's latest activation (`background/`).
+    pub(crate) background: background::Registry,
 }
 
 impl Marina {
@@ -177,21 +179,8 @@ impl Marina {
             metrics: metrics::Metrics::default(),
             blobs,
             archiver: binlog_archive::ArchiverState::default(),
+            background: background::Registry::default(),
         }))
-    }
-
-    /// Starts the operation worker, the supervisor and the monitor; they stop
-    /// when `cancel` fires.
-    pub fn spawn_background(self: &Arc<Self>, cancel: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![
-            tokio::spawn(operations::worker::run(self.clone(), cancel.clone())),
-            tokio::spawn(supervisor::run(self.clone(), cancel.clone())),
-            tokio::spawn(monitor::run(self.clone(), cancel.clone())),
-            tokio::spawn(refusals::run(self.clone(), cancel.clone())),
-            tokio::spawn(audit::run_pruner(self.clone(), cancel.clone())),
-            tokio::spawn(backup_schedule::run(self.clone(), cancel.clone())),
-            tokio::spawn(binlog_archive::run(self.clone(), cancel)),
-        ]
     }
 
     /// Looks up a size in the catalog.

@@ -89,6 +89,10 @@ pub struct Metrics {
     promotions: Mutex<Counts<PromotionKey>>,
     /// Promotion durations by kind.
     promotion_duration: Mutex<BTreeMap<String, Histogram>>,
+    /// Background-task activations by (task, result).
+    background: Mutex<Counts<(String, String)>>,
+    /// Background-task activation durations by task.
+    background_duration: Mutex<Histograms<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -144,6 +148,21 @@ impl Metrics {
 
     pub fn http_snapshot(&self) -> (Counts<HttpKey>, Histograms<(String, String)>) {
         (lock(&self.http).clone(), lock(&self.http_latency).clone())
+    }
+
+    /// A finished background-task activation.
+    pub fn background_activation(&self, task: &str, result: &str, elapsed: Duration) {
+        *lock(&self.background)
+            .entry((task.to_string(), result.to_string()))
+            .or_default() += 1;
+        lock(&self.background_duration)
+            .entry(task.to_string())
+            .or_insert_with(|| Histogram::new(FAST_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn background_snapshot(&self) -> (Counts<(String, String)>, Histograms<String>) {
+        (lock(&self.background).clone(), lock(&self.background_duration).clone())
     }
 
     pub fn operations_snapshot(&self) -> (Counts<(String, String)>, Histograms<String>) {

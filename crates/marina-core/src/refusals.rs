@@ -9,15 +9,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddrV4};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
 
 use crate::Marina;
 
 /// How often refusals are collected and logged.
-const REPORT_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// Counters of refused connections.
 #[derive(Default)]
@@ -75,26 +73,17 @@ impl Marina {
     }
 }
 
-/// Reporter loop.
-pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(REPORT_EVERY) => {}
-        }
-        report_once(&app).await;
-    }
-}
-
 /// Collects new refusals, logs them and adds them to the ledger.
-pub async fn report_once(app: &Marina) {
+/// Returns how many new refusals it counted.
+pub async fn report_once(app: &Marina) -> u64 {
     let counts = match app.datapath.refusals().await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, "cannot read refused connections");
-            return;
+            return 0;
         }
     };
+    let mut total = 0;
     let owners = app.endpoint_owners();
     let mut seen = app.refusals.seen.lock().unwrap_or_else(|e| e.into_inner());
     let mut by_cluster = app.refusals.by_cluster.lock().unwrap_or_else(|e| e.into_inner());
@@ -116,5 +105,7 @@ pub async fn report_once(app: &Marina) {
                 "endpoint connection refused by the cluster's security groups");
         }
         *by_cluster.entry((cluster_id, kind)).or_default() += new;
+        total += new;
     }
+    total
 }

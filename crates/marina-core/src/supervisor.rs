@@ -46,7 +46,6 @@ use marina_common::Error;
 use marina_common::model::{ClusterRecord, ClusterStatus, FailoverMode, NodeRecord, NodeRole, NodeStatus};
 use marina_endpoints::{EndpointPlan, NodeGuard, Route};
 use marina_runtime::ProcessState;
-use tokio_util::sync::CancellationToken;
 
 use crate::Marina;
 use crate::operations::runtime_err;
@@ -65,21 +64,6 @@ const SERVING: &[ClusterStatus] = &[
     ClusterStatus::FailingOver,
 ];
 
-/// Supervisor loop.
-pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
-    let interval = Duration::from_millis(app.config.nodes.reconcile_interval_ms);
-    loop {
-        if let Err(e) = reconcile_once(&app).await {
-            tracing::warn!(error = %e, "supervisor pass failed; next pass retries");
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = app.reconcile.notified() => {}
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
-}
-
 /// One reconciliation pass.
 pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
     for cluster in app.store.live_clusters().await? {
@@ -92,7 +76,10 @@ pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
             tracing::warn!(cluster_id = %cluster.id, error = %e, "reconciling cluster failed");
         }
     }
-    remove_orphans(app).await?;
+    // An orphan that cannot be removed now never holds back the endpoints.
+    if let Err(e) = remove_orphans(app).await {
+        tracing::warn!(error = %e, "removing orphan nodes failed; next pass retries");
+    }
     let _turn = app.endpoints_turn.lock().await;
     let desired = desired_plan(app).await?;
     let stale = {

@@ -109,6 +109,13 @@ enum Command {
         #[command(subcommand)]
         cmd: marina_cli::AuditCmd,
     },
+    /// The control plane's background tasks and their last activation (operator).
+    BackgroundTask {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::BackgroundTaskCmd,
+    },
     /// Check this host for what Marina needs, one line per check.
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script: `marina completion bash > /etc/bash_completion.d/marina`.
@@ -232,6 +239,7 @@ fn main() -> std::process::ExitCode {
             Command::SecurityGroup { common, cmd } => marina_cli::run_security_group(&common, cmd).await,
             Command::Tenant { common, cmd } => marina_cli::run_tenant(&common, cmd).await,
             Command::Audit { common, cmd } => marina_cli::run_audit(&common, cmd).await,
+            Command::BackgroundTask { common, cmd } => marina_cli::run_background_task(&common, cmd).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Completion { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();

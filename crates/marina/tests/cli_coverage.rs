@@ -110,6 +110,7 @@ const COVERAGE: &[(&str, &str, &str)] = &[
         "/v1/security-groups/{sg_id}/rules/{rule_id}",
         "security-group rule delete",
     ),
+    ("GET", "/v1/background-tasks", "background-task list"),
     ("GET", "/v1/tenants", "tenant list"),
     ("POST", "/v1/tenants", "tenant create"),
     ("GET", "/v1/tenants/current", "tenant show"),

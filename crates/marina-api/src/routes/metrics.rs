@@ -113,6 +113,28 @@ async fn families(app: &Marina, out: &mut Exposition) -> Result<(), marina_commo
         app.auth_failures.load(Ordering::Relaxed),
     );
 
+    let (activations, durations) = m.background_snapshot();
+    out.family(
+        "marina_background_task_activations_total",
+        "counter",
+        "Background-task activations finished, by task and result (ok, failed, panicked).",
+    );
+    for ((task, result), n) in &activations {
+        out.sample(
+            "marina_background_task_activations_total",
+            &[("task", task), ("result", result)],
+            n,
+        );
+    }
+    out.family(
+        "marina_background_task_duration_seconds",
+        "histogram",
+        "Background-task activation durations, by task.",
+    );
+    for (task, h) in &durations {
+        out.histogram("marina_background_task_duration_seconds", &[("task", task)], h);
+    }
+
     let (ops, durations) = m.operations_snapshot();
     out.family(
         "marina_operations_total",

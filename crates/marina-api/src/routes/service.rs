@@ -139,3 +139,16 @@ pub async fn get_tenant(
         .ok_or_else(|| Error::not_found("tenant", &id))?;
     Ok(axum::Json(TenantView::from(t)))
 }
+
+/// Every background task of the control plane: its last activation (why,
+/// when, how long, result, error) and its status (the operator's tenant only).
+#[utoipa::path(get, path = "/v1/background-tasks", tag = "service", security(("bearer" = [])),
+    responses((status = 200, body = BackgroundTaskList), (status = 403, body = ErrorBody)))]
+pub async fn background_tasks(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+) -> ApiResult<axum::Json<BackgroundTaskList>> {
+    app.require_operator(&auth, Scope::Read, "read background tasks")
+        .await?;
+    Ok(axum::Json(BackgroundTaskList::new(app.background_tasks(), None)))
+}

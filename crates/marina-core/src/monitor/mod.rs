@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use marina_common::model::{ClusterStatus, NodeRecord};
 use marina_engine::probe::ProbeConn;
-use tokio_util::sync::CancellationToken;
 
 use crate::Marina;
 
@@ -147,23 +146,6 @@ impl MonitorState {
     }
 }
 
-/// Monitor loop.
-pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
-    let mut conns: HashMap<String, ProbeConn> = HashMap::new();
-    let interval = Duration::from_millis(app.config.monitor.interval_ms);
-    loop {
-        let started = Instant::now();
-        if let Err(e) = tick(&app, &mut conns).await {
-            tracing::warn!(error = %e, "monitor tick failed");
-        }
-        let rest = interval.saturating_sub(started.elapsed());
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(rest) => {}
-        }
-    }
-}
-
 /// Reads the host's free space once for the tick's evaluations, and measures
 /// the directories of the nodes due (`disk::measure_due`), off the async
 /// threads.
@@ -220,7 +202,26 @@ const PROBED: &[ClusterStatus] = &[
     ClusterStatus::Updating,
 ];
 
-async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Result<(), marina_common::Error> {
+/// What one tick did (the background task's status).
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct TickReport {
+    /// Clusters probed.
+    pub clusters: usize,
+    /// Nodes probed.
+    pub nodes: usize,
+    /// Evaluations started (a cluster still being evaluated is skipped).
+    pub evaluations: usize,
+    /// Clusters that could not be probed this tick, with why.
+    pub skipped: Vec<String>,
+}
+
+/// One tick: probe every node, then evaluate each cluster in a task of its
+/// own. `conns` are the persistent probe connections, kept between ticks.
+pub(crate) async fn tick(
+    app: &Arc<Marina>,
+    conns: &mut HashMap<String, ProbeConn>,
+) -> Result<TickReport, marina_common::Error> {
+    let mut report = TickReport::default();
     let clusters: Vec<_> = app
         .store
         .live_clusters()
@@ -234,7 +235,17 @@ async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Resu
     let mut wanted = HashSet::new();
     for c in clusters {
         let nodes = app.store.list_nodes(&c.id).await?;
-        let secrets = app.cluster_secrets(&c)?;
+        // One cluster's bad state never stops the monitor for the others.
+        let secrets = match app.cluster_secrets(&c) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(cluster_id = %c.id, error = %e, "cannot probe a cluster: its secrets are unreadable");
+                report.skipped.push(format!("{}: {e}", c.id));
+                continue;
+            }
+        };
+        report.clusters += 1;
+        report.nodes += nodes.len();
         for n in &nodes {
             wanted.insert(n.id.clone());
             let mut conn = conns
@@ -291,23 +302,51 @@ async fn tick(app: &Arc<Marina>, conns: &mut HashMap<String, ProbeConn>) -> Resu
         {
             continue;
         }
+        let Some(guard) = Evaluating::claim(app, &cluster.id) else {
+            continue;
+        };
+        report.evaluations += 1;
+        tokio::spawn(async move {
+            let app = guard.app.clone();
+            crate::failpoint::panic_point("monitor:evaluate");
+            if let Err(e) = evaluate::evaluate(&app, &cluster, &nodes).await {
+                tracing::warn!(cluster_id = %cluster.id, error = %e, "cluster evaluation failed; next tick retries");
+            }
+            drop(guard);
+        });
+    }
+    Ok(report)
+}
+
+/// A cluster being evaluated: at most one evaluation per cluster, released
+/// when the guard drops — at the end, on an error or in a panic.
+struct Evaluating {
+    app: Arc<Marina>,
+    cluster_id: String,
+}
+
+impl Evaluating {
+    fn claim(app: &Arc<Marina>, cluster_id: &str) -> Option<Evaluating> {
         let fresh = app
             .monitor
             .busy
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(cluster.id.clone());
-        if !fresh {
-            continue;
-        }
-        let app = app.clone();
-        tokio::spawn(async move {
-            let id = cluster.id.clone();
-            if let Err(e) = evaluate::evaluate(&app, &cluster, &nodes).await {
-                tracing::warn!(cluster_id = %id, error = %e, "cluster evaluation failed; next tick retries");
-            }
-            app.monitor.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        });
+            .insert(cluster_id.to_string());
+        fresh.then(|| Evaluating {
+            app: app.clone(),
+            cluster_id: cluster_id.to_string(),
+        })
     }
-    Ok(())
+}
+
+impl Drop for Evaluating {
+    fn drop(&mut self) {
+        self.app
+            .monitor
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.cluster_id);
+    }
 }

@@ -3,49 +3,76 @@
 //! timer; at start-up its first activation picks up whatever a crashed process
 //! left running.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use marina_common::Error;
 use marina_common::model::{Operation, OperationError, OperationStatus, OperationType, StepStatus};
 use marina_common::time_fmt::now_rfc3339;
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
 use super::{
     add_node, backup, create, delete, failover, node_action, remove_node, reseed, resize, restore, switchover,
 };
 use crate::{Marina, failpoint};
 
-/// Worker loop.
-pub async fn run(app: Arc<Marina>, cancel: CancellationToken) {
-    loop {
-        match app.store.unfinished_operations().await {
-            Ok(ops) => {
-                for op in ops {
-                    let fresh = app
-                        .inflight
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(op.id.clone());
-                    if fresh {
-                        tokio::spawn(execute(app.clone(), op));
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "operation worker cannot read the store"),
+/// One activation (`background/`): starts every unfinished operation not
+/// already running here; returns how many started and how many run.
+pub(crate) async fn claim_once(app: &Arc<Marina>) -> Result<(usize, usize), Error> {
+    let mut started = 0;
+    for op in app.store.unfinished_operations().await? {
+        if let Some(guard) = InFlight::claim(app, &op.id) {
+            started += 1;
+            tokio::spawn(execute(app.clone(), op, guard));
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = app.work.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
+    }
+    let running = app.inflight.lock().unwrap_or_else(|e| e.into_inner()).len();
+    Ok((started, running))
+}
+
+/// An operation this process is executing: its id stays in `Marina::inflight`
+/// until the guard drops — when the operation ends, fails or panics.
+pub(crate) struct InFlight {
+    app: Arc<Marina>,
+    id: String,
+}
+
+impl InFlight {
+    /// The guard, unless the operation already runs here.
+    fn claim(app: &Arc<Marina>, id: &str) -> Option<InFlight> {
+        let fresh = app
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string());
+        fresh.then(|| InFlight {
+            app: app.clone(),
+            id: id.to_string(),
+        })
     }
 }
 
-async fn execute(app: Arc<Marina>, op: Operation) {
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.app
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        self.app.reconcile.notify_one();
+    }
+}
+
+async fn execute(app: Arc<Marina>, op: Operation, _guard: InFlight) {
     let started = std::time::Instant::now();
     tracing::info!(op_id = %op.id, op_type = %op.op_type, "running operation");
-    let result = run_steps(&app, &op).await;
+    // The steps run in a task of their own: a panic in one is the operation's
+    // failure (rolled back by its failure handler), not a stuck cluster.
+    let (a, o) = (app.clone(), op.clone());
+    let result = match tokio::spawn(async move { run_steps(&a, &o).await }).await {
+        Ok(r) => r,
+        Err(e) => Err(Error::internal(format!(
+            "a step panicked: {}",
+            crate::background::panic_message(e)
+        ))),
+    };
     let (status, error) = match result {
         Ok(()) => (OperationStatus::Succeeded, None),
         Err(e) => {
@@ -83,8 +110,6 @@ async fn execute(app: Arc<Marina>, op: Operation) {
             elapsed,
         );
     }
-    app.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&op.id);
-    app.reconcile.notify_one();
 }
 
 async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
@@ -109,6 +134,7 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
             .await?;
         let point = format!("{}:{}", op.op_type, step.name);
         failpoint::hit(&format!("{point}:before"));
+        failpoint::panic_point(&format!("step:{point}"));
         let outcome = match op.op_type {
             OperationType::CreateCluster => create::run_step(app, op, &step.name).await,
             OperationType::DeleteCluster => delete::run_step(app, op, &step.name).await,

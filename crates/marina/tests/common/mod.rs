@@ -32,6 +32,9 @@ pub struct TestApp {
     serve_args: Vec<String>,
     /// The server's last start-up line (`marina listening on …`).
     pub listening: String,
+    /// Environment added to the server's (e.g. `MARINA_PANICPOINT`) on its
+    /// next `spawn_server`.
+    pub extra_env: Vec<(String, String)>,
     /// Holds this test's node port window (see `port_window`).
     _ports: std::fs::File,
 }
@@ -183,6 +186,7 @@ impl TestApp {
             data,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             listening: String::new(),
+            extra_env: Vec::new(),
             _ports: ports,
         };
         app.spawn_server(None);
@@ -227,6 +231,8 @@ impl TestApp {
             Some(fp) => cmd.env("MARINA_FAILPOINT", fp),
             None => cmd.env_remove("MARINA_FAILPOINT"),
         };
+        cmd.env_remove("MARINA_PANICPOINT");
+        cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().expect("spawn marina serve");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
