@@ -269,6 +269,9 @@ pub trait OperationStore: Send + Sync {
         since: &str,
     ) -> StoreResult<Vec<String>>;
     async fn update_step(&self, op_id: &str, idx: usize, status: StepStatus, at: &str) -> StoreResult<()>;
+    /// Records why an unfinished operation failed, before its failure handler
+    /// runs: an operation resumed with an error only runs that handler.
+    async fn record_operation_error(&self, id: &str, error: &OperationError) -> StoreResult<()>;
     async fn finish_operation(
         &self,
         id: &str,

@@ -136,3 +136,57 @@ async fn background_tasks_are_the_operators() {
     assert_eq!(s, 403, "{body}");
     assert_eq!(body["error"]["code"], "forbidden", "{body}");
 }
+
+/// A crash between a step's failure and the operation's end: after the
+/// restart only the failure handler runs, never the failed step again (here
+/// the step would succeed if re-run, so a re-run would show as a success).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_a_failure_runs_only_the_failure_handler() {
+    let mut app = TestApp::start().await;
+    let (c, _) = app.create_cluster("rollback", 1).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    app.extra_env
+        .push(("MARINA_PANICPOINT".into(), "step:backup:finalize".into()));
+    app.crash_during(
+        "backup:on_failure:before",
+        reqwest::Method::POST,
+        &format!("/v1/clusters/{id}/backups"),
+        Some(json!({"method": "logical"})),
+    )
+    .await;
+    // `crash_during` restarted the server with the panic point still armed:
+    // restart it once more without, so a re-run step would succeed.
+    app.kill_server();
+    app.extra_env.clear();
+    app.spawn_server(None);
+    let (_, ops) = app.get(&format!("/v1/clusters/{id}/operations")).await;
+    let op = ops["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "backup")
+        .cloned()
+        .expect("the backup operation");
+    let op = app.wait_op(op["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    assert_eq!(op["status"], "failed", "{op}");
+    assert!(
+        op["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("a step panicked: panic point step:backup:finalize"),
+        "{op}"
+    );
+    let finalize = op["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "finalize")
+        .cloned()
+        .unwrap();
+    assert_eq!(finalize["status"], "failed", "{op}");
+    // The handler ran: the backup is failed, the cluster serves.
+    let (_, backups) = app.get(&format!("/v1/clusters/{id}/backups")).await;
+    assert_eq!(backups["data"][0]["status"], "failed", "{backups}");
+    let (_, c) = app.get(&format!("/v1/clusters/{id}")).await;
+    assert_eq!(c["status"], "active", "{c}");
+}

@@ -63,33 +63,29 @@ impl Drop for InFlight {
 async fn execute(app: Arc<Marina>, op: Operation, _guard: InFlight) {
     let started = std::time::Instant::now();
     tracing::info!(op_id = %op.id, op_type = %op.op_type, "running operation");
-    // The steps run in a task of their own: a panic in one is the operation's
-    // failure (rolled back by its failure handler), not a stuck cluster.
-    let (a, o) = (app.clone(), op.clone());
-    let result = match tokio::spawn(async move { run_steps(&a, &o).await }).await {
-        Ok(r) => r,
-        Err(e) => Err(Error::internal(format!(
-            "a step panicked: {}",
-            crate::background::panic_message(e)
-        ))),
-    };
-    let (status, error) = match result {
-        Ok(()) => (OperationStatus::Succeeded, None),
-        Err(e) => {
-            tracing::warn!(op_id = %op.id, error = %e, "operation failed");
-            on_failure(&app, &op, &e).await;
-            let message = match &e {
-                Error::Internal { context } => context.clone(),
-                other => other.to_string(),
-            };
-            (
-                OperationStatus::Failed,
-                Some(OperationError {
-                    code: e.code().into(),
-                    message,
-                }),
-            )
+    let (status, error) = match op.error.clone() {
+        // It failed before a restart: only its failure handler runs again,
+        // never the failed step against a cluster being rolled back.
+        Some(recorded) => {
+            tracing::warn!(op_id = %op.id, error = %recorded.message, "resuming a failed operation's failure handler");
+            on_failure(&app, &op, &Error::internal(recorded.message.clone())).await;
+            (OperationStatus::Failed, Some(recorded))
         }
+        None => match steps_in_own_task(&app, &op).await {
+            Ok(()) => (OperationStatus::Succeeded, None),
+            Err(e) => {
+                tracing::warn!(op_id = %op.id, error = %e, "operation failed");
+                let error = operation_error(&e);
+                // Durable before the handler runs (see above); if this write
+                // fails, a restart re-runs the step, as before the failure.
+                if let Err(err) = app.store.record_operation_error(&op.id, &error).await {
+                    tracing::error!(op_id = %op.id, error = %err, "cannot record an operation's failure");
+                }
+                failpoint::hit(&format!("{}:on_failure:before", op.op_type));
+                on_failure(&app, &op, &e).await;
+                (OperationStatus::Failed, Some(error))
+            }
+        },
     };
     if let Err(e) = app
         .store
@@ -109,6 +105,31 @@ async fn execute(app: Arc<Marina>, op: Operation, _guard: InFlight) {
             status == OperationStatus::Succeeded,
             elapsed,
         );
+    }
+}
+
+/// The steps run in a task of their own: a panic in one is the operation's
+/// failure (rolled back by its failure handler), not a stuck cluster.
+async fn steps_in_own_task(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
+    let (a, o) = (app.clone(), op.clone());
+    match tokio::spawn(async move { run_steps(&a, &o).await }).await {
+        Ok(r) => r,
+        Err(e) => Err(Error::internal(format!(
+            "a step panicked: {}",
+            crate::background::panic_message(e)
+        ))),
+    }
+}
+
+/// How a failure is recorded and shown.
+fn operation_error(e: &Error) -> OperationError {
+    let message = match e {
+        Error::Internal { context } => context.clone(),
+        other => other.to_string(),
+    };
+    OperationError {
+        code: e.code().into(),
+        message,
     }
 }
 

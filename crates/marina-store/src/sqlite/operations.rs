@@ -159,6 +159,19 @@ impl OperationStore for SqliteStore {
         Ok(())
     }
 
+    async fn record_operation_error(&self, id: &str, error: &OperationError) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE operations SET error_code = $1, error_message = $2 \
+             WHERE id = $3 AND status IN ('pending', 'running')",
+        )
+        .bind(&error.code)
+        .bind(&error.message)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn finish_operation(
         &self,
         id: &str,
@@ -166,6 +179,7 @@ impl OperationStore for SqliteStore {
         error: Option<&OperationError>,
         at: &str,
     ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE operations SET status = $1, error_code = $2, error_message = $3, finished_at = $4, \
              started_at = COALESCE(started_at, $4) WHERE id = $5",
@@ -175,8 +189,20 @@ impl OperationStore for SqliteStore {
         .bind(error.map(|e| e.message.as_str()))
         .bind(at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        // A step a panic or a crash left running ends with its operation.
+        if status == OperationStatus::Failed {
+            sqlx::query(
+                "UPDATE operation_steps SET status = 'failed', finished_at = $1 \
+                 WHERE operation_id = $2 AND status = 'running'",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }
