@@ -21,6 +21,7 @@ use marina_common::model::*;
 
 use crate::Marina;
 use crate::nodes::SERVING;
+use crate::operations::step::Step;
 use crate::operations::{new_operation, rolling_steps};
 
 impl Marina {
@@ -73,7 +74,7 @@ impl Marina {
             .find(|n| n.role == NodeRole::Primary)
             .map(|n| n.id.as_str());
         let mut op = new_operation(&c.tenant_id, OperationType::RebootCluster, &c.id);
-        op.steps = rolling_steps("reboot:", &replicas, primary, switchover_to.is_some());
+        op.steps = rolling_steps(Step::Reboot, &replicas, primary, switchover_to.is_some());
         op.params = Some(serde_json::json!({ "switchover_to": switchover_to }));
         self.begin_node_operation(&c, &op).await?;
         self.event(
@@ -131,7 +132,7 @@ impl Marina {
             .iter()
             .find(|n| n.role == NodeRole::Primary)
             .map(|n| n.id.as_str());
-        op.steps = rolling_steps("resize:", &replicas, primary, switchover_to.is_some());
+        op.steps = rolling_steps(Step::Resize, &replicas, primary, switchover_to.is_some());
         op.params = Some(serde_json::json!({ "size_id": size.id, "switchover_to": switchover_to }));
         if t == OperationType::ResizeNode {
             op.node_id = Some(targets[0].id.clone());

@@ -27,12 +27,18 @@ use marina_common::Error;
 use marina_common::model::{NodeRole, NodeStatus, Operation};
 
 use super::datadir::{fresh_dir, install_prepared, stream_copy};
+use super::step::StepKind;
 use super::{StepContext, admin_err, attach_copy, end_updating, op_node, primary_of, runtime_err};
 use crate::Marina;
 
-pub(super) const STEPS: &[&str] = &["copy_data", "start_node", "attach", "finish"];
+pub(super) const STEPS: &[StepKind] = &[
+    StepKind::CopyData,
+    StepKind::StartNode,
+    StepKind::Attach,
+    StepKind::Finish,
+];
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let StepContext {
         cluster,
         nodes,
@@ -41,7 +47,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
     let node = op_node(op, &nodes)?;
     let primary = primary_of(&nodes)?;
     match step {
-        "copy_data" => {
+        StepKind::CopyData => {
             let dir = app.runtime.node_dir(&node.id);
             let marker = dir.join(format!("cloned-{}", op.id));
             if marker.exists() {
@@ -67,13 +73,13 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .await;
             Ok(())
         }
-        "start_node" => {
+        StepKind::StartNode => {
             let spec = app.node_spec(&cluster, node, &secrets)?;
             app.runtime.prepare(&spec).await.map_err(runtime_err)?;
             app.runtime.start(&spec).await.map_err(runtime_err)?;
             Ok(())
         }
-        "attach" => {
+        StepKind::Attach => {
             let gtid = node.rejoin_gtid.clone().unwrap_or_default();
             attach_copy(app, node, primary, &secrets, &gtid).await?;
             app.admin
@@ -81,7 +87,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
                 .await
                 .map_err(admin_err)
         }
-        "finish" => {
+        StepKind::Finish => {
             app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
             app.store.set_node_ha(&node.id, None, None).await?;
             end_updating(app, &cluster.id).await?;

@@ -28,10 +28,11 @@ use marina_runtime::ProcessState;
 
 use super::StepContext;
 use super::datadir::{fresh_dir, pipeline_err};
+use super::step::StepKind;
 use crate::Marina;
 use crate::backups::{data_key, manifest_key, prefix};
 
-pub(super) const STEPS: &[&str] = &["take_backup", "finalize"];
+pub(super) const STEPS: &[StepKind] = &[StepKind::TakeBackup, StepKind::Finalize];
 
 /// How hard a backup from `source` may work while the host is busy: the
 /// configured pace, the node's own `mariadbd` (which a dump keeps busy by
@@ -110,7 +111,7 @@ pub(super) async fn choose_source(
         .map(|p| (p.clone(), false))
 }
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let StepContext {
         cluster,
         nodes,
@@ -118,7 +119,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
     } = StepContext::load(app, op).await?;
     let mut b = backup_of(app, op).await?;
     match step {
-        "take_backup" => {
+        StepKind::TakeBackup => {
             let (source, from_replica) = choose_source(app, &nodes, &secrets)
                 .await
                 .ok_or_else(|| Error::Unavailable(format!("cluster {} has no node to back up", cluster.id)))?;
@@ -184,7 +185,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             app.store.update_backup(&b).await?;
             Ok(())
         }
-        "finalize" => {
+        StepKind::Finalize => {
             let finished = now_rfc3339();
             let manifest = Manifest {
                 backup_id: b.id.clone(),

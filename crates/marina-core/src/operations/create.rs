@@ -23,21 +23,22 @@ use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRole, NodeStatus, Operation};
 
 use super::StepContext;
+use super::step::StepKind;
 use super::{admin_err, each_node, primary_of, runtime_err};
 use crate::Marina;
 
-pub(super) const STEPS: &[&str] = &[
-    "prepare_nodes",
-    "start_nodes",
-    "configure_replication",
-    "create_catalog",
-    "activate",
+pub(super) const STEPS: &[StepKind] = &[
+    StepKind::PrepareNodes,
+    StepKind::StartNodes,
+    StepKind::ConfigureReplication,
+    StepKind::CreateCatalog,
+    StepKind::Activate,
 ];
 
 /// How long replicas get to connect to the primary.
 const REPLICA_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let StepContext {
         cluster,
         nodes,
@@ -45,7 +46,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
     } = StepContext::load(app, op).await?;
     let cluster_id = cluster.id.as_str();
     match step {
-        "prepare_nodes" => {
+        StepKind::PrepareNodes => {
             let c = cluster.clone();
             let s = secrets.clone();
             each_node(app, &nodes, move |app, n| {
@@ -54,7 +55,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             })
             .await
         }
-        "start_nodes" => {
+        StepKind::StartNodes => {
             let c = cluster.clone();
             let s = secrets.clone();
             each_node(app, &nodes, move |app, n| {
@@ -63,7 +64,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             })
             .await
         }
-        "configure_replication" => {
+        StepKind::ConfigureReplication => {
             let primary = primary_of(&nodes)?;
             let semisync = cluster.primary_waits_for_acks();
             app.admin
@@ -84,7 +85,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             }
             Ok(())
         }
-        "create_catalog" => match &secrets.initial_catalog {
+        StepKind::CreateCatalog => match &secrets.initial_catalog {
             Some(initial) => {
                 let primary = primary_of(&nodes)?;
                 app.create_initial_catalog(&app.mgmt_addr(primary, &secrets), initial)
@@ -96,7 +97,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             }
             None => Ok(()),
         },
-        "activate" => {
+        StepKind::Activate => {
             // Routes first: the endpoints of a creating cluster marked ready
             // are applied, then the cluster turns active (already active on
             // a re-run after a crash: nothing to do here).

@@ -15,15 +15,21 @@ use std::time::Duration;
 use marina_common::Error;
 use marina_common::model::{ClusterStatus, Operation};
 
+use super::step::StepKind;
 use super::{each_node, runtime_err};
 use crate::Marina;
 
-pub(super) const STEPS: &[&str] = &["remove_endpoints", "stop_nodes", "remove_files", "release_resources"];
+pub(super) const STEPS: &[StepKind] = &[
+    StepKind::RemoveEndpoints,
+    StepKind::StopNodes,
+    StepKind::RemoveFiles,
+    StepKind::ReleaseResources,
+];
 
 /// Grace period for a node's clean shutdown.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let cluster_id = op
         .cluster_id
         .as_deref()
@@ -34,20 +40,20 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
     };
     let nodes = app.store.list_nodes(cluster_id).await?;
     match step {
-        "remove_endpoints" => crate::supervisor::apply_endpoints(app).await,
-        "stop_nodes" => {
+        StepKind::RemoveEndpoints => crate::supervisor::apply_endpoints(app).await,
+        StepKind::StopNodes => {
             each_node(app, &nodes, |app, n| async move {
                 app.runtime.stop(&n.id, STOP_GRACE).await.map_err(runtime_err)
             })
             .await
         }
-        "remove_files" => {
+        StepKind::RemoveFiles => {
             each_node(app, &nodes, |app, n| async move {
                 app.runtime.destroy(&n.id).await.map_err(runtime_err)
             })
             .await
         }
-        "release_resources" => {
+        StepKind::ReleaseResources => {
             if !app.store.finish_cluster_delete(cluster_id).await? {
                 return Err(Error::Conflict(format!(
                     "cluster {} is no longer being deleted",

@@ -27,16 +27,17 @@ use marina_engine::probe::ProbeConn;
 
 use super::StepContext;
 use super::elect::{Candidate, elect};
+use super::step::StepKind;
 use super::{admin_err, new_operation};
 use crate::Marina;
 
-pub(super) const STEPS: &[&str] = &[
-    "elect",
-    "fence_old_primary",
-    "apply_relay_log",
-    "promote",
-    "repoint_replicas",
-    "move_endpoints",
+pub(super) const STEPS: &[StepKind] = &[
+    StepKind::Elect,
+    StepKind::FenceOldPrimary,
+    StepKind::ApplyRelayLog,
+    StepKind::Promote,
+    StepKind::RepointReplicas,
+    StepKind::MoveEndpoints,
 ];
 
 /// Statuses from which a failover may start.
@@ -103,7 +104,7 @@ impl Marina {
     }
 }
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let StepContext {
         cluster,
         nodes,
@@ -124,7 +125,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         .iter()
         .find(|n| n.role == NodeRole::Primary && Some(n.id.as_str()) != current.node_id.as_deref());
     match step {
-        "elect" => {
+        StepKind::Elect => {
             let mut cands = Vec::new();
             for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
                 let usable = n.status.may_be_promoted();
@@ -161,7 +162,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .await;
             Ok(())
         }
-        "fence_old_primary" => {
+        StepKind::FenceOldPrimary => {
             crate::supervisor::apply_endpoints(app).await?;
             // Every replica stops receiving from the old primary, in parallel: an
             // IO thread stuck on a hung primary makes STOP SLAVE wait for its
@@ -201,7 +202,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             }
             Ok(())
         }
-        "apply_relay_log" => {
+        StepKind::ApplyRelayLog => {
             let c = candidate.ok_or_else(|| Error::internal("no elected candidate"))?;
             let addr = app.mgmt_addr(c, &secrets);
             // An old primary that still answers (a forced failover) is read-only
@@ -243,16 +244,16 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             }
             Ok(())
         }
-        "promote" => {
+        StepKind::Promote => {
             let c = candidate.ok_or_else(|| Error::internal("no elected candidate"))?;
             promote(app, &cluster, c, old_primary, &secrets, true).await
         }
-        "repoint_replicas" => {
+        StepKind::RepointReplicas => {
             let c = candidate.ok_or_else(|| Error::internal("no elected candidate"))?;
             repoint(app, &cluster, &nodes, c, old_primary, &secrets).await;
             Ok(())
         }
-        "move_endpoints" => {
+        StepKind::MoveEndpoints => {
             finish(app, &cluster, ClusterStatus::FailingOver).await?;
             let took = current
                 .started_at

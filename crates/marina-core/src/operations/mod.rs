@@ -24,14 +24,16 @@ mod remove_node;
 mod reseed;
 mod resize;
 mod restore;
+pub mod step;
 mod switchover;
 pub mod worker;
 
 use marina_common::model::{Operation, OperationStatus, OperationStep, OperationType, StepStatus};
 use marina_common::{ids, time_fmt};
+use step::{Step, StepKind};
 
-/// The named steps of each operation type, in order.
-pub fn steps_for(t: OperationType) -> &'static [&'static str] {
+/// The steps of each operation type, in order.
+pub fn steps_for(t: OperationType) -> &'static [StepKind] {
     match t {
         OperationType::CreateCluster => create::STEPS,
         OperationType::DeleteCluster => delete::STEPS,
@@ -42,7 +44,7 @@ pub fn steps_for(t: OperationType) -> &'static [&'static str] {
         OperationType::ReseedNode => reseed::STEPS,
         OperationType::AddNode => add_node::STEPS,
         OperationType::RemoveNode => remove_node::STEPS,
-        OperationType::ResizeNode | OperationType::ResizeCluster | OperationType::RebootCluster => &["finish"],
+        OperationType::ResizeNode | OperationType::ResizeCluster | OperationType::RebootCluster => &[StepKind::Finish],
         t => node_action::steps(t),
     }
 }
@@ -56,16 +58,22 @@ fn pending(name: String) -> OperationStep {
     }
 }
 
-/// A rolling operation's steps: one per replica (`<prefix><node_id>`, the
-/// prefix `resize:` or `reboot:`), then the switchover's (when `switchover`),
-/// then the primary's, then `finish`.
-pub fn rolling_steps(prefix: &str, replicas: &[&str], primary: Option<&str>, switchover: bool) -> Vec<OperationStep> {
-    let mut steps: Vec<OperationStep> = replicas.iter().map(|id| pending(format!("{prefix}{id}"))).collect();
+/// A rolling operation's steps: one per replica (`per_node`:
+/// `Step::Resize` or `Step::Reboot`), then the switchover's (when
+/// `switchover`), then the primary's, then `finish`.
+pub fn rolling_steps(
+    per_node: fn(String) -> Step,
+    replicas: &[&str],
+    primary: Option<&str>,
+    switchover: bool,
+) -> Vec<OperationStep> {
+    let node_step = |id: &&str| pending(per_node(id.to_string()).name());
+    let mut steps: Vec<OperationStep> = replicas.iter().map(node_step).collect();
     if switchover {
         steps.extend(switchover::embedded_steps().map(pending));
     }
-    steps.extend(primary.map(|id| pending(format!("{prefix}{id}"))));
-    steps.push(pending("finish".into()));
+    steps.extend(primary.as_ref().map(node_step));
+    steps.push(pending(StepKind::Finish.as_str().into()));
     steps
 }
 
@@ -93,7 +101,7 @@ pub fn new_operation(tenant_id: &str, t: OperationType, cluster_id: &str) -> Ope
         started_at: None,
         finished_at: None,
         error: None,
-        steps: steps_for(t).iter().map(|name| pending((*name).into())).collect(),
+        steps: steps_for(t).iter().map(|k| pending(k.as_str().into())).collect(),
     }
 }
 

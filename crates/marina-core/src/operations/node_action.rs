@@ -28,16 +28,17 @@ use std::sync::Arc;
 use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
 
+use super::step::StepKind;
 use super::{STOP_TIMEOUT, StepContext, admin_err, create, end_updating, op_node, primary_of, runtime_err, switchover};
 use crate::Marina;
 
-const STOP: &[&str] = &["drain", "stop", "finish"];
-const START: &[&str] = &["start", "attach", "finish"];
-const REBOOT: &[&str] = &["restart", "finish"];
-const TOGGLE: &[&str] = &["apply", "finish"];
+const STOP: &[StepKind] = &[StepKind::Drain, StepKind::Stop, StepKind::Finish];
+const START: &[StepKind] = &[StepKind::Start, StepKind::Attach, StepKind::Finish];
+const REBOOT: &[StepKind] = &[StepKind::Restart, StepKind::Finish];
+const TOGGLE: &[StepKind] = &[StepKind::Apply, StepKind::Finish];
 
 /// The steps of a node action (after any embedded switchover).
-pub(super) fn steps(t: OperationType) -> &'static [&'static str] {
+pub(super) fn steps(t: OperationType) -> &'static [StepKind] {
     match t {
         OperationType::StopNode => STOP,
         OperationType::StartNode => START,
@@ -50,26 +51,28 @@ fn enabled(op: &Operation) -> bool {
     op.params.as_ref().is_some_and(|p| p["enabled"] == true)
 }
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let ctx = StepContext::load(app, op).await?;
     let node = op_node(op, &ctx.nodes)?;
     let primary = primary_of(&ctx.nodes)?;
     let addr = app.mgmt_addr(node, &ctx.secrets);
     match (op.op_type, step) {
-        (_, "finish") => finish(app, &ctx, op, node).await,
-        (OperationType::StopNode, "drain") => {
+        (_, StepKind::Finish) => finish(app, &ctx, op, node).await,
+        (OperationType::StopNode, StepKind::Drain) => {
             app.store.update_node(&node.id, node.role, NodeStatus::Stopped).await?;
             crate::supervisor::apply_endpoints(app).await
         }
-        (OperationType::StopNode, "stop") => app.runtime.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err),
-        (OperationType::RebootNode, "restart") => super::resize::restart(app, &ctx, node).await,
-        (OperationType::StartNode, "start") => {
+        (OperationType::StopNode, StepKind::Stop) => {
+            app.runtime.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err)
+        }
+        (OperationType::RebootNode, StepKind::Restart) => super::resize::restart(app, &ctx, node).await,
+        (OperationType::StartNode, StepKind::Start) => {
             let spec = app.node_spec(&ctx.cluster, node, &ctx.secrets)?;
             app.runtime.prepare(&spec).await.map_err(runtime_err)?;
             app.runtime.start(&spec).await.map_err(runtime_err)?;
             Ok(())
         }
-        (OperationType::StartNode, "attach") => {
+        (OperationType::StartNode, StepKind::Attach) => {
             app.admin.set_read_only(&addr, true).await.map_err(admin_err)?;
             app.admin
                 .start_replica(&addr, &app.replica_source(primary, &ctx.secrets), false)
@@ -77,7 +80,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
                 .map_err(admin_err)?;
             create::wait_replicating(app, &addr).await
         }
-        (OperationType::SetMaintenance, "apply") => {
+        (OperationType::SetMaintenance, StepKind::Apply) => {
             let status = if enabled(op) {
                 NodeStatus::Maintenance
             } else {
@@ -86,7 +89,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             app.store.update_node(&node.id, node.role, status).await?;
             crate::supervisor::apply_endpoints(app).await
         }
-        (OperationType::SetReadOnly, "apply") => {
+        (OperationType::SetReadOnly, StepKind::Apply) => {
             if node.role != NodeRole::Primary {
                 // Replicas are read-only already; only `enabled: true` gets here.
                 return app.admin.set_read_only(&addr, true).await.map_err(admin_err);

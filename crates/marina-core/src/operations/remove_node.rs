@@ -20,12 +20,18 @@ use std::time::Duration;
 use marina_common::Error;
 use marina_common::model::{NodeRole, NodeStatus, Operation};
 
+use super::step::StepKind;
 use super::{StepContext, end_updating, runtime_err};
 use crate::Marina;
 
-pub(super) const STEPS: &[&str] = &["drain", "stop_node", "delete_node", "finish"];
+pub(super) const STEPS: &[StepKind] = &[
+    StepKind::Drain,
+    StepKind::StopNode,
+    StepKind::DeleteNode,
+    StepKind::Finish,
+];
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let StepContext {
         cluster,
         nodes,
@@ -41,18 +47,18 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         )));
     }
     match step {
-        "drain" => {
+        StepKind::Drain => {
             if let Some(n) = node {
                 app.store.update_node(&n.id, n.role, NodeStatus::Deleting).await?;
             }
             crate::supervisor::apply_endpoints(app).await
         }
-        "stop_node" => app
+        StepKind::StopNode => app
             .runtime
             .stop(node_id, Duration::from_secs(30))
             .await
             .map_err(runtime_err),
-        "delete_node" => {
+        StepKind::DeleteNode => {
             app.runtime.destroy(node_id).await.map_err(runtime_err)?;
             if node.is_some() {
                 app.store.remove_node(&cluster.id, node_id).await?;
@@ -68,7 +74,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             }
             Ok(())
         }
-        "finish" => {
+        StepKind::Finish => {
             end_updating(app, &cluster.id).await?;
             app.event(
                 &cluster.tenant_id,

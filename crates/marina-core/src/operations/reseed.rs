@@ -31,11 +31,18 @@ use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Oper
 use marina_engine::backup as tools;
 
 use super::datadir::{fresh_dir, install_prepared, pipeline_err, stream_copy};
+use super::step::StepKind;
 use super::{StepContext, attach_copy, end_updating, op_node, primary_of, runtime_err};
 use crate::Marina;
 use crate::backups::data_key;
 
-pub(super) const STEPS: &[&str] = &["stop_node", "copy_data", "start_node", "attach", "finish"];
+pub(super) const STEPS: &[StepKind] = &[
+    StepKind::StopNode,
+    StepKind::CopyData,
+    StepKind::StartNode,
+    StepKind::Attach,
+    StepKind::Finish,
+];
 
 fn source_of(op: &Operation) -> ReseedFrom {
     op.params
@@ -82,7 +89,7 @@ async fn copy(
     }
 }
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let StepContext {
         cluster,
         nodes,
@@ -94,7 +101,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
         return Err(Error::Conflict(format!("node {} became the primary", node.id)));
     }
     match step {
-        "stop_node" => {
+        StepKind::StopNode => {
             app.store
                 .update_node(&node.id, node.role, NodeStatus::Rebuilding)
                 .await?;
@@ -104,7 +111,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
                 .await
                 .map_err(runtime_err)
         }
-        "copy_data" => {
+        StepKind::CopyData => {
             let dir = app.runtime.node_dir(&node.id);
             let marker = dir.join(format!("reseeded-{}", op.id));
             if marker.exists() {
@@ -116,17 +123,17 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
             install_prepared(&dir, &scratch, &marker, &gtid).await
         }
-        "start_node" => {
+        StepKind::StartNode => {
             let spec = app.node_spec(&cluster, node, &secrets)?;
             app.runtime.prepare(&spec).await.map_err(runtime_err)?;
             app.runtime.start(&spec).await.map_err(runtime_err)?;
             Ok(())
         }
-        "attach" => {
+        StepKind::Attach => {
             let gtid = node.rejoin_gtid.clone().unwrap_or_default();
             attach_copy(app, node, primary, &secrets, &gtid).await
         }
-        "finish" => {
+        StepKind::Finish => {
             app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
             app.store.set_node_ha(&node.id, None, None).await?;
             end_updating(app, &cluster.id).await?;

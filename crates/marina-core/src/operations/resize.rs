@@ -24,12 +24,9 @@ use std::sync::Arc;
 use marina_common::Error;
 use marina_common::model::{NodeRecord, NodeRole, NodeStatus, Operation, OperationType};
 
+use super::step::{Step, StepKind};
 use super::{STOP_TIMEOUT, StepContext, admin_err, create, end_updating, primary_of, runtime_err};
 use crate::Marina;
-
-/// The prefixes of the per-node steps.
-const RESIZE: &str = "resize:";
-const REBOOT: &str = "reboot:";
 
 fn size_of(op: &Operation) -> Result<String, Error> {
     op.params
@@ -39,7 +36,7 @@ fn size_of(op: &Operation) -> Result<String, Error> {
         .ok_or_else(|| Error::internal(format!("operation {} has no size", op.id)))
 }
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &Step) -> Result<(), Error> {
     let ctx = StepContext::load(app, op).await?;
     let node_of = |id: &str| {
         ctx.nodes
@@ -47,14 +44,10 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .find(|n| n.id == id)
             .ok_or_else(|| Error::internal(format!("node {id} vanished during {}", op.op_type)))
     };
-    if let Some(node_id) = step.strip_prefix(RESIZE) {
-        return resize_one(app, &ctx, node_of(node_id)?, &size_of(op)?).await;
-    }
-    if let Some(node_id) = step.strip_prefix(REBOOT) {
-        return reboot_one(app, &ctx, node_of(node_id)?).await;
-    }
     match step {
-        "finish" => {
+        Step::Resize(node_id) => resize_one(app, &ctx, node_of(node_id)?, &size_of(op)?).await,
+        Step::Reboot(node_id) => reboot_one(app, &ctx, node_of(node_id)?).await,
+        Step::Own(StepKind::Finish) => {
             if op.op_type == OperationType::ResizeCluster {
                 app.store.set_cluster_size(&ctx.cluster.id, &size_of(op)?).await?;
             }
@@ -73,7 +66,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .await;
             Ok(())
         }
-        other => Err(Error::internal(format!("unknown resize step {other}"))),
+        other => Err(Error::internal(format!("unknown resize step {}", other.name()))),
     }
 }
 

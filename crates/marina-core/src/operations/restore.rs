@@ -47,21 +47,22 @@ use marina_engine::gtid::GtidPos;
 use marina_engine::users::MGMT_USER;
 
 use super::datadir::{fresh_dir, install_prepared, pipeline_err};
+use super::step::StepKind;
 use super::{StepContext, admin_err, create, each_node, primary_of};
 use crate::Marina;
 use crate::backups::data_key;
 use crate::binlog_archive::binlog_key;
 
-pub(super) const STEPS: &[&str] = &[
-    "verify_backup",
-    "prepare_nodes",
-    "restore_data",
-    "start_nodes",
-    "reset_history",
-    "configure_replication",
-    "load_dump",
-    "replay_binlogs",
-    "activate",
+pub(super) const STEPS: &[StepKind] = &[
+    StepKind::VerifyBackup,
+    StepKind::PrepareNodes,
+    StepKind::RestoreData,
+    StepKind::StartNodes,
+    StepKind::ResetHistory,
+    StepKind::ConfigureReplication,
+    StepKind::LoadDump,
+    StepKind::ReplayBinlogs,
+    StepKind::Activate,
 ];
 
 async fn source_backup(app: &Marina, cluster: &ClusterRecord) -> Result<BackupRecord, Error> {
@@ -100,11 +101,14 @@ async fn restore_node(app: &Marina, node_dir: &Path, b: &BackupRecord) -> Result
     install_prepared(node_dir, &scratch, &marker, &b.id).await
 }
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
-    if matches!(step, "prepare_nodes" | "start_nodes" | "configure_replication") {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
+    if matches!(
+        step,
+        StepKind::PrepareNodes | StepKind::StartNodes | StepKind::ConfigureReplication
+    ) {
         return create::run_step(app, op, step).await;
     }
-    if step == "activate" {
+    if step == StepKind::Activate {
         create::run_step(app, op, step).await?;
     }
     let StepContext {
@@ -115,7 +119,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
     let b = source_backup(app, &cluster).await?;
     let primary = || primary_of(&nodes);
     match step {
-        "verify_backup" => {
+        StepKind::VerifyBackup => {
             let checksum = b.checksum.as_deref().unwrap_or_default();
             let sha = checksum.strip_prefix("sha256:").unwrap_or(checksum);
             pipeline::verify(app.blobs.as_ref(), &data_key(&b), sha)
@@ -123,7 +127,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
                 .map_err(pipeline_err)?;
             Ok(())
         }
-        "restore_data" => {
+        StepKind::RestoreData => {
             if b.method != BackupMethod::Physical {
                 return Ok(());
             }
@@ -133,7 +137,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             })
             .await
         }
-        "reset_history" => {
+        StepKind::ResetHistory => {
             for n in &nodes {
                 app.admin
                     .reset_history(&app.mgmt_addr(n, &secrets))
@@ -142,7 +146,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             }
             Ok(())
         }
-        "load_dump" => {
+        StepKind::LoadDump => {
             if b.method != BackupMethod::Logical {
                 return Ok(());
             }
@@ -166,8 +170,8 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
             .map_err(pipeline_err)?;
             Ok(())
         }
-        "replay_binlogs" => replay_binlogs(app, op, &cluster, primary()?, &secrets, &b).await,
-        "activate" => {
+        StepKind::ReplayBinlogs => replay_binlogs(app, op, &cluster, primary()?, &secrets, &b).await,
+        StepKind::Activate => {
             app.event(
                 &cluster.tenant_id,
                 &cluster.id,

@@ -30,17 +30,18 @@ use marina_engine::probe::ProbeConn;
 use super::StepContext;
 use super::elect::{Candidate, elect};
 use super::failover::{finish, promote, repoint};
+use super::step::StepKind;
 use super::{admin_err, new_operation};
 use crate::Marina;
 
-pub(super) const STEPS: &[&str] = &[
-    "check",
-    "block_writes",
-    "demote_primary",
-    "sync_target",
-    "promote",
-    "repoint_replicas",
-    "move_endpoints",
+pub(super) const STEPS: &[StepKind] = &[
+    StepKind::Check,
+    StepKind::BlockWrites,
+    StepKind::DemotePrimary,
+    StepKind::SyncTarget,
+    StepKind::Promote,
+    StepKind::RepointReplicas,
+    StepKind::MoveEndpoints,
 ];
 
 const OP_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -203,14 +204,11 @@ impl Marina {
 
 /// Operations that move the primary away first (removing or rebooting it)
 /// run these steps as their own, named `switchover:<step>`.
-pub(super) const EMBEDDED_PREFIX: &str = "switchover:";
-
-/// The embedded steps' names.
 pub(super) fn embedded_steps() -> impl Iterator<Item = String> {
-    STEPS.iter().map(|s| format!("{EMBEDDED_PREFIX}{s}"))
+    STEPS.iter().map(|k| super::step::Step::Switchover(*k).name())
 }
 
-pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let target_id = op
         .node_id
         .as_deref()
@@ -220,13 +218,12 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: &str) -> R
 
 /// A `switchover:<step>` of an embedding operation; the target is its
 /// `params.switchover_to`, elected when the operation was recorded.
-pub(super) async fn run_embedded_step(app: &Arc<Marina>, op: &Operation, step: &str) -> Result<(), Error> {
+pub(super) async fn run_embedded_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
     let target = op
         .params
         .as_ref()
         .and_then(|p| p["switchover_to"].as_str())
         .ok_or_else(|| Error::internal(format!("operation {} has no switchover target", op.id)))?;
-    let step = step.strip_prefix(EMBEDDED_PREFIX).unwrap_or(step);
     switchover_step(app, op, target, step, false).await
 }
 
@@ -237,7 +234,7 @@ pub(super) async fn switchover_step(
     app: &Arc<Marina>,
     op: &Operation,
     target_id: &str,
-    step: &str,
+    step: StepKind,
     standalone: bool,
 ) -> Result<(), Error> {
     let StepContext {
@@ -252,7 +249,7 @@ pub(super) async fn switchover_step(
         .ok_or_else(|| Error::internal("target vanished"))?;
     let old = nodes.iter().find(|n| n.role == NodeRole::Primary && n.id != target_id);
     match step {
-        "check" => {
+        StepKind::Check => {
             if let Some(old) = old {
                 let pos = ProbeConn::new(app.mgmt_addr(old, &secrets))
                     .probe(OP_PROBE_TIMEOUT)
@@ -269,11 +266,11 @@ pub(super) async fn switchover_step(
             }
             Ok(())
         }
-        "block_writes" => {
+        StepKind::BlockWrites => {
             app.store.set_writer_paused(cluster_id, true).await?;
             crate::supervisor::apply_endpoints(app).await
         }
-        "demote_primary" => {
+        StepKind::DemotePrimary => {
             let Some(old) = old else { return Ok(()) };
             let addr = app.mgmt_addr(old, &secrets);
             let wait = Duration::from_secs(app.config.failover.switchover_wait_trx_secs);
@@ -290,7 +287,7 @@ pub(super) async fn switchover_step(
             .await;
             Ok(())
         }
-        "sync_target" => {
+        StepKind::SyncTarget => {
             let Some(old) = old else { return Ok(()) };
             let pos = ProbeConn::new(app.mgmt_addr(old, &secrets))
                 .probe(OP_PROBE_TIMEOUT)
@@ -310,14 +307,14 @@ pub(super) async fn switchover_step(
             }
             Ok(())
         }
-        "promote" => promote(app, &cluster, target, old, &secrets, false).await,
-        "repoint_replicas" => {
+        StepKind::Promote => promote(app, &cluster, target, old, &secrets, false).await,
+        StepKind::RepointReplicas => {
             // The old primary is a replica now (recorded by `promote`) and, being
             // cleanly demoted, is repointed with the others.
             repoint(app, &cluster, &nodes, target, None, &secrets).await;
             Ok(())
         }
-        "move_endpoints" => {
+        StepKind::MoveEndpoints => {
             if standalone {
                 finish(app, &cluster, ClusterStatus::Updating).await?;
             } else {

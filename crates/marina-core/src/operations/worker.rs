@@ -8,6 +8,7 @@ use marina_common::model::{Operation, OperationError, OperationStatus, Operation
 use marina_common::time_fmt::now_rfc3339;
 use std::sync::Arc;
 
+use super::step::Step;
 use super::{
     add_node, backup, create, delete, failover, node_action, remove_node, reseed, resize, restore, switchover,
 };
@@ -156,23 +157,12 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
         let point = format!("{}:{}", op.op_type, step.name);
         failpoint::hit(&format!("{point}:before"));
         failpoint::panic_point(&format!("step:{point}"));
-        let outcome = match op.op_type {
-            OperationType::CreateCluster => create::run_step(app, op, &step.name).await,
-            OperationType::DeleteCluster => delete::run_step(app, op, &step.name).await,
-            OperationType::Failover => failover::run_step(app, op, &step.name).await,
-            OperationType::Switchover => switchover::run_step(app, op, &step.name).await,
-            OperationType::Backup => backup::run_step(app, op, &step.name).await,
-            OperationType::RestoreCluster => restore::run_step(app, op, &step.name).await,
-            OperationType::ReseedNode => reseed::run_step(app, op, &step.name).await,
-            _ if step.name.starts_with(switchover::EMBEDDED_PREFIX) => {
-                switchover::run_embedded_step(app, op, &step.name).await
-            }
-            OperationType::AddNode => add_node::run_step(app, op, &step.name).await,
-            OperationType::RemoveNode => remove_node::run_step(app, op, &step.name).await,
-            OperationType::ResizeNode | OperationType::ResizeCluster | OperationType::RebootCluster => {
-                resize::run_step(app, op, &step.name).await
-            }
-            _ => node_action::run_step(app, op, &step.name).await,
+        let outcome = match Step::parse(&step.name) {
+            Some(typed) => run_step(app, op, &typed).await,
+            None => Err(Error::internal(format!(
+                "operation {} has a step this version does not know: {:?}",
+                op.id, step.name
+            ))),
         };
         if let Err(e) = outcome {
             let _ = app
@@ -187,6 +177,29 @@ async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
             .await?;
     }
     Ok(())
+}
+
+/// Runs one typed step of `op`.
+async fn run_step(app: &Arc<Marina>, op: &Operation, step: &Step) -> Result<(), Error> {
+    use OperationType as T;
+    match (op.op_type, step) {
+        (_, Step::Switchover(k)) => switchover::run_embedded_step(app, op, *k).await,
+        (T::ResizeNode | T::ResizeCluster | T::RebootCluster, _) => resize::run_step(app, op, step).await,
+        (t, Step::Resize(_) | Step::Reboot(_)) => Err(Error::internal(format!(
+            "a {t} operation has a rolling step {}",
+            step.name()
+        ))),
+        (T::CreateCluster, Step::Own(k)) => create::run_step(app, op, *k).await,
+        (T::DeleteCluster, Step::Own(k)) => delete::run_step(app, op, *k).await,
+        (T::Failover, Step::Own(k)) => failover::run_step(app, op, *k).await,
+        (T::Switchover, Step::Own(k)) => switchover::run_step(app, op, *k).await,
+        (T::Backup, Step::Own(k)) => backup::run_step(app, op, *k).await,
+        (T::RestoreCluster, Step::Own(k)) => restore::run_step(app, op, *k).await,
+        (T::ReseedNode, Step::Own(k)) => reseed::run_step(app, op, *k).await,
+        (T::AddNode, Step::Own(k)) => add_node::run_step(app, op, *k).await,
+        (T::RemoveNode, Step::Own(k)) => remove_node::run_step(app, op, *k).await,
+        (_, Step::Own(k)) => node_action::run_step(app, op, *k).await,
+    }
 }
 
 async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) {
