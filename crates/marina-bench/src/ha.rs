@@ -327,7 +327,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
                 exclusive: true,
                 allowed: marina_endpoints::loopback_only(),
             }],
-            guards: vec![],
+            ..Default::default()
         })
         .await?;
     // HAProxy in TCP mode in front of the same primary.

@@ -342,6 +342,9 @@ pub struct NodeRecord {
     /// Set on a primary demoted by a failover: the new primary's GTID position
     /// at promotion. The node may rejoin only if its history is within it.
     pub rejoin_gtid: Option<String>,
+    /// Cut off at the data path (an old primary, from a failover's fence
+    /// until it follows the new primary).
+    pub fenced: bool,
     pub created_at: String,
     pub updated_at: String,
 }

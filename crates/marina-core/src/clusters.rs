@@ -145,6 +145,7 @@ impl Marina {
                     server_id: i as u32 + 1,
                     status_reason: None,
                     rejoin_gtid: None,
+                    fenced: false,
                     created_at: now.clone(),
                     updated_at: now.clone(),
                 })

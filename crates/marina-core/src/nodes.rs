@@ -142,6 +142,7 @@ impl Marina {
                 server_id: ordinal + 1,
                 status_reason: None,
                 rejoin_gtid: None,
+                fenced: false,
                 created_at: now.clone(),
                 updated_at: now,
             };

@@ -248,12 +248,18 @@ async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
         let nodes = app.store.list_nodes(&c.id).await?;
         let max_lag = app.config.monitor.max_reader_lag_secs as f64;
         let reader_ok = |n: &NodeRecord| {
-            app.monitor
-                .node(&n.id)
-                .is_none_or(|h| h.is_replicating() && h.lag_seconds().is_none_or(|l| l <= max_lag))
+            !n.fenced
+                && app
+                    .monitor
+                    .node(&n.id)
+                    .is_none_or(|h| h.is_replicating() && h.lag_seconds().is_none_or(|l| l <= max_lag))
         };
         let allowed = admitted_sources(app, &c).await?;
+        // A writer that leads nowhere (a failover): its open connections lead
+        // to the old primary, which a fence closes.
+        let mut idle_writer = None;
         if let Some(r) = cluster_routes(&c, &nodes, &reader_ok, &allowed) {
+            idle_writer = r[0].backends.is_empty().then_some(r[0].listen);
             owners.insert(r[0].listen, (c.id.clone(), "writer"));
             owners.insert(r[1].listen, (c.id.clone(), "reader"));
             plan.routes.extend(r);
@@ -264,6 +270,12 @@ async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
             let host = n.host.parse().unwrap_or(Ipv4Addr::LOCALHOST);
             by_host.entry(host).or_default().push(n.port);
             owners.insert(SocketAddrV4::new(host, n.port), (c.id.clone(), "node"));
+            if n.fenced {
+                plan.fenced.push(marina_endpoints::Fence {
+                    node: SocketAddrV4::new(host, n.port),
+                    writer: idle_writer,
+                });
+            }
         }
         plan.guards.extend(by_host.into_iter().map(|(host, ports)| NodeGuard {
             host,

@@ -47,6 +47,7 @@ fn node(port: u16, role: NodeRole, status: NodeStatus) -> NodeRecord {
         server_id: 1,
         status_reason: None,
         rejoin_gtid: None,
+        fenced: false,
         created_at: String::new(),
         updated_at: String::new(),
     }

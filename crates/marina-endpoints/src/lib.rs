@@ -58,6 +58,25 @@ pub struct NodeGuard {
 pub struct EndpointPlan {
     pub routes: Vec<Route>,
     pub guards: Vec<NodeGuard>,
+    /// Nodes cut off at the data path (see `Fence`).
+    pub fenced: Vec<Fence>,
+}
+
+/// A node cut off at the data path (an old primary during and after a
+/// failover, until it follows the new one): every TCP packet to its port is
+/// answered with a reset and every packet from it is dropped — clients,
+/// replicas and a process that resumes after a freeze alike — and, when the
+/// fence is new, client connections already open to it through its writer
+/// endpoint are closed at once (kernel: local sockets destroyed; userspace:
+/// proxied connections cut), so no client waits on a hung node for a timeout. The control plane manages nodes
+/// over their unix sockets, which a fence does not touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    /// The node's address.
+    pub node: SocketAddrV4,
+    /// The writer endpoint whose established connections lead to the node
+    /// (its cluster's, while that leads nowhere during the failover).
+    pub writer: Option<SocketAddrV4>,
 }
 
 /// Connections refused at `target` (an endpoint or a guarded node port) from
@@ -105,6 +124,12 @@ pub trait DataPath: Send + Sync + 'static {
     /// Cumulative connections admitted to an endpoint with a backend, by
     /// endpoint address.
     async fn accepted(&self) -> Result<Vec<(SocketAddrV4, u64)>, EndpointError>;
+    /// Destroys this host's TCP sockets connected to `peer` (a fenced node):
+    /// whoever waits on one sees it fail at once. Both data paths use the
+    /// kernel's socket destruction (replication sockets are the nodes' own).
+    async fn close_connections_to(&self, peer: SocketAddrV4) {
+        nft::close_connections_to(peer).await
+    }
 }
 
 /// Whether this process may change nftables (the `auto` mode's test).

@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{DataPath, EndpointError, EndpointPlan, RefusalCount};
 #[cfg(test)]
-use crate::{NodeGuard, Route};
+use crate::{Fence, NodeGuard, Route};
 
 type RefusalKey = (SocketAddrV4, IpAddr);
 
@@ -38,11 +38,12 @@ impl<K> Default for Tally<K> {
     }
 }
 
-/// The refused and the accepted tallies.
+/// The refused and the accepted tallies, and the fences last applied.
 #[derive(Default)]
 struct Tallies {
     refused: Tally<RefusalKey>,
     accepted: Tally<SocketAddrV4>,
+    fenced: Vec<crate::Fence>,
 }
 
 impl<K: std::hash::Hash + Eq + Copy> Tally<K> {
@@ -117,7 +118,7 @@ impl NftDataPath {
         let routes = &plan.routes;
         // Create-then-delete makes the delete valid whether or not it existed.
         let mut s = format!("table ip {t}\ndelete table ip {t}\n");
-        if routes.is_empty() && plan.guards.is_empty() {
+        if routes.is_empty() && plan.guards.is_empty() && plan.fenced.is_empty() {
             return s;
         }
         s.push_str(&format!(
@@ -145,6 +146,15 @@ impl NftDataPath {
             }
         }
         s.push_str("  }\n  chain guard {\n    type filter hook output priority 0; policy accept;\n");
+        // Fenced nodes first: nothing reaches them or leaves them over TCP
+        // (the reset makes a replica's or client's wait end at once).
+        for f in &plan.fenced {
+            let (ip, port) = (f.node.ip(), f.node.port());
+            s.push_str(&format!(
+                "    meta l4proto tcp ip daddr {ip} tcp dport {port} reject with tcp reset\n"
+            ));
+            s.push_str(&format!("    meta l4proto tcp ip saddr {ip} tcp sport {port} drop\n"));
+        }
         // Admission: a new connection to an endpoint must come from an allowed
         // source (security groups); anything else is reset.
         for r in routes {
@@ -204,6 +214,24 @@ impl NftDataPath {
     }
 }
 
+/// Destroys this host's TCP sockets connected to `peer` (`ss -K`, the
+/// kernel's `SOCK_DESTROY`): their owners see the connection fail at once.
+/// Best effort: a failure is logged.
+pub async fn close_connections_to(peer: SocketAddrV4) {
+    let port = peer.port().to_string();
+    let ip = peer.ip().to_string();
+    let out = tokio::process::Command::new("ss")
+        .args(["-K", "-t", "-n", "dst", &ip, "dport", "=", &port])
+        .stdout(std::process::Stdio::null())
+        .output()
+        .await;
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => tracing::warn!(%peer, stderr = %String::from_utf8_lossy(&o.stderr), "cannot close connections"),
+        Err(e) => tracing::warn!(%peer, error = %e, "cannot run ss to close connections"),
+    }
+}
+
 #[async_trait]
 impl DataPath for NftDataPath {
     fn kind(&self) -> &'static str {
@@ -244,6 +272,21 @@ impl DataPath for NftDataPath {
         }
         tally.refused.seen.clear();
         tally.accepted.seen.clear();
+        // Clients of a newly fenced node would wait on it (a hung one answers
+        // nothing, so nothing of theirs meets the reset). Its other peers are
+        // the cluster's replicas, whose IO threads the failover kills itself
+        // (destroying their sockets would send them reconnecting, and a
+        // reconnecting IO thread takes seconds to stop).
+        for f in plan
+            .fenced
+            .iter()
+            .filter(|f| !tally.fenced.iter().any(|g| g.node == f.node))
+        {
+            if let Some(w) = f.writer {
+                close_connections_to(w).await;
+            }
+        }
+        tally.fenced = plan.fenced.clone();
         Ok(())
     }
 
@@ -344,6 +387,10 @@ mod tests {
                 ports: vec![41000, 41001],
                 uids: vec![0, 1_500_000_001],
             }],
+            fenced: vec![Fence {
+                node: "127.0.0.1:41002".parse().unwrap(),
+                writer: Some("127.77.0.2:3306".parse().unwrap()),
+            }],
         }
     }
 
@@ -386,6 +433,15 @@ mod tests {
         // Node ports: other uids' new connections are recorded and dropped.
         let node = "ct state new meta l4proto tcp ct original ip daddr 127.0.0.1 ct original proto-dst { 41000, 41001 } meta skuid != { 0, 1500000001 }";
         assert!(s.contains(&format!("{node} {RECORD}\n    {node} drop\n")), "{s}");
+        // A fenced node: first in the guard chain, both directions.
+        let guard_chain = s.find("chain guard").unwrap();
+        let fence = s
+            .find("    meta l4proto tcp ip daddr 127.0.0.1 tcp dport 41002 reject with tcp reset\n    meta l4proto tcp ip saddr 127.0.0.1 tcp sport 41002 drop\n")
+            .expect("fence rules");
+        assert!(
+            fence > guard_chain && s[guard_chain..fence].matches('\n').count() == 2,
+            "{s}"
+        );
         assert_eq!(
             p.render(&EndpointPlan::default()),
             "table ip marina_t\ndelete table ip marina_t\n"

@@ -285,11 +285,14 @@ impl DataPath for ProxyDataPath {
                         *l.backends.write().unwrap_or_else(|e| e.into_inner()) = r.backends.clone();
                         *l.allowed.write().unwrap_or_else(|e| e.into_inner()) = r.allowed.clone();
                         // As in the kernel path: only a route that leads
-                        // somewhere cuts connections to other nodes.
-                        if r.exclusive && !r.backends.is_empty() {
+                        // somewhere cuts connections to other nodes; a
+                        // fenced node loses every connection at once.
+                        let leads = r.exclusive && !r.backends.is_empty();
+                        if leads || !plan.fenced.is_empty() {
                             let mut open = l.conns.lock().unwrap_or_else(|e| e.into_inner());
                             open.retain(|(backend, h)| {
-                                let keep = r.backends.contains(backend);
+                                let fenced = plan.fenced.iter().any(|f| f.node == *backend);
+                                let keep = (!leads || r.backends.contains(backend)) && !fenced;
                                 if !keep {
                                     h.abort();
                                 }
@@ -360,7 +363,10 @@ mod tests {
     }
 
     fn plan(routes: Vec<Route>) -> EndpointPlan {
-        EndpointPlan { routes, guards: vec![] }
+        EndpointPlan {
+            routes,
+            ..Default::default()
+        }
     }
 
     #[tokio::test]

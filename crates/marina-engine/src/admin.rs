@@ -98,8 +98,15 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn hold_read_only(&self, node: &NodeAddr) -> Result<u32, AdminError>;
     /// Kills client connections only (no read-only change).
     async fn kill_client_connections(&self, node: &NodeAddr) -> Result<u32, AdminError>;
-    /// Stops the IO thread only: the replica stops receiving from its source but
-    /// keeps applying what it has.
+    /// Ends the replica's IO thread at once (`KILL` of its thread). `STOP
+    /// SLAVE` alone waits 2 s for a semi-sync IO thread whose source hangs:
+    /// the thread misses the first stop signal and the server signals again
+    /// only after 2 s (measured on 10.11). A killed thread that was
+    /// reconnecting still waits on its socket until that is destroyed (the
+    /// failover does, at the data path).
+    async fn kill_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError>;
+    /// Stops the IO thread only (after a killed one ended, up to 1 s): the
+    /// replica stops receiving from its source but keeps applying what it has.
     async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Stops replication and forgets the source (a replica about to be promoted).
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError>;
@@ -152,6 +159,9 @@ impl Default for MysqlAdmin {
 /// often, so a silent primary is noticed by its replicas within a few periods —
 /// the witnesses failure detection relies on.
 pub const HEARTBEAT_PERIOD_SECS: f64 = 0.1;
+
+/// How long a killed IO thread gets to end before `STOP SLAVE` runs anyway.
+const IO_THREAD_EXIT_WAIT: Duration = Duration::from_secs(1);
 
 /// Runs `work` within `deadline`; running out of time is `AdminError::Timeout`.
 async fn within<T>(
@@ -231,6 +241,31 @@ impl MysqlAdmin {
             Ok(r)
         };
         within(n, deadline, work).await
+    }
+
+    /// The ids of the node's replication IO threads.
+    async fn io_threads(conn: &mut Conn, n: &NodeAddr) -> Result<Vec<u64>, AdminError> {
+        conn.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'")
+            .await
+            .map_err(|e| query_err(n, e))
+    }
+
+    /// Waits (bounded) until no IO thread runs, then runs `stmts`: `STOP
+    /// SLAVE` on a thread still ending would wait 2 s (see `kill_io_thread`).
+    async fn after_io_thread(&self, n: &NodeAddr, stmts: &[&str]) -> Result<(), AdminError> {
+        let work = async {
+            let mut conn = self.connect(n).await?;
+            let started = std::time::Instant::now();
+            while started.elapsed() < IO_THREAD_EXIT_WAIT && !Self::io_threads(&mut conn, n).await?.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            for s in stmts {
+                conn.query_drop(*s).await.map_err(|e| query_err(n, e))?;
+            }
+            let _ = conn.disconnect().await;
+            Ok(())
+        };
+        within(n, self.timeout, work).await
     }
 
     /// Runs statements in order on one connection.
@@ -412,12 +447,25 @@ impl NodeAdmin for MysqlAdmin {
         self.kill_clients(node, Kill::Connections).await
     }
 
+    async fn kill_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            for id in Self::io_threads(&mut conn, node).await? {
+                // Gone already is as good.
+                let _ = conn.query_drop(format!("KILL {id}")).await;
+            }
+            let _ = conn.disconnect().await;
+            Ok(())
+        };
+        within(node, self.timeout, work).await
+    }
+
     async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
-        self.exec(node, &["STOP SLAVE IO_THREAD".into()]).await
+        self.after_io_thread(node, &["STOP SLAVE IO_THREAD"]).await
     }
 
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError> {
-        self.exec(node, &["STOP SLAVE".into(), "RESET SLAVE ALL".into()]).await
+        self.after_io_thread(node, &["STOP SLAVE", "RESET SLAVE ALL"]).await
     }
 
     async fn reset_history(&self, node: &NodeAddr) -> Result<(), AdminError> {

@@ -227,6 +227,8 @@ pub trait NodeStore: Send + Sync {
     async fn fail_node(&self, id: &str, reason: &str) -> StoreResult<()>;
     /// Sets a node's status reason and rejoin limit.
     async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()>;
+    /// Cuts a node off at the data path, or lifts that (`NodeRecord::fenced`).
+    async fn set_node_fenced(&self, id: &str, fenced: bool) -> StoreResult<()>;
     /// Sets a node's size (resize).
     async fn set_node_size(&self, id: &str, size_id: &str) -> StoreResult<()>;
     /// Ports held by nodes.

@@ -56,6 +56,7 @@ fn node(id: &str, cluster: &str, port: u16) -> NodeRecord {
         server_id: 1,
         status_reason: None,
         rejoin_gtid: None,
+        fenced: false,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
     }

@@ -139,16 +139,33 @@ async fn sigstop_primary_fails_over_then_old_primary_is_fenced_and_rejoins() {
     let old_id = old["id"].as_str().unwrap().to_string();
     let old_port = old["port"].as_u64().unwrap() as u16;
     let load = WriteLoad::start(&wh, wp, &pw);
+    let sampler = WritableSampler::start(node_addrs(&c), &pw);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = pid_of(&app, &old_id);
+    let stopped_at = Instant::now();
     signal(pid, libc::SIGSTOP);
     let op = wait_op_count(&app, id, "failover", 1, Duration::from_secs(30)).await;
     eprintln!("failover steps: {}", op["steps"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Frozen for 3 s in all: the failover does not wait for it.
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(stopped_at.elapsed())).await;
     signal(pid, libc::SIGCONT);
     // The old primary is fenced (read-only) and rejoins as a replica.
     let c = wait_all_active(&app, id).await;
+    let stopped = Instant::now();
     let acked = load.stop().await;
+    // RTO: the longest pause between acknowledged writes around the freeze.
+    let around: Vec<_> = acked
+        .iter()
+        .copied()
+        .filter(|(_, t)| *t >= stopped_at - Duration::from_millis(300))
+        .collect();
+    let rto = longest_pause(&around, stopped);
+    eprintln!("SIGSTOP failover RTO {rto:?}");
+    assert!(rto < Duration::from_millis(1500), "RTO {rto:?} for a hung primary");
+    // The resumed old primary was never a second writer at the nodes.
+    let (samples, double) = sampler.stop().await;
+    assert!(samples > 20, "{samples} samples");
+    assert_eq!(double, 0, "{double} of {samples} samples saw two writable nodes");
     let old_now = c["nodes"]
         .as_array()
         .unwrap()
@@ -157,10 +174,13 @@ async fn sigstop_primary_fails_over_then_old_primary_is_fenced_and_rejoins() {
         .unwrap()
         .clone();
     assert_eq!(old_now["role"], "replica");
-    let mut conn = mysql("127.0.0.1", old_port, "admin", &pw).await.unwrap();
-    let ro: i64 = conn.query_first("SELECT @@read_only").await.unwrap().unwrap();
+    // Its data-path fence is lifted once it follows the new primary.
+    let ro: i64 = eventually(Duration::from_secs(10), "the old primary reachable again", || async {
+        let mut conn = mysql("127.0.0.1", old_port, "admin", &pw).await.ok()?;
+        conn.query_first("SELECT @@read_only").await.ok()?
+    })
+    .await;
     assert_eq!(ro, 1);
-    drop(conn);
     assert_no_lost_writes(&c, &pw, &acked).await;
     let kinds: Vec<String> = events(&app, id)
         .await

@@ -433,6 +433,9 @@ async fn reconcile_replica(
             } else if n.rejoin_gtid.is_some() && r.io_running() {
                 app.store.set_node_ha(&n.id, None, None).await?;
             }
+            if n.fenced && r.io_running() && p.read_only {
+                lift_fence(app, cluster, n, primary).await?;
+            }
             Ok(())
         }
         None => {
@@ -473,6 +476,29 @@ async fn reconcile_replica(
             Ok(())
         }
     }
+}
+
+/// Lifts the data-path fence of an old primary that now follows the primary.
+async fn lift_fence(
+    app: &Arc<Marina>,
+    cluster: &ClusterRecord,
+    n: &NodeRecord,
+    primary: &NodeRecord,
+) -> Result<(), Error> {
+    app.store.set_node_fenced(&n.id, false).await?;
+    app.reconcile.notify_one();
+    app.event(
+        &cluster.tenant_id,
+        &cluster.id,
+        Some(&n.id),
+        "node_unfenced",
+        format!(
+            "node {} follows the primary {} read-only: its data-path fence is lifted",
+            n.id, primary.id
+        ),
+    )
+    .await;
+    Ok(())
 }
 
 /// The end of a diverged node's failure reason (auto-reseed looks for it).

@@ -4,10 +4,14 @@
 //! Steps:
 //! 1. `elect`: probe the replicas afresh and elect one (`elect.rs`); the choice
 //!    is recorded on the operation (`node_id`) so a resumed run keeps it.
-//! 2. `fence_old_primary`: the writer endpoint already leads nowhere (the cluster
-//!    is `failing_over`); apply that, then — if the old primary answers — set it
-//!    read-only and kill its client connections. If it does not answer, the
-//!    monitor fences it the moment it is seen again (it is no longer the primary).
+//! 2. `fence_old_primary`: the old primary is cut off at the data path (every
+//!    TCP packet to its port reset, every packet from it dropped: clients,
+//!    replicas, a frozen process that resumes) and the writer endpoint leads
+//!    nowhere (the cluster is `failing_over`); replicas stop receiving; then —
+//!    if the old primary answers — it is set read-only and its clients killed.
+//!    If it does not answer, the monitor fences it the moment it is seen again
+//!    (it is no longer the primary). The data-path fence is lifted by the
+//!    monitor once the node follows the new primary.
 //! 3. `apply_relay_log`: wait until the candidate has applied everything it
 //!    received (`MASTER_GTID_WAIT`), bounded by `failover.relay_apply_timeout_secs`.
 //! 4. `promote`: stop its replication, make it writable (semisync master on),
@@ -163,18 +167,15 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             Ok(())
         }
         StepKind::FenceOldPrimary => {
-            crate::supervisor::apply_endpoints(app).await?;
-            // Every replica stops receiving from the old primary, in parallel: an
-            // IO thread stuck on a hung primary makes STOP SLAVE wait for its
-            // network timeout, and this way that wait happens once, here.
-            let mut set = tokio::task::JoinSet::new();
-            for n in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
-                let (app, addr) = (app.clone(), app.mgmt_addr(n, &secrets));
-                set.spawn(
-                    async move { tokio::time::timeout(OP_PROBE_TIMEOUT * 3, app.admin.stop_io_thread(&addr)).await },
-                );
+            // Cut the old primary off at the data path before anything else:
+            // even if a frozen process resumes now it can neither take nor
+            // acknowledge a write, its clients' connections are closed, and
+            // nothing below waits on it.
+            if let Some(old) = old_primary.filter(|o| !o.fenced) {
+                app.store.set_node_fenced(&old.id, true).await?;
             }
-            while set.join_next().await.is_some() {}
+            crate::supervisor::apply_endpoints(app).await?;
+            stop_receiving(app, &nodes, old_primary, &secrets).await;
             if let Some(old) = old_primary {
                 // Trust the monitor: a primary it cannot reach is not waited for.
                 let reachable = app.monitor.node(&old.id).is_some_and(|h| h.reachable);
@@ -276,6 +277,49 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
         }
         other => Err(Error::internal(format!("unknown failover step {other}"))),
     }
+}
+
+/// Every replica stops receiving from the old primary, in parallel and
+/// without waiting on it: its IO thread is killed, the sockets to the old
+/// primary are destroyed (a thread that was reconnecting waits on one), then
+/// replication's IO side is stopped. Bounded; a replica that does not answer
+/// is left to the monitor.
+async fn stop_receiving(
+    app: &Arc<Marina>,
+    nodes: &[NodeRecord],
+    old_primary: Option<&NodeRecord>,
+    secrets: &ClusterSecrets,
+) {
+    let replicas: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Replica)
+        .map(|n| app.mgmt_addr(n, secrets))
+        .collect();
+    on_each(app, &replicas, |app, addr| async move {
+        app.admin.kill_io_thread(&addr).await
+    })
+    .await;
+    if let Some(addr) = old_primary.and_then(|o| Some(std::net::SocketAddrV4::new(o.host.parse().ok()?, o.port))) {
+        app.datapath.close_connections_to(addr).await;
+    }
+    on_each(app, &replicas, |app, addr| async move {
+        app.admin.stop_io_thread(&addr).await
+    })
+    .await;
+}
+
+/// Runs `f` on every address at once, each bounded by three probe timeouts;
+/// failures are left to the monitor.
+async fn on_each<F, Fut>(app: &Arc<Marina>, addrs: &[marina_engine::NodeAddr], f: F)
+where
+    F: Fn(Arc<Marina>, marina_engine::NodeAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<(), marina_engine::AdminError>> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for addr in addrs {
+        set.spawn(tokio::time::timeout(OP_PROBE_TIMEOUT * 3, f(app.clone(), addr.clone())));
+    }
+    while set.join_next().await.is_some() {}
 }
 
 /// Makes `c` the primary (idempotent) and records the roles. With

@@ -56,6 +56,16 @@ impl NodeStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_node_fenced(&self, id: &str, fenced: bool) -> StoreResult<()> {
+        sqlx::query("UPDATE nodes SET fenced = $1, updated_at = $2 WHERE id = $3")
+            .bind(fenced as i64)
+            .bind(marina_common::time_fmt::now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_node_size(&self, id: &str, size_id: &str) -> StoreResult<()> {
         sqlx::query("UPDATE nodes SET size_id = $1, updated_at = $2 WHERE id = $3")
             .bind(size_id)

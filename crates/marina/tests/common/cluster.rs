@@ -85,6 +85,21 @@ pub async fn setup_with(app: &TestApp, request: Value) -> (Value, String) {
     (c, pw)
 }
 
+/// Every node's `(host, port)`.
+pub fn node_addrs(c: &Value) -> Vec<(String, u16)> {
+    c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["host"].as_str().unwrap().to_string(),
+                n["port"].as_u64().unwrap() as u16,
+            )
+        })
+        .collect()
+}
+
 pub fn writer(c: &Value) -> (String, u16) {
     let e = &c["endpoints"]["writer"];
     (

@@ -560,6 +560,54 @@ impl WriteLoad {
     }
 }
 
+/// Samples every node directly (not through an endpoint) every 20 ms and
+/// counts the samples in which more than one node accepted a connection and
+/// reported `read_only = 0` — two writers. A node cut off at the data path
+/// refuses the connection, so it is not a writer.
+pub struct WritableSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, usize)>,
+}
+
+impl WritableSampler {
+    /// Starts sampling the `(host, port)` of every node.
+    pub fn start(nodes: Vec<(String, u16)>, password: &str) -> WritableSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, password) = (stop.clone(), password.to_string());
+        let task = tokio::spawn(async move {
+            use mysql_async::prelude::Queryable;
+            let (mut samples, mut double) = (0, 0);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut writable = 0;
+                for (host, port) in &nodes {
+                    let probe = async {
+                        let mut c = mysql(host, *port, "admin", &password).await.ok()?;
+                        let ro: Option<i64> = c.query_first("SELECT @@read_only").await.ok()?;
+                        let _ = c.disconnect().await;
+                        ro
+                    };
+                    if let Ok(Some(0)) = tokio::time::timeout(Duration::from_millis(150), probe).await {
+                        writable += 1;
+                    }
+                }
+                samples += 1;
+                if writable > 1 {
+                    double += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (samples, double)
+        });
+        WritableSampler { stop, task }
+    }
+
+    /// Stops sampling: (samples, samples with two or more writable nodes).
+    pub async fn stop(self) -> (usize, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
 /// The largest gap between consecutive acknowledgements, and from the last
 /// one to `stopped` (when the load was stopped): writes that never resume
 /// are a pause as long as the rest of the run, not none.
