@@ -68,6 +68,8 @@ pub struct Marina {
     pub(crate) work: Notify,
     /// Wakes the supervisor.
     pub(crate) reconcile: Notify,
+    /// Wakes the monitor (a primary's process exited).
+    pub(crate) probe_now: Notify,
     /// Operations being executed by this process.
     pub(crate) inflight: Mutex<HashSet<String>>,
     /// The endpoint plan last applied and when (the supervisor skips
@@ -170,6 +172,7 @@ impl Marina {
             monitor: monitor::MonitorState::default(),
             work: Notify::new(),
             reconcile: Notify::new(),
+            probe_now: Notify::new(),
             inflight: Mutex::new(HashSet::new()),
             endpoints_applied: Mutex::new(None),
             endpoints_turn: tokio::sync::Mutex::new(()),

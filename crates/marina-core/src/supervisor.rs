@@ -270,6 +270,8 @@ async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
             let host = n.host.parse().unwrap_or(Ipv4Addr::LOCALHOST);
             by_host.entry(host).or_default().push(n.port);
             owners.insert(SocketAddrV4::new(host, n.port), (c.id.clone(), "node"));
+            // The old primary is fenced while it still holds the role (its
+            // failover promotes another node later); a promotion clears it.
             if n.fenced {
                 plan.fenced.push(marina_endpoints::Fence {
                     node: SocketAddrV4::new(host, n.port),

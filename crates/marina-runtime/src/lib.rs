@@ -85,4 +85,17 @@ pub trait NodeRuntime: Send + Sync + 'static {
     async fn destroy(&self, node_id: &str) -> Result<(), RuntimeError>;
     /// Node ids that have a directory (to find orphans).
     async fn nodes_on_disk(&self) -> Result<Vec<String>, RuntimeError>;
+    /// Resolves when the node's current process exits: the runtime *knows*
+    /// a node died, without waiting for probes to time out. False at once
+    /// when no process of the node runs to be watched. The default polls the
+    /// process state every 20 ms.
+    async fn exited(&self, node_id: &str) -> bool {
+        if !matches!(self.state(node_id).await, ProcessState::Running(_)) {
+            return false;
+        }
+        while matches!(self.state(node_id).await, ProcessState::Running(_)) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
 }

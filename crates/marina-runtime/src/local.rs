@@ -269,6 +269,15 @@ impl NodeRuntime for LocalRuntime {
         })
     }
 
+    async fn exited(&self, node_id: &str) -> bool {
+        let Some(pid) = self.running_pid(node_id) else {
+            return false;
+        };
+        let identity = self.identity(node_id);
+        crate::process::exited(pid, || is_our_process(pid, &identity)).await;
+        true
+    }
+
     async fn state(&self, node_id: &str) -> ProcessState {
         match self.running_pid(node_id) {
             Some(pid) => ProcessState::Running(pid),

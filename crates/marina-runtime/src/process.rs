@@ -128,9 +128,67 @@ pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Resolves when process `pid` exits. `pidfd_open(2)` gives a descriptor
+/// that turns readable at exit for any process, ours as a child or adopted
+/// after a restart; `still_ours` is checked once the descriptor is open, so a
+/// recycled pid is never watched. Without pidfds (old kernels) the process is
+/// polled every 20 ms.
+pub(crate) async fn exited(pid: u32, still_ours: impl Fn() -> bool) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1; it touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0 as libc::c_uint) };
+    let watched = (fd >= 0).then(|| {
+        // SAFETY: `fd` was just returned to us and nothing else owns it.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        // SAFETY: `OwnedFd` keeps the descriptor open and unchanged for as
+        // long as the `AsyncFd` owns it.
+        unsafe { tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }.ok()
+    });
+    if !still_ours() {
+        return;
+    }
+    match watched.flatten() {
+        Some(afd) => {
+            let _ = afd.readable().await;
+        }
+        None => {
+            while still_ours() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn exit_is_known_at_once() {
+        let mut child = std::process::Command::new("sleep").arg("0.3").spawn().unwrap();
+        let pid = child.id();
+        let started = Instant::now();
+        // Killed after 50 ms: known well before `sleep` would have ended.
+        let killer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            signal(pid, libc::SIGKILL);
+        });
+        tokio::time::timeout(Duration::from_secs(2), exited(pid, || true))
+            .await
+            .expect("exit noticed");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(50) && took < Duration::from_millis(250),
+            "{took:?}"
+        );
+        killer.await.unwrap();
+        let _ = child.wait();
+        // A process that is not ours is not watched.
+        tokio::time::timeout(Duration::from_millis(100), exited(std::process::id(), || false))
+            .await
+            .expect("returns at once");
+    }
 
     #[test]
     fn identity_check_matches_exact_argument() {

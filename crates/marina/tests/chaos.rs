@@ -1,33 +1,67 @@
-//! Chaos run (ignored in the normal suite; run it with
-//! `cargo nextest run -p marina --test chaos --run-ignored only --no-capture`):
-//! at least 50 random faults — kill -9 of the primary, SIGSTOP of the primary,
-//! kill -9 of a replica, SIGKILL of the control plane during a failover — against
-//! a 3-node cluster under continuous writes through the writer endpoint. It
-//! prints lost acknowledged writes (must be 0), moments when two writable nodes
-//! were reachable through the writer endpoint (must be 0), and the RTO
-//! distribution of primary faults.
+//! Chaos (issue 21): random faults against a 3-node cluster under a
+//! continuous write load through the writer endpoint, on every commit.
+//!
+//! The suite runs `MARINA_CHAOS_FAULTS` faults (default 20); the long run
+//! (`scripts/chaos.sh`, 200 faults, results in `docs/reliability.md`) is the
+//! same test. `MARINA_CHAOS_SEED` replays a run: the seed is printed first;
+//! `MARINA_CHAOS_KINDS` (comma-separated kind names) narrows the faults.
+//!
+//! Fault kinds: SIGKILL of the primary; SIGSTOP of the primary (1.5–3 s);
+//! SIGKILL of a replica; SIGKILL of the control plane during a failover and
+//! during a switchover; a network partition of the primary from everyone
+//! (nftables drop of its port, and Marina's management socket hidden) and
+//! from Marina only (the socket hidden); a replica whose disk fills (its
+//! directory over its quota, which holds the cluster read-only by design).
+//!
+//! Assertions: no acknowledged write lost (checked on every node), no sample
+//! with two writable nodes (sampled at the nodes directly, every ~20 ms), the
+//! cluster healed after every fault, and RTO — the gap between the last
+//! acknowledged write before a fault and the first after it — p99 ≤ 2 s and
+//! median ≤ 1 s across kinds (a disk fill's pause is reported apart: it lasts
+//! as long as the disk stays full).
 
 mod common;
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::*;
 use mysql_async::prelude::Queryable;
-use rand::Rng;
-use serde_json::Value;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
 
-fn pid_of(app: &TestApp, node_id: &str) -> Option<i32> {
-    let p = app.data_dir().join("nodes").join(node_id).join("mariadbd.pid");
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fault {
+    KillPrimary,
+    StopPrimary,
+    KillReplica,
+    ControlPlaneDuringFailover,
+    ControlPlaneDuringSwitchover,
+    PartitionPrimary,
+    PartitionFromMarina,
+    ReplicaDiskFull,
+}
+
+const KINDS: [Fault; 8] = [
+    Fault::KillPrimary,
+    Fault::StopPrimary,
+    Fault::KillReplica,
+    Fault::ControlPlaneDuringFailover,
+    Fault::ControlPlaneDuringSwitchover,
+    Fault::PartitionPrimary,
+    Fault::PartitionFromMarina,
+    Fault::ReplicaDiskFull,
+];
+
+fn pid(app: &TestApp, node_id: &str) -> Option<i32> {
+    let p = app.node_dir(node_id).join("mariadbd.pid");
     std::fs::read_to_string(p).ok()?.trim().parse().ok()
 }
 
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) on a mariadbd this test's Marina started.
-    unsafe {
-        libc::kill(pid, sig);
+fn send(pid: Option<i32>, sig: i32) {
+    if let Some(pid) = pid {
+        signal(pid, sig);
     }
 }
 
@@ -46,137 +80,249 @@ async fn wait_healthy(app: &TestApp, id: &str, timeout: Duration) -> Option<Valu
     None
 }
 
-/// Samples connections opened through the writer endpoint at different times:
-/// at each sample, how many distinct servers answer `read_only = 0` through it.
-fn start_split_brain_watch(host: String, port: u16, pw: String, stop: Arc<AtomicBool>, violations: Arc<AtomicU64>) {
-    tokio::spawn(async move {
-        let mut conns: Vec<mysql_async::Conn> = Vec::new();
-        let mut tick = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            if tick.is_multiple_of(2)
-                && let Ok(Ok(c)) =
-                    tokio::time::timeout(Duration::from_millis(500), mysql(&host, port, "admin", &pw)).await
-            {
-                conns.push(c);
-                if conns.len() > 10 {
-                    conns.remove(0);
-                }
-            }
-            let mut writable = HashSet::new();
-            let mut alive = Vec::new();
-            for mut c in conns.drain(..) {
-                let r = tokio::time::timeout(
-                    Duration::from_millis(300),
-                    c.query_first::<(u32, u32), _>("SELECT @@server_id, @@read_only"),
-                )
-                .await;
-                if let Ok(Ok(Some((sid, ro)))) = r {
-                    if ro == 0 {
-                        writable.insert(sid);
-                    }
-                    alive.push(c);
-                }
-            }
-            conns = alive;
-            if writable.len() > 1 {
-                violations.fetch_add(1, Ordering::Relaxed);
-                eprintln!("split brain through the writer endpoint: servers {writable:?}");
-            }
-            tick += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
+/// Cuts a node off from Marina: its management socket is hidden and
+/// Marina's open management sessions on it are killed (through the hidden
+/// path), so every probe fails while clients and replicas still reach it.
+fn hide_from_marina(app: &TestApp, node_id: &str) -> std::path::PathBuf {
+    let sock = app.node_dir(node_id).join("mariadbd.sock");
+    let hidden = sock.with_extension("hidden");
+    std::fs::rename(&sock, &hidden).unwrap();
+    let kill = "SELECT GROUP_CONCAT(CONCAT('KILL ', ID, ';') SEPARATOR ' ') FROM information_schema.PROCESSLIST \
+                WHERE USER = 'marina_mgmt'";
+    let out = std::process::Command::new("mariadb")
+        .args(["-uroot", "-S", hidden.to_str().unwrap(), "-N", "-e", kill])
+        .output()
+        .unwrap();
+    let stmts = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !stmts.is_empty() && stmts != "NULL" {
+        let _ = std::process::Command::new("mariadb")
+            .args(["-uroot", "-S", hidden.to_str().unwrap(), "-e", &stmts])
+            .output();
+    }
+    hidden
 }
 
+fn unhide(app: &TestApp, node_id: &str, hidden: &std::path::Path) {
+    let _ = std::fs::rename(hidden, app.node_dir(node_id).join("mariadbd.sock"));
+}
+
+/// An nftables table of this test that drops every TCP packet to or from a
+/// port; removed on drop, even when the test fails.
+struct Partition(String);
+
+impl Partition {
+    fn port(port: u16) -> Partition {
+        let table = format!("marina_chaos_{}", rand::rng().random_range(0..u32::MAX));
+        let script = format!(
+            "table ip {table} {{\n  chain out {{\n    type filter hook output priority -10; policy accept;\n    \
+             tcp dport {port} drop\n    tcp sport {port} drop\n  }}\n}}\n"
+        );
+        let path = std::env::temp_dir().join(format!("{table}.nft"));
+        std::fs::write(&path, script).unwrap();
+        let out = std::process::Command::new("nft").arg("-f").arg(&path).output().unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Partition(table)
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &self.0])
+            .output();
+    }
+}
+
+/// Injects one fault; returns when it is over (the cluster may still heal).
+async fn inject(app: &mut TestApp, rng: &mut StdRng, kind: Fault, c: &Value) {
+    let nodes = c["nodes"].as_array().unwrap();
+    let primary = nodes.iter().find(|n| n["role"] == "primary").unwrap();
+    let replica = nodes.iter().find(|n| n["role"] == "replica").unwrap();
+    let (pid_p, pid_r) = (
+        pid(app, primary["id"].as_str().unwrap()),
+        pid(app, replica["id"].as_str().unwrap()),
+    );
+    let primary_id = primary["id"].as_str().unwrap().to_string();
+    eprintln!(
+        "{} {kind:?}: primary {primary_id} (pid {pid_p:?}), replica {} (pid {pid_r:?})",
+        marina_common::time_fmt::now_rfc3339(),
+        replica["id"]
+    );
+    match kind {
+        Fault::KillPrimary => send(pid_p, libc::SIGKILL),
+        Fault::StopPrimary => {
+            send(pid_p, libc::SIGSTOP);
+            tokio::time::sleep(Duration::from_millis(rng.random_range(1500..3000))).await;
+            send(pid_p, libc::SIGCONT);
+        }
+        Fault::KillReplica => send(pid_r, libc::SIGKILL),
+        Fault::ControlPlaneDuringFailover => {
+            send(pid_p, libc::SIGKILL);
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..250))).await;
+            app.kill_server();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.spawn_server(None);
+        }
+        Fault::ControlPlaneDuringSwitchover => {
+            let id = c["id"].as_str().unwrap();
+            let (s, body) = app.post(&format!("/v1/clusters/{id}/switchover"), json!({})).await;
+            assert_eq!(s, 202, "{body}");
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
+            app.kill_server();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.spawn_server(None);
+        }
+        Fault::PartitionPrimary => {
+            let port = primary["port"].as_u64().unwrap() as u16;
+            let cut = Partition::port(port);
+            let hidden = hide_from_marina(app, &primary_id);
+            tokio::time::sleep(Duration::from_millis(rng.random_range(2000..3000))).await;
+            drop(cut);
+            unhide(app, &primary_id, &hidden);
+        }
+        Fault::PartitionFromMarina => {
+            let hidden = hide_from_marina(app, &primary_id);
+            tokio::time::sleep(Duration::from_millis(rng.random_range(2000..3000))).await;
+            unhide(app, &primary_id, &hidden);
+        }
+        Fault::ReplicaDiskFull => {
+            let filler = app.node_dir(replica["id"].as_str().unwrap()).join("chaos-filler");
+            let f = std::fs::File::create(&filler).unwrap();
+            // SAFETY: fallocate on a file we just created and own.
+            let rc = unsafe {
+                use std::os::fd::AsRawFd;
+                libc::fallocate(f.as_raw_fd(), 0, 0, (QUOTA_MIB << 20) as libc::off_t)
+            };
+            assert_eq!(rc, 0, "fallocate: {}", std::io::Error::last_os_error());
+            tokio::time::sleep(Duration::from_millis(rng.random_range(1500..2500))).await;
+            drop(f);
+            std::fs::remove_file(&filler).unwrap();
+        }
+    }
+}
+
+/// The chaos node size's disk quota (a replica's disk fills past it).
+const QUOTA_MIB: u64 = 600;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "chaos run: minutes long; run with --run-ignored only"]
-async fn chaos_random_faults_under_write_load() {
+async fn random_faults_under_write_load_lose_nothing() {
     let faults: usize = std::env::var("MARINA_CHAOS_FAULTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
-    let mut app = TestApp::start_configured("kernel", "[failover]\nlimit = 1000\nmin_interval_secs = 0\n").await;
-    let (c, pw) = app.create_cluster("chaos", 3).await;
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("MARINA_CHAOS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    println!("chaos: seed {seed} (replay with MARINA_CHAOS_SEED={seed}), {faults} faults");
+    let mut rng = StdRng::seed_from_u64(seed);
+    // `MARINA_CHAOS_KINDS=KillPrimary,KillReplica` narrows the kinds.
+    let kinds: Vec<Fault> = match std::env::var("MARINA_CHAOS_KINDS") {
+        Ok(list) => KINDS
+            .iter()
+            .copied()
+            .filter(|k| list.split(',').any(|n| n.trim() == format!("{k:?}")))
+            .collect(),
+        Err(_) => KINDS.to_vec(),
+    };
+    assert!(!kinds.is_empty(), "MARINA_CHAOS_KINDS names no kind");
+    let mut app = TestApp::start_configured(
+        "kernel",
+        &format!(
+            "[failover]\nlimit = 1000\nmin_interval_secs = 0\n[monitor]\ndisk_check_interval_ms = 300\n\
+             [[node_sizes]]\nid = \"chaos\"\nvcpu = 1\nmemory = 1.0\ndisk_gib = 1\ndisk_mib = {QUOTA_MIB}\n"
+        ),
+    )
+    .await;
+    let (c, pw) = app
+        .create_cluster_with(json!({"name": "chaos", "size_id": "chaos", "nodes": 3,
+            "failover": {"mode": "automatic", "auto_reseed": true}}))
+        .await;
     let id = c["id"].as_str().unwrap().to_string();
-    let wh = c["endpoints"]["writer"]["host"].as_str().unwrap().to_string();
-    let mut conn = mysql(&wh, 3306, "admin", &pw).await.unwrap();
+    let (wh, wp) = writer(&c);
+    let mut conn = mysql(&wh, wp, "admin", &pw).await.unwrap();
     conn.query_drop("CREATE DATABASE app").await.unwrap();
     conn.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
         .await
         .unwrap();
     drop(conn);
 
-    let load = WriteLoad::start(&wh, 3306, &pw);
-    let stop = Arc::new(AtomicBool::new(false));
-    let violations = Arc::new(AtomicU64::new(0));
-    start_split_brain_watch(wh.clone(), 3306, pw.clone(), stop.clone(), violations.clone());
-    let fault_times: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
-    let mut stuck = 0;
-
+    let load = WriteLoad::start(&wh, wp, &pw);
+    let sampler = WritableSampler::start(node_addrs(&c), &pw);
+    // Each fault: its kind, when it was injected and when the cluster was
+    // healthy again.
+    let mut injected: Vec<(Fault, Instant, Instant)> = Vec::new();
+    let mut stuck = Vec::new();
     for i in 0..faults {
-        let Some(c) = wait_healthy(&app, &id, Duration::from_secs(90)).await else {
-            stuck += 1;
-            eprintln!("fault {i}: cluster did not heal in 90 s; continuing");
-            continue;
+        let Some(c) = wait_healthy(&app, &id, Duration::from_secs(60)).await else {
+            stuck.push(i);
+            eprintln!("fault {i}: the cluster did not heal in 60 s\n{}", app.log());
+            break;
         };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let nodes = c["nodes"].as_array().unwrap().clone();
-        let primary = nodes.iter().find(|n| n["role"] == "primary").unwrap().clone();
-        let replica = nodes.iter().find(|n| n["role"] == "replica").unwrap().clone();
-        let kind = rand::rng().random_range(0..4);
-        let now = Instant::now();
-        match kind {
-            0 => {
-                if let Some(pid) = pid_of(&app, primary["id"].as_str().unwrap()) {
-                    signal(pid, libc::SIGKILL);
-                }
-                fault_times.lock().unwrap().push(("kill -9 primary".into(), now));
-            }
-            1 => {
-                if let Some(pid) = pid_of(&app, primary["id"].as_str().unwrap()) {
-                    signal(pid, libc::SIGSTOP);
-                    fault_times.lock().unwrap().push(("SIGSTOP primary".into(), now));
-                    tokio::time::sleep(Duration::from_millis(rand::rng().random_range(1500..3000))).await;
-                    signal(pid, libc::SIGCONT);
-                }
-            }
-            2 => {
-                if let Some(pid) = pid_of(&app, replica["id"].as_str().unwrap()) {
-                    signal(pid, libc::SIGKILL);
-                }
-            }
-            _ => {
-                // Kill the primary, then the control plane in the middle of the failover.
-                if let Some(pid) = pid_of(&app, primary["id"].as_str().unwrap()) {
-                    signal(pid, libc::SIGKILL);
-                }
-                fault_times
-                    .lock()
-                    .unwrap()
-                    .push(("kill -9 primary + control plane".into(), now));
-                tokio::time::sleep(Duration::from_millis(rand::rng().random_range(700..1300))).await;
-                app.kill_server();
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                app.spawn_server(None);
-            }
+        if let Some(last) = injected.last_mut() {
+            last.2 = Instant::now();
         }
-        eprintln!("fault {i}: kind {kind}");
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..700))).await;
+        let kind = kinds[rng.random_range(0..kinds.len())];
+        let now = Instant::now();
+        injected.push((kind, now, now));
+        inject(&mut app, &mut rng, kind, &c).await;
+        // Let the fault be noticed: a cluster that still looks healthy just
+        // after it is not healed yet.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    wait_healthy(&app, &id, Duration::from_secs(90))
-        .await
-        .expect("cluster heals at the end");
+    if stuck.is_empty() && wait_healthy(&app, &id, Duration::from_secs(60)).await.is_none() {
+        stuck.push(faults);
+    }
+    if let Some(last) = injected.last_mut() {
+        last.2 = Instant::now();
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
+    let (samples, double) = sampler.stop().await;
     let acked = load.stop().await;
 
-    // Lost acknowledged writes, on every node.
+    let lost = lost_writes(&app, &id, &pw, &acked).await;
+    let rtos = rto_by_kind(&injected, &acked);
+    report(faults, &injected, &acked, lost, (samples, double), &rtos, &stuck);
+    let all: Vec<f64> = rtos
+        .iter()
+        .filter(|(k, _)| **k != Fault::ReplicaDiskFull)
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    let failed = lost > 0
+        || double > 0
+        || !stuck.is_empty()
+        || percentile(&all, 0.99) > 2000.0
+        || percentile(&all, 0.5) > 1000.0;
+    if failed {
+        // What Marina did, for the post-mortem.
+        for l in app.log().lines().filter(|l| !l.contains("DEBUG")) {
+            eprintln!("{l}");
+        }
+    }
+    assert_eq!(lost, 0, "acknowledged writes were lost (seed {seed})");
+    assert_eq!(
+        double, 0,
+        "{double} of {samples} samples saw two writable nodes (seed {seed})"
+    );
+    assert!(
+        stuck.is_empty(),
+        "the cluster did not heal after fault(s) {stuck:?} (seed {seed})"
+    );
+    assert!(percentile(&all, 0.99) <= 2000.0, "RTO p99 over 2 s (seed {seed})");
+    assert!(percentile(&all, 0.5) <= 1000.0, "RTO median over 1 s (seed {seed})");
+}
+
+/// Acknowledged writes missing from the node that has the fewest of them.
+async fn lost_writes(app: &TestApp, id: &str, pw: &str, acked: &[(u64, Instant)]) -> usize {
     let (_, c) = app.get(&format!("/v1/clusters/{id}")).await;
     let want: HashSet<u64> = acked.iter().map(|(id, _)| *id).collect();
     let mut lost = 0usize;
     for n in c["nodes"].as_array().unwrap() {
         let port = n["port"].as_u64().unwrap() as u16;
         let have: HashSet<u64> = eventually(Duration::from_secs(30), "node caught up", || {
-            let (pw, want) = (pw.clone(), want.clone());
+            let (pw, want) = (pw.to_string(), want.clone());
             async move {
                 let mut conn = mysql("127.0.0.1", port, "admin", &pw).await.ok()?;
                 let ids: Vec<u64> = conn.query("SELECT id FROM app.t").await.ok()?;
@@ -187,45 +333,75 @@ async fn chaos_random_faults_under_write_load() {
         .await;
         lost = lost.max(want.difference(&have).count());
     }
-    // RTO of primary faults: fault → first ack after it.
-    let mut rtos: Vec<f64> = fault_times
-        .lock()
-        .unwrap()
+    lost
+}
+
+/// Per kind, each fault's RTO in ms: the longest gap between consecutive
+/// acknowledged writes from the last one before the fault to the first one
+/// after the cluster was healthy again (a switchover's pause or a disk fill's
+/// read-only spell can start a while after the fault itself).
+fn rto_by_kind(injected: &[(Fault, Instant, Instant)], acked: &[(u64, Instant)]) -> BTreeMap<Fault, Vec<f64>> {
+    let mut by_kind: BTreeMap<Fault, Vec<f64>> = BTreeMap::new();
+    for (kind, start, healed) in injected {
+        let from = acked.iter().rposition(|(_, a)| a <= start).unwrap_or(0);
+        let to = acked
+            .iter()
+            .position(|(_, a)| a > healed)
+            .unwrap_or(acked.len().saturating_sub(1));
+        let gap = acked[from..=to.max(from)]
+            .windows(2)
+            .map(|w| w[1].1.duration_since(w[0].1))
+            .max()
+            .unwrap_or_default();
+        by_kind.entry(*kind).or_default().push(gap.as_secs_f64() * 1000.0);
+    }
+    by_kind
+}
+
+fn percentile(sorted_or_not: &[f64], p: f64) -> f64 {
+    let mut v = sorted_or_not.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn report(
+    faults: usize,
+    injected: &[(Fault, Instant, Instant)],
+    acked: &[(u64, Instant)],
+    lost: usize,
+    (samples, double): (usize, usize),
+    rtos: &BTreeMap<Fault, Vec<f64>>,
+    stuck: &[usize],
+) {
+    println!("chaos: {faults} faults asked, {} injected", injected.len());
+    let mut counts: BTreeMap<Fault, usize> = BTreeMap::new();
+    for (k, _, _) in injected {
+        *counts.entry(*k).or_default() += 1;
+    }
+    for (k, n) in &counts {
+        let v = rtos.get(k).cloned().unwrap_or_default();
+        println!(
+            "chaos: {k:?}: {n} faults; RTO ms p50 {:.0}, p90 {:.0}, p99 {:.0}, max {:.0}",
+            percentile(&v, 0.5),
+            percentile(&v, 0.9),
+            percentile(&v, 0.99),
+            percentile(&v, 1.0)
+        );
+    }
+    let all: Vec<f64> = rtos
         .iter()
-        .filter_map(|(_, t)| {
-            let after = *t + Duration::from_millis(5);
-            acked
-                .iter()
-                .find(|(_, a)| *a > after)
-                .map(|(_, a)| a.duration_since(*t).as_secs_f64() * 1000.0)
-        })
+        .filter(|(k, _)| **k != Fault::ReplicaDiskFull)
+        .flat_map(|(_, v)| v.iter().copied())
         .collect();
-    rtos.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        rtos.get(((rtos.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
-    println!("chaos: {faults} faults, {} acknowledged writes", acked.len());
-    println!("chaos: lost acknowledged writes: {lost}");
     println!(
-        "chaos: moments with two writable nodes through the writer endpoint: {}",
-        violations.load(Ordering::Relaxed)
+        "chaos: RTO across kinds but the disk fill (ms): p50 {:.0}, p99 {:.0}, max {:.0}",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        percentile(&all, 1.0)
     );
-    println!(
-        "chaos: RTO over {} primary faults (ms): min {:.0}, p50 {:.0}, p90 {:.0}, max {:.0}",
-        rtos.len(),
-        pct(0.0),
-        pct(0.5),
-        pct(0.9),
-        pct(1.0)
-    );
-    println!("chaos: times the cluster did not heal within 90 s: {stuck}");
-    assert_eq!(lost, 0, "acknowledged writes were lost");
-    assert_eq!(
-        violations.load(Ordering::Relaxed),
-        0,
-        "two writable nodes were reachable through the writer endpoint"
-    );
-    assert_eq!(stuck, 0);
+    println!("chaos: acknowledged writes {}, lost {lost}", acked.len());
+    println!("chaos: node samples {samples}, with two writable nodes {double}");
+    println!("chaos: not healed after faults {stuck:?}");
 }

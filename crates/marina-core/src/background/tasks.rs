@@ -34,7 +34,7 @@ pub(super) fn all(app: &Marina) -> Vec<Spec> {
             name: "monitor",
             description: "probes every node, then evaluates each cluster (failover, fencing, rejoin, statuses)",
             period: Duration::from_millis(app.config.monitor.interval_ms),
-            signal: None,
+            signal: Some(|m| &m.probe_now),
             task: Arc::new(Monitor::default()),
         },
         Spec {

@@ -11,6 +11,11 @@
 //! A primary Marina cannot reach while some replica still hears it is *not*
 //! failed (Marina's own path is the problem). With no reachable replica there is
 //! no witness and no candidate: nothing to fail over to.
+//!
+//! A primary whose process the runtime *saw exit* (a pidfd turned readable)
+//! needs no window: it is failed as soon as every reachable replica has lost
+//! its connection (which the kernel closes at the exit) — until then it is
+//! suspect, and the monitor probes again within milliseconds.
 
 use std::time::Duration;
 
@@ -25,6 +30,8 @@ pub struct Observed {
     pub io_connected: bool,
     /// For replicas: how long since it last received anything from its primary.
     pub silent_for: Duration,
+    /// For the primary: the runtime saw its process exit.
+    pub exited: bool,
 }
 
 /// The verdict on a cluster's primary.
@@ -50,6 +57,9 @@ pub fn assess_primary(
 ) -> PrimaryVerdict {
     if primary.reachable {
         return PrimaryVerdict::Healthy;
+    }
+    if primary.exited {
+        return assess_exited(replicas);
     }
     if primary.failing_for < failure_window {
         return PrimaryVerdict::Suspect {
@@ -95,6 +105,40 @@ pub fn assess_primary(
     }
 }
 
+/// The rule for a primary whose process exited: the reachable replicas must
+/// all have lost their connection to it.
+fn assess_exited(replicas: &[(String, Observed)]) -> PrimaryVerdict {
+    let witnesses: Vec<&str> = replicas
+        .iter()
+        .filter(|(_, o)| o.reachable)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if witnesses.is_empty() {
+        return PrimaryVerdict::NotFailed {
+            reason: "the primary's process exited, but no replica is reachable to take over".into(),
+        };
+    }
+    let connected: Vec<&str> = replicas
+        .iter()
+        .filter(|(_, o)| o.reachable && o.io_connected)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !connected.is_empty() {
+        return PrimaryVerdict::Suspect {
+            reason: format!(
+                "the primary's process exited; replica(s) {} have not yet lost its connection",
+                connected.join(", ")
+            ),
+        };
+    }
+    PrimaryVerdict::Failed {
+        evidence: format!(
+            "the primary's process exited; replicas agree: {} lost their connection",
+            witnesses.join(", ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +152,14 @@ mod tests {
             failing_for: Duration::from_millis(ms),
             io_connected: false,
             silent_for: Duration::ZERO,
+            exited: false,
+        }
+    }
+
+    fn exited(ms: u64) -> Observed {
+        Observed {
+            exited: true,
+            ..down(ms)
         }
     }
 
@@ -117,6 +169,56 @@ mod tests {
             failing_for: Duration::ZERO,
             io_connected: io,
             silent_for: Duration::from_millis(silent_ms),
+            exited: false,
+        }
+    }
+
+    #[test]
+    fn an_exited_process_needs_no_window() {
+        let r = |id: &str, o: Observed| (id.to_string(), o);
+        // (primary, replicas, expected verdict kind)
+        type Case = (Observed, Vec<(String, Observed)>, &'static str);
+        let cases: Vec<Case> = vec![
+            // Lost by every replica: failed at once, 5 ms after the exit.
+            (
+                exited(5),
+                vec![r("r1", replica(false, 0)), r("r2", replica(false, 0))],
+                "failed",
+            ),
+            // One replica has not noticed yet: suspect (probed again soon).
+            (
+                exited(5),
+                vec![r("r1", replica(false, 0)), r("r2", replica(true, 5))],
+                "suspect",
+            ),
+            // An unreachable replica is no witness; the other suffices.
+            (
+                exited(5),
+                vec![r("r1", down(5000)), r("r2", replica(false, 0))],
+                "failed",
+            ),
+            // No witness at all: not failed.
+            (exited(5), vec![r("r1", down(5000))], "not_failed"),
+            // Reachable after all (restarted): healthy.
+            (
+                Observed {
+                    reachable: true,
+                    ..exited(0)
+                },
+                vec![r("r1", replica(false, 0))],
+                "healthy",
+            ),
+            // Not known to have exited: the window applies.
+            (down(5), vec![r("r1", replica(false, 0))], "suspect"),
+        ];
+        for (primary, replicas, want) in cases {
+            let got = match assess_primary(&primary, &replicas, W, S) {
+                PrimaryVerdict::Healthy => "healthy",
+                PrimaryVerdict::Suspect { .. } => "suspect",
+                PrimaryVerdict::Failed { .. } => "failed",
+                PrimaryVerdict::NotFailed { .. } => "not_failed",
+            };
+            assert_eq!(got, want, "{primary:?} {replicas:?}");
         }
     }
 

@@ -64,6 +64,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
                 failing_for: h.failing_for(now),
                 io_connected,
                 silent_for: now.duration_since(h.last_heard),
+                exited: false,
             };
             (n.id.clone(), o)
         })
@@ -73,6 +74,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         failing_for: ph.failing_for(now),
         io_connected: false,
         silent_for: Duration::ZERO,
+        exited: app.monitor.exited(&primary.id),
     };
     let verdict = assess_primary(
         &primary_obs,
@@ -115,6 +117,10 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
             record_once(app, cluster, pid, "failover_skipped", reason, reason.clone()).await;
         }
         PrimaryVerdict::Suspect { .. } => {
+            if primary_obs.exited {
+                // The replicas are about to notice: look again very soon.
+                app.monitor.probe_soon(app, Duration::from_millis(30));
+            }
             let msg = format!(
                 "primary {} is not answering probes ({})",
                 primary.id,

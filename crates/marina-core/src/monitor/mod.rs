@@ -53,6 +53,11 @@ pub struct MonitorState {
     disk_limited: RwLock<HashMap<String, (String, bool)>>,
     /// Free bytes on the data dir's file system, read once per tick.
     host_free: RwLock<Option<u64>>,
+    /// Nodes whose process the runtime saw exit, and when (cleared by the
+    /// node's next successful probe).
+    exits: Mutex<HashMap<String, Instant>>,
+    /// Primaries with an exit watcher (`watch_primaries`).
+    watching: Mutex<HashSet<String>>,
 }
 
 impl MonitorState {
@@ -125,6 +130,23 @@ impl MonitorState {
         {
             entry.1 = true;
         }
+    }
+
+    /// Whether the runtime saw the node's process exit since it last answered.
+    pub(crate) fn exited(&self, node_id: &str) -> bool {
+        self.exits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(node_id)
+    }
+
+    /// Asks for a monitor tick after `delay` (the monitor task's signal).
+    pub(crate) fn probe_soon(&self, app: &Arc<Marina>, delay: Duration) {
+        let app = app.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            app.probe_now.notify_one();
+        });
     }
 
     /// Records a decision; true when it differs from the previous one.
@@ -272,10 +294,14 @@ pub(crate) async fn tick(
         app.metrics.probe(&cluster_id, result.as_ref().ok().map(|p| p.latency));
         app.monitor.history.record(&id, unix_now, result.as_ref().ok());
         conns.insert(id.clone(), conn);
+        if result.is_ok() {
+            app.monitor.exits.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        }
         let mut nodes = app.monitor.nodes.write().unwrap_or_else(|e| e.into_inner());
         let prev = nodes.remove(&id);
         nodes.insert(id, NodeHealth::next(prev, result, now, &checked_at));
     }
+    watch_primaries(app, &per_cluster);
     conns.retain(|id, _| wanted.contains(id));
     measure_disks(app, &per_cluster, now).await;
     app.monitor
@@ -316,6 +342,47 @@ pub(crate) async fn tick(
         });
     }
     Ok(report)
+}
+
+/// Watches the process of every reachable primary: when it exits, the exit
+/// is recorded and the monitor ticks at once (`detect.rs`: a known exit needs
+/// no failure window). One watcher per node; it ends with the process.
+fn watch_primaries(app: &Arc<Marina>, per_cluster: &[(marina_common::model::ClusterRecord, Vec<NodeRecord>)]) {
+    let primaries = per_cluster
+        .iter()
+        .flat_map(|(_, nodes)| nodes.iter())
+        .filter(|n| n.role == marina_common::model::NodeRole::Primary)
+        .filter(|n| app.monitor.node(&n.id).is_some_and(|h| h.reachable));
+    for p in primaries {
+        let fresh = app
+            .monitor
+            .watching
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p.id.clone());
+        if !fresh {
+            continue;
+        }
+        let (app, node_id) = (app.clone(), p.id.clone());
+        tokio::spawn(async move {
+            let exited = app.runtime.exited(&node_id).await;
+            if exited {
+                app.monitor
+                    .exits
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(node_id.clone(), Instant::now());
+            }
+            app.monitor
+                .watching
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&node_id);
+            if exited {
+                app.probe_now.notify_one();
+            }
+        });
+    }
 }
 
 /// A cluster being evaluated: at most one evaluation per cluster, released

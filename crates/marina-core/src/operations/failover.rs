@@ -333,6 +333,11 @@ pub(super) async fn promote(
     rejoin_limit: bool,
 ) -> Result<(), Error> {
     let addr = app.mgmt_addr(c, secrets);
+    // An old primary that rejoined may be promoted before its data-path
+    // fence was lifted: a primary is never fenced.
+    if c.fenced {
+        app.store.set_node_fenced(&c.id, false).await?;
+    }
     if c.role != NodeRole::Primary {
         app.admin.stop_replication(&addr).await.map_err(admin_err)?;
     }
