@@ -4,6 +4,8 @@
 //! When `MARINA_PANICPOINT` names a point (`task:<background task>`,
 //! `monitor:evaluate`, `step:<operation type>:<step>`), the code there panics
 //! instead: the driver and the worker must turn that into a recorded failure.
+//! `MARINA_DELAYPOINT=<point>=<ms>` makes the code there wait (races made
+//! wide enough to test).
 
 /// Dies if the failpoint `name` is armed.
 pub(crate) fn hit(name: &str) {
@@ -24,5 +26,20 @@ pub(crate) fn panic_point(name: &str) {
         && armed.split(',').any(|p| p == name)
     {
         panic!("panic point {name}");
+    }
+}
+
+/// Waits if the delay point `name` is armed (`name=ms`).
+pub(crate) async fn delay_point(name: &str) {
+    let Ok(armed) = std::env::var("MARINA_DELAYPOINT") else {
+        return;
+    };
+    let ms = armed
+        .split(',')
+        .filter_map(|p| p.split_once('='))
+        .find(|(point, _)| *point == name)
+        .and_then(|(_, ms)| ms.parse::<u64>().ok());
+    if let Some(ms) = ms {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 }

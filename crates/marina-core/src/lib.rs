@@ -82,6 +82,11 @@ pub struct Marina {
     /// restarted node's start; operations pass through it before their first
     /// step (`supervisor::RestartTurns`).
     pub(crate) restart_turns: supervisor::RestartTurns,
+    /// Per cluster: held by a monitor evaluation while it acts; every
+    /// operation passes through it before its first step, and an evaluation
+    /// that takes it re-reads the cluster and acts only if no operation took
+    /// the cluster meanwhile (`monitor/mod.rs`).
+    pub(crate) evaluation_turns: supervisor::RestartTurns,
     /// Failed authentications since start (metrics export it).
     pub auth_failures: std::sync::atomic::AtomicU64,
     /// Connections refused at endpoints and node ports, per cluster.
@@ -177,6 +182,7 @@ impl Marina {
             endpoints_applied: Mutex::new(None),
             endpoints_turn: tokio::sync::Mutex::new(()),
             restart_turns: supervisor::RestartTurns::default(),
+            evaluation_turns: supervisor::RestartTurns::default(),
             auth_failures: std::sync::atomic::AtomicU64::new(0),
             refusals: refusals::RefusalLedger::default(),
             metrics: metrics::Metrics::default(),

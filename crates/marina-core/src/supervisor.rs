@@ -93,8 +93,8 @@ pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
     Ok(())
 }
 
-/// One async lock per cluster, shared by the supervisor's restarts and the
-/// operation worker (see the module rules).
+/// One async lock per cluster (the supervisor's restart turns and the
+/// monitor's evaluation turns), passed through by the operation worker.
 #[derive(Default)]
 pub struct RestartTurns(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 

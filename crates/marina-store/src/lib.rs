@@ -227,6 +227,11 @@ pub trait NodeStore: Send + Sync {
     async fn fail_node(&self, id: &str, reason: &str) -> StoreResult<()>;
     /// Sets a node's status reason and rejoin limit.
     async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()>;
+    /// Sets a node's status only if its role and status are still the
+    /// expected ones (the monitor's writes: an operation may have changed the
+    /// node since the monitor read it). Returns whether it did.
+    async fn set_node_status_if(&self, id: &str, role: NodeRole, from: NodeStatus, to: NodeStatus)
+    -> StoreResult<bool>;
     /// Cuts a node off at the data path, or lifts that (`NodeRecord::fenced`).
     async fn set_node_fenced(&self, id: &str, fenced: bool) -> StoreResult<()>;
     /// Sets a node's size (resize).

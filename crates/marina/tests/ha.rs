@@ -425,6 +425,53 @@ async fn a_fenced_old_primary_promoted_soon_after_serves() {
     assert_no_lost_writes(&c, &pw, &acked).await;
 }
 
+/// A slow monitor evaluation (held 1.5 s after it read the cluster) and a
+/// switchover recorded meanwhile: the switchover waits for the evaluation to
+/// end, and the evaluation never writes the roles it read back over the
+/// switchover's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluation_never_undoes_an_operation() {
+    let mut app = TestApp::start().await;
+    let (c, _pw) = setup(&app, "race", 3).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    app.kill_server();
+    app.extra_env
+        .push(("MARINA_DELAYPOINT".into(), "monitor:evaluate=1500".into()));
+    app.spawn_server(None);
+    // An evaluation is under way (they start every tick).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let old = primary(&c)["id"].as_str().unwrap().to_string();
+    let (s, body) = app.post(&format!("/v1/clusters/{id}/switchover"), json!({})).await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    let new = op["node_id"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    // Through several slow evaluations, the roles stay the switchover's.
+    for _ in 0..8 {
+        let c = cluster(&app, &id).await;
+        let primaries: Vec<&str> = c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["role"] == "primary")
+            .map(|n| n["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(primaries, [new.as_str()], "{c}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Nor did it act on what it read before: the new primary, a replica in
+    // that read, was never fenced as a "writable replica".
+    let acted: Vec<Value> = events(&app, &id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "node_fenced" || e["type"] == "primary_writable")
+        .collect();
+    assert!(acted.is_empty(), "{acted:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_mode_never_fails_over_and_restarts_the_primary() {
     let app = TestApp::start().await;

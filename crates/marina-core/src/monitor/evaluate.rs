@@ -180,8 +180,9 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
             nodes.iter().find(|p| p.role == NodeRole::Primary),
             held_read_only,
         );
-        if want != n.status {
-            app.store.update_node(&n.id, n.role, want).await?;
+        // Guarded: a node whose role or status changed since this read (an
+        // operation's doing) is left as it is now.
+        if want != n.status && app.store.set_node_status_if(&n.id, n.role, n.status, want).await? {
             changed = true;
             let kind = if want == NodeStatus::Active {
                 "node_active"

@@ -317,15 +317,10 @@ pub(crate) async fn tick(
         .unwrap_or_else(|e| e.into_inner())
         .retain(|id, _| wanted.contains(id));
 
-    for (cluster, nodes) in per_cluster {
+    for (cluster, _) in per_cluster {
         // A cluster that never became active (a failed create or restore) has
         // nothing to fail over, fence or rejoin.
-        if !cluster.endpoints_ready
-            || !matches!(
-                cluster.status,
-                ClusterStatus::Active | ClusterStatus::Degraded | ClusterStatus::Failed
-            )
-        {
+        if !cluster.endpoints_ready || !EVALUATED.contains(&cluster.status) {
             continue;
         }
         let Some(guard) = Evaluating::claim(app, &cluster.id) else {
@@ -335,7 +330,7 @@ pub(crate) async fn tick(
         tokio::spawn(async move {
             let app = guard.app.clone();
             crate::failpoint::panic_point("monitor:evaluate");
-            if let Err(e) = evaluate::evaluate(&app, &cluster, &nodes).await {
+            if let Err(e) = evaluate_in_turn(&app, &cluster.id).await {
                 tracing::warn!(cluster_id = %cluster.id, error = %e, "cluster evaluation failed; next tick retries");
             }
             drop(guard);
@@ -343,6 +338,27 @@ pub(crate) async fn tick(
     }
     Ok(report)
 }
+
+/// Evaluates a cluster holding its evaluation turn, from a fresh read of
+/// the cluster and its nodes: an operation recorded since the tick read them
+/// has changed the cluster's status (it is then not acted on), and one that
+/// starts waits for this evaluation to end.
+async fn evaluate_in_turn(app: &Arc<Marina>, cluster_id: &str) -> Result<(), marina_common::Error> {
+    let turn = app.evaluation_turns.of(cluster_id);
+    let _acting = turn.lock().await;
+    let Some(cluster) = app.store.get_cluster(None, cluster_id).await? else {
+        return Ok(());
+    };
+    if !cluster.endpoints_ready || !EVALUATED.contains(&cluster.status) {
+        return Ok(());
+    }
+    let nodes = app.store.list_nodes(cluster_id).await?;
+    crate::failpoint::delay_point("monitor:evaluate").await;
+    evaluate::evaluate(app, &cluster, &nodes).await
+}
+
+/// Statuses whose clusters are evaluated (no operation holds them).
+const EVALUATED: &[ClusterStatus] = &[ClusterStatus::Active, ClusterStatus::Degraded, ClusterStatus::Failed];
 
 /// Watches the process of every reachable primary: when it exits, the exit
 /// is recorded and the monitor ticks at once (`detect.rs`: a known exit needs

@@ -136,6 +136,11 @@ fn operation_error(e: &Error) -> OperationError {
 
 async fn run_steps(app: &Arc<Marina>, op: &Operation) -> Result<(), Error> {
     app.store.start_operation(&op.id, &now_rfc3339()).await?;
+    // An evaluation of the monitor acting on the cluster finishes first; the
+    // next one sees the operation's cluster status and leaves it alone.
+    if let Some(cluster_id) = op.cluster_id.as_deref() {
+        app.evaluation_turns.pass(cluster_id).await;
+    }
     // A node restart the supervisor began before this operation took the
     // cluster finishes first (see the supervisor's rules). Not for a
     // failover: the writes are down, it stops or removes no node, and the

@@ -56,6 +56,25 @@ impl NodeStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_node_status_if(
+        &self,
+        id: &str,
+        role: NodeRole,
+        from: NodeStatus,
+        to: NodeStatus,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE nodes SET status = $1, updated_at = $2 WHERE id = $3 AND role = $4 AND status = $5")
+                .bind(to.as_str())
+                .bind(marina_common::time_fmt::now_rfc3339())
+                .bind(id)
+                .bind(role.as_str())
+                .bind(from.as_str())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn set_node_fenced(&self, id: &str, fenced: bool) -> StoreResult<()> {
         sqlx::query("UPDATE nodes SET fenced = $1, updated_at = $2 WHERE id = $3")
             .bind(fenced as i64)

@@ -231,7 +231,7 @@ impl TestApp {
             Some(fp) => cmd.env("MARINA_FAILPOINT", fp),
             None => cmd.env_remove("MARINA_FAILPOINT"),
         };
-        cmd.env_remove("MARINA_PANICPOINT");
+        cmd.env_remove("MARINA_PANICPOINT").env_remove("MARINA_DELAYPOINT");
         cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().expect("spawn marina serve");
         let stdout = child.stdout.take().unwrap();
