@@ -39,6 +39,7 @@ pub const SWITCHOVER_MAX_LAG_SECS_DEFAULT: u64 = 30;
 pub const SWITCHOVER_WAIT_TRX_SECS_DEFAULT: u64 = 5;
 pub const BACKUP_BUSY_RATE_MIB_DEFAULT: f64 = 4.0;
 pub const BACKUP_BUSY_CPUS_DEFAULT: f64 = 0.25;
+pub const BACKUP_ATTEMPTS_DEFAULT: u32 = 3;
 
 /// How endpoint traffic is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -107,6 +108,9 @@ pub struct BackupsConfig {
     /// The host is busy while processes other than the backup, its source
     /// node and Marina use more than this many CPUs.
     pub busy_cpus: f64,
+    /// A backup whose copy fails is tried this many times in all, each retry
+    /// announced by a `backup_retry` event saying why.
+    pub attempts: u32,
 }
 
 impl Default for BackupsConfig {
@@ -117,6 +121,7 @@ impl Default for BackupsConfig {
             s3: None,
             busy_rate_mib: BACKUP_BUSY_RATE_MIB_DEFAULT,
             busy_cpus: BACKUP_BUSY_CPUS_DEFAULT,
+            attempts: BACKUP_ATTEMPTS_DEFAULT,
         }
     }
 }
@@ -420,6 +425,9 @@ impl Config {
                 "limits.header_timeout_ms, limits.body_timeout_ms and limits.write_timeout_ms must be at least 100"
                     .into(),
             );
+        }
+        if self.backups.attempts == 0 {
+            return Err("backups.attempts must be at least 1".into());
         }
         if self.limits.max_connections == 0 || self.limits.max_connections_per_source == 0 {
             return Err("limits.max_connections and limits.max_connections_per_source must be at least 1".into());

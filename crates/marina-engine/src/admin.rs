@@ -108,6 +108,9 @@ pub trait NodeAdmin: Send + Sync + 'static {
     /// Stops the IO thread only (after a killed one ended, up to 1 s): the
     /// replica stops receiving from its source but keeps applying what it has.
     async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError>;
+    /// Starts the SQL thread (a no-op when it runs): a candidate whose SQL
+    /// thread a backup's copy stopped must apply its relay log.
+    async fn start_sql_thread(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Stops replication and forgets the source (a replica about to be promoted).
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Forgets every replication and binlog history (a restored datadir carries
@@ -462,6 +465,10 @@ impl NodeAdmin for MysqlAdmin {
 
     async fn stop_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
         self.after_io_thread(node, &["STOP SLAVE IO_THREAD"]).await
+    }
+
+    async fn start_sql_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
+        self.exec(node, &["START SLAVE SQL_THREAD".into()]).await
     }
 
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError> {

@@ -37,6 +37,15 @@ pub fn physical_backup_args(socket: &Path, datadir: &Path, scratch: &Path) -> Ve
     ]
 }
 
+/// What a physical backup of a **replica** adds: its SQL thread is stopped
+/// for the copy (`--safe-slave-backup`, restarted at the end), so the source
+/// writes no redo while it is copied and a write load on the primary can
+/// never outrun the copy — the replica still receives (its IO thread and
+/// semi-sync acknowledgements go on) and applies the backlog afterwards.
+pub fn replica_backup_args() -> Vec<String> {
+    vec!["--safe-slave-backup".into(), "--safe-slave-backup-timeout=60".into()]
+}
+
 /// `mariadb-dump` arguments dumping every non-system database of the node
 /// listening on `socket` to stdout, consistent and with its GTID position.
 pub fn logical_dump_args(socket: &Path) -> Vec<String> {

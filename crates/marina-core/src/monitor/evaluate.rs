@@ -138,6 +138,15 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         app.monitor.disk_limited(&cluster.id).is_some()
     };
     let held_read_only = cluster.primary_read_only || disk_limited;
+    // Replicas whose SQL thread a physical backup stopped for its copy.
+    let paused: std::collections::HashSet<String> = app
+        .store
+        .unfinished_backups(&cluster.id)
+        .await?
+        .into_iter()
+        .filter(|b| b.status == BackupStatus::Running && b.method == BackupMethod::Physical)
+        .filter_map(|b| b.source_node_id)
+        .collect();
 
     if verdict == PrimaryVerdict::Healthy {
         // 3. The primary must be writable.
@@ -161,8 +170,9 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
             .iter()
             .filter(|n| n.role == NodeRole::Replica && !fenced.contains(&n.id))
         {
+            let paused = paused.contains(&n.id);
             if let Some(h) = app.monitor.node(&n.id)
-                && let Err(e) = reconcile_replica(app, cluster, primary, &ph, n, &h, &secrets).await
+                && let Err(e) = reconcile_replica(app, cluster, (primary, &ph), (n, &h, paused), &secrets).await
             {
                 tracing::warn!(node_id = %n.id, error = %e, "replica reconciliation failed");
             }
@@ -179,6 +189,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
             &h,
             nodes.iter().find(|p| p.role == NodeRole::Primary),
             held_read_only,
+            paused.contains(&n.id),
         );
         // Guarded: a node whose role or status changed since this read (an
         // operation's doing) is left as it is now.
@@ -365,7 +376,15 @@ async fn disk_quota(
     }
 }
 
-fn node_status(n: &NodeRecord, h: &NodeHealth, primary: Option<&NodeRecord>, held_read_only: bool) -> NodeStatus {
+/// (`paused`: the replica's SQL thread is stopped by a backup's copy, which
+/// is as intended.)
+fn node_status(
+    n: &NodeRecord,
+    h: &NodeHealth,
+    primary: Option<&NodeRecord>,
+    held_read_only: bool,
+    paused: bool,
+) -> NodeStatus {
     if n.status.is_sticky() {
         return n.status;
     }
@@ -382,10 +401,9 @@ fn node_status(n: &NodeRecord, h: &NodeHealth, primary: Option<&NodeRecord>, hel
         NodeRole::Primary if !p.read_only || held_read_only => NodeStatus::Active,
         NodeRole::Primary => NodeStatus::Down,
         NodeRole::Replica => {
-            let following = p
-                .replica
-                .as_ref()
-                .is_some_and(|r| primary.is_some_and(|pr| r.master_port == pr.port) && r.io_running() && r.sql_running);
+            let following = p.replica.as_ref().is_some_and(|r| {
+                primary.is_some_and(|pr| r.master_port == pr.port) && r.io_running() && (r.sql_running || paused)
+            });
             if following && p.read_only {
                 NodeStatus::Active
             } else {
@@ -398,10 +416,8 @@ fn node_status(n: &NodeRecord, h: &NodeHealth, primary: Option<&NodeRecord>, hel
 async fn reconcile_replica(
     app: &Arc<Marina>,
     cluster: &ClusterRecord,
-    primary: &NodeRecord,
-    ph: &NodeHealth,
-    n: &NodeRecord,
-    h: &NodeHealth,
+    (primary, ph): (&NodeRecord, &NodeHealth),
+    (n, h, paused): (&NodeRecord, &NodeHealth, bool),
     secrets: &ClusterSecrets,
 ) -> Result<(), Error> {
     if n.status == NodeStatus::Failed
@@ -432,7 +448,9 @@ async fn reconcile_replica(
                 let reason = format!("replication SQL error: {}", r.last_sql_error);
                 return fail_node(app, cluster, n, &reason).await;
             }
-            if r.io_state == "No" || !r.sql_running {
+            // A backup's copy stopped the SQL thread; it restarts it.
+            let backup_pause = paused && r.io_running() && !r.sql_running;
+            if (r.io_state == "No" || !r.sql_running) && !backup_pause {
                 app.admin
                     .start_replica(&addr, &source, false)
                     .await

@@ -63,6 +63,59 @@ async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets
     }
 }
 
+/// One copy of `source` into the blob store (written, not committed): the
+/// tool's output and the GTID position it reported. A physical copy of a
+/// replica stops its SQL thread for the copy (`replica_backup_args`).
+async fn copy_once(
+    app: &Marina,
+    b: &BackupRecord,
+    source: &NodeRecord,
+    from_replica: bool,
+    secrets: &ClusterSecrets,
+) -> Result<(pipeline::Produced, String), Error> {
+    app.blobs
+        .delete_prefix(&prefix(b))
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let node_dir = app.runtime.node_dir(&source.id);
+    let socket = node_dir.join("mariadbd.sock");
+    let scratch = app.config.data_dir.join("tmp").join(&b.id);
+    fresh_dir(&scratch)?;
+    let key = data_key(b);
+    let pace = backup_pace(app, source, secrets, b.method).await;
+    // A dump's GTID comes at its end: only then is the tail kept.
+    let (program, args, keep_tail) = match b.method {
+        BackupMethod::Physical => {
+            let mut args = tools::physical_backup_args(&socket, &node_dir.join("data"), &scratch);
+            if from_replica {
+                args.extend(tools::replica_backup_args());
+            }
+            ("mariadb-backup", args, false)
+        }
+        BackupMethod::Logical => ("mariadb-dump", tools::logical_dump_args(&socket), true),
+    };
+    let produced = pipeline::produce(
+        app.blobs.as_ref(),
+        &key,
+        &PathBuf::from(program),
+        &args,
+        keep_tail,
+        &pace,
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let produced = produced.map_err(pipeline_err)?;
+    // Written but not committed: a crash here must not leave a backup
+    // that looks complete (the tests kill the control plane here).
+    crate::failpoint::hit("backup:take_backup:written");
+    let gtid = match b.method {
+        BackupMethod::Physical => tools::parse_physical_gtid(&produced.log),
+        BackupMethod::Logical => tools::parse_dump_gtid(&produced.tail),
+    }
+    .ok_or_else(|| Error::Unavailable(format!("the {} backup did not report its GTID position", b.method)))?;
+    Ok((produced, gtid))
+}
+
 async fn backup_of(app: &Marina, op: &Operation) -> Result<BackupRecord, Error> {
     app.store
         .backup_for_operation(&op.id)
@@ -137,44 +190,29 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             b.started_at = Some(now_rfc3339());
             b.source_node_id = Some(source.id.clone());
             app.store.update_backup(&b).await?;
-            app.blobs
-                .delete_prefix(&prefix(&b))
-                .await
-                .map_err(|e| Error::Unavailable(e.to_string()))?;
-            let node_dir = app.runtime.node_dir(&source.id);
-            let socket = node_dir.join("mariadbd.sock");
-            let scratch = app.config.data_dir.join("tmp").join(&b.id);
-            fresh_dir(&scratch)?;
-            let key = data_key(&b);
-            let pace = backup_pace(app, &source, &secrets, b.method).await;
-            // A dump's GTID comes at its end: only then is the tail kept.
-            let (program, args, keep_tail) = match b.method {
-                BackupMethod::Physical => (
-                    "mariadb-backup",
-                    tools::physical_backup_args(&socket, &node_dir.join("data"), &scratch),
-                    false,
-                ),
-                BackupMethod::Logical => ("mariadb-dump", tools::logical_dump_args(&socket), true),
+            let attempts = app.config.backups.attempts.max(1);
+            let mut attempt = 1;
+            let (produced, gtid) = loop {
+                match copy_once(app, &b, &source, from_replica, &secrets).await {
+                    Ok(done) => break done,
+                    Err(e) if attempt < attempts => {
+                        app.event(
+                            &cluster.tenant_id,
+                            &cluster.id,
+                            Some(&source.id),
+                            "backup_retry",
+                            format!(
+                                "backup {} attempt {attempt} of {attempts} failed, trying again: {e}",
+                                b.id
+                            ),
+                        )
+                        .await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
             };
-            let produced = pipeline::produce(
-                app.blobs.as_ref(),
-                &key,
-                &PathBuf::from(program),
-                &args,
-                keep_tail,
-                &pace,
-            )
-            .await;
-            let _ = std::fs::remove_dir_all(&scratch);
-            let produced = produced.map_err(pipeline_err)?;
-            // Written but not committed: a crash here must not leave a backup
-            // that looks complete (the tests kill the control plane here).
-            crate::failpoint::hit("backup:take_backup:written");
-            let gtid = match b.method {
-                BackupMethod::Physical => tools::parse_physical_gtid(&produced.log),
-                BackupMethod::Logical => tools::parse_dump_gtid(&produced.tail),
-            }
-            .ok_or_else(|| Error::Unavailable(format!("the {} backup did not report its GTID position", b.method)))?;
+            let key = data_key(&b);
             app.blobs
                 .commit(&key)
                 .await

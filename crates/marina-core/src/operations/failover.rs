@@ -206,6 +206,9 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
         StepKind::ApplyRelayLog => {
             let c = candidate.ok_or_else(|| Error::internal("no elected candidate"))?;
             let addr = app.mgmt_addr(c, &secrets);
+            // A backup's copy may have stopped its SQL thread (best effort:
+            // the wait below says whether it applied everything).
+            let _ = app.admin.start_sql_thread(&addr).await;
             // An old primary that still answers (a forced failover) is read-only
             // by now: its final position is the target, as in a switchover.
             // Otherwise, everything the candidate received.
