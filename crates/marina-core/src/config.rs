@@ -540,6 +540,7 @@ mod tests {
     fn bad_configs_are_refused() {
         assert!(Config::from_toml("listen = 3").is_err());
         assert!(Config::from_toml("bogus = 1").is_err());
+        assert!(Config::from_toml("[backups]\nattempts = 0").is_err());
         assert!(Config::from_toml("[nodes]\nport_min = 500\nport_max = 400").is_err());
         assert!(Config::from_toml("[endpoints]\nwriter_pool = \"10.0.0.0/24\"").is_err());
         assert!(Config::from_toml("[endpoints]\nmode = \"magic\"").is_err());

@@ -12,15 +12,10 @@
 //!    `fence`), any other node is set read-only and its clients disconnected.
 //! 3. **Primary**: a reachable primary that is read-only (it restarted) is made
 //!    writable again — unless the user holds it read-only (`manual` mode only).
-//! 4. **Replicas**: a replica that does not follow the current primary rejoins it
-//!    only if its GTID history is contained in the primary's (for a demoted
-//!    primary: in the new primary's position at promotion); otherwise it is
-//!    marked `failed` with the reason — never re-attached with divergent data.
-//!    Stopped replication threads are restarted; an SQL error fails the node,
-//!    except a relay-log failure, which re-attaches the replica so it fetches
-//!    again from its GTID position (`relay_repair.rs`, a few times per hour).
-//!    With `failover.auto_reseed`, a diverged replica is reseeded from the
-//!    primary instead of staying `failed`.
+//! 4. **Replicas**: decided purely by `replica_plan.rs` (rejoin within the
+//!    primary's history or fail as diverged, restart stopped threads, relay-log
+//!    repair, auto-reseed, lifting an old primary's limit and fence) and carried
+//!    out here.
 //! 5. **Statuses**: nodes are `active` when healthy in their role and `down`
 //!    otherwise (`failed`, `maintenance` and `stopped` are sticky); the cluster
 //!    is `active` when all nodes are active or out of service on purpose
@@ -32,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use marina_common::model::*;
 use marina_common::{Error, time_fmt};
-use marina_engine::gtid::GtidPos;
 use marina_engine::{NodeAddr, ReplicaSource};
 
 use super::detect::{Observed, PrimaryVerdict, assess_primary};
+use super::replica_plan::{self, ReplicaAction, ReplicaView};
 use super::view::NodeHealth;
 use crate::Marina;
 use crate::operations::admin_err;
@@ -413,6 +408,7 @@ fn node_status(
     }
 }
 
+/// Carries out what `replica_plan::plan` decided for one replica.
 async fn reconcile_replica(
     app: &Arc<Marina>,
     cluster: &ClusterRecord,
@@ -420,87 +416,49 @@ async fn reconcile_replica(
     (n, h, paused): (&NodeRecord, &NodeHealth, bool),
     secrets: &ClusterSecrets,
 ) -> Result<(), Error> {
-    if n.status == NodeStatus::Failed
-        && cluster.auto_reseed
-        && n.status_reason.as_deref().is_some_and(|r| r.contains(DIVERGED))
-    {
-        return auto_reseed(app, cluster, n).await;
-    }
-    if n.status.is_sticky() || !h.reachable {
-        return Ok(());
-    }
-    let Some(p) = h.probe.as_ref() else { return Ok(()) };
+    let now = Instant::now();
+    let probe = h.probe.as_ref().filter(|_| h.reachable);
+    let view = ReplicaView {
+        node: n,
+        probe,
+        primary,
+        primary_pos: ph.probe.as_ref().map_or("", |p| p.gtid_binlog_pos.as_str()),
+        auto_reseed: cluster.auto_reseed,
+        paused,
+        repair_allowed: app.monitor.relay_repairs.would_allow(&n.id, now),
+    };
+    let actions = replica_plan::plan(&view).map_err(Error::internal)?;
     let addr = app.mgmt_addr(n, secrets);
     let source = app.replica_source(primary, secrets);
-    let following = p
-        .replica
-        .as_ref()
-        .filter(|r| r.master_port == primary.port && r.master_host == primary.host);
-    match following {
-        Some(r) => {
-            if !r.last_sql_error.is_empty() && !r.sql_running {
-                if super::relay_repair::is_relay_log_error(r.last_sql_errno)
-                    && app.monitor.relay_repairs.allow(&n.id, Instant::now())
-                {
-                    return repair_relay_log(app, cluster, n, (&addr, &source), &r.last_sql_error, &p.gtid_slave_pos)
-                        .await;
-                }
-                let reason = format!("replication SQL error: {}", r.last_sql_error);
-                return fail_node(app, cluster, n, &reason).await;
+    for action in actions {
+        match action {
+            ReplicaAction::Restart => app
+                .admin
+                .start_replica(&addr, &source, false)
+                .await
+                .map_err(admin_err)?,
+            ReplicaAction::RepairRelayLog { error } => {
+                app.monitor.relay_repairs.allow(&n.id, now);
+                let applied = probe.map_or("", |p| p.gtid_slave_pos.as_str());
+                repair_relay_log(app, cluster, n, (&addr, &source), &error, applied).await?;
             }
-            // A backup's copy stopped the SQL thread; it restarts it.
-            let backup_pause = paused && r.io_running() && !r.sql_running;
-            if (r.io_state == "No" || !r.sql_running) && !backup_pause {
-                app.admin
-                    .start_replica(&addr, &source, false)
-                    .await
-                    .map_err(admin_err)?;
-            } else if n.rejoin_gtid.is_some() && r.io_running() {
+            ReplicaAction::Fail { reason } => fail_node(app, cluster, n, &reason).await?,
+            ReplicaAction::Reseed => auto_reseed(app, cluster, n).await?,
+            ReplicaAction::Rejoin { mine, limit } => {
+                app.admin.start_replica(&addr, &source, true).await.map_err(admin_err)?;
                 app.store.set_node_ha(&n.id, None, None).await?;
-            }
-            if n.fenced && r.io_running() && p.read_only {
-                lift_fence(app, cluster, n, primary).await?;
-            }
-            Ok(())
-        }
-        None => {
-            let mine = GtidPos::parse(&p.gtid_binlog_pos).map_err(Error::internal)?;
-            let limit_text = match &n.rejoin_gtid {
-                Some(l) => l.clone(),
-                None => ph
-                    .probe
-                    .as_ref()
-                    .map(|pp| pp.gtid_binlog_pos.clone())
-                    .unwrap_or_default(),
-            };
-            let limit = GtidPos::parse(&limit_text).map_err(Error::internal)?;
-            if !mine.le(&limit) {
-                let reason = format!(
-                    "its GTID history ({mine}) is not contained in the primary's ({limit}): it has transactions the \
-                     primary never had, so it {DIVERGED}"
-                );
-                fail_node(app, cluster, n, &reason).await?;
-                if cluster.auto_reseed {
-                    return auto_reseed(app, cluster, n).await;
-                }
-                return Ok(());
-            }
-            app.admin.start_replica(&addr, &source, true).await.map_err(admin_err)?;
-            app.store.set_node_ha(&n.id, None, None).await?;
-            app.event(
-                &cluster.tenant_id,
-                &cluster.id,
-                Some(&n.id),
-                "node_rejoined",
-                format!(
+                let msg = format!(
                     "node {} rejoined as a replica of {} (its history {mine} is within {limit})",
                     n.id, primary.id
-                ),
-            )
-            .await;
-            Ok(())
+                );
+                app.event(&cluster.tenant_id, &cluster.id, Some(&n.id), "node_rejoined", msg)
+                    .await;
+            }
+            ReplicaAction::ClearRejoinLimit => app.store.set_node_ha(&n.id, None, None).await?,
+            ReplicaAction::LiftFence => lift_fence(app, cluster, n, primary).await?,
         }
     }
+    Ok(())
 }
 
 /// Lifts the data-path fence of an old primary that now follows the primary.
@@ -525,9 +483,6 @@ async fn lift_fence(
     .await;
     Ok(())
 }
-
-/// The end of a diverged node's failure reason (auto-reseed looks for it).
-const DIVERGED: &str = "cannot rejoin without a reseed";
 
 /// Rebuilds a diverged replica from the primary (`failover.auto_reseed`).
 async fn auto_reseed(app: &Arc<Marina>, cluster: &ClusterRecord, n: &NodeRecord) -> Result<(), Error> {

@@ -19,6 +19,7 @@ mod evaluate;
 pub mod flapping;
 pub mod history;
 mod relay_repair;
+mod replica_plan;
 pub mod view;
 
 pub use detect::{Observed, PrimaryVerdict, assess_primary};

@@ -54,6 +54,13 @@ impl RelayRepairs {
         true
     }
 
+    /// Whether `allow` would allow a repair now (records nothing).
+    pub fn would_allow(&self, node_id: &str, now: Instant) -> bool {
+        let at = self.at.lock().unwrap_or_else(|e| e.into_inner());
+        at.get(node_id)
+            .is_none_or(|times| times.iter().filter(|t| now.duration_since(**t) < WINDOW).count() < MAX_REPAIRS)
+    }
+
     /// Forgets nodes that are no longer probed.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         self.at
