@@ -556,8 +556,11 @@ async fn point_in_time_recovery_across_a_switchover() {
         .join(tenant["id"].as_str().unwrap())
         .join(&id)
         .join("binlogs");
-    let before = walk(&archive).len();
-    assert!(before >= 3, "{before} archived files");
+    let before = eventually(Duration::from_secs(10), "three archived files", || async {
+        let n = walk(&archive).len();
+        (n >= 3).then_some(n)
+    })
+    .await;
     let (s, _) = app
         .delete(&format!("/v1/backups/{}", backup["id"].as_str().unwrap()))
         .await;

@@ -568,10 +568,28 @@ async fn diverged_old_primary_is_marked_failed_then_reseeded_when_allowed() {
     // writable and takes a write the new primary never sees.
     app.kill_server();
     signal(pid, libc::SIGCONT);
-    let mut conn = mysql("127.0.0.1", old_port, "admin", &pw).await.unwrap();
-    // No replica acknowledges it: it commits when the semi-sync wait times out.
-    conn.query_drop("INSERT INTO app.t VALUES (999)").await.unwrap();
-    drop(conn);
+    // Its port is fenced at the data path (the nftables rules outlive
+    // Marina), so the write comes from a client on its host, over its unix
+    // socket — the one path a fence cannot close. No replica acknowledges
+    // it: it commits when the semi-sync wait times out.
+    let sock = app.node_dir(&old_id).join("mariadbd.sock");
+    let out = std::process::Command::new("mariadb")
+        .args([
+            "-uroot",
+            "-S",
+            sock.to_str().unwrap(),
+            "-e",
+            "INSERT INTO app.t VALUES (999)",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Through the network, the fenced old primary takes nothing.
+    let refused = tokio::time::timeout(Duration::from_secs(2), mysql("127.0.0.1", old_port, "admin", &pw)).await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "the fenced old primary accepted a connection"
+    );
     // A clean shutdown keeps it (crash recovery as a replica would discard an
     // unacknowledged transaction, which is what Marina's hard fence relies on).
     signal(pid, libc::SIGTERM);
@@ -607,20 +625,22 @@ async fn diverged_old_primary_is_marked_failed_then_reseeded_when_allowed() {
         node["status_reason"].as_str().unwrap().contains("not contained"),
         "{node}"
     );
-    // It was fenced and is not replicating from the new primary.
-    let ev: Vec<String> = events(&app, id)
-        .await
-        .iter()
-        .map(|e| e["message"].to_string())
-        .collect();
-    let mut conn = mysql("127.0.0.1", old_port, "admin", &pw)
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {ev:#?}"));
-    let ro: i64 = conn.query_first("SELECT @@read_only").await.unwrap().unwrap();
-    assert_eq!(ro, 1);
-    let row: Option<mysql_async::Row> = conn.query_first("SHOW SLAVE STATUS").await.unwrap();
-    assert!(row.is_none(), "a diverged node must not be attached");
-    drop(conn);
+    // It was fenced: read-only, not attached to the new primary, and cut
+    // off at the data path (a diverged node stays so until it is reseeded);
+    // looked at through its unix socket.
+    let sock = app.node_dir(&old_id).join("mariadbd.sock");
+    let sql = |q: &str| {
+        let out = std::process::Command::new("mariadb")
+            .args(["-uroot", "-N", "-S", sock.to_str().unwrap(), "-e", q])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(sql("SELECT @@read_only"), "1");
+    assert_eq!(sql("SHOW SLAVE STATUS"), "", "a diverged node must not be attached");
+    let cut = tokio::time::timeout(Duration::from_secs(2), mysql("127.0.0.1", old_port, "admin", &pw)).await;
+    assert!(!matches!(cut, Ok(Ok(_))), "a diverged node is not reachable over TCP");
 
     // With `auto_reseed` on, the monitor rebuilds it from the new primary: it
     // loses its errant write and replicates again.
