@@ -230,12 +230,6 @@ async fn replay_binlogs(
         for f in files {
             let (start, end) = (parse(&f.gtid_start)?, parse(&f.gtid_end)?);
             if end.le(&state) {
-                // Nothing new in it (a quiet second's file, or what a new
-                // primary logged of what it replicated), but it still says
-                // the history is complete up to its rotation.
-                if f.rotated_at >= until {
-                    return Ok(());
-                }
                 continue;
             }
             if !start.le(&state) {
