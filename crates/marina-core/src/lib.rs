@@ -10,6 +10,7 @@ pub mod backup_schedule;
 pub mod backups;
 pub mod binlog_archive;
 mod catalog;
+mod claim;
 pub mod clusters;
 pub mod config;
 pub mod cron;

@@ -33,6 +33,7 @@ use marina_common::model::{ClusterStatus, NodeRecord};
 use marina_engine::probe::ProbeConn;
 
 use crate::Marina;
+use crate::claim::Claim;
 
 /// The latest observations, shared with the API.
 #[derive(Default)]
@@ -324,12 +325,13 @@ pub(crate) async fn tick(
         if !cluster.endpoints_ready || !EVALUATED.contains(&cluster.status) {
             continue;
         }
-        let Some(guard) = Evaluating::claim(app, &cluster.id) else {
+        // One evaluation per cluster, released however it ends.
+        let Some(guard) = Claim::take(app, |m| &m.monitor.busy, &cluster.id) else {
             continue;
         };
         report.evaluations += 1;
         tokio::spawn(async move {
-            let app = guard.app.clone();
+            let app = guard.app().clone();
             crate::failpoint::panic_point("monitor:evaluate");
             if let Err(e) = evaluate_in_turn(&app, &cluster.id).await {
                 tracing::warn!(cluster_id = %cluster.id, error = %e, "cluster evaluation failed; next tick retries");
@@ -371,15 +373,9 @@ fn watch_primaries(app: &Arc<Marina>, per_cluster: &[(marina_common::model::Clus
         .filter(|n| n.role == marina_common::model::NodeRole::Primary)
         .filter(|n| app.monitor.node(&n.id).is_some_and(|h| h.reachable));
     for p in primaries {
-        let fresh = app
-            .monitor
-            .watching
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(p.id.clone());
-        if !fresh {
+        let Some(watching) = Claim::take(app, |m| &m.monitor.watching, &p.id) else {
             continue;
-        }
+        };
         let (app, node_id) = (app.clone(), p.id.clone());
         tokio::spawn(async move {
             let exited = app.runtime.exited(&node_id).await;
@@ -388,49 +384,12 @@ fn watch_primaries(app: &Arc<Marina>, per_cluster: &[(marina_common::model::Clus
                     .exits
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(node_id.clone(), Instant::now());
+                    .insert(node_id, Instant::now());
             }
-            app.monitor
-                .watching
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&node_id);
+            drop(watching);
             if exited {
                 app.probe_now.notify_one();
             }
         });
-    }
-}
-
-/// A cluster being evaluated: at most one evaluation per cluster, released
-/// when the guard drops — at the end, on an error or in a panic.
-struct Evaluating {
-    app: Arc<Marina>,
-    cluster_id: String,
-}
-
-impl Evaluating {
-    fn claim(app: &Arc<Marina>, cluster_id: &str) -> Option<Evaluating> {
-        let fresh = app
-            .monitor
-            .busy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(cluster_id.to_string());
-        fresh.then(|| Evaluating {
-            app: app.clone(),
-            cluster_id: cluster_id.to_string(),
-        })
-    }
-}
-
-impl Drop for Evaluating {
-    fn drop(&mut self) {
-        self.app
-            .monitor
-            .busy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.cluster_id);
     }
 }

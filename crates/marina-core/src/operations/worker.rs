@@ -12,6 +12,7 @@ use super::step::Step;
 use super::{
     add_node, backup, create, delete, failover, node_action, remove_node, reseed, resize, restore, switchover,
 };
+use crate::claim::Claim;
 use crate::{Marina, failpoint};
 
 /// One activation (`background/`): starts every unfinished operation not
@@ -19,7 +20,9 @@ use crate::{Marina, failpoint};
 pub(crate) async fn claim_once(app: &Arc<Marina>) -> Result<(usize, usize), Error> {
     let mut started = 0;
     for op in app.store.unfinished_operations().await? {
-        if let Some(guard) = InFlight::claim(app, &op.id) {
+        // Held until the operation ends, fails or panics.
+        let claim = Claim::take(app, |m| &m.inflight, &op.id).map(|c| c.on_release(|m| m.reconcile.notify_one()));
+        if let Some(guard) = claim {
             started += 1;
             tokio::spawn(execute(app.clone(), op, guard));
         }
@@ -28,40 +31,7 @@ pub(crate) async fn claim_once(app: &Arc<Marina>) -> Result<(usize, usize), Erro
     Ok((started, running))
 }
 
-/// An operation this process is executing: its id stays in `Marina::inflight`
-/// until the guard drops — when the operation ends, fails or panics.
-pub(crate) struct InFlight {
-    app: Arc<Marina>,
-    id: String,
-}
-
-impl InFlight {
-    /// The guard, unless the operation already runs here.
-    fn claim(app: &Arc<Marina>, id: &str) -> Option<InFlight> {
-        let fresh = app
-            .inflight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string());
-        fresh.then(|| InFlight {
-            app: app.clone(),
-            id: id.to_string(),
-        })
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.app
-            .inflight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
-        self.app.reconcile.notify_one();
-    }
-}
-
-async fn execute(app: Arc<Marina>, op: Operation, _guard: InFlight) {
+async fn execute(app: Arc<Marina>, op: Operation, _guard: Claim) {
     let started = std::time::Instant::now();
     tracing::info!(op_id = %op.id, op_type = %op.op_type, "running operation");
     let (status, error) = match op.error.clone() {
