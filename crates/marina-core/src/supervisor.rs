@@ -247,13 +247,7 @@ async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
     for c in app.store.live_clusters().await? {
         let nodes = app.store.list_nodes(&c.id).await?;
         let max_lag = app.config.monitor.max_reader_lag_secs as f64;
-        let reader_ok = |n: &NodeRecord| {
-            !n.fenced
-                && app
-                    .monitor
-                    .node(&n.id)
-                    .is_none_or(|h| h.is_replicating() && h.lag_seconds().is_none_or(|l| l <= max_lag))
-        };
+        let reader_ok = |n: &NodeRecord| crate::monitor::plan::reader_fit(n, app.monitor.node(&n.id).as_ref(), max_lag);
         let allowed = admitted_sources(app, &c).await?;
         // A writer that leads nowhere (a failover): its open connections lead
         // to the old primary, which a fence closes.

@@ -179,6 +179,8 @@ async fn a_plan_read_earlier_never_lands_later() {
 struct SlowStarts {
     started: std::sync::atomic::AtomicUsize,
     finished: std::sync::atomic::AtomicUsize,
+    /// A directory `nd_orphan` with no node row, which cannot be removed.
+    stuck_orphan: bool,
 }
 
 #[async_trait::async_trait]
@@ -208,11 +210,22 @@ impl marina_runtime::NodeRuntime for SlowStarts {
     async fn kill(&self, _: &str) -> Result<(), marina_runtime::RuntimeError> {
         Ok(())
     }
-    async fn destroy(&self, _: &str) -> Result<(), marina_runtime::RuntimeError> {
+    async fn destroy(&self, id: &str) -> Result<(), marina_runtime::RuntimeError> {
+        if self.stuck_orphan && id == "nd_orphan" {
+            let source = std::io::Error::from_raw_os_error(libc::EPERM);
+            return Err(marina_runtime::RuntimeError::Io {
+                context: "removing nd_orphan".into(),
+                source,
+            });
+        }
         Ok(())
     }
     async fn nodes_on_disk(&self) -> Result<Vec<String>, marina_runtime::RuntimeError> {
-        Ok(Vec::new())
+        Ok(if self.stuck_orphan {
+            vec!["nd_orphan".into()]
+        } else {
+            Vec::new()
+        })
     }
 }
 
@@ -265,4 +278,70 @@ async fn an_operation_begins_only_after_a_restart_under_way_and_later_restarts_s
         1,
         "a node was restarted under an operation"
     );
+}
+
+fn sealed(app: &Marina, cluster_id: &str) -> String {
+    let secrets = marina_common::model::ClusterSecrets {
+        mgmt_password: "m".into(),
+        repl_password: "r".into(),
+        admin_hash: marina_engine::users::native_password_hash("a"),
+        initial_catalog: None,
+    };
+    app.seal_cluster_secrets(cluster_id, &secrets).unwrap()
+}
+
+#[tokio::test]
+async fn an_orphan_that_cannot_be_removed_never_holds_back_the_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Arc::new(SlowStarts {
+        stuck_orphan: true,
+        ..Default::default()
+    });
+    let datapath = Arc::new(SlowFirstApply::default());
+    let app = app_with(dir.path(), runtime, datapath.clone()).await;
+    let mut c = cluster(ClusterStatus::Active, true);
+    c.secrets_enc = sealed(&app, &c.id);
+    let nodes = [node(1, NodeRole::Primary, NodeStatus::Stopped)];
+    let op = crate::operations::new_operation("tn_1", marina_common::model::OperationType::CreateCluster, "cl_1");
+    app.store.create_cluster(&c, &nodes, &op, &[]).await.unwrap();
+    reconcile_once(&app).await.unwrap();
+    let applied = datapath
+        .last
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the endpoints were applied");
+    assert_eq!(applied.routes.len(), 2, "the cluster's routes are in the plan");
+}
+
+#[tokio::test]
+async fn one_clusters_unreadable_secrets_never_stop_the_monitor_for_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with(
+        dir.path(),
+        Arc::new(SlowStarts::default()),
+        Arc::new(SlowFirstApply::default()),
+    )
+    .await;
+    // cl_1's secrets cannot be opened (sealed for another cluster); cl_2's can.
+    for (i, secrets) in [(1u16, sealed(&app, "cl_x")), (2, sealed(&app, "cl_2"))] {
+        let mut c = cluster(ClusterStatus::Active, true);
+        c.id = format!("cl_{i}");
+        c.name = format!("c{i}");
+        c.writer_host = format!("127.77.0.{i}");
+        c.reader_host = format!("127.78.0.{i}");
+        c.secrets_enc = secrets;
+        let mut n = node(i, NodeRole::Primary, NodeStatus::Active);
+        n.cluster_id = c.id.clone();
+        let op = crate::operations::new_operation("tn_1", marina_common::model::OperationType::CreateCluster, &c.id);
+        app.store.create_cluster(&c, &[n], &op, &[]).await.unwrap();
+    }
+    let report = crate::monitor::tick(&app, &mut HashMap::new()).await.unwrap();
+    assert_eq!((report.clusters, report.nodes), (1, 1), "{report:?}");
+    assert!(
+        report.skipped.len() == 1 && report.skipped[0].starts_with("cl_1: "),
+        "{report:?}"
+    );
+    assert!(app.monitor.node("nd_2").is_some(), "cl_2's node was probed");
+    assert!(app.monitor.node("nd_1").is_none(), "cl_1's node was not");
 }

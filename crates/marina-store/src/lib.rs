@@ -19,6 +19,31 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use marina_common::model::*;
 
+/// A write the monitor makes from a plan (`NodeStore::monitor_write`): each
+/// names what the monitor saw, and lands only if that still holds.
+#[derive(Debug, Clone, Copy)]
+pub enum MonitorWrite<'a> {
+    /// A node's status, from `from` to `to`.
+    NodeStatus {
+        node_id: &'a str,
+        role: NodeRole,
+        from: NodeStatus,
+        to: NodeStatus,
+    },
+    /// A node is `failed`, with its reason.
+    FailNode {
+        node_id: &'a str,
+        role: NodeRole,
+        reason: &'a str,
+    },
+    /// A rejoined old primary's rejoin limit (and status reason) is cleared.
+    ClearRejoinLimit { node_id: &'a str, role: NodeRole },
+    /// An old primary's data-path fence is lifted.
+    Unfence { node_id: &'a str, role: NodeRole },
+    /// The cluster's status (one of the serving ones) becomes `to`.
+    ClusterStatus { to: ClusterStatus },
+}
+
 /// A page of a list, with the cursor of the next page.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -227,11 +252,11 @@ pub trait NodeStore: Send + Sync {
     async fn fail_node(&self, id: &str, reason: &str) -> StoreResult<()>;
     /// Sets a node's status reason and rejoin limit.
     async fn set_node_ha(&self, id: &str, status_reason: Option<&str>, rejoin_gtid: Option<&str>) -> StoreResult<()>;
-    /// Sets a node's status only if its role and status are still the
-    /// expected ones (the monitor's writes: an operation may have changed the
-    /// node since the monitor read it). Returns whether it did.
-    async fn set_node_status_if(&self, id: &str, role: NodeRole, from: NodeStatus, to: NodeStatus)
-    -> StoreResult<bool>;
+    /// One of the monitor's writes, applied only while the cluster's
+    /// `generation` is still the one the monitor read (no operation began,
+    /// no mode changed since) and the node still has the role (and, for a
+    /// status, the status) the monitor saw. Returns whether it applied.
+    async fn monitor_write(&self, cluster_id: &str, generation: i64, write: &MonitorWrite<'_>) -> StoreResult<bool>;
     /// Cuts a node off at the data path, or lifts that (`NodeRecord::fenced`).
     async fn set_node_fenced(&self, id: &str, fenced: bool) -> StoreResult<()>;
     /// Sets a node's size (resize).

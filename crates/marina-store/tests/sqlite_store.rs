@@ -155,6 +155,106 @@ async fn guarded_updates_apply_only_from_expected_status() {
 }
 
 #[tokio::test]
+async fn monitor_writes_land_only_while_what_the_monitor_saw_holds() {
+    use marina_store::MonitorWrite;
+    let s = store().await;
+    add(&s, 1, "tn_a", "one", 5000).await.unwrap();
+    let c = s
+        .update_cluster_status("cl_1", &[ClusterStatus::Creating], ClusterStatus::Active, Some(true))
+        .await
+        .unwrap()
+        .unwrap();
+    s.update_node("nd_1", NodeRole::Primary, NodeStatus::Active)
+        .await
+        .unwrap();
+    let generation = c.generation;
+    let down = |from| MonitorWrite::NodeStatus {
+        node_id: "nd_1",
+        role: NodeRole::Primary,
+        from,
+        to: NodeStatus::Down,
+    };
+    let node = || async { s.list_nodes("cl_1").await.unwrap().remove(0) };
+    // A stale status, a stale role or a stale generation: nothing lands.
+    assert!(
+        !s.monitor_write("cl_1", generation, &down(NodeStatus::Creating))
+            .await
+            .unwrap()
+    );
+    let as_replica = MonitorWrite::FailNode {
+        node_id: "nd_1",
+        role: NodeRole::Replica,
+        reason: "x",
+    };
+    assert!(!s.monitor_write("cl_1", generation, &as_replica).await.unwrap());
+    assert!(
+        !s.monitor_write("cl_1", generation - 1, &down(NodeStatus::Active))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.monitor_write("cl_2", generation, &down(NodeStatus::Active))
+            .await
+            .unwrap(),
+        "another cluster's node"
+    );
+    assert_eq!(node().await.status, NodeStatus::Active);
+    // What the monitor saw: it lands, without bumping the generation.
+    assert!(
+        s.monitor_write("cl_1", generation, &down(NodeStatus::Active))
+            .await
+            .unwrap()
+    );
+    assert_eq!(node().await.status, NodeStatus::Down);
+    let fail = MonitorWrite::FailNode {
+        node_id: "nd_1",
+        role: NodeRole::Primary,
+        reason: "diverged",
+    };
+    assert!(s.monitor_write("cl_1", generation, &fail).await.unwrap());
+    assert_eq!(node().await.status_reason.as_deref(), Some("diverged"));
+    s.set_node_fenced("nd_1", true).await.unwrap();
+    s.set_node_ha("nd_1", None, Some("0-1-5")).await.unwrap();
+    let unfence = MonitorWrite::Unfence {
+        node_id: "nd_1",
+        role: NodeRole::Primary,
+    };
+    let clear = MonitorWrite::ClearRejoinLimit {
+        node_id: "nd_1",
+        role: NodeRole::Primary,
+    };
+    assert!(s.monitor_write("cl_1", generation, &unfence).await.unwrap());
+    assert!(s.monitor_write("cl_1", generation, &clear).await.unwrap());
+    let n = node().await;
+    assert!(!n.fenced && n.rejoin_gtid.is_none());
+    // The cluster's status bumps the generation: the monitor's next write
+    // from the same reading no longer lands.
+    let degraded = MonitorWrite::ClusterStatus {
+        to: ClusterStatus::Degraded,
+    };
+    assert!(s.monitor_write("cl_1", generation, &degraded).await.unwrap());
+    assert!(!s.monitor_write("cl_1", generation, &degraded).await.unwrap());
+    // An operation that began since (a new generation, a status the monitor
+    // does not own) wins.
+    let c = s.get_cluster(None, "cl_1").await.unwrap().unwrap();
+    assert_eq!((c.status, c.generation), (ClusterStatus::Degraded, generation + 1));
+    let del = op("op_del", "tn_a", "cl_1", OperationType::DeleteCluster);
+    assert!(
+        s.begin_cluster_delete("cl_1", &[ClusterStatus::Degraded], &del)
+            .await
+            .unwrap()
+    );
+    let active = MonitorWrite::ClusterStatus {
+        to: ClusterStatus::Active,
+    };
+    assert!(!s.monitor_write("cl_1", generation + 1, &active).await.unwrap());
+    assert_eq!(
+        s.get_cluster(None, "cl_1").await.unwrap().unwrap().status,
+        ClusterStatus::Deleting
+    );
+}
+
+#[tokio::test]
 async fn uniqueness_is_a_conflict_and_leaves_nothing_half_written() {
     let s = store().await;
     add(&s, 1, "tn_a", "one", 5000).await.unwrap();

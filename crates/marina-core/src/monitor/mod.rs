@@ -5,9 +5,10 @@
 //! Rules:
 //! - One tick probes all nodes concurrently, each probe bounded by
 //!   `monitor.probe_timeout_ms`; a failed probe drops its connection.
-//! - After the probes, each cluster not under an operation is evaluated by
-//!   `evaluate.rs`: failure detection (`detect.rs`), failover decisions, fencing
-//!   and rejoining of nodes, and node/cluster statuses. Evaluation is
+//! - After the probes, each cluster not under an operation is evaluated:
+//!   `plan.rs` decides (failure detection in `detect.rs`, failover decisions,
+//!   fencing and rejoining of nodes, node/cluster statuses) and `evaluate.rs`
+//!   acts under guarded writes. Evaluation is
 //!   idempotent and reads only the store and the latest view, so the next tick is
 //!   the retry.
 //! - Clusters under an operation (`creating`, `failing_over`, `updating`,
@@ -18,6 +19,7 @@ pub mod disk;
 mod evaluate;
 pub mod flapping;
 pub mod history;
+pub mod plan;
 mod relay_repair;
 mod replica_plan;
 pub mod view;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use marina_common::model::*;
 
 use super::*;
-use crate::{NodeStore, StoreResult};
+use crate::{MonitorWrite, NodeStore, StoreResult};
 
 #[async_trait]
 impl NodeStore for SqliteStore {
@@ -56,23 +56,45 @@ impl NodeStore for SqliteStore {
         Ok(())
     }
 
-    async fn set_node_status_if(
-        &self,
-        id: &str,
-        role: NodeRole,
-        from: NodeStatus,
-        to: NodeStatus,
-    ) -> StoreResult<bool> {
-        let done =
-            sqlx::query("UPDATE nodes SET status = $1, updated_at = $2 WHERE id = $3 AND role = $4 AND status = $5")
-                .bind(to.as_str())
-                .bind(marina_common::time_fmt::now_rfc3339())
-                .bind(id)
+    async fn monitor_write(&self, cluster_id: &str, generation: i64, write: &MonitorWrite<'_>) -> StoreResult<bool> {
+        // Every statement carries the same guard: the cluster's generation,
+        // and the node's cluster and role.
+        const AT: &str = "(SELECT generation FROM clusters WHERE id = $1) = $2";
+        const NODE: &str = "AND id = $4 AND cluster_id = $1 AND role = $5";
+        let now = marina_common::time_fmt::now_rfc3339();
+        let q = |sql: String| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(cluster_id)
+                .bind(generation)
+                .bind(now.clone())
+        };
+        let sql = |set: &str| format!("UPDATE nodes SET {set}, updated_at = $3 WHERE {AT} {NODE}");
+        let query = match *write {
+            MonitorWrite::NodeStatus {
+                node_id,
+                role,
+                from,
+                to,
+            } => q(sql("status = $6") + " AND status = $7")
+                .bind(node_id)
                 .bind(role.as_str())
-                .bind(from.as_str())
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .bind(to.as_str())
+                .bind(from.as_str()),
+            MonitorWrite::FailNode { node_id, role, reason } => q(sql("status = 'failed', status_reason = $6"))
+                .bind(node_id)
+                .bind(role.as_str())
+                .bind(reason),
+            MonitorWrite::ClearRejoinLimit { node_id, role } => q(sql("status_reason = NULL, rejoin_gtid = NULL"))
+                .bind(node_id)
+                .bind(role.as_str()),
+            MonitorWrite::Unfence { node_id, role } => q(sql("fenced = 0")).bind(node_id).bind(role.as_str()),
+            MonitorWrite::ClusterStatus { to } => q(String::from(
+                "UPDATE clusters SET status = $4, generation = generation + 1, updated_at = $3 \
+                 WHERE id = $1 AND generation = $2 AND status IN ('active', 'degraded', 'failed')",
+            ))
+            .bind(to.as_str()),
+        };
+        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
     }
 
     async fn set_node_fenced(&self, id: &str, fenced: bool) -> StoreResult<()> {
