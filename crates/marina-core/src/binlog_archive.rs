@@ -5,10 +5,14 @@
 //! Rules:
 //! - Every `backups.binlog_flush_secs`, for each cluster whose policy has
 //!   `binlog_archive`, the primary's binlog is rotated (`FLUSH BINARY LOGS`,
-//!   the time taken just before is the files' `rotated_at`: every event in a
-//!   file closed by then is older), then every closed file not yet archived
+//!   then every closed file not yet archived
 //!   for that node is copied to `<tenant>/<cluster>/binlogs/<node>/<file>` with
-//!   its SHA-256 and its GTID range (its own `Gtid_list`, the next file's).
+//!   its SHA-256, its GTID range (its own `Gtid_list`, the next file's) and
+//!   its `rotated_at`: the file's modification time, which is when it was
+//!   closed (the server's last write to it is the rotate event), so every
+//!   event in it is older. Not the pass's time: a pass that archives several
+//!   files (after a failure, or when archiving starts) would otherwise date
+//!   old files late, and a restore would stop before files it still needs.
 //! - It follows failovers by construction: it always reads whichever node is
 //!   the primary now; with `log_slave_updates` a new primary's binlog holds the
 //!   transactions it replicated too, so overlapping ranges are expected and the
@@ -83,7 +87,7 @@ pub async fn archive_once(app: &Marina, c: &ClusterRecord) -> Result<(), Error> 
     };
     let secrets = app.cluster_secrets(c)?;
     let addr = app.mgmt_addr(primary, &secrets);
-    let rotated_at = time_fmt::now_rfc3339();
+    let flushed_at = time::OffsetDateTime::now_utc();
     app.admin.flush_binary_logs(&addr).await.map_err(admin_err)?;
     app.archiver
         .last_flush
@@ -112,6 +116,7 @@ pub async fn archive_once(app: &Marina, c: &ClusterRecord) -> Result<(), Error> 
         let mut f = tokio::fs::File::open(datadir.join(file))
             .await
             .map_err(|e| Error::internal(format!("opening binlog {file}: {e}")))?;
+        let closed_at = closed_at(&f, flushed_at).await;
         let written = app
             .blobs
             .write(&key, &mut f)
@@ -130,11 +135,22 @@ pub async fn archive_once(app: &Marina, c: &ClusterRecord) -> Result<(), Error> 
                 gtid_end,
                 size_bytes: written.size,
                 checksum: format!("sha256:{}", written.sha256),
-                rotated_at: rotated_at.clone(),
+                rotated_at: time_fmt::format_rfc3339(closed_at),
             })
             .await?;
     }
     Ok(())
+}
+
+/// When a closed binlog file was closed: its modification time (no later
+/// than the flush that closed the newest one, in case the clock or the file
+/// system says otherwise).
+async fn closed_at(f: &tokio::fs::File, flushed_at: time::OffsetDateTime) -> time::OffsetDateTime {
+    let modified = f.metadata().await.and_then(|m| m.modified());
+    match modified {
+        Ok(t) => time::OffsetDateTime::from(t).min(flushed_at + time::Duration::SECOND),
+        Err(_) => flushed_at,
+    }
 }
 
 /// `{earliest, latest}` a cluster can be restored to, if any.

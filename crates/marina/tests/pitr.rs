@@ -100,11 +100,35 @@ enum RoleChange {
     None,
     Switchover,
     Failover,
+    /// No role change, but the primary's binlog is rotated every 250 ms
+    /// while the archiver runs every 4 s: each pass archives many files (a
+    /// restore once took the pass's time for every file's and stopped at the
+    /// first, short of T).
+    ManyFilesPerPass,
+}
+
+/// Rotates the primary's binlog every 250 ms (as root, over its socket)
+/// until `stop`.
+fn rotate_often(app: &TestApp, c: &serde_json::Value, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
+    let sock = app.node_dir(primary(c)["id"].as_str().unwrap()).join("mariadbd.sock");
+    std::thread::spawn(move || {
+        let mut rotations = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let out = std::process::Command::new("mariadb")
+                .args(["-uroot", "-S", sock.to_str().unwrap(), "-e", "FLUSH BINARY LOGS"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            rotations += 1;
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        rotations
+    })
 }
 
 async fn role_change(app: &TestApp, id: &str, kind: RoleChange) {
     match kind {
-        RoleChange::None => {}
+        RoleChange::None | RoleChange::ManyFilesPerPass => {}
         RoleChange::Switchover => {
             switch_over(app, id).await;
         }
@@ -123,7 +147,12 @@ async fn role_change(app: &TestApp, id: &str, kind: RoleChange) {
 }
 
 async fn pitr_is_exact(method: &str, kind: RoleChange) {
-    let app = TestApp::start_configured("kernel", "[backups]\nbinlog_flush_secs = 1\n").await;
+    let flush_secs = if matches!(kind, RoleChange::ManyFilesPerPass) {
+        4
+    } else {
+        1
+    };
+    let app = TestApp::start_configured("kernel", &format!("[backups]\nbinlog_flush_secs = {flush_secs}\n")).await;
     let (c, pw) = setup(&app, "src", 3).await;
     let id = c["id"].as_str().unwrap().to_string();
     archive_binlogs(&app, &id).await;
@@ -147,6 +176,7 @@ async fn pitr_is_exact(method: &str, kind: RoleChange) {
     let stop = Arc::new(AtomicBool::new(false));
     let record: Record = Default::default();
     let backup = take_backup(&app, &id, json!({"method": method})).await;
+    let rotator = matches!(kind, RoleChange::ManyFilesPerPass).then(|| rotate_often(&app, &c, stop.clone()));
     let w = start_writer(h, p, pw.clone(), stop.clone(), record.clone());
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let changed_at = OffsetDateTime::now_utc().unix_timestamp();
@@ -154,6 +184,10 @@ async fn pitr_is_exact(method: &str, kind: RoleChange) {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     stop.store(true, Ordering::Relaxed);
     let acked = w.await.unwrap();
+    if let Some(r) = rotator {
+        let rotations = r.join().unwrap();
+        assert!(rotations >= 12, "the binlog was rotated often ({rotations})");
+    }
     assert!(acked > 50, "the writer wrote ({acked})");
     let record = record.lock().unwrap().clone();
 
@@ -259,4 +293,9 @@ async fn pitr_logical_across_a_failover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pitr_physical_across_a_failover() {
     pitr_is_exact("physical", RoleChange::Failover).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pitr_logical_with_many_files_per_archiver_pass() {
+    pitr_is_exact("logical", RoleChange::ManyFilesPerPass).await;
 }

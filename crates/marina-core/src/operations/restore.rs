@@ -206,6 +206,10 @@ async fn replay_binlogs(
     };
     let until_t = marina_common::time_fmt::parse_rfc3339(&until)
         .ok_or_else(|| Error::internal(format!("bad point in time {until}")))?;
+    // mariadb-binlog stops at the first event of the second T falls in.
+    let stop_t = until_t
+        .replace_nanosecond(0)
+        .map_err(|e| Error::internal(format!("bad point in time {until}: {e}")))?;
     let stop = format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
         until_t.year(),
@@ -229,7 +233,15 @@ async fn replay_binlogs(
     let result = async {
         for f in files {
             let (start, end) = (parse(&f.gtid_start)?, parse(&f.gtid_end)?);
+            // Every event before T is in this file or an earlier one once
+            // the file was closed at or after T (whole seconds: the stop).
+            let closed_after_t = marina_common::time_fmt::parse_rfc3339(&f.rotated_at).is_some_and(|r| r >= stop_t);
             if end.le(&state) {
+                // Nothing new (a quiet second's file, or one a newer primary
+                // also holds): if it closed after T, T is reached.
+                if closed_after_t {
+                    return Ok(());
+                }
                 continue;
             }
             if !start.le(&state) {
@@ -275,7 +287,7 @@ async fn replay_binlogs(
             .map_err(pipeline_err)?;
             state = state.max(&end);
             let _ = std::fs::remove_file(&local);
-            if f.rotated_at >= until {
+            if closed_after_t {
                 return Ok(());
             }
         }
