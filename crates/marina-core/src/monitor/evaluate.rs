@@ -77,7 +77,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         paused: &paused,
         repair_allowed: &repair_allowed,
     };
-    let actions = plan::plan(&obs, &settings, now, wall).map_err(Error::internal)?;
+    let actions = plan::plan(&obs, &settings, now, wall);
     let cx = Context {
         app,
         cluster,

@@ -112,15 +112,14 @@ pub enum Action {
     ClusterStatus { to: ClusterStatus },
 }
 
-/// Decides what to do about one cluster. An error is an observation the
-/// monitor does not understand (an unparsable GTID position).
-pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDateTime) -> Result<Vec<Action>, String> {
+/// Decides what to do about one cluster.
+pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDateTime) -> Vec<Action> {
     let mut actions = Vec::new();
     let Some(primary) = o.nodes.iter().find(|n| n.role == NodeRole::Primary) else {
-        return Ok(actions);
+        return actions;
     };
     let Some(ph) = o.health.get(&primary.id) else {
-        return Ok(actions);
+        return actions;
     };
 
     // 1. Fence.
@@ -144,7 +143,7 @@ pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDate
                 actions.push(Action::StartFailover {
                     evidence: evidence.clone(),
                 });
-                return Ok(actions);
+                return actions;
             }
             Some(why) => {
                 let msg = format!("{evidence}; failover refused: {why}");
@@ -228,7 +227,21 @@ pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDate
                 paused: o.paused.contains(&n.id),
                 repair_allowed: o.repair_allowed.contains(&n.id),
             };
-            for action in replica_plan::plan(&view)? {
+            // A position Marina cannot read leaves this replica alone (and
+            // says so); the rest of the cluster is still decided.
+            let planned = match replica_plan::plan(&view) {
+                Ok(planned) => planned,
+                Err(e) => {
+                    let msg = format!("replica {} reported a GTID position Marina cannot read: {e}", n.id);
+                    actions.push(Action::Note {
+                        kind: "replica_unreadable",
+                        key: msg.clone(),
+                        msg,
+                    });
+                    continue;
+                }
+            };
+            for action in planned {
                 if matches!(action, ReplicaAction::Fail { .. }) {
                     failed.insert(n.id.as_str());
                 }
@@ -277,7 +290,7 @@ pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDate
     if want != o.cluster.status {
         actions.push(Action::ClusterStatus { to: want });
     }
-    Ok(actions)
+    actions
 }
 
 /// Whether the primary failed (`detect.rs`), from the primary's and its

@@ -172,7 +172,7 @@ fn wall() -> time::OffsetDateTime {
     time::macros::datetime!(2026-12-06 12:00 UTC)
 }
 
-fn run(f: &Fixture) -> Result<Vec<Action>, String> {
+fn run(f: &Fixture) -> Vec<Action> {
     let o = Observations {
         cluster: &f.cluster,
         nodes: &f.nodes,
@@ -597,7 +597,7 @@ fn decisions() {
     for c in cases {
         let mut f = fixture();
         (c.setup)(&mut f);
-        let got = run(&f).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let got = run(&f);
         if got != c.want {
             failures.push(format!("{}:\n  want {:?}\n  got  {:?}", c.name, c.want, got));
         }
@@ -606,13 +606,24 @@ fn decisions() {
 }
 
 #[test]
-fn unparsable_positions_are_an_error_not_a_guess() {
+fn an_unreadable_position_leaves_that_replica_alone_and_decides_the_rest() {
     let mut f = fixture();
     let mut p = replica_probe("Yes", true);
     p.gtid_binlog_pos = "garbage".into();
     p.replica.as_mut().unwrap().master_port = 4999;
     f.health.insert(R1.into(), up(p));
-    assert!(run(&f).is_err());
+    f.health.insert(R2.into(), up(replica_probe("No", true)));
+    let got = run(&f);
+    assert!(
+        matches!(&got[1], Action::Note { kind: "replica_unreadable", msg, .. } if msg.contains("nd_r1")),
+        "{got:?}"
+    );
+    assert!(got.contains(&replica(R2, ReplicaAction::Restart)), "{got:?}");
+    assert!(
+        !got.iter()
+            .any(|a| matches!(a, Action::Replica { node, .. } if node == R1)),
+        "{got:?}"
+    );
 }
 
 #[test]
