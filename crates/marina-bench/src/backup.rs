@@ -1,30 +1,38 @@
-//! `marina-bench backup [--size-mib N] [--seconds N] [--rounds N] [--pairs N]`: backup
-//! and restore against the raw tools, in one run on this machine.
+//! `marina-bench backup [--size-mib N] [--rounds N]`: backups and restores
+//! against the raw tools, and a backup's cost to a busy primary, in one run.
 //!
-//! A 2-node semisync cluster is loaded with about `--size-mib` MiB of sysbench
-//! data (default 1024), then, on the same replica Marina backs up from:
-//! - physical: `POST …/backups` → completed, against `mariadb-backup
-//!   --stream=mbstream | zstd > file` (best of `--rounds` each);
-//! - logical: `POST …/backups {"method":"logical"}` against `mariadb-dump |
-//!   zstd > file` with the same options;
-//! - restore: the physical backup into a new 1-node cluster → active, against
-//!   raw `zstd -d | mbstream -x` + `mariadb-backup --prepare`;
-//! - the primary's write throughput (sysbench oltp_write_only through the
-//!   writer endpoint for `--seconds`) while physical backups run back to
-//!   back, then logical ones, against the same run without a backup;
-//!   `--pairs` quiet and busy windows alternate (every other pair busy
-//!   first) and their means are compared.
-//!
-//! Throughput is the replica's InnoDB data (binlogs and relay logs excluded)
-//! per second of backup, so both sides of a ratio divide the same bytes.
+//! A 2-node `small` semisync cluster is loaded with about `--size-mib` MiB
+//! of sysbench data (default 1024). Then, `--rounds` (3) times each, the two
+//! sides alternating which goes first:
+//! - **throughput** on a quiet host: `POST …/backups` (physical, then
+//!   logical) → completed, against the raw tools on the same replica at
+//!   Marina's own settings — `mariadb-backup --backup --stream=mbstream
+//!   --safe-slave-backup | zstd -1` and `mariadb-dump | zstd -1`, each pipe
+//!   widened to 1 MiB as Marina's are. MB of the replica's InnoDB data per
+//!   second, so both sides divide the same bytes;
+//! - **restore**: Marina's physical backup into a new 1-node cluster →
+//!   active (then deleted), against raw `zstd -d | mbstream -x` +
+//!   `mariadb-backup --prepare` of the raw backup;
+//! - **under sustained load**: sysbench `oltp_write_only` (4 threads,
+//!   through the writer endpoint) runs for the whole rest of the benchmark;
+//!   each round takes one backup and one quiet window as long as that
+//!   backup (in alternating order), and the primary's commits per second
+//!   (`Com_commit`) are compared between the two, and the backup's duration
+//!   with its quiet-host duration above. Targets: commits ≥ 0.90 x during a
+//!   whole physical and a whole logical backup; duration under load ≤ 3 x
+//!   quiet.
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
 use crate::common::{Bench, arg_value};
+use crate::figures::{Figure, Target, record};
 
 /// sysbench `test` against host:port → transactions per second (0 unless `run`).
 pub(crate) fn sysbench(
@@ -102,12 +110,6 @@ pub(crate) fn quoted(args: &[String]) -> String {
     args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ")
 }
 
-/// How often a timed backup's operation is asked about.
-const TIMED_POLL: Duration = Duration::from_millis(5);
-/// How often a backup's operation is asked about while the primary's writes
-/// are measured.
-const LOAD_POLL: Duration = Duration::from_millis(500);
-
 /// Takes a backup through the API; `poll` is how often its operation is
 /// asked about (200 requests a second cost a loaded primary several percent).
 async fn marina_backup(
@@ -144,192 +146,143 @@ async fn marina_backup(
     Ok((took, b))
 }
 
+/// How often a timed backup's operation is asked about.
+const TIMED_POLL: Duration = Duration::from_millis(5);
+/// How often a backup's operation is asked about while the primary's writes
+/// are measured (200 requests a second cost a loaded primary several
+/// percent).
+const LOAD_POLL: Duration = Duration::from_millis(500);
+
+/// Bytes a pipe between two tools holds, as Marina's pipelines widen them.
+const PIPE_BYTES: libc::c_int = 1 << 20;
+
+/// `tool args | zstd -1 -q -c > out` with the pipe widened to 1 MiB (what
+/// Marina's pipeline does, less its own relay); seconds.
+async fn raw_pipeline(tool: &str, args: &[String], out: &Path) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let mut first = tokio::process::Command::new(tool)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("running {tool}"))?;
+    let pipe = first.stdout.take().context("tool stdout")?;
+    // SAFETY: fcntl on a descriptor this process owns; no memory is passed.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES);
+    }
+    let stdin: Stdio = pipe.try_into()?;
+    let mut zstd = tokio::process::Command::new("zstd")
+        .args(["-1", "-q", "-c"])
+        .stdin(stdin)
+        .stdout(std::fs::File::create(out)?)
+        .spawn()
+        .context("running zstd")?;
+    let (a, b) = (first.wait().await?, zstd.wait().await?);
+    if !a.success() || !b.success() {
+        bail!("{tool} | zstd failed: {a} / {b}");
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// The primary's `Com_commit`.
+async fn commits(primary: &mut mysql_async::Conn) -> anyhow::Result<u64> {
+    let row: Option<(String, u64)> = primary.query_first("SHOW GLOBAL STATUS LIKE 'Com_commit'").await?;
+    Ok(row.context("no Com_commit")?.1)
+}
+
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let size_mib = arg_value(args, "--size-mib", 1024).max(16);
-    let secs = arg_value(args, "--seconds", 20).max(5);
-    let rounds = arg_value(args, "--rounds", 2).max(1);
-    let pairs = arg_value(args, "--pairs", 10).max(1);
+    let rounds = arg_value(args, "--rounds", 3).max(1);
     let scratch = tempfile::Builder::new().prefix("marina-bench-backup-").tempdir()?;
     let mut bench = Bench::start(scratch.path().join("marina"), |_| {}).await?;
     let app = bench.app.clone();
-
-    // The cluster and its data.
-    let Loaded {
-        id,
-        pw,
-        wh,
-        rows,
-        replica_id,
-        primary_id,
-    } = loaded_cluster(&bench, "bk", size_mib).await?;
-    let node_dir: PathBuf = app.runtime.node_dir(&replica_id);
+    let loaded = loaded_cluster(&bench, "bk", size_mib).await?;
+    let node_dir: PathBuf = app.runtime.node_dir(&loaded.replica_id);
     let datadir = node_dir.join("data");
     let socket = node_dir.join("mariadbd.sock");
-    let bytes = data_bytes(&datadir) as f64;
-    let mb = bytes / 1e6;
+    let mb = data_bytes(&datadir) as f64 / 1e6;
     println!(
-        "# backup benchmark: {:.0} MB of InnoDB data on the replica, MariaDB {}, best of {rounds}",
-        mb,
+        "# backup benchmark: {mb:.0} MB of InnoDB data on the replica, MariaDB {}, {rounds} rounds",
         app.runtime.default_version()
     );
-
-    // Physical.
     let raw_dir = scratch.path().join("raw");
     std::fs::create_dir_all(&raw_dir)?;
     let target = raw_dir.join("target");
-    let physical_args = marina_engine::backup::physical_backup_args(&socket, &datadir, &target);
+    let mut physical_args = marina_engine::backup::physical_backup_args(&socket, &datadir, &target);
+    physical_args.extend(marina_engine::backup::replica_backup_args());
     let logical_args = marina_engine::backup::logical_dump_args(&socket);
-    // `MARINA_BENCH_EXPERIMENTS="cmd;;;cmd…"`: each command (or `marina`,
-    // `none`) against its own quiet windows, instead of every other figure.
-    let experiments = std::env::var("MARINA_BENCH_EXPERIMENTS").ok();
-    if experiments.is_none() {
-        let tools = Tools {
-            raw_dir: &raw_dir,
-            target: &target,
-            physical_args: &physical_args,
-            logical_args: &logical_args,
-        };
-        tools_and_restore(&bench, &id, mb, &tools, rounds).await?;
-    }
 
-    // The primary's writes during backups.
-    let run_args = vec![
-        "--tables=8".into(),
-        format!("--table-size={rows}"),
-        "--threads=4".into(),
-        format!("--time={secs}"),
-    ];
-    let psock = app
-        .runtime
-        .node_dir(&primary_id)
-        .join("mariadbd.sock")
-        .display()
-        .to_string();
-    let fill = |cmd: &str| {
-        cmd.replace("{ARGS}", &quoted(&physical_args))
-            .replace("{DATADIR}", &datadir.display().to_string())
-            .replace("{OUT}", &raw_dir.display().to_string())
-            .replace("{PSOCK}", &psock)
-    };
-    let load = Load {
-        bench: &bench,
-        cluster: &id,
-        host: &wh,
-        password: &pw,
-        args: &run_args,
-        scratch: &target,
-        pairs,
-    };
-    if let Some(exps) = experiments {
-        for cmd in exps.split(";;;") {
-            let w = load.writes_during(&fill(cmd)).await?;
-            println!(
-                "experiment {cmd}: {:.0} tps ({:.2} x {:.0} tps without; {} runs; {})",
-                w.busy,
-                w.ratio(),
-                w.quiet,
-                w.taken,
-                w.spread()
-            );
+    // Throughput on a quiet host, and the quiet durations for later.
+    let (mut raw_p, mut raw_l, mut m_p, mut m_l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut physical = Value::Null;
+    for round in 0..rounds {
+        for marina_turn in [round % 2 == 1, round % 2 == 0] {
+            if marina_turn {
+                let (t, b) = marina_backup(&bench, &loaded.id, "physical", TIMED_POLL).await?;
+                m_p.push(t.as_secs_f64());
+                physical = b;
+                m_l.push(
+                    marina_backup(&bench, &loaded.id, "logical", TIMED_POLL)
+                        .await?
+                        .0
+                        .as_secs_f64(),
+                );
+            } else {
+                let _ = std::fs::remove_dir_all(&target);
+                std::fs::create_dir_all(&target)?;
+                raw_p.push(raw_pipeline("mariadb-backup", &physical_args, &raw_dir.join("phys.zst")).await?);
+                raw_l.push(raw_pipeline("mariadb-dump", &logical_args, &raw_dir.join("dump.zst")).await?);
+            }
         }
-        bench.stop().await;
-        return Ok(());
     }
-    let w = load.writes_during("marina").await?;
-    println!(
-        "primary writes without a backup (oltp_write_only, mean of {pairs} windows of {secs} s): {:.0} tps (1.00 x baseline)",
-        w.quiet
+    let rate = |v: &[f64]| v.iter().map(|t| mb / t).collect::<Vec<f64>>();
+    let raw_phys = record(Figure::new(
+        "raw mariadb-backup --safe-slave-backup | zstd -1 (1 MiB pipe)",
+        "MB/s",
+        rate(&raw_p),
+    ));
+    record(Figure::new("physical backup (POST -> completed)", "MB/s", rate(&m_p)).against(&raw_phys));
+    let raw_log = record(Figure::new(
+        "raw mariadb-dump | zstd -1 (1 MiB pipe)",
+        "MB/s",
+        rate(&raw_l),
+    ));
+    record(Figure::new("logical backup (POST -> completed)", "MB/s", rate(&m_l)).against(&raw_log));
+
+    // Restore, the two sides alternating.
+    let (mut raw_r, mut m_r) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for marina_turn in [round % 2 == 1, round % 2 == 0] {
+            if marina_turn {
+                m_r.push(marina_restore(&bench, &physical).await?);
+            } else {
+                raw_r.push(raw_restore(&raw_dir).await?);
+            }
+        }
+    }
+    let raw_restore = record(Figure::new(
+        "raw zstd -d | mbstream -x + mariadb-backup --prepare",
+        "s",
+        raw_r,
+    ));
+    record(
+        Figure::new(
+            "restore a physical backup into a new 1-node cluster -> active",
+            "s",
+            m_r,
+        )
+        .against(&raw_restore),
     );
-    println!(
-        "primary writes during backups ({} physical backups back to back in {pairs} windows alternating with the quiet ones): {:.0} tps ({:.2} x without; {})",
-        w.taken,
-        w.busy,
-        w.ratio(),
-        w.spread()
-    );
-    let w = load.writes_during("marina-logical").await?;
-    println!(
-        "primary writes during logical backups ({} back to back in {pairs} windows, against {:.0} tps in their own quiet ones): {:.0} tps ({:.2} x without; {})",
-        w.taken,
-        w.quiet,
-        w.busy,
-        w.ratio(),
-        w.spread()
-    );
+
+    under_load(&bench, &loaded, rounds, (&m_p, &m_l)).await?;
     bench.stop().await;
     Ok(())
 }
 
-/// The raw tools' side of the throughput and restore figures.
-struct Tools<'a> {
-    raw_dir: &'a Path,
-    target: &'a Path,
-    physical_args: &'a [String],
-    logical_args: &'a [String],
-}
-
-/// Prints physical and logical backup throughput against the raw tools (best
-/// of `rounds`) and the restore time against raw extract + prepare.
-async fn tools_and_restore(
-    bench: &Bench,
-    cluster: &str,
-    mb: f64,
-    tools: &Tools<'_>,
-    rounds: usize,
-) -> anyhow::Result<()> {
-    let (mut raw_phys, mut raw_log, mut m_phys, mut m_log) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
-    let mut physical = Value::Null;
-    for _ in 0..rounds {
-        let _ = std::fs::remove_dir_all(tools.target);
-        std::fs::create_dir_all(tools.target)?;
-        let t = timed_sh(&format!(
-            "mariadb-backup {} 2>/dev/null | zstd -q -c > {}/phys.zst",
-            quoted(tools.physical_args),
-            tools.raw_dir.display()
-        ))
-        .await?;
-        raw_phys = raw_phys.min(t.as_secs_f64());
-        let (t, b) = marina_backup(bench, cluster, "physical", TIMED_POLL).await?;
-        m_phys = m_phys.min(t.as_secs_f64());
-        physical = b;
-        let t = timed_sh(&format!(
-            "mariadb-dump {} 2>/dev/null | zstd -q -c > {}/dump.zst",
-            quoted(tools.logical_args),
-            tools.raw_dir.display()
-        ))
-        .await?;
-        raw_log = raw_log.min(t.as_secs_f64());
-        let (t, _) = marina_backup(bench, cluster, "logical", TIMED_POLL).await?;
-        m_log = m_log.min(t.as_secs_f64());
-    }
-    println!(
-        "raw mariadb-backup --stream=mbstream | zstd: {:.1} MB/s (1.00 x baseline)",
-        mb / raw_phys
-    );
-    println!(
-        "physical backup (POST -> completed): {:.1} MB/s ({:.2} x raw mariadb-backup|zstd)",
-        mb / m_phys,
-        raw_phys / m_phys
-    );
-    println!("raw mariadb-dump | zstd: {:.1} MB/s (1.00 x baseline)", mb / raw_log);
-    println!(
-        "logical backup (POST -> completed): {:.1} MB/s ({:.2} x raw mariadb-dump|zstd)",
-        mb / m_log,
-        raw_log / m_log
-    );
-
-    // Restore.
-    let extract = tools.raw_dir.join("extract");
-    let _ = std::fs::remove_dir_all(&extract);
-    std::fs::create_dir_all(&extract)?;
-    let raw_restore = timed_sh(&format!(
-        "zstd -dc {}/phys.zst | mbstream -x -C {} && mariadb-backup --prepare --target-dir={} >/dev/null 2>&1",
-        tools.raw_dir.display(),
-        extract.display(),
-        extract.display()
-    ))
-    .await?
-    .as_secs_f64();
+/// Marina's restore of `backup` into a new 1-node cluster → active, in
+/// seconds; the cluster is deleted again.
+async fn marina_restore(bench: &Bench, backup: &Value) -> anyhow::Result<f64> {
     let start = Instant::now();
     let restored = bench
         .api
@@ -337,7 +290,7 @@ async fn tools_and_restore(
             reqwest::Method::POST,
             "/v1/clusters",
             Some(json!({"name": "restored", "size_id": "small", "nodes": 1,
-                        "restore": {"backup_id": physical["id"]}})),
+                        "restore": {"backup_id": backup["id"]}})),
         )
         .await?;
     let op = bench
@@ -347,115 +300,111 @@ async fn tools_and_restore(
     if op["status"] != "succeeded" {
         bail!("restore failed: {op}");
     }
-    let m_restore = start.elapsed().as_secs_f64();
-    println!("raw zstd -d | mbstream -x + mariadb-backup --prepare: {raw_restore:.1} s (1.00 x baseline)");
-    println!(
-        "restore physical backup into a new 1-node cluster -> active: {m_restore:.1} s ({:.2} x raw extract+prepare)",
-        m_restore / raw_restore
-    );
-    // The write-impact windows that follow measure the loaded cluster alone.
+    let took = start.elapsed().as_secs_f64();
     bench
         .api
         .delete_cluster(restored["cluster"]["id"].as_str().unwrap_or_default())
         .await?;
-
-    Ok(())
+    Ok(took)
 }
 
-/// The write load of the last figure: sysbench `oltp_write_only` through the
-/// writer endpoint, alone and while something runs back to back.
-struct Load<'a> {
-    bench: &'a Bench,
-    cluster: &'a str,
-    host: &'a str,
-    password: &'a str,
-    args: &'a [String],
-    scratch: &'a Path,
-    pairs: usize,
+/// Raw extract + prepare of the raw physical backup; seconds.
+async fn raw_restore(raw_dir: &Path) -> anyhow::Result<f64> {
+    let extract = raw_dir.join("extract");
+    let _ = std::fs::remove_dir_all(&extract);
+    std::fs::create_dir_all(&extract)?;
+    let t = timed_sh(&format!(
+        "zstd -dc {}/phys.zst | mbstream -x -C {} && mariadb-backup --prepare --target-dir={} >/dev/null 2>&1",
+        raw_dir.display(),
+        extract.display(),
+        extract.display()
+    ))
+    .await?;
+    let _ = std::fs::remove_dir_all(&extract);
+    Ok(t.as_secs_f64())
 }
 
-impl Load<'_> {
-    async fn run(&self) -> tokio::task::JoinHandle<anyhow::Result<f64>> {
-        let (h, p, a) = (self.host.to_string(), self.password.to_string(), self.args.to_vec());
-        tokio::task::spawn_blocking(move || sysbench("oltp_write_only", &h, 3306, &p, &a, "run"))
-    }
-
-    /// (tps alone, tps while `what` runs back to back, how many runs): `what`
-    /// is `marina` (Marina's physical backups), `marina-logical`, `none`, or a
-    /// shell command.
-    /// Quiet and busy windows alternate `pairs` times (the means are
-    /// compared): the rate drifts by several percent from one window to the
-    /// next on this VM. Every other pair runs its busy window first, so a
-    /// steady drift (the rate rose through a run with nothing running:
-    /// 1.03 x) favours neither side.
-    async fn writes_during(&self, what: &str) -> anyhow::Result<Windows> {
-        let mut w = Windows::default();
-        for pair in 0..self.pairs {
-            let (q, b, t) = self.one_pair(what, pair % 2 == 1).await?;
-            w.quiet += q / self.pairs as f64;
-            w.busy += b / self.pairs as f64;
-            w.taken += t;
-            w.pairs.push(b / q.max(1.0));
-        }
-        Ok(w)
-    }
-
-    async fn one_pair(&self, what: &str, busy_first: bool) -> anyhow::Result<(f64, f64, usize)> {
-        let mut quiet = if busy_first {
-            None
-        } else {
-            Some(self.run().await.await??)
-        };
-        let load = self.run().await;
-        let mut taken = 0;
-        while !load.is_finished() {
-            match what {
-                "marina" => {
-                    marina_backup(self.bench, self.cluster, "physical", LOAD_POLL).await?;
-                }
-                "marina-logical" => {
-                    marina_backup(self.bench, self.cluster, "logical", LOAD_POLL).await?;
-                }
-                "none" => tokio::time::sleep(Duration::from_secs(1)).await,
-                cmd => {
-                    let _ = std::fs::remove_dir_all(self.scratch);
-                    std::fs::create_dir_all(self.scratch)?;
-                    timed_sh(cmd).await?;
+/// Backups under a write load that runs for all of them: per method, each
+/// round one backup and one quiet window as long as it, alternating which
+/// goes first; prints the commit-rate and duration figures.
+async fn under_load(bench: &Bench, loaded: &Loaded, rounds: usize, quiet: (&[f64], &[f64])) -> anyhow::Result<()> {
+    let run_args = [
+        "--tables=8".to_string(),
+        format!("--table-size={}", loaded.rows),
+        "--threads=4".into(),
+        "--time=0".into(),
+    ];
+    let mut load = std::process::Command::new("sysbench")
+        .arg("oltp_write_only")
+        .args([
+            "--db-driver=mysql",
+            &format!("--mysql-host={}", loaded.wh),
+            "--mysql-port=3306",
+            "--mysql-user=admin",
+            &format!("--mysql-password={}", loaded.pw),
+            "--mysql-db=sbtest",
+            "--report-interval=0",
+        ])
+        .args(&run_args)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("running sysbench (scripts/install-deps.sh --bench installs it)")?;
+    let measured = async {
+        let mut primary = crate::cluster::conn("127.0.0.1", loaded.primary_port, &loaded.pw)
+            .await
+            .context("connecting to the primary")?;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        for (method, quiet) in [("physical", quiet.0), ("logical", quiet.1)] {
+            let (mut busy_rate, mut quiet_rate, mut took) = (Vec::new(), Vec::new(), Vec::new());
+            let mut last = quiet.iter().sum::<f64>() / quiet.len() as f64 * 2.0;
+            for round in 0..rounds {
+                for backup_turn in [round % 2 == 0, round % 2 == 1] {
+                    let c0 = commits(&mut primary).await?;
+                    let t = Instant::now();
+                    if backup_turn {
+                        marina_backup(bench, &loaded.id, method, LOAD_POLL).await?;
+                        last = t.elapsed().as_secs_f64();
+                        took.push(last);
+                    } else {
+                        tokio::time::sleep(Duration::from_secs_f64(last)).await;
+                    }
+                    let per_sec = (commits(&mut primary).await? - c0) as f64 / t.elapsed().as_secs_f64();
+                    if backup_turn {
+                        busy_rate.push(per_sec);
+                    } else {
+                        quiet_rate.push(per_sec);
+                    }
                 }
             }
-            taken += 1;
+            let q = record(Figure::new(
+                format!("primary commits without a backup (windows as long as the {method} backups)"),
+                "commits/s",
+                quiet_rate,
+            ));
+            record(
+                Figure::new(
+                    format!("primary commits during a whole {method} backup"),
+                    "commits/s",
+                    busy_rate,
+                )
+                .against(&q)
+                .target(Target::ratio_at_least(0.90)),
+            );
+            let idle = Figure::new(format!("{method} backup on a quiet host"), "s", quiet.to_vec());
+            record(
+                Figure::new(format!("{method} backup under the write load"), "s", took)
+                    .against(&idle)
+                    .target(Target::ratio_at_most(3.0)),
+            );
         }
-        let busy = load.await??;
-        if quiet.is_none() {
-            quiet = Some(self.run().await.await??);
-        }
-        Ok((quiet.unwrap_or_default(), busy, taken))
+        anyhow::Ok(())
     }
-}
-
-/// What `Load::writes_during` measured.
-#[derive(Default)]
-struct Windows {
-    /// Mean tps of the quiet windows.
-    quiet: f64,
-    /// Mean tps of the busy windows.
-    busy: f64,
-    /// Runs of the thing measured.
-    taken: usize,
-    /// Each pair's busy / quiet, in order.
-    pairs: Vec<f64>,
-}
-
-impl Windows {
-    fn ratio(&self) -> f64 {
-        self.busy / self.quiet
-    }
-
-    /// The pairs' own ratios, for the spread a mean hides.
-    fn spread(&self) -> String {
-        let each: Vec<String> = self.pairs.iter().map(|r| format!("{r:.2}")).collect();
-        format!("pairs {}", each.join(" "))
-    }
+    .await;
+    let _ = load.kill();
+    let _ = load.wait();
+    measured
 }
 
 /// A 2-node `small` semisync cluster loaded with about `size_mib` MiB of
@@ -468,7 +417,7 @@ pub(crate) struct Loaded {
     /// Rows per sysbench table.
     pub rows: usize,
     pub replica_id: String,
-    pub primary_id: String,
+    pub primary_port: u16,
 }
 
 pub(crate) async fn loaded_cluster(bench: &Bench, name: &str, size_mib: usize) -> anyhow::Result<Loaded> {
@@ -509,7 +458,6 @@ pub(crate) async fn loaded_cluster(bench: &Bench, name: &str, size_mib: usize) -
     };
     let (primary, replica) = (node("primary"), node("replica"));
     let primary_port = primary["port"].as_u64().unwrap_or_default() as u16;
-    let primary_id = primary["id"].as_str().unwrap_or_default().to_string();
     let replica_id = replica["id"].as_str().unwrap_or_default().to_string();
     {
         let opts = mysql_async::OptsBuilder::default()
@@ -579,6 +527,6 @@ pub(crate) async fn loaded_cluster(bench: &Bench, name: &str, size_mib: usize) -
         wh,
         rows,
         replica_id,
-        primary_id,
+        primary_port,
     })
 }

@@ -1,15 +1,10 @@
 //! Helpers shared by the benchmarks: an in-process control plane, a small API
-//! client, medians and the `name: value unit (ratio x baseline)` lines.
+//! client, argument parsing and free ports.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 pub fn arg_value(args: &[String], name: &str, default: usize) -> usize {
     args.iter()
@@ -200,15 +195,4 @@ impl Drop for Bench {
             .status();
         marina_runtime::cgroup::remove_parent(&self.nft_table);
     }
-}
-
-/// Prints `name: value unit (ratio x baseline)`.
-pub fn report(name: &str, value: f64, unit: &str, baseline: f64, baseline_name: &str) {
-    println!("{name}: {value:.1} {unit} ({:.2} x {baseline_name})", value / baseline);
-}
-
-/// Min, median and max.
-pub fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[0], v[v.len() / 2], v[v.len() - 1])
 }

@@ -6,7 +6,8 @@
 //! - add a replica: `POST …/nodes` → succeeded (the new node streamed from
 //!   the replica, prepared, started and replicating), against raw
 //!   `mariadb-backup --stream=mbstream | mbstream -x` + `mariadb-backup
-//!   --prepare` from the same replica (best of `--rounds`; target ≤ 1.2 x);
+//!   --prepare` from the same replica (`--rounds` of each, alternating
+//!   which goes first; target: median ≤ 1.2 x);
 //! - the write pause during a whole-cluster resize (`PATCH {"size_id"}`,
 //!   alternating `medium` / `small`): the longest gap between acknowledged
 //!   writes through the writer endpoint, against a plain switchover's pause
@@ -20,8 +21,9 @@ use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 use crate::backup::{Loaded, loaded_cluster, quoted, timed_sh};
-use crate::common::{Bench, arg_value, spread};
-use crate::ha::{conn, pause_during, wait_all_active};
+use crate::cluster::{conn, pause_during, wait_all_active};
+use crate::common::{Bench, arg_value};
+use crate::figures::{Figure, Target, record};
 
 /// Raw `mariadb-backup --stream | mbstream -x` + `--prepare` of the node in
 /// `dir` into `scratch`; seconds.
@@ -60,20 +62,7 @@ async fn add_and_remove(api: &crate::common::Api, id: &str) -> anyhow::Result<f6
         bail!("adding a replica failed: {op}");
     }
     let took = start.elapsed().as_secs_f64();
-    let steps: Vec<String> = op["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            let t = |k: &str| s[k].as_str().and_then(step_ms).unwrap_or_default();
-            format!(
-                "{} {} ms",
-                s["name"].as_str().unwrap_or_default(),
-                t("finished_at") - t("started_at")
-            )
-        })
-        .collect();
-    eprintln!("add_node steps: {}", steps.join(", "));
+    eprintln!("add_node steps: {}", crate::cluster::step_times(&op));
     let node = added["node"]["id"].as_str().unwrap_or_default();
     let removed = api
         .call(
@@ -88,18 +77,6 @@ async fn add_and_remove(api: &crate::common::Api, id: &str) -> anyhow::Result<f6
     Ok(took)
 }
 
-/// Milliseconds of the day of an RFC 3339 UTC time (`…THH:MM:SS.mmmZ`).
-fn step_ms(t: &str) -> Option<i64> {
-    let time = t.split('T').nth(1)?.trim_end_matches('Z');
-    let mut parts = time.split(':');
-    let (h, m, s): (i64, i64, f64) = (
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-    );
-    Some(h * 3_600_000 + m * 60_000 + (s * 1000.0) as i64)
-}
-
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let size_mib = arg_value(args, "--size-mib", 1024).max(16);
     let rounds = arg_value(args, "--rounds", 3).max(1);
@@ -112,28 +89,33 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     } = loaded_cluster(&bench, "grow", size_mib).await?;
     let api = &bench.api;
     println!(
-        "# nodes benchmark: {size_mib} MiB of sysbench data, MariaDB {}, best of {rounds} / median of {trials}",
+        "# nodes benchmark: {size_mib} MiB of sysbench data, MariaDB {}, {rounds} rounds / {trials} trials",
         app.runtime.default_version()
     );
 
     // Add a replica, against the raw stream + prepare from the same replica.
     let dir = app.runtime.node_dir(&replica_id);
     let raw = scratch.path().join("raw");
-    let (mut raw_best, mut add_best) = (f64::MAX, f64::MAX);
+    let (mut raw_runs, mut add_runs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Alternate which goes first, so neither always finds a warmer cache.
         for marina_turn in [round % 2 == 1, round % 2 == 0] {
             if marina_turn {
-                add_best = add_best.min(add_and_remove(api, &id).await?);
+                add_runs.push(add_and_remove(api, &id).await?);
             } else {
-                raw_best = raw_best.min(raw_clone(&dir, &raw).await?);
+                raw_runs.push(raw_clone(&dir, &raw).await?);
             }
         }
     }
-    println!("raw mariadb-backup stream | mbstream -x + --prepare: {raw_best:.1} s (1.00 x baseline)");
-    println!(
-        "add a replica (POST -> cloned, started, replicating): {add_best:.1} s ({:.2} x raw stream+prepare; target <= 1.2)",
-        add_best / raw_best
+    let raw = record(Figure::new(
+        "raw mariadb-backup stream | mbstream -x + --prepare",
+        "s",
+        raw_runs,
+    ));
+    record(
+        Figure::new("add a replica (POST -> cloned, started, replicating)", "s", add_runs)
+            .against(&raw)
+            .target(Target::ratio_at_most(1.2)),
     );
 
     // Write pauses: a plain switchover, then whole-cluster resizes.
@@ -175,13 +157,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         pauses.push(p);
         wait_all_active(api, &id).await?;
     }
-    let (bmin, bmed, bmax) = spread(base);
-    let (min, med, max) = spread(pauses);
-    println!("switchover write pause min/median/max: {bmin:.0}/{bmed:.0}/{bmax:.0} ms (1.00 x baseline)");
-    println!(
-        "whole-cluster resize write pause min/median/max: {min:.0}/{med:.0}/{max:.0} ms ({:.2} x switchover; {:.2} x target median 300 ms)",
-        med / bmed,
-        med / 300.0
+    let base = record(Figure::new("switchover write pause", "ms", base));
+    record(
+        Figure::new("whole-cluster resize write pause", "ms", pauses)
+            .against(&base)
+            .target(Target::median_at_most(300.0)),
     );
     bench.stop().await;
     Ok(())
