@@ -17,6 +17,13 @@
 //! - The latest sample decides; a backup starts limited until the first
 //!   sample says the host is quiet (no burst at the start of a busy period).
 //! - `busy_rate` 0 turns the limit off (the idle-group watch below stays).
+//! - A busy host does not stretch a backup without end: with `Pace::stretch`
+//!   `s` > 1, the first `1/s` of every `BURST_PERIOD` is unlimited (a burst
+//!   at whatever speed the tools get), the rest paced. A backup under load
+//!   then takes at most about `s` times as long as it would at full speed,
+//!   and costs the nodes about `1/s` of what a full-speed backup costs them
+//!   (whole backups of a busy database at the paced rate alone took 60 x
+//!   their quiet time, and a nightly backup must end before the next one).
 //! - The limit never falls below `redo_headroom` times the source's redo
 //!   rate when `Pace::redo` can read it (read at the start, after the first
 //!   sample, then every `REDO_EVERY`: each reading is a connection to the
@@ -79,6 +86,20 @@ pub fn redo_headroom(capacity: u64) -> f64 {
     (1.0 + 8.0 * STREAM_CHUNK / capacity as f64).clamp(1.1, 3.0)
 }
 
+/// The period of the unlimited bursts `Pace::stretch` allows.
+pub const BURST_PERIOD: Duration = Duration::from_secs(2);
+
+/// Whether a backup `elapsed` into its run is in an unlimited burst (the
+/// first `1/stretch` of each `BURST_PERIOD`; never when `stretch` ≤ 1 is not
+/// a finite number above 1 — 0 turns bursts off).
+pub fn in_burst(elapsed: Duration, stretch: f64) -> bool {
+    if !(stretch.is_finite() && stretch > 1.0) {
+        return false;
+    }
+    let period = BURST_PERIOD.as_secs_f64();
+    elapsed.as_secs_f64() % period < period / stretch
+}
+
 /// A reading of the source node's redo log.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Redo {
@@ -106,6 +127,9 @@ pub struct Pace {
     pub redo: Option<RedoMeter>,
     /// The cgroup the tool and the compressor join, when nodes have groups.
     pub group: Option<IdleGroup>,
+    /// At most how many times its full-speed duration a busy host may
+    /// stretch a backup (unlimited bursts, see the module; 0: no bursts).
+    pub stretch: f64,
 }
 
 impl std::fmt::Debug for Pace {
@@ -116,6 +140,7 @@ impl std::fmt::Debug for Pace {
             .field("exclude", &self.exclude)
             .field("redo", &self.redo.is_some())
             .field("group", &self.group)
+            .field("stretch", &self.stretch)
             .finish()
     }
 }
@@ -240,6 +265,7 @@ impl Governor {
             let (mut last, mut last_redo) = (sample(), redo().await);
             let (mut passed_then, mut behind) = (0u64, 0u32);
             let mut redo_read = std::time::Instant::now();
+            let started = std::time::Instant::now();
             loop {
                 tokio::time::sleep(SAMPLE).await;
                 let now = sample();
@@ -272,7 +298,12 @@ impl Governor {
                     let secs = now.2.duration_since(last.2).as_secs_f64().max(0.001);
                     let others =
                         (h1.saturating_sub(h0) as f64 - now.1.saturating_sub(last.1) as f64).max(0.0) / per_sec / secs;
-                    shared.store(limit_for(&pace, others, redo_floor), Ordering::Relaxed);
+                    let limit = if in_burst(started.elapsed(), pace.stretch) {
+                        0
+                    } else {
+                        limit_for(&pace, others, redo_floor)
+                    };
+                    shared.store(limit, Ordering::Relaxed);
                 }
                 last = now;
             }
@@ -315,6 +346,27 @@ impl Drop for Governor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bursts_take_the_first_share_of_each_period() {
+        let ms = Duration::from_millis;
+        let cases = [
+            (ms(0), 3.0, true),
+            (ms(600), 3.0, true),
+            (ms(700), 3.0, false),
+            (ms(1999), 3.0, false),
+            (ms(2100), 3.0, true),
+            (ms(900), 2.0, true),
+            (ms(1100), 2.0, false),
+            (ms(0), 0.0, false),
+            (ms(0), 1.0, false),
+            (ms(0), f64::NAN, false),
+            (ms(0), f64::INFINITY, false),
+        ];
+        for (elapsed, stretch, want) in cases {
+            assert_eq!(in_burst(elapsed, stretch), want, "{elapsed:?} at stretch {stretch}");
+        }
+    }
 
     #[test]
     fn busy_hosts_get_the_busy_rate_and_quiet_ones_none() {
@@ -398,6 +450,7 @@ mod tests {
             exclude: vec![],
             redo: Some(meter.clone()),
             group: group(name),
+            stretch: 0.0,
         };
         let fed = Governor::start(&pace("fed"), &[4242]);
         let starved = Governor::start(&pace("starved"), &[4343]);
@@ -436,6 +489,7 @@ mod tests {
             exclude: vec![],
             redo: Some(meter),
             group: None,
+            stretch: 0.0,
         };
         let g = Governor::start(&pace, &[]);
         assert_eq!(g.limit(), 1 << 20, "starts at the busy rate");
@@ -478,6 +532,7 @@ mod tests {
             exclude: vec![],
             redo: Some(meter),
             group: None,
+            stretch: 0.0,
         };
         let _g = Governor::start(&pace, &[]);
         // Read at the start and after the first sample, then at about 1.2,

@@ -22,7 +22,7 @@ const USAGE: &str = "usage: marina-bench all [--quick]
        marina-bench recovery [--trials N]
        marina-bench endpoints [--seconds N] [--rounds N]
        marina-bench monitor [--steps 1,5,10] [--seconds N]
-       marina-bench backup [--size-mib N] [--seconds N] [--rounds N] [--pairs N]
+       marina-bench backup [--size-mib N] [--busy-rate-mib X] [--busy-stretch X] [--seconds N] [--rounds N] [--pairs N]
        marina-bench nodes [--size-mib N] [--rounds N] [--trials N]";
 
 fn args(list: &[&str]) -> Vec<String> {

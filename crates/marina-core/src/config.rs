@@ -39,6 +39,8 @@ pub const SWITCHOVER_MAX_LAG_SECS_DEFAULT: u64 = 30;
 pub const SWITCHOVER_WAIT_TRX_SECS_DEFAULT: u64 = 5;
 pub const BACKUP_BUSY_RATE_MIB_DEFAULT: f64 = 4.0;
 pub const BACKUP_BUSY_CPUS_DEFAULT: f64 = 0.25;
+/// Default `backups.busy_stretch`.
+pub const BACKUP_BUSY_STRETCH_DEFAULT: f64 = 3.0;
 pub const BACKUP_ATTEMPTS_DEFAULT: u32 = 3;
 
 /// How endpoint traffic is carried.
@@ -101,13 +103,17 @@ pub struct BackupsConfig {
     pub binlog_flush_secs: u64,
     /// An S3-compatible bucket instead of the local directory.
     pub s3: Option<marina_backup::S3Config>,
-    /// While the host is busy, a backup reads at most this many MiB of its
-    /// tool's stream per second (0: never limited; see
+    /// While the host is busy, a backup of the primary reads at most this
+    /// many MiB of its tool's stream per second (0: never limited; see
     /// `marina_backup::governor`).
     pub busy_rate_mib: f64,
     /// The host is busy while processes other than the backup, its source
     /// node and Marina use more than this many CPUs.
     pub busy_cpus: f64,
+    /// A busy host stretches a backup of the primary (a replica's copy is
+    /// not paced) to at most about this many times its full-speed duration: the first `1/busy_stretch` of every 2 s runs
+    /// unlimited (0: never, the busy rate alone).
+    pub busy_stretch: f64,
     /// A backup whose copy fails is tried this many times in all, each retry
     /// announced by a `backup_retry` event saying why.
     pub attempts: u32,
@@ -121,6 +127,7 @@ impl Default for BackupsConfig {
             s3: None,
             busy_rate_mib: BACKUP_BUSY_RATE_MIB_DEFAULT,
             busy_cpus: BACKUP_BUSY_CPUS_DEFAULT,
+            busy_stretch: BACKUP_BUSY_STRETCH_DEFAULT,
             attempts: BACKUP_ATTEMPTS_DEFAULT,
         }
     }
@@ -413,6 +420,9 @@ impl Config {
         let b = &self.backups;
         if !(b.busy_rate_mib >= 0.0 && b.busy_rate_mib.is_finite() && b.busy_cpus.is_finite()) {
             return Err("backups.busy_rate_mib must be 0 or more and backups.busy_cpus a number".into());
+        }
+        if !(b.busy_stretch == 0.0 || (b.busy_stretch > 1.0 && b.busy_stretch.is_finite())) {
+            return Err("backups.busy_stretch must be 0 (off) or a number above 1".into());
         }
         if self.audit.retention_days == 0 {
             return Err("audit.retention_days must be at least 1".into());

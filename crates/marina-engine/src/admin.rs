@@ -111,6 +111,10 @@ pub trait NodeAdmin: Send + Sync + 'static {
     /// Starts the SQL thread (a no-op when it runs): a candidate whose SQL
     /// thread a backup's copy stopped must apply its relay log.
     async fn start_sql_thread(&self, node: &NodeAddr) -> Result<(), AdminError>;
+    /// Stops the SQL thread only (a no-op when stopped): the replica keeps
+    /// receiving (and acknowledging) its source's events but applies none,
+    /// so a logical backup reads a node that writes nothing.
+    async fn stop_sql_thread(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Stops replication and forgets the source (a replica about to be promoted).
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError>;
     /// Forgets every replication and binlog history (a restored datadir carries
@@ -469,6 +473,10 @@ impl NodeAdmin for MysqlAdmin {
 
     async fn start_sql_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
         self.exec(node, &["START SLAVE SQL_THREAD".into()]).await
+    }
+
+    async fn stop_sql_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
+        self.exec(node, &["STOP SLAVE SQL_THREAD".into()]).await
     }
 
     async fn stop_replication(&self, node: &NodeAddr) -> Result<(), AdminError> {

@@ -66,9 +66,9 @@ pub trait NodeRuntime: Send + Sync + 'static {
     async fn apply_limits(&self, _spec: &NodeSpec) -> Result<(), RuntimeError> {
         Ok(())
     }
-    /// The cgroup where work that must yield CPU to every node runs (backups),
-    /// when the runtime puts nodes in groups (see `cgroup`).
-    fn idle_group(&self) -> Option<cgroup::IdleGroup> {
+    /// The cgroup where a backup's tools run, taking `share` of the CPU busy
+    /// nodes want, when the runtime puts nodes in groups (see `cgroup`).
+    fn backup_group(&self, _share: cgroup::Share) -> Option<cgroup::IdleGroup> {
         None
     }
     /// How the runtime limits nodes' CPU and memory (for the start-up log).

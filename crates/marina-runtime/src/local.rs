@@ -262,8 +262,8 @@ impl NodeRuntime for LocalRuntime {
         self.cgroups.describe()
     }
 
-    fn idle_group(&self) -> Option<crate::cgroup::IdleGroup> {
-        self.cgroups.idle_group().unwrap_or_else(|e| {
+    fn backup_group(&self, share: crate::cgroup::Share) -> Option<crate::cgroup::IdleGroup> {
+        self.cgroups.backup_group(share).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot make the idle cgroup: backups compete with nodes for CPU");
             None
         })

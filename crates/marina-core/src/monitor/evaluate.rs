@@ -56,7 +56,7 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         .unfinished_backups(&cluster.id)
         .await?
         .into_iter()
-        .filter(|b| b.status == BackupStatus::Running && b.method == BackupMethod::Physical)
+        .filter(|b| b.status == BackupStatus::Running)
         .filter_map(|b| b.source_node_id)
         .collect();
     let repair_allowed: HashSet<String> = nodes

@@ -25,6 +25,7 @@ use marina_common::model::{
 use marina_common::time_fmt::now_rfc3339;
 use marina_engine::backup as tools;
 use marina_runtime::ProcessState;
+use marina_runtime::cgroup::Share;
 
 use super::StepContext;
 use super::datadir::{fresh_dir, pipeline_err};
@@ -34,12 +35,22 @@ use crate::backups::{data_key, manifest_key, prefix};
 
 pub(super) const STEPS: &[StepKind] = &[StepKind::TakeBackup, StepKind::Finalize];
 
-/// How hard a backup from `source` may work while the host is busy: the
-/// configured pace, the node's own `mariadbd` (which a dump keeps busy by
-/// design) not counting as the host's work. A physical backup's pace also
-/// follows the source's redo, which its stream carries. The tools run in the
-/// runtime's idle cgroup when nodes have groups.
-async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets, method: BackupMethod) -> Pace {
+/// How hard a backup from `source` may work while the host is busy. A
+/// replica's copy runs with its SQL thread stopped (it serves no client and
+/// applies nothing meanwhile), so only the idle cgroup holds its tools back:
+/// no rate limit. A copy of the primary takes the configured busy rate and
+/// bursts (`backups.busy_rate_mib`, `busy_stretch`), the node's own
+/// `mariadbd` (which a dump keeps busy by design) not counting as the host's
+/// work. A physical backup's pace also follows the source's redo, which its
+/// stream carries. The tools of a physical backup run in the runtime's idle
+/// cgroup when nodes have groups, a dump's in the low one (`cgroup::Share`).
+async fn backup_pace(
+    app: &Marina,
+    source: &NodeRecord,
+    from_replica: bool,
+    secrets: &ClusterSecrets,
+    method: BackupMethod,
+) -> Pace {
     let pid = match app.runtime.state(&source.id).await {
         ProcessState::Running(pid) => Some(pid),
         ProcessState::Stopped => None,
@@ -55,17 +66,30 @@ async fn backup_pace(app: &Marina, source: &NodeRecord, secrets: &ClusterSecrets
         })
     });
     Pace {
-        busy_rate: (app.config.backups.busy_rate_mib * 1024.0 * 1024.0) as u64,
+        busy_rate: if from_replica {
+            0
+        } else {
+            (app.config.backups.busy_rate_mib * 1024.0 * 1024.0) as u64
+        },
         busy_cpus: app.config.backups.busy_cpus,
         exclude: pid.into_iter().collect(),
         redo,
-        group: app.runtime.idle_group(),
+        group: app.runtime.backup_group(match method {
+            BackupMethod::Physical => Share::Idle,
+            BackupMethod::Logical => Share::Low,
+        }),
+        stretch: app.config.backups.busy_stretch,
     }
 }
 
 /// One copy of `source` into the blob store (written, not committed): the
-/// tool's output and the GTID position it reported. A physical copy of a
-/// replica stops its SQL thread for the copy (`replica_backup_args`).
+/// tool's output and the GTID position it reported. A copy of a replica
+/// stops its SQL thread for the copy (a physical one through
+/// `replica_backup_args`, a logical one here, restarted after the dump
+/// whatever its outcome; after a crash the monitor restarts it, as it does
+/// for any replica whose SQL thread stopped while no backup runs): the
+/// source then writes no redo and no row versions while it is read, and
+/// what it would spend applying the primary's writes is left to the copy.
 async fn copy_once(
     app: &Marina,
     b: &BackupRecord,
@@ -82,7 +106,7 @@ async fn copy_once(
     let scratch = app.config.data_dir.join("tmp").join(&b.id);
     fresh_dir(&scratch)?;
     let key = data_key(b);
-    let pace = backup_pace(app, source, secrets, b.method).await;
+    let pace = backup_pace(app, source, from_replica, secrets, b.method).await;
     // A dump's GTID comes at its end: only then is the tail kept.
     let (program, args, keep_tail) = match b.method {
         BackupMethod::Physical => {
@@ -94,6 +118,14 @@ async fn copy_once(
         }
         BackupMethod::Logical => ("mariadb-dump", tools::logical_dump_args(&socket), true),
     };
+    let paused = from_replica && b.method == BackupMethod::Logical;
+    let addr = app.mgmt_addr(source, secrets);
+    if paused {
+        app.admin
+            .stop_sql_thread(&addr)
+            .await
+            .map_err(|e| Error::Unavailable(format!("pausing the source replica's SQL thread: {e}")))?;
+    }
     let produced = pipeline::produce(
         app.blobs.as_ref(),
         &key,
@@ -103,6 +135,9 @@ async fn copy_once(
         &pace,
     )
     .await;
+    if paused && let Err(e) = app.admin.start_sql_thread(&addr).await {
+        tracing::warn!(node = %source.id, "restarting the SQL thread after a logical backup: {e} (the monitor restarts it)");
+    }
     let _ = std::fs::remove_dir_all(&scratch);
     let produced = produced.map_err(pipeline_err)?;
     // Written but not committed: a crash here must not leave a backup
