@@ -1,7 +1,9 @@
 //! The userspace data path: a TCP proxy in the control plane. Each endpoint
-//! address gets a listener; each accepted connection is copied both ways to a
-//! backend picked round-robin from the route's current backends (changing the
-//! backends affects new connections only).
+//! address gets a listener on every event loop (`SO_REUSEPORT`: the kernel
+//! spreads new connections over them, and each loop serves what it accepted,
+//! with no hand-off between threads); each accepted connection is copied both
+//! ways to a backend picked round-robin from the route's current backends
+//! (changing the backends affects new connections only).
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
@@ -36,8 +38,27 @@ struct Listener {
     allowed: Allowed,
     /// Open connections (cut when their backend leaves an exclusive route).
     conns: Conns,
-    /// The accept loop.
-    task: JoinHandle<()>,
+    /// The accept loops, one per event loop.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Listener {
+    fn abort(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// What every accept loop of one endpoint shares.
+#[derive(Clone)]
+struct Shared {
+    backends: Arc<RwLock<Vec<SocketAddrV4>>>,
+    allowed: Allowed,
+    conns: Conns,
+    /// Round-robin position over the backends, across the loops.
+    next: Arc<AtomicUsize>,
+    counters: Counters,
 }
 
 /// Userspace TCP proxy data path.
@@ -98,26 +119,38 @@ impl Drop for ProxyDataPath {
     fn drop(&mut self) {
         if let Ok(l) = self.listeners.lock() {
             for listener in l.values() {
-                listener.task.abort();
+                listener.abort();
             }
         }
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    backends: Arc<RwLock<Vec<SocketAddrV4>>>,
-    allowed: Allowed,
-    conns: Conns,
-    loops: Arc<Vec<tokio::runtime::Handle>>,
-    counters: Counters,
-) {
+/// A listening socket on `addr` that other loops' sockets on the same
+/// address share (`SO_REUSEPORT`).
+fn reuseport_listener(addr: SocketAddrV4) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Accepts connections on one event loop and serves them there.
+async fn accept_loop(listener: TcpListener, shared: Shared) {
+    let Shared {
+        backends,
+        allowed,
+        conns,
+        next,
+        counters,
+    } = shared;
     let endpoint = match listener.local_addr() {
         Ok(std::net::SocketAddr::V4(a)) => a,
         _ => SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
     };
-    let next = AtomicUsize::new(0);
-    let next_loop = AtomicUsize::new(0);
     loop {
         let Ok((client, peer)) = listener.accept().await else {
             continue;
@@ -153,11 +186,10 @@ async fn accept_loop(
             .unwrap_or_else(|e| e.into_inner())
             .entry(endpoint)
             .or_default() += 1;
-        // The connection moves to the next event loop (re-registered there).
+        // Served on this loop (re-registered for readability only).
         let _ = client.set_nodelay(true);
         let Ok(client) = client.into_std() else { continue };
-        let event_loop = &loops[next_loop.fetch_add(1, Ordering::Relaxed) % loops.len()];
-        let task = event_loop.spawn(async move {
+        let task = tokio::spawn(async move {
             match TcpStream::connect(target).await {
                 Ok(server) => {
                     let _ = server.set_nodelay(true);
@@ -272,7 +304,7 @@ impl DataPath for ProxyDataPath {
             live.retain(|addr, l| {
                 let keep = routes.iter().any(|r| r.listen == *addr);
                 if !keep {
-                    l.task.abort();
+                    l.abort();
                     for (_, h) in l.conns.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
                         h.abort();
                     }
@@ -305,30 +337,46 @@ impl DataPath for ProxyDataPath {
             }
         }
         for r in to_bind {
-            let socket = std::net::TcpListener::bind(r.listen)
+            // An address someone already listens on is an error, as without
+            // `SO_REUSEPORT` (another process of the same user could
+            // otherwise share it silently).
+            drop(
+                std::net::TcpListener::bind(r.listen)
+                    .map_err(|source| EndpointError::Bind { addr: r.listen, source })?,
+            );
+            let sockets = self
+                .loops
+                .iter()
+                .map(|_| reuseport_listener(r.listen))
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
-            socket
-                .set_nonblocking(true)
-                .map_err(|source| EndpointError::Bind { addr: r.listen, source })?;
-            let backends = Arc::new(RwLock::new(r.backends.clone()));
-            let conns: Conns = Arc::default();
-            let allowed: Allowed = Arc::new(RwLock::new(r.allowed.clone()));
-            let (b, a, c) = (backends.clone(), allowed.clone(), conns.clone());
-            let loops = self.loops.clone();
-            let counters = self.counters.clone();
-            let task = self.loops[0].spawn(async move {
-                match TcpListener::from_std(socket) {
-                    Ok(listener) => accept_loop(listener, b, a, c, loops, counters).await,
-                    Err(e) => tracing::error!(error = %e, "cannot register endpoint listener"),
-                }
-            });
+            let shared = Shared {
+                backends: Arc::new(RwLock::new(r.backends.clone())),
+                allowed: Arc::new(RwLock::new(r.allowed.clone())),
+                conns: Arc::default(),
+                next: Arc::default(),
+                counters: self.counters.clone(),
+            };
+            let tasks = sockets
+                .into_iter()
+                .zip(self.loops.iter())
+                .map(|(socket, event_loop)| {
+                    let shared = shared.clone();
+                    event_loop.spawn(async move {
+                        match TcpListener::from_std(socket) {
+                            Ok(listener) => accept_loop(listener, shared).await,
+                            Err(e) => tracing::error!(error = %e, "cannot register endpoint listener"),
+                        }
+                    })
+                })
+                .collect();
             self.listeners.lock().unwrap_or_else(|e| e.into_inner()).insert(
                 r.listen,
                 Listener {
-                    backends,
-                    allowed,
-                    conns,
-                    task,
+                    backends: shared.backends,
+                    allowed: shared.allowed,
+                    conns: shared.conns,
+                    tasks,
                 },
             );
         }

@@ -61,7 +61,26 @@ async fn three_node_cluster_replicates_and_deletes_cleanly(mode: &str) {
     assert_eq!(row.unwrap().1, "ON");
     let gtid_strict: i64 = w.query_first("SELECT @@gtid_strict_mode").await.unwrap().unwrap();
     assert_eq!(gtid_strict, 1);
-    drop(w);
+    w.disconnect().await.unwrap();
+    if mode == "kernel" {
+        // A closed connection through the endpoint leaves conntrack's
+        // TIME_WAIT after 10 s, not the host's 120 (a connection-per-query
+        // load would fill the table).
+        let tuple = format!("dst={wh} sport=");
+        let line = eventually(Duration::from_secs(5), "endpoint connection in TIME_WAIT", || {
+            let tuple = tuple.clone();
+            async move {
+                let table = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+                table
+                    .lines()
+                    .find(|l| l.contains(" TIME_WAIT ") && l.contains(&tuple) && l.contains("dport=3306 "))
+                    .map(str::to_string)
+            }
+        })
+        .await;
+        let secs: u32 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+        assert!(secs <= 10, "{line}");
+    }
 
     // Neither the admin password nor the API token is stored in clear.
     for f in ["marina.db", "marina.db-wal"] {
