@@ -343,7 +343,8 @@ async fn under_load(bench: &Bench, loaded: &Loaded, rounds: usize, quiet: (&[f64
         "--threads=4".into(),
         "--time=0".into(),
     ];
-    let mut load = std::process::Command::new("sysbench")
+    let mut load = tokio::process::Command::new("sysbench")
+        .kill_on_drop(true)
         .arg("oltp_write_only")
         .args([
             "--db-driver=mysql",
@@ -411,8 +412,7 @@ async fn under_load(bench: &Bench, loaded: &Loaded, rounds: usize, quiet: (&[f64
         anyhow::Ok(())
     }
     .await;
-    let _ = load.kill();
-    let _ = load.wait();
+    let _ = load.kill().await;
     measured
 }
 

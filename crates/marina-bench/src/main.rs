@@ -58,22 +58,45 @@ async fn all(quick: bool) -> anyhow::Result<()> {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let rest = argv.get(1..).unwrap_or_default();
-    let ran = match argv.first().map(String::as_str) {
-        Some("all") => all(rest.iter().any(|a| a == "--quick")).await,
-        Some("provision") => provision::run(rest).await,
-        Some("recovery") => recovery::run(rest).await,
-        Some("endpoints") => endpoints::run(rest).await,
-        Some("monitor") => monitor_cost::run(rest).await,
-        Some("backup") => backup::run(rest).await,
-        Some("nodes") => nodes::run(rest).await,
+/// Runs the benchmark `name` with `rest` as its options.
+async fn run(name: &str, rest: &[String]) -> anyhow::Result<()> {
+    match name {
+        "all" => all(rest.iter().any(|a| a == "--quick")).await,
+        "provision" => provision::run(rest).await,
+        "recovery" => recovery::run(rest).await,
+        "endpoints" => endpoints::run(rest).await,
+        "monitor" => monitor_cost::run(rest).await,
+        "backup" => backup::run(rest).await,
+        "nodes" => nodes::run(rest).await,
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
         }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let rest = argv.get(1..).unwrap_or_default();
+    let name = argv.first().map(String::as_str).unwrap_or_default();
+    // Interrupted, the running benchmark is dropped: its `Bench` kills the
+    // nodes by pid and removes its nftables table and cgroups, its scratch
+    // directories go, and helper processes are killed on drop.
+    let ran = tokio::select! {
+        ran = run(name, rest) => ran,
+        signal = interrupted() => signal.and(Err(anyhow::anyhow!("interrupted: cleaned up and stopped"))),
     };
     let missed = figures::summary();
     ran?;
