@@ -103,7 +103,6 @@ pub async fn archive_once(app: &Marina, c: &ClusterRecord) -> Result<(), Error> 
         .filter(|b| b.node_id == primary.id)
         .map(|b| b.file)
         .collect();
-    let datadir = app.runtime.node_dir(&primary.id).join("data");
     // Every file but the last (the one being written) is closed.
     for pair in files.windows(2) {
         let (file, next) = (&pair[0].0, &pair[1].0);
@@ -113,13 +112,15 @@ pub async fn archive_once(app: &Marina, c: &ClusterRecord) -> Result<(), Error> 
         let gtid_start = app.admin.binlog_start_state(&addr, file).await.map_err(admin_err)?;
         let gtid_end = app.admin.binlog_start_state(&addr, next).await.map_err(admin_err)?;
         let key = binlog_key(&c.tenant_id, &c.id, &primary.id, file);
-        let mut f = tokio::fs::File::open(datadir.join(file))
+        let mut f = app
+            .runtime
+            .open_binlog(&primary.id, file)
             .await
             .map_err(|e| Error::internal(format!("opening binlog {file}: {e}")))?;
-        let closed_at = closed_at(&f, flushed_at).await;
+        let closed_at = closed_at(f.modified, flushed_at);
         let written = app
             .blobs
-            .write(&key, &mut f)
+            .write(&key, f.reader.as_mut())
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         app.blobs
@@ -145,11 +146,10 @@ pub async fn archive_once(app: &Marina, c: &ClusterRecord) -> Result<(), Error> 
 /// When a closed binlog file was closed: its modification time (no later
 /// than the flush that closed the newest one, in case the clock or the file
 /// system says otherwise).
-async fn closed_at(f: &tokio::fs::File, flushed_at: time::OffsetDateTime) -> time::OffsetDateTime {
-    let modified = f.metadata().await.and_then(|m| m.modified());
+fn closed_at(modified: Option<std::time::SystemTime>, flushed_at: time::OffsetDateTime) -> time::OffsetDateTime {
     match modified {
-        Ok(t) => time::OffsetDateTime::from(t).min(flushed_at + time::Duration::SECOND),
-        Err(_) => flushed_at,
+        Some(t) => time::OffsetDateTime::from(t).min(flushed_at + time::Duration::SECOND),
+        None => flushed_at,
     }
 }
 
@@ -191,4 +191,24 @@ pub async fn restore_window(app: &Marina, c: &ClusterRecord) -> Result<Option<(S
         },
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_closes_when_modified_but_never_after_the_flush() {
+        let flushed = time::macros::datetime!(2026-12-06 12:00:10 UTC);
+        let at = |s: i64| std::time::SystemTime::from(flushed + time::Duration::seconds(s));
+        let cases = [
+            (Some(at(-8)), flushed - time::Duration::seconds(8)),
+            (Some(at(1)), flushed + time::Duration::SECOND),
+            (Some(at(30)), flushed + time::Duration::SECOND),
+            (None, flushed),
+        ];
+        for (modified, want) in cases {
+            assert_eq!(closed_at(modified, flushed), want, "{modified:?}");
+        }
+    }
 }

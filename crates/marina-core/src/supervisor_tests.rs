@@ -204,6 +204,16 @@ impl marina_runtime::NodeRuntime for SlowStarts {
     async fn state(&self, _: &str) -> ProcessState {
         ProcessState::Stopped
     }
+    async fn open_binlog(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Result<marina_runtime::NodeFile, marina_runtime::RuntimeError> {
+        Err(marina_runtime::RuntimeError::Io {
+            context: format!("{id} has no binlog {name} here"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })
+    }
     async fn stop(&self, _: &str, _: Duration) -> Result<(), marina_runtime::RuntimeError> {
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Where nodes run. The `NodeRuntime` trait is the seam between services and the
 //! machines; `LocalRuntime` runs each node as a detached `mariadbd` process on this
 //! host, under `<data-dir>/nodes/<node-id>/`. A Kubernetes or multi-host runtime
-//! implements the same trait later.
+//! implements the same trait later: the control plane reaches a node's files
+//! only through it (`open_binlog`, …; see `docs/fleet-design.md`).
 
 pub mod cgroup;
 mod error;
@@ -30,6 +31,19 @@ pub struct NodeSpec {
     pub mgmt: NodeAddr,
     /// CPU and memory limits, where the runtime enforces them.
     pub limits: cgroup::Limits,
+}
+
+/// A file a node wrote, opened for reading by the control plane.
+pub struct NodeFile {
+    pub reader: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    /// When it was last written (`None` where the host cannot say).
+    pub modified: Option<std::time::SystemTime>,
+}
+
+/// Whether `name` is a plain file name: no directory part, not `.` or `..`,
+/// no NUL — what a node's own listing (`SHOW BINARY LOGS`) may name.
+pub fn plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 
 /// What the runtime sees of a node's process.
@@ -61,6 +75,10 @@ pub trait NodeRuntime: Send + Sync + 'static {
     async fn start(&self, spec: &NodeSpec) -> Result<u32, RuntimeError>;
     /// Whether the node's process is running.
     async fn state(&self, node_id: &str) -> ProcessState;
+    /// Opens one of the node's binary log files (`name` as `SHOW BINARY
+    /// LOGS` lists it, a plain file name) for reading: the archiver copies
+    /// the closed ones. Symbolic links are not followed.
+    async fn open_binlog(&self, node_id: &str, name: &str) -> Result<NodeFile, RuntimeError>;
     /// Applies `spec.limits` to the running node (a resize). Runtimes that
     /// enforce no limits do nothing.
     async fn apply_limits(&self, _spec: &NodeSpec) -> Result<(), RuntimeError> {

@@ -278,6 +278,27 @@ impl NodeRuntime for LocalRuntime {
         true
     }
 
+    async fn open_binlog(&self, node_id: &str, name: &str) -> Result<crate::NodeFile, RuntimeError> {
+        if !crate::plain_file_name(name) {
+            return Err(RuntimeError::Io {
+                context: format!("binlog file name {name:?}"),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a plain file name"),
+            });
+        }
+        let path = self.node_dir(node_id).join("data").join(name);
+        let f = tokio::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .await
+            .map_err(RuntimeError::io(format!("opening binlog {}", path.display())))?;
+        let modified = f.metadata().await.and_then(|m| m.modified()).ok();
+        Ok(crate::NodeFile {
+            reader: Box::new(f),
+            modified,
+        })
+    }
+
     async fn state(&self, node_id: &str) -> ProcessState {
         match self.running_pid(node_id) {
             Some(pid) => ProcessState::Running(pid),

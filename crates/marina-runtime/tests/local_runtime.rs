@@ -198,3 +198,25 @@ async fn typed_start_errors() {
     }
     assert_eq!(rt.state("nd_rt_bad").await, ProcessState::Stopped);
 }
+
+#[tokio::test]
+async fn binlogs_are_read_by_plain_name_and_never_through_a_link() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let data = rt.node_dir("nd_files").join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("mariadb-bin.000001"), b"binlog bytes").unwrap();
+    let mut f = rt.open_binlog("nd_files", "mariadb-bin.000001").await.unwrap();
+    let mut text = String::new();
+    f.reader.read_to_string(&mut text).await.unwrap();
+    assert_eq!(text, "binlog bytes");
+    assert!(f.modified.is_some());
+    // A link planted in the node's directory (the node's uid owns it) is
+    // not followed, and a name with a directory part is refused.
+    std::fs::write(dir.path().join("secret"), b"not the node's").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret"), data.join("mariadb-bin.000002")).unwrap();
+    for name in ["mariadb-bin.000002", "../my.cnf", "/etc/passwd", "..", ""] {
+        assert!(rt.open_binlog("nd_files", name).await.is_err(), "{name:?} was opened");
+    }
+}
