@@ -204,6 +204,9 @@ impl marina_runtime::NodeRuntime for SlowStarts {
     async fn state(&self, _: &str) -> ProcessState {
         ProcessState::Stopped
     }
+    async fn disk_usage(&self, _: &str) -> u64 {
+        0
+    }
     async fn open_binlog(
         &self,
         id: &str,

@@ -5,6 +5,7 @@
 //! only through it (`open_binlog`, …; see `docs/fleet-design.md`).
 
 pub mod cgroup;
+pub mod disk;
 mod error;
 mod local;
 mod process;
@@ -79,6 +80,9 @@ pub trait NodeRuntime: Send + Sync + 'static {
     /// LOGS` lists it, a plain file name) for reading: the archiver copies
     /// the closed ones. Symbolic links are not followed.
     async fn open_binlog(&self, node_id: &str, name: &str) -> Result<NodeFile, RuntimeError>;
+    /// Bytes the node's files take on its host (data, binary and relay logs,
+    /// temporary files; links not followed): what its disk quota counts.
+    async fn disk_usage(&self, node_id: &str) -> u64;
     /// Applies `spec.limits` to the running node (a resize). Runtimes that
     /// enforce no limits do nothing.
     async fn apply_limits(&self, _spec: &NodeSpec) -> Result<(), RuntimeError> {

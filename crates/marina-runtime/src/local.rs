@@ -278,6 +278,13 @@ impl NodeRuntime for LocalRuntime {
         true
     }
 
+    async fn disk_usage(&self, node_id: &str) -> u64 {
+        let dir = self.node_dir(node_id);
+        tokio::task::spawn_blocking(move || crate::disk::allocated_bytes(&dir))
+            .await
+            .unwrap_or(0)
+    }
+
     async fn open_binlog(&self, node_id: &str, name: &str) -> Result<crate::NodeFile, RuntimeError> {
         if !crate::plain_file_name(name) {
             return Err(RuntimeError::Io {

@@ -172,9 +172,8 @@ impl MonitorState {
     }
 }
 
-/// Reads the host's free space once for the tick's evaluations, and measures
-/// the directories of the nodes due (`disk::measure_due`), off the async
-/// threads.
+/// Reads the host's free space once for the tick's evaluations, and asks the
+/// runtime what the nodes due (`disk::measure_due`) take on their host.
 async fn measure_disks(
     app: &Arc<Marina>,
     per_cluster: &[(marina_common::model::ClusterRecord, Vec<NodeRecord>)],
@@ -182,7 +181,7 @@ async fn measure_disks(
 ) {
     *app.monitor.host_free.write().unwrap_or_else(|e| e.into_inner()) = disk::free_bytes(&app.config.data_dir);
     let every = Duration::from_millis(app.config.monitor.disk_check_interval_ms);
-    let due: Vec<(String, std::path::PathBuf, u64)> = {
+    let due: Vec<(String, u64)> = {
         let known = app.monitor.disk.read().unwrap_or_else(|e| e.into_inner());
         per_cluster
             .iter()
@@ -190,29 +189,24 @@ async fn measure_disks(
             .filter(|n| disk::measure_due(known.get(&n.id).map(|(d, at)| (*d, now.duration_since(*at))), every))
             .filter_map(|n| {
                 let quota = app.sizes.iter().find(|s| s.id == n.size_id)?.disk_quota_bytes();
-                Some((n.id.clone(), app.runtime.node_dir(&n.id), quota))
+                Some((n.id.clone(), quota))
             })
             .collect()
     };
     if due.is_empty() {
         return;
     }
-    let measured = tokio::task::spawn_blocking(move || {
-        due.into_iter()
-            .map(|(id, dir, quota_bytes)| {
-                let used_bytes = disk::measure(&dir);
-                (
-                    id,
-                    disk::NodeDisk {
-                        used_bytes,
-                        quota_bytes,
-                    },
-                )
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap_or_default();
+    let mut measured = Vec::with_capacity(due.len());
+    for (id, quota_bytes) in due {
+        let used_bytes = app.runtime.disk_usage(&id).await;
+        measured.push((
+            id,
+            disk::NodeDisk {
+                used_bytes,
+                quota_bytes,
+            },
+        ));
+    }
     let mut known = app.monitor.disk.write().unwrap_or_else(|e| e.into_inner());
     for (id, d) in measured {
         known.insert(id, (d, now));
