@@ -194,6 +194,23 @@ impl Marina {
     }
 
     /// Looks up a size in the catalog.
+    /// Every node, grouped by cluster and ordered as `list_nodes` orders
+    /// them, in one read: background passes over all clusters use it rather
+    /// than a read per cluster (most of the monitor's cost was those reads).
+    pub(crate) async fn nodes_by_cluster(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<marina_common::model::NodeRecord>>, Error> {
+        let mut by_cluster: std::collections::HashMap<String, Vec<marina_common::model::NodeRecord>> =
+            std::collections::HashMap::new();
+        for n in self.store.all_nodes().await? {
+            by_cluster.entry(n.cluster_id.clone()).or_default().push(n);
+        }
+        for nodes in by_cluster.values_mut() {
+            nodes.sort_by_key(|n| n.ordinal);
+        }
+        Ok(by_cluster)
+    }
+
     pub fn size(&self, id: &str) -> Option<&NodeSize> {
         self.sizes.iter().find(|s| s.id == id)
     }

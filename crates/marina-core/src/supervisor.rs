@@ -244,8 +244,9 @@ async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
     let mut owners = HashMap::new();
     // SAFETY: geteuid has no preconditions.
     let marina_uid = unsafe { libc::geteuid() };
+    let mut nodes_of = app.nodes_by_cluster().await?;
     for c in app.store.live_clusters().await? {
-        let nodes = app.store.list_nodes(&c.id).await?;
+        let nodes = nodes_of.remove(&c.id).unwrap_or_default();
         let max_lag = app.config.monitor.max_reader_lag_secs as f64;
         let reader_ok = |n: &NodeRecord| crate::monitor::plan::reader_fit(n, app.monitor.node(&n.id).as_ref(), max_lag);
         let allowed = admitted_sources(app, &c).await?;

@@ -1,6 +1,6 @@
 //! Health probes: one persistent management connection per node and one probe
-//! (three short statements) per monitor tick. A probe that errors or times out
-//! drops the connection; the next probe reconnects.
+//! (three short statements in one round trip) per monitor tick. A probe that
+//! errors or times out drops the connection; the next probe reconnects.
 
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,14 @@ impl ReplicaProbe {
         self.io_state == "Yes"
     }
 }
+
+/// What a probe asks, in one multi-statement query: the node's role and GTID
+/// positions, its replication status, and the status counters it reports.
+const PROBE_SQL: &str = "SELECT @@read_only, @@server_id, @@gtid_current_pos, @@gtid_binlog_pos, @@gtid_slave_pos; \
+     SHOW SLAVE STATUS; \
+     SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', \
+     'Rpl_semi_sync_master_clients', 'Rpl_semi_sync_slave_status', 'Slave_received_heartbeats', \
+     'Threads_connected', 'Questions')";
 
 /// A persistent probing connection to one node.
 pub struct ProbeConn {
@@ -120,20 +128,16 @@ impl ProbeConn {
             message: e.to_string(),
         };
         let conn = self.conn.as_mut().expect("connected above");
-        let vars: Option<(i64, i64, String, String, String)> = conn
-            .query_first("SELECT @@read_only, @@server_id, @@gtid_current_pos, @@gtid_binlog_pos, @@gtid_slave_pos")
-            .await
-            .map_err(qerr)?;
-        let (read_only, server_id, cur, binlog, slave) = vars.unwrap_or_default();
-        let slave_row: Option<Row> = conn.query_first("SHOW SLAVE STATUS").await.map_err(qerr)?;
-        let status: Vec<(String, String)> = conn
-            .query(
-                "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', \
-                 'Rpl_semi_sync_master_clients', 'Rpl_semi_sync_slave_status', 'Slave_received_heartbeats', \
-                 'Threads_connected', 'Questions')",
-            )
-            .await
-            .map_err(qerr)?;
+        // One round trip for the three statements (a multi-statement query):
+        // each round trip costs a wake-up on both sides, and the monitor
+        // probes every node four times a second.
+        let mut sets = conn.query_iter(PROBE_SQL).await.map_err(qerr)?;
+        let vars: Vec<(i64, i64, String, String, String)> = sets.collect().await.map_err(qerr)?;
+        let slave_rows: Vec<Row> = sets.collect().await.map_err(qerr)?;
+        let status: Vec<(String, String)> = sets.collect().await.map_err(qerr)?;
+        drop(sets);
+        let (read_only, server_id, cur, binlog, slave) = vars.into_iter().next().unwrap_or_default();
+        let slave_row = slave_rows.into_iter().next();
         let get = |name: &str| {
             status
                 .iter()

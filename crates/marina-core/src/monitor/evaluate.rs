@@ -51,14 +51,25 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         .iter()
         .filter_map(|n| app.monitor.node_disk(&n.id).map(|d| (n.id.clone(), d)))
         .collect();
-    let paused: HashSet<String> = app
-        .store
-        .unfinished_backups(&cluster.id)
-        .await?
-        .into_iter()
-        .filter(|b| b.status == BackupStatus::Running)
-        .filter_map(|b| b.source_node_id)
-        .collect();
+    // Which replicas a running backup paused matters only for a replica
+    // whose SQL thread is stopped: the store is asked only then.
+    let sql_stopped = health.values().any(|h| {
+        h.probe
+            .as_ref()
+            .and_then(|p| p.replica.as_ref())
+            .is_some_and(|r| !r.sql_running)
+    });
+    let paused: HashSet<String> = if sql_stopped {
+        app.store
+            .unfinished_backups(&cluster.id)
+            .await?
+            .into_iter()
+            .filter(|b| b.status == BackupStatus::Running)
+            .filter_map(|b| b.source_node_id)
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let repair_allowed: HashSet<String> = nodes
         .iter()
         .filter(|n| app.monitor.relay_repairs.would_allow(&n.id, now))

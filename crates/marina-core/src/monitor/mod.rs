@@ -253,8 +253,9 @@ pub(crate) async fn tick(
     let mut set = tokio::task::JoinSet::new();
     let timeout = Duration::from_millis(app.config.monitor.probe_timeout_ms);
     let mut wanted = HashSet::new();
+    let mut nodes_of = app.nodes_by_cluster().await?;
     for c in clusters {
-        let nodes = app.store.list_nodes(&c.id).await?;
+        let nodes = nodes_of.remove(&c.id).unwrap_or_default();
         // One cluster's bad state never stops the monitor for the others.
         let secrets = match app.cluster_secrets(&c) {
             Ok(s) => s,
