@@ -485,7 +485,7 @@ mod tests {
             return;
         }
         let _cleanup = Groups(parent.clone());
-        let g = cg.idle_group().unwrap().unwrap();
+        let g = cg.backup_group(marina_runtime::cgroup::Share::Idle).unwrap().unwrap();
         let pace = Pace {
             group: Some(g.clone()),
             ..Pace::unlimited()

@@ -111,8 +111,9 @@ pub struct BackupsConfig {
     /// node and Marina use more than this many CPUs.
     pub busy_cpus: f64,
     /// A busy host stretches a backup of the primary (a replica's copy is
-    /// not paced) to at most about this many times its full-speed duration: the first `1/busy_stretch` of every 2 s runs
-    /// unlimited (0: never, the busy rate alone).
+    /// not paced) to at most about this many times its full-speed duration:
+    /// the first `1/busy_stretch` of every 2 s runs unlimited (0: never, the
+    /// busy rate alone).
     pub busy_stretch: f64,
     /// A backup whose copy fails is tried this many times in all, each retry
     /// announced by a `backup_retry` event saying why.

@@ -193,7 +193,6 @@ impl Marina {
         }))
     }
 
-    /// Looks up a size in the catalog.
     /// Every node, grouped by cluster and ordered as `list_nodes` orders
     /// them, in one read: background passes over all clusters use it rather
     /// than a read per cluster (most of the monitor's cost was those reads).
@@ -211,6 +210,7 @@ impl Marina {
         Ok(by_cluster)
     }
 
+    /// Looks up a size in the catalog.
     pub fn size(&self, id: &str) -> Option<&NodeSize> {
         self.sizes.iter().find(|s| s.id == id)
     }

@@ -30,14 +30,9 @@ type Conns = Arc<Mutex<Vec<(SocketAddrV4, tokio::task::AbortHandle)>>>;
 /// The source networks a listener admits.
 type Allowed = Arc<RwLock<Vec<ipnet::Ipv4Net>>>;
 
-/// One live listener.
+/// One live listener: what its accept loops share, and the loops.
 struct Listener {
-    /// Current backends, swapped by `apply`.
-    backends: Arc<RwLock<Vec<SocketAddrV4>>>,
-    /// Source networks admitted (security groups), swapped by `apply`.
-    allowed: Allowed,
-    /// Open connections (cut when their backend leaves an exclusive route).
-    conns: Conns,
+    shared: Shared,
     /// The accept loops, one per event loop.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -53,8 +48,11 @@ impl Listener {
 /// What every accept loop of one endpoint shares.
 #[derive(Clone)]
 struct Shared {
+    /// Current backends, swapped by `apply`.
     backends: Arc<RwLock<Vec<SocketAddrV4>>>,
+    /// Source networks admitted (security groups), swapped by `apply`.
     allowed: Allowed,
+    /// Open connections (cut when their backend leaves an exclusive route).
     conns: Conns,
     /// Round-robin position over the backends, across the loops.
     next: Arc<AtomicUsize>,
@@ -69,7 +67,7 @@ pub struct ProxyDataPath {
     /// HAProxy's threads): connections are spread over them and each is served
     /// by one loop, so byte copying never waits behind control-plane work or
     /// pays for cross-thread wake-ups.
-    loops: Arc<Vec<tokio::runtime::Handle>>,
+    loops: Vec<tokio::runtime::Handle>,
     /// End the loops' threads when the data path is dropped.
     _stop: Vec<tokio::sync::oneshot::Sender<()>>,
     /// Connections refused by security groups, and accepted.
@@ -108,7 +106,7 @@ impl ProxyDataPath {
         }
         ProxyDataPath {
             listeners: Mutex::new(HashMap::new()),
-            loops: Arc::new(loops),
+            loops,
             _stop: stops,
             counters: Counters::default(),
         }
@@ -305,7 +303,7 @@ impl DataPath for ProxyDataPath {
                 let keep = routes.iter().any(|r| r.listen == *addr);
                 if !keep {
                     l.abort();
-                    for (_, h) in l.conns.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+                    for (_, h) in l.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
                         h.abort();
                     }
                 }
@@ -314,14 +312,14 @@ impl DataPath for ProxyDataPath {
             for r in routes {
                 match live.get(&r.listen) {
                     Some(l) => {
-                        *l.backends.write().unwrap_or_else(|e| e.into_inner()) = r.backends.clone();
-                        *l.allowed.write().unwrap_or_else(|e| e.into_inner()) = r.allowed.clone();
+                        *l.shared.backends.write().unwrap_or_else(|e| e.into_inner()) = r.backends.clone();
+                        *l.shared.allowed.write().unwrap_or_else(|e| e.into_inner()) = r.allowed.clone();
                         // As in the kernel path: only a route that leads
                         // somewhere cuts connections to other nodes; a
                         // fenced node loses every connection at once.
                         let leads = r.exclusive && !r.backends.is_empty();
                         if leads || !plan.fenced.is_empty() {
-                            let mut open = l.conns.lock().unwrap_or_else(|e| e.into_inner());
+                            let mut open = l.shared.conns.lock().unwrap_or_else(|e| e.into_inner());
                             open.retain(|(backend, h)| {
                                 let fenced = plan.fenced.iter().any(|f| f.node == *backend);
                                 let keep = (!leads || r.backends.contains(backend)) && !fenced;
@@ -370,15 +368,10 @@ impl DataPath for ProxyDataPath {
                     })
                 })
                 .collect();
-            self.listeners.lock().unwrap_or_else(|e| e.into_inner()).insert(
-                r.listen,
-                Listener {
-                    backends: shared.backends,
-                    allowed: shared.allowed,
-                    conns: shared.conns,
-                    tasks,
-                },
-            );
+            self.listeners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(r.listen, Listener { shared, tasks });
         }
         Ok(())
     }

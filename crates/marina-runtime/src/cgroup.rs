@@ -212,12 +212,6 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Creates (or re-marks) the idle group and says how to join it, and how
-    /// to go back to this process's own group; `None` without usable cgroups.
-    pub fn idle_group(&self) -> std::io::Result<Option<IdleGroup>> {
-        self.backup_group(Share::Idle)
-    }
-
     /// Creates (or re-marks) the group for `share` and says how to join it,
     /// and how to go back to this process's own group; `None` without
     /// usable cgroups.
@@ -336,7 +330,10 @@ mod tests {
         std::fs::create_dir_all(root.path().join("cpu/marina/backups")).unwrap();
         // A kernel with `cpu.idle` (5.15+): the group is marked idle.
         std::fs::write(root.path().join("cpu/marina/backups/cpu.idle"), "0").unwrap();
-        let g = Cgroups::detect(root.path(), "marina").idle_group().unwrap().unwrap();
+        let g = Cgroups::detect(root.path(), "marina")
+            .backup_group(Share::Idle)
+            .unwrap()
+            .unwrap();
         let dir = root.path().join("cpu/marina/backups");
         assert_eq!(std::fs::read_to_string(dir.join("cpu.idle")).unwrap(), "1");
         assert!(!dir.join("cpu.shares").exists());
@@ -350,11 +347,16 @@ mod tests {
         }
         // Without it, the least weight each version has.
         std::fs::remove_file(dir.join("cpu.idle")).unwrap();
-        Cgroups::detect(root.path(), "marina").idle_group().unwrap();
+        Cgroups::detect(root.path(), "marina")
+            .backup_group(Share::Idle)
+            .unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("cpu.shares")).unwrap(), "2");
         let v2 = tempfile::tempdir().unwrap();
         std::fs::write(v2.path().join("cgroup.controllers"), "cpu memory").unwrap();
-        let g = Cgroups::detect(v2.path(), "marina").idle_group().unwrap().unwrap();
+        let g = Cgroups::detect(v2.path(), "marina")
+            .backup_group(Share::Idle)
+            .unwrap()
+            .unwrap();
         let dir = v2.path().join("marina/backups");
         assert_eq!(std::fs::read_to_string(dir.join("cpu.weight")).unwrap(), "1");
         assert_eq!(g.idle.threads, None);
@@ -362,7 +364,7 @@ mod tests {
             std::fs::read_to_string(v2.path().join("marina/cgroup.subtree_control")).unwrap(),
             "+memory +cpu"
         );
-        assert_eq!(Cgroups::None.idle_group().unwrap(), None);
+        assert_eq!(Cgroups::None.backup_group(Share::Idle).unwrap(), None);
     }
 
     #[test]

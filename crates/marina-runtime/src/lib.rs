@@ -43,7 +43,7 @@ pub struct NodeFile {
 
 /// Whether `name` is a plain file name: no directory part, not `.` or `..`,
 /// no NUL — what a node's own listing (`SHOW BINARY LOGS`) may name.
-pub fn plain_file_name(name: &str) -> bool {
+pub(crate) fn plain_file_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 

@@ -37,7 +37,7 @@ pub(super) const STEPS: &[StepKind] = &[StepKind::TakeBackup, StepKind::Finalize
 
 /// How hard a backup from `source` may work while the host is busy. A
 /// replica's copy runs with its SQL thread stopped (it serves no client and
-/// applies nothing meanwhile), so only the idle cgroup holds its tools back:
+/// applies nothing meanwhile), so only its CPU group holds its tools back:
 /// no rate limit. A copy of the primary takes the configured busy rate and
 /// bursts (`backups.busy_rate_mib`, `busy_stretch`), the node's own
 /// `mariadbd` (which a dump keeps busy by design) not counting as the host's
