@@ -26,20 +26,36 @@ use super::replica_plan::ReplicaAction;
 use crate::Marina;
 use crate::operations::admin_err;
 
-pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: &[NodeRecord]) -> Result<(), Error> {
+/// Which records an evaluation plans from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Records {
+    /// The tick's read, without the cluster's turn: only a plan whose
+    /// actions are all in memory (`Action::in_memory`) is carried out.
+    Tick,
+    /// A fresh read under the cluster's turn: every action is carried out.
+    Fresh,
+}
+
+/// Plans for a cluster and carries the plan out; false when the plan (from
+/// the tick's records) needs a fresh read to be acted on.
+pub(super) async fn evaluate(
+    app: &Arc<Marina>,
+    cluster: &ClusterRecord,
+    nodes: &[NodeRecord],
+    records: Records,
+) -> Result<bool, Error> {
     let now = Instant::now();
     let wall = time::OffsetDateTime::now_utc();
     let Some(primary) = nodes.iter().find(|n| n.role == NodeRole::Primary) else {
-        return Ok(());
+        return Ok(true);
     };
     let health: HashMap<String, super::NodeHealth> = nodes
         .iter()
         .filter_map(|n| app.monitor.node(&n.id).map(|h| (n.id.clone(), h)))
         .collect();
     let Some(ph) = health.get(&primary.id) else {
-        return Ok(());
+        return Ok(true);
     };
-    let secrets = app.cluster_secrets(cluster)?;
     let settings = app.monitor_settings();
     // Failover history matters only to a primary that is not answering.
     let recent_failovers = if ph.reachable {
@@ -89,6 +105,16 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
         repair_allowed: &repair_allowed,
     };
     let actions = plan::plan(&obs, &settings, now, wall);
+    if actions.iter().all(Action::in_memory) {
+        for action in actions {
+            act_in_memory(app, cluster, &action);
+        }
+        return Ok(true);
+    }
+    if records == Records::Tick {
+        return Ok(false);
+    }
+    let secrets = app.cluster_secrets(cluster)?;
     let cx = Context {
         app,
         cluster,
@@ -109,7 +135,16 @@ pub(super) async fn evaluate(app: &Arc<Marina>, cluster: &ClusterRecord, nodes: 
     if changed {
         app.reconcile.notify_one();
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Carries out an action that changes only the monitor's memory.
+fn act_in_memory(app: &Arc<Marina>, cluster: &ClusterRecord, action: &Action) {
+    match action {
+        Action::ClearDecision => app.monitor.clear_decision(&cluster.id),
+        Action::ProbeSoon => app.monitor.probe_soon(app, Duration::from_millis(30)),
+        _ => {}
+    }
 }
 
 /// What an evaluation acts with.
@@ -168,8 +203,7 @@ impl Context<'_> {
                 }
             },
             Action::Note { kind, key, msg } => record_once(app, cluster, pid, kind, &key, msg).await,
-            Action::ClearDecision => app.monitor.clear_decision(&cluster.id),
-            Action::ProbeSoon => app.monitor.probe_soon(app, Duration::from_millis(30)),
+            Action::ClearDecision | Action::ProbeSoon => act_in_memory(app, cluster, &action),
             Action::DiskLimit { reason, fence, hold } => {
                 disk_limit(app, cluster, self.primary, self.secrets, reason, (fence, hold)).await?
             }

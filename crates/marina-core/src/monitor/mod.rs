@@ -11,6 +11,10 @@
 //!   acts under guarded writes. Evaluation is
 //!   idempotent and reads only the store and the latest view, so the next tick is
 //!   the retry.
+//! - A cluster is first planned from the tick's records; only a plan that
+//!   acts beyond the monitor's memory (anything but the steady state's
+//!   `ClearDecision`) is planned again from a fresh read under the cluster's
+//!   turn and carried out: the steady state costs no store read per cluster.
 //! - Clusters under an operation (`creating`, `failing_over`, `updating`,
 //!   `deleting`) are probed (the view stays fresh) but not acted on.
 
@@ -256,22 +260,30 @@ pub(crate) async fn tick(
     let mut nodes_of = app.nodes_by_cluster().await?;
     for c in clusters {
         let nodes = nodes_of.remove(&c.id).unwrap_or_default();
-        // One cluster's bad state never stops the monitor for the others.
-        let secrets = match app.cluster_secrets(&c) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(cluster_id = %c.id, error = %e, "cannot probe a cluster: its secrets are unreadable");
-                report.skipped.push(format!("{}: {e}", c.id));
-                continue;
+        // The secrets are opened only for a node without a connection yet;
+        // one cluster's bad state never stops the monitor for the others.
+        let secrets = if nodes.iter().all(|n| conns.contains_key(&n.id)) {
+            None
+        } else {
+            match app.cluster_secrets(&c) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(cluster_id = %c.id, error = %e, "cannot probe a cluster: its secrets are unreadable");
+                    report.skipped.push(format!("{}: {e}", c.id));
+                    continue;
+                }
             }
         };
         report.clusters += 1;
         report.nodes += nodes.len();
         for n in &nodes {
             wanted.insert(n.id.clone());
-            let mut conn = conns
+            let Some(mut conn) = conns
                 .remove(&n.id)
-                .unwrap_or_else(|| ProbeConn::new(app.mgmt_addr(n, &secrets)));
+                .or_else(|| secrets.as_ref().map(|s| ProbeConn::new(app.mgmt_addr(n, s))))
+            else {
+                continue;
+            };
             let id = n.id.clone();
             let cluster_id = c.id.clone();
             set.spawn(async move {
@@ -316,7 +328,7 @@ pub(crate) async fn tick(
         .unwrap_or_else(|e| e.into_inner())
         .retain(|id, _| wanted.contains(id));
 
-    for (cluster, _) in per_cluster {
+    for (cluster, nodes) in per_cluster {
         // A cluster that never became active (a failed create or restore) has
         // nothing to fail over, fence or rejoin.
         if !cluster.endpoints_ready || !EVALUATED.contains(&cluster.status) {
@@ -330,13 +342,26 @@ pub(crate) async fn tick(
         tokio::spawn(async move {
             let app = guard.app().clone();
             crate::failpoint::panic_point("monitor:evaluate");
-            if let Err(e) = evaluate_in_turn(&app, &cluster.id).await {
+            if let Err(e) = evaluate_cluster(&app, &cluster, &nodes).await {
                 tracing::warn!(cluster_id = %cluster.id, error = %e, "cluster evaluation failed; next tick retries");
             }
             drop(guard);
         });
     }
     Ok(report)
+}
+
+/// Evaluates a cluster: from the tick's records when its plan is all in
+/// memory (the steady state), else again from a fresh read under its turn.
+async fn evaluate_cluster(
+    app: &Arc<Marina>,
+    cluster: &marina_common::model::ClusterRecord,
+    nodes: &[NodeRecord],
+) -> Result<(), marina_common::Error> {
+    if evaluate::evaluate(app, cluster, nodes, evaluate::Records::Tick).await? {
+        return Ok(());
+    }
+    evaluate_in_turn(app, &cluster.id).await
 }
 
 /// Evaluates a cluster holding its evaluation turn, from a fresh read of
@@ -354,7 +379,9 @@ async fn evaluate_in_turn(app: &Arc<Marina>, cluster_id: &str) -> Result<(), mar
     }
     let nodes = app.store.list_nodes(cluster_id).await?;
     crate::failpoint::delay_point("monitor:evaluate").await;
-    evaluate::evaluate(app, &cluster, &nodes).await
+    evaluate::evaluate(app, &cluster, &nodes, evaluate::Records::Fresh)
+        .await
+        .map(drop)
 }
 
 /// Statuses whose clusters are evaluated (no operation holds them).

@@ -112,6 +112,16 @@ pub enum Action {
     ClusterStatus { to: ClusterStatus },
 }
 
+impl Action {
+    /// Whether the action changes only the monitor's memory, so it may be
+    /// carried out from records read without the cluster's turn (an
+    /// operation may have taken the cluster since): the steady state's plan
+    /// is `[ClearDecision]`, which then costs no fresh read.
+    pub fn in_memory(&self) -> bool {
+        matches!(self, Action::ClearDecision | Action::ProbeSoon)
+    }
+}
+
 /// Decides what to do about one cluster.
 pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDateTime) -> Vec<Action> {
     let mut actions = Vec::new();

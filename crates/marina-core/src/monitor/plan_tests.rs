@@ -605,6 +605,31 @@ fn decisions() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The steady state's plan is carried out from the tick's records (no fresh
+/// read); anything that writes the store or touches a node is not.
+#[test]
+fn only_memory_actions_skip_the_fresh_read() {
+    let steady = run(&fixture());
+    assert!(steady.iter().all(Action::in_memory), "{steady:?}");
+    assert!(Action::ProbeSoon.in_memory());
+    let mut f = fixture();
+    f.cluster.status = ClusterStatus::Degraded;
+    let got = run(&f);
+    assert!(!got.iter().all(Action::in_memory), "{got:?}");
+    for a in [
+        Action::Fence {
+            node: R1.into(),
+            kill: false,
+        },
+        Action::StartFailover { evidence: "x".into() },
+        Action::MakeWritable { node: P.into() },
+        Action::DiskRelease,
+        becomes(ClusterStatus::Active),
+    ] {
+        assert!(!a.in_memory(), "{a:?}");
+    }
+}
+
 #[test]
 fn an_unreadable_position_leaves_that_replica_alone_and_decides_the_rest() {
     let mut f = fixture();
