@@ -133,8 +133,10 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn binlog_start_state(&self, node: &NodeAddr, file: &str) -> Result<String, AdminError>;
     /// Waits until the node has applied `pos` (`MASTER_GTID_WAIT`); false on timeout.
     async fn wait_for_gtid(&self, node: &NodeAddr, pos: &str, timeout: Duration) -> Result<bool, AdminError>;
-    /// How many InnoDB transactions are open.
-    async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError>;
+    /// The ids of the open InnoDB transactions. The server answers from a
+    /// copy it refreshes only when `TRX_LIST_REFRESH` has passed since the
+    /// list was last read: ask less often than that, or read the same list.
+    async fn open_transactions(&self, node: &NodeAddr) -> Result<Vec<String>, AdminError>;
     /// The node's redo log: (`Innodb_lsn_current`, `innodb_log_file_size`),
     /// in bytes (a backup's pace follows the first, bounded by the second).
     async fn redo(&self, node: &NodeAddr) -> Result<(u64, u64), AdminError>;
@@ -146,6 +148,11 @@ pub trait NodeAdmin: Send + Sync + 'static {
     /// Rows of a query built by `catalog`, as (column, value) pairs.
     async fn rows(&self, node: &NodeAddr, sql: &str) -> Result<Vec<Vec<(String, Option<String>)>>, AdminError>;
 }
+
+/// How long InnoDB serves `information_schema.innodb_trx` from the same copy
+/// after it was last read (`CACHE_MIN_IDLE_TIME_US`, 100 ms, and a margin):
+/// polled faster, the list never changes.
+pub const TRX_LIST_REFRESH: Duration = Duration::from_millis(120);
 
 /// `NodeAdmin` over real connections (one short-lived connection per call).
 #[derive(Debug, Clone)]
@@ -563,9 +570,17 @@ impl NodeAdmin for MysqlAdmin {
         Ok(self.scalar::<i64>(node, sql, timeout + self.timeout).await? == Some(0))
     }
 
-    async fn open_transactions(&self, node: &NodeAddr) -> Result<u64, AdminError> {
-        let sql = "SELECT COUNT(*) FROM information_schema.innodb_trx".to_string();
-        Ok(self.scalar::<i64>(node, sql, self.timeout).await?.unwrap_or(0).max(0) as u64)
+    async fn open_transactions(&self, node: &NodeAddr) -> Result<Vec<String>, AdminError> {
+        let work = async {
+            let mut conn = self.connect(node).await?;
+            let ids: Vec<String> = conn
+                .query("SELECT CAST(trx_id AS CHAR) FROM information_schema.innodb_trx")
+                .await
+                .map_err(|e| query_err(node, e))?;
+            let _ = conn.disconnect().await;
+            Ok(ids)
+        };
+        within(node, self.timeout, work).await
     }
 
     async fn redo(&self, node: &NodeAddr) -> Result<(u64, u64), AdminError> {

@@ -7,8 +7,8 @@
 //!    10 s) while writes still flow, so the pause below stays short.
 //! 2. `block_writes`: the writer endpoint refuses new connections (clients retry
 //!    and land on the new primary afterwards).
-//! 3. `demote_primary`: wait up to `failover.switchover_wait_trx_secs` for open
-//!    transactions to finish, then set the primary read-only and kill client
+//! 3. `demote_primary`: wait up to `failover.switchover_wait_trx_secs` for the
+//!    transactions open at its start to finish, then set the primary read-only and kill client
 //!    connections (a long transaction is rolled back, never half-moved).
 //! 4. `sync_target`: wait until the target has applied the old primary's final
 //!    GTID position — the no-lost-write guarantee.
@@ -275,8 +275,15 @@ pub(super) async fn switchover_step(
             let addr = app.mgmt_addr(old, &secrets);
             let wait = Duration::from_secs(app.config.failover.switchover_wait_trx_secs);
             let start = Instant::now();
-            while app.admin.open_transactions(&addr).await.map_err(admin_err)? > 0 && start.elapsed() < wait {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            // The transactions open now may finish; ones that begin meanwhile
+            // on connections opened before `block_writes` are cut by the fence
+            // (unacknowledged, so nothing is lost): a steady writer holds the
+            // pause to about one list refresh instead of the whole wait.
+            let mut waiting = app.admin.open_transactions(&addr).await.map_err(admin_err)?;
+            while !waiting.is_empty() && start.elapsed() < wait {
+                tokio::time::sleep(marina_engine::admin::TRX_LIST_REFRESH).await;
+                let open = app.admin.open_transactions(&addr).await.map_err(admin_err)?;
+                waiting.retain(|id| open.contains(id));
             }
             let killed = app.admin.fence(&addr).await.map_err(admin_err)?;
             app.event(&cluster.tenant_id, cluster_id, Some(&old.id), "primary_demoted", format!(
