@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use mysql_async::prelude::Queryable;
@@ -200,11 +200,22 @@ async fn restart_adopts_nodes_and_supervisor_restarts_dead_ones() {
             .then_some(())
     })
     .await;
-    eventually(Duration::from_secs(10), "cluster active again", || async {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
         let (_, c) = app.get(&format!("/v1/clusters/{id}")).await;
-        (c["status"] == "active").then_some(())
-    })
-    .await;
+        if c["status"] == "active" {
+            break;
+        }
+        if Instant::now() > deadline {
+            let (_, events) = app.get(&format!("/v1/clusters/{id}/events")).await;
+            let (_, nodes) = app.get(&format!("/v1/clusters/{id}/nodes")).await;
+            panic!(
+                "cluster not active again after 20 s: {c}\nnodes: {nodes}\nevents: {events}\n{}",
+                app.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Delete works even when the processes are already gone.
     for pid in app.mariadbd_pids() {

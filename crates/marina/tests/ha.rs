@@ -949,3 +949,82 @@ async fn switchover_to_a_lagging_replica_is_refused_and_readers_avoid_it() {
     assert_eq!(op["status"], "succeeded", "{op}");
     assert_ne!(op["node_id"], laggard.as_str());
 }
+
+/// A replica killed between a replicated DDL statement and the row that
+/// records its GTID (not one transaction) restarts with its binlog one GTID
+/// ahead of its replication position; strict mode refuses the statement
+/// again. The test puts a replica in that state (the position set back
+/// before a DDL it applied) under a writer: the monitor takes the position
+/// from its binlog instead of failing it, and it catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_position_a_crash_lost_takes_it_from_its_binlog() {
+    let app = TestApp::start().await;
+    let (c, pw) = setup(&app, "lostpos", 2).await;
+    let id = c["id"].as_str().unwrap();
+    let p = primary(&c)["id"].as_str().unwrap().to_string();
+    let r = replicas(&c)[0]["id"].as_str().unwrap().to_string();
+    let (s, body) = app
+        .post(
+            &format!("/v1/clusters/{id}/nodes/{r}/maintenance"),
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    let gtid = |node: &str| {
+        root_sql(&app, node, "SELECT @@gtid_binlog_pos")
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let before = gtid(&p);
+    root_sql(&app, &p, "CREATE TABLE app.ddl_probe (id INT PRIMARY KEY)");
+    let after = gtid(&p);
+    eventually(Duration::from_secs(20), "the replica applied the DDL", || async {
+        (gtid(&r) == after).then_some(())
+    })
+    .await;
+    root_sql(
+        &app,
+        &r,
+        &format!("STOP SLAVE; SET GLOBAL gtid_slave_pos = '{before}'; START SLAVE"),
+    );
+    eventually(Duration::from_secs(20), "strict mode refuses the DDL again", || async {
+        (slave_status(&app, &r, "Last_SQL_Errno") == "1950").then_some(())
+    })
+    .await;
+    let (wh, wp) = writer(&c);
+    let load = WriteLoad::start(&wh, wp, &pw);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (s, body) = app
+        .post(
+            &format!("/v1/clusters/{id}/nodes/{r}/maintenance"),
+            json!({ "enabled": false }),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let op = app
+        .wait_op(body["operation"]["id"].as_str().unwrap(), Duration::from_secs(30))
+        .await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acked = load.stop().await;
+    let c = wait_all_active(&app, id).await;
+    let end = gtid(&p);
+    eventually(Duration::from_secs(20), "the replica caught up", || async {
+        (gtid(&r) == end).then_some(())
+    })
+    .await;
+    assert_no_lost_writes(&c, &pw, &acked).await;
+    let ev = events(&app, id).await;
+    assert!(
+        ev.iter()
+            .any(|e| e["type"] == "replica_position_repaired" && e["node_id"] == r.as_str()),
+        "{ev:#?}"
+    );
+    assert!(!ev.iter().any(|e| e["type"] == "node_failed"), "{ev:#?}");
+}

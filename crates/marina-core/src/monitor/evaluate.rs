@@ -274,6 +274,20 @@ impl Context<'_> {
                 .start_replica(&addr, &source, false)
                 .await
                 .map_err(admin_err)?,
+            ReplicaAction::RecordApplied { pos } => {
+                app.admin.stop_io_thread(&addr).await.map_err(admin_err)?;
+                app.admin.set_slave_pos(&addr, &pos).await.map_err(admin_err)?;
+                app.admin
+                    .start_replica(&addr, &source, false)
+                    .await
+                    .map_err(admin_err)?;
+                let msg = format!(
+                    "replica {} had applied transactions its replication position lost (a crash); its position is \
+                     now {pos}, from its binlog",
+                    n.id
+                );
+                self.event(Some(&n.id), "replica_position_repaired", msg).await;
+            }
             ReplicaAction::RepairRelayLog { error } => {
                 app.monitor.relay_repairs.allow(&n.id, Instant::now());
                 let applied = self

@@ -5,7 +5,10 @@
 //!   allows it (`failover.auto_reseed`); other sticky statuses and
 //!   unreachable replicas are left alone.
 //! - A replica following the primary: an SQL error fails it — unless it is a
-//!   relay-log failure and a repair is allowed (`relay_repair.rs`); a
+//!   relay-log failure and a repair is allowed (`relay_repair.rs`), or a GTID
+//!   its binlog already holds from another server (a crash lost the
+//!   replication position of a DDL statement: its position is set from its
+//!   binlog); a
 //!   duplicate key or a missing row means its data drifted: failed as
 //!   diverged (and reseeded when allowed); stopped
 //!   threads are restarted, except an SQL thread a backup's copy stopped; an
@@ -25,6 +28,9 @@ use marina_engine::probe::Probe;
 pub enum ReplicaAction {
     /// Restart stopped replication threads (same source, same position).
     Restart,
+    /// Set the replication position to `pos` (what its binlog shows it
+    /// applied) and restart replication.
+    RecordApplied { pos: String },
     /// Re-attach to discard an unreadable relay log (`relay_repair.rs`).
     RepairRelayLog { error: String },
     /// Mark the node `failed` with this reason.
@@ -82,6 +88,11 @@ pub fn plan(v: &ReplicaView) -> Result<Vec<ReplicaAction>, String> {
                 error: r.last_sql_error.clone(),
             }]);
         }
+        if r.last_sql_errno == GTID_ALREADY_BINLOGGED
+            && let Some(pos) = applied_but_unrecorded(p)
+        {
+            return Ok(vec![ReplicaAction::RecordApplied { pos }]);
+        }
         if is_drift(r.last_sql_errno) {
             // The replica's rows differ from the primary's: a restart cannot
             // fix that, a reseed can (chaos found an old primary whose data
@@ -111,6 +122,27 @@ pub fn plan(v: &ReplicaView) -> Result<Vec<ReplicaAction>, String> {
         actions.push(ReplicaAction::LiftFence);
     }
     Ok(actions)
+}
+
+/// `ER_GTID_STRICT_OUT_OF_ORDER`: the SQL thread met a GTID the replica's
+/// binlog already holds.
+const GTID_ALREADY_BINLOGGED: u32 = 1950;
+
+/// The replication position a replica should have when its binlog holds
+/// transactions its position lost, all of them applied from another server
+/// (a replica killed between a replicated DDL statement and its
+/// `gtid_slave_pos` row, which are not one transaction, restarts one GTID
+/// behind its own binlog, and strict mode then refuses the statement
+/// again): the union of both. A GTID of its own server is an errant write
+/// and leaves it failed (`None`).
+fn applied_but_unrecorded(p: &Probe) -> Option<String> {
+    let binlog = GtidPos::parse(&p.gtid_binlog_pos).ok()?;
+    let slave = GtidPos::parse(&p.gtid_slave_pos).ok()?;
+    let mut ahead = binlog.0.iter().filter(|(d, (_, seq))| *seq > slave.seq(**d)).peekable();
+    ahead.peek()?;
+    ahead
+        .all(|(_, (server, _))| *server != p.server_id)
+        .then(|| slave.max(&binlog).to_string())
 }
 
 /// Whether an SQL thread error says the replica's rows differ from its
@@ -283,6 +315,40 @@ mod tests {
                     ],
                 )
             },
+            case(
+                "GTID already in its binlog, applied from the primary: rejoins from its binlog",
+                node("r", 4001),
+                Some(Probe {
+                    server_id: 2,
+                    gtid_slave_pos: "0-1-9".into(),
+                    ..sql_error(1950)
+                }),
+                vec![RecordApplied { pos: "0-1-10".into() }],
+            ),
+            case(
+                "GTID already in its binlog, written by itself: failed",
+                node("r", 4001),
+                Some(Probe {
+                    server_id: 1,
+                    gtid_slave_pos: "0-1-9".into(),
+                    ..sql_error(1950)
+                }),
+                vec![Fail {
+                    reason: "replication SQL error: boom".into(),
+                }],
+            ),
+            case(
+                "GTID already in its binlog, position not behind it: failed",
+                node("r", 4001),
+                Some(Probe {
+                    server_id: 2,
+                    gtid_slave_pos: "0-1-10".into(),
+                    ..sql_error(1950)
+                }),
+                vec![Fail {
+                    reason: "replication SQL error: boom".into(),
+                }],
+            ),
             case(
                 "relay-log error: repaired",
                 node("r", 4001),
