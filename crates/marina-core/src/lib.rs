@@ -57,6 +57,8 @@ pub struct Marina {
     pub store: Arc<dyn Store>,
     /// Where nodes run.
     pub runtime: Arc<dyn NodeRuntime>,
+    /// The host side of moving nodes' data (backups, copies, restores).
+    pub data: Arc<dyn marina_host::NodeData>,
     /// Management SQL.
     pub admin: Arc<dyn NodeAdmin>,
     /// Endpoint traffic.
@@ -167,11 +169,16 @@ impl Marina {
                     .unwrap_or_else(|| config.data_dir.join("backups")),
             )),
         };
+        let data = Arc::new(marina_host::LocalNodeData::new(
+            runtime.clone(),
+            config.data_dir.join("tmp"),
+        ));
         Ok(Arc::new(Marina {
             sizes: config.catalog(),
             config,
             store,
             runtime,
+            data,
             admin,
             datapath,
             secrets,

@@ -26,7 +26,7 @@ use std::time::Duration;
 use marina_common::Error;
 use marina_common::model::{NodeRole, NodeStatus, Operation};
 
-use super::datadir::{fresh_dir, install_prepared, stream_copy};
+use super::datadir::{install_prepared, stream_copy};
 use super::step::StepKind;
 use super::{StepContext, admin_err, attach_copy, end_updating, op_node, primary_of, runtime_err};
 use crate::Marina;
@@ -48,9 +48,8 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
     let primary = primary_of(&nodes)?;
     match step {
         StepKind::CopyData => {
-            let dir = app.runtime.node_dir(&node.id);
-            let marker = dir.join(format!("cloned-{}", op.id));
-            if marker.exists() {
+            let marker = format!("cloned-{}", op.id);
+            if app.data.has_marker(&node.id, &marker) {
                 return Ok(());
             }
             // The least-lagging healthy replica, else the primary (the new
@@ -58,11 +57,9 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             let (source, _) = super::backup::choose_source(app, &nodes, &secrets)
                 .await
                 .ok_or_else(|| Error::internal("no node to clone"))?;
-            let scratch = dir.join("clone.tmp");
-            fresh_dir(&scratch)?;
-            let gtid = stream_copy(app, &op.id, &source, &scratch).await?;
+            let gtid = stream_copy(app, &op.id, &source, &node.id, "clone.tmp").await?;
             app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
-            install_prepared(&dir, &scratch, &marker, &gtid).await?;
+            install_prepared(app, &node.id, "clone.tmp", &marker, &gtid).await?;
             app.event(
                 &cluster.tenant_id,
                 &cluster.id,

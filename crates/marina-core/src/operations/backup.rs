@@ -14,7 +14,6 @@
 //! On failure the backup's objects are removed and it is marked `failed`
 //! with the error.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use marina_backup::{Manifest, Pace, Redo, RedoMeter, pipeline};
@@ -24,11 +23,12 @@ use marina_common::model::{
 };
 use marina_common::time_fmt::now_rfc3339;
 use marina_engine::backup as tools;
+use marina_host::BackupTool;
 use marina_runtime::ProcessState;
 use marina_runtime::cgroup::Share;
 
 use super::StepContext;
-use super::datadir::{fresh_dir, pipeline_err};
+use super::datadir::pipeline_err;
 use super::step::StepKind;
 use crate::Marina;
 use crate::backups::{data_key, manifest_key, prefix};
@@ -101,22 +101,11 @@ async fn copy_once(
         .delete_prefix(&prefix(b))
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
-    let node_dir = app.runtime.node_dir(&source.id);
-    let socket = node_dir.join("mariadbd.sock");
-    let scratch = app.config.data_dir.join("tmp").join(&b.id);
-    fresh_dir(&scratch)?;
     let key = data_key(b);
     let pace = backup_pace(app, source, from_replica, secrets, b.method).await;
-    // A dump's GTID comes at its end: only then is the tail kept.
-    let (program, args, keep_tail) = match b.method {
-        BackupMethod::Physical => {
-            let mut args = tools::physical_backup_args(&socket, &node_dir.join("data"), &scratch);
-            if from_replica {
-                args.extend(tools::replica_backup_args());
-            }
-            ("mariadb-backup", args, false)
-        }
-        BackupMethod::Logical => ("mariadb-dump", tools::logical_dump_args(&socket), true),
+    let tool = match b.method {
+        BackupMethod::Physical => BackupTool::Physical { from_replica },
+        BackupMethod::Logical => BackupTool::Logical,
     };
     let paused = from_replica && b.method == BackupMethod::Logical;
     let addr = app.mgmt_addr(source, secrets);
@@ -126,19 +115,13 @@ async fn copy_once(
             .await
             .map_err(|e| Error::Unavailable(format!("pausing the source replica's SQL thread: {e}")))?;
     }
-    let produced = pipeline::produce(
-        app.blobs.as_ref(),
-        &key,
-        &PathBuf::from(program),
-        &args,
-        keep_tail,
-        &pace,
-    )
-    .await;
+    let produced = app
+        .data
+        .backup(&source.id, tool, &b.id, app.blobs.as_ref(), &key, &pace)
+        .await;
     if paused && let Err(e) = app.admin.start_sql_thread(&addr).await {
         tracing::warn!(node = %source.id, "restarting the SQL thread after a logical backup: {e} (the monitor restarts it)");
     }
-    let _ = std::fs::remove_dir_all(&scratch);
     let produced = produced.map_err(pipeline_err)?;
     // Written but not committed: a crash here must not leave a backup
     // that looks complete (the tests kill the control plane here).

@@ -21,16 +21,14 @@
 //! On failure the node is `failed` with the reason and the cluster returns to
 //! `degraded`.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use marina_backup::pipeline;
 use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, ReseedFrom};
-use marina_engine::backup as tools;
 
-use super::datadir::{fresh_dir, install_prepared, pipeline_err, stream_copy};
+use super::datadir::{install_prepared, pipeline_err, stream_copy};
 use super::step::StepKind;
 use super::{StepContext, attach_copy, end_updating, op_node, primary_of, runtime_err};
 use crate::Marina;
@@ -58,10 +56,10 @@ async fn copy(
     op: &Operation,
     cluster_id: &str,
     primary: &NodeRecord,
-    scratch: &Path,
+    (target, scratch): (&str, &str),
 ) -> Result<String, Error> {
     match source_of(op) {
-        ReseedFrom::Primary => stream_copy(app, &op.id, primary, scratch).await,
+        ReseedFrom::Primary => stream_copy(app, &op.id, primary, target, scratch).await,
         ReseedFrom::Backup => {
             let b = app
                 .latest_physical_backup(cluster_id)
@@ -75,15 +73,10 @@ async fn copy(
             )
             .await
             .map_err(pipeline_err)?;
-            pipeline::consume(
-                app.blobs.as_ref(),
-                &data_key(&b),
-                &PathBuf::from("mbstream"),
-                &tools::extract_args(scratch),
-                &marina_backup::Identity::default(),
-            )
-            .await
-            .map_err(pipeline_err)?;
+            app.data
+                .extract_backup(app.blobs.as_ref(), &data_key(&b), target, scratch)
+                .await
+                .map_err(pipeline_err)?;
             Ok(b.gtid_position.unwrap_or_default())
         }
     }
@@ -112,16 +105,13 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
                 .map_err(runtime_err)
         }
         StepKind::CopyData => {
-            let dir = app.runtime.node_dir(&node.id);
-            let marker = dir.join(format!("reseeded-{}", op.id));
-            if marker.exists() {
+            let marker = format!("reseeded-{}", op.id);
+            if app.data.has_marker(&node.id, &marker) {
                 return Ok(());
             }
-            let scratch = dir.join("reseed.tmp");
-            fresh_dir(&scratch)?;
-            let gtid = copy(app, op, &cluster.id, primary, &scratch).await?;
+            let gtid = copy(app, op, &cluster.id, primary, (&node.id, "reseed.tmp")).await?;
             app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
-            install_prepared(&dir, &scratch, &marker, &gtid).await
+            install_prepared(app, &node.id, "reseed.tmp", &marker, &gtid).await
         }
         StepKind::StartNode => {
             let spec = app.node_spec(&cluster, node, &secrets)?;

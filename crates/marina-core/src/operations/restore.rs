@@ -34,24 +34,23 @@
 //!
 //! On failure: as for a create (nodes stopped, cluster `failed`).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use marina_backup::{Identity, pipeline};
+use marina_backup::pipeline;
 use marina_common::Error;
 use marina_common::model::{
     BackupMethod, BackupRecord, BackupStatus, ClusterRecord, ClusterSecrets, NodeRecord, Operation,
 };
-use marina_engine::backup as tools;
 use marina_engine::gtid::GtidPos;
 use marina_engine::users::MGMT_USER;
 
-use super::datadir::{fresh_dir, install_prepared, pipeline_err};
+use super::datadir::{install_prepared, pipeline_err};
 use super::step::StepKind;
 use super::{StepContext, admin_err, create, each_node, primary_of};
 use crate::Marina;
 use crate::backups::data_key;
 use crate::binlog_archive::binlog_key;
+use marina_host::Login;
 
 pub(super) const STEPS: &[StepKind] = &[
     StepKind::VerifyBackup,
@@ -82,23 +81,16 @@ async fn source_backup(app: &Marina, cluster: &ClusterRecord) -> Result<BackupRe
 }
 
 /// Replaces a node's datadir with a physical backup (idempotent by marker).
-async fn restore_node(app: &Marina, node_dir: &Path, b: &BackupRecord) -> Result<(), Error> {
-    let marker = node_dir.join(format!("restored-{}", b.id));
-    if marker.exists() {
+async fn restore_node(app: &Marina, node: &str, b: &BackupRecord) -> Result<(), Error> {
+    let marker = format!("restored-{}", b.id);
+    if app.data.has_marker(node, &marker) {
         return Ok(());
     }
-    let scratch = node_dir.join("restore.tmp");
-    fresh_dir(&scratch)?;
-    pipeline::consume(
-        app.blobs.as_ref(),
-        &data_key(b),
-        &PathBuf::from("mbstream"),
-        &tools::extract_args(&scratch),
-        &Identity::default(),
-    )
-    .await
-    .map_err(pipeline_err)?;
-    install_prepared(node_dir, &scratch, &marker, &b.id).await
+    app.data
+        .extract_backup(app.blobs.as_ref(), &data_key(b), node, "restore.tmp")
+        .await
+        .map_err(pipeline_err)?;
+    install_prepared(app, node, "restore.tmp", &marker, &b.id).await
 }
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
@@ -133,7 +125,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             }
             each_node(app, &nodes, move |app, n| {
                 let b = b.clone();
-                async move { restore_node(&app, &app.runtime.node_dir(&n.id), &b).await }
+                async move { restore_node(&app, &n.id, &b).await }
             })
             .await
         }
@@ -150,25 +142,21 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             if b.method != BackupMethod::Logical {
                 return Ok(());
             }
-            let (mut args, who) = loader(app, primary()?, &secrets)?;
             // The load's own transactions get a GTID domain of their own, so
             // the replay never takes them for the source's (same domain,
             // same server id, higher numbers: every archived file looked
             // applied and a point-in-time restore lost what followed).
-            args.push(format!(
-                "--init-command=SET SESSION gtid_domain_id = {}",
-                load_domain(&b)?
-            ));
-            pipeline::consume(
-                app.blobs.as_ref(),
-                &data_key(&b),
-                &PathBuf::from("mariadb"),
-                &args,
-                &who,
-            )
-            .await
-            .map_err(pipeline_err)?;
-            Ok(())
+            let domain = format!("--init-command=SET SESSION gtid_domain_id = {}", load_domain(&b)?);
+            app.data
+                .load_sql(
+                    &primary()?.id,
+                    &login(&secrets),
+                    &[domain],
+                    app.blobs.as_ref(),
+                    &data_key(&b),
+                )
+                .await
+                .map_err(pipeline_err)
         }
         StepKind::ReplayBinlogs => replay_binlogs(app, op, &cluster, primary()?, &secrets, &b).await,
         StepKind::Activate => {
@@ -226,80 +214,61 @@ async fn replay_binlogs(
     let applied = app.admin.gtid_binlog_pos(&addr).await.map_err(admin_err)?;
     let applied = parse(&applied)?.without(load_domain(b)?);
     let mut state = parse(b.gtid_position.as_deref().unwrap_or_default())?.max(&applied);
-    let (load_args, who) = loader(app, primary, secrets)?;
-    let tmp = app.config.data_dir.join("tmp").join(&op.id);
-    fresh_dir(&tmp)?;
     let files = app.store.archived_binlogs(&b.cluster_id).await?;
-    let result = async {
-        for f in files {
-            let (start, end) = (parse(&f.gtid_start)?, parse(&f.gtid_end)?);
-            // Every event before T is in this file or an earlier one once
-            // the file was closed at or after T (whole seconds: the stop).
-            let closed_after_t = marina_common::time_fmt::parse_rfc3339(&f.rotated_at).is_some_and(|r| r >= stop_t);
-            if end.le(&state) {
-                // Nothing new (a quiet second's file, or one a newer primary
-                // also holds): if it closed after T, T is reached.
-                if closed_after_t {
-                    return Ok(());
-                }
-                continue;
-            }
-            if !start.le(&state) {
-                return Err(Error::Conflict(format!(
-                    "the binlog archive of cluster {} has a gap: {} starts at {start} but the restore has only \
-                     reached {state}; {until} cannot be reached exactly",
-                    b.cluster_id, f.file
-                )));
-            }
-            let key = binlog_key(&b.tenant_id, &b.cluster_id, &f.node_id, &f.file);
-            let sha = f.checksum.strip_prefix("sha256:").unwrap_or(&f.checksum);
-            pipeline::verify(app.blobs.as_ref(), &key, sha)
-                .await
-                .map_err(pipeline_err)?;
-            let local = tmp.join(format!("{}-{}", f.node_id, f.file));
-            let mut r = app
-                .blobs
-                .read(&key)
-                .await
-                .map_err(|e| Error::Unavailable(e.to_string()))?;
-            let mut w = tokio::fs::File::create(&local)
-                .await
-                .map_err(|e| Error::internal(format!("creating {}: {e}", local.display())))?;
-            tokio::io::copy(&mut r, &mut w)
-                .await
-                .map_err(|e| Error::internal(format!("copying {key}: {e}")))?;
-            // mariadb-binlog must find the start state inside the file: a
-            // file that starts at or after what is applied is played whole.
-            let mut args = Vec::new();
-            if !state.0.is_empty() && !state.le(&start) {
-                args.push(format!("--start-position={state}"));
-            }
-            args.push(format!("--stop-datetime={stop}"));
-            args.push(local.display().to_string());
-            pipeline::pipe(
-                &PathBuf::from("mariadb-binlog"),
-                &args,
-                &PathBuf::from("mariadb"),
-                &load_args,
-                &who,
-            )
-            .await
-            .map_err(pipeline_err)?;
-            state = state.max(&end);
-            let _ = std::fs::remove_file(&local);
+    for f in files {
+        let (start, end) = (parse(&f.gtid_start)?, parse(&f.gtid_end)?);
+        // Every event before T is in this file or an earlier one once
+        // the file was closed at or after T (whole seconds: the stop).
+        let closed_after_t = marina_common::time_fmt::parse_rfc3339(&f.rotated_at).is_some_and(|r| r >= stop_t);
+        if end.le(&state) {
+            // Nothing new (a quiet second's file, or one a newer primary
+            // also holds): if it closed after T, T is reached.
             if closed_after_t {
                 return Ok(());
             }
+            continue;
         }
-        Err(Error::Conflict(format!(
-            "the binlog archive of cluster {} ends before {until} (it reached {state}): the restore cannot reach \
-             that time exactly",
-            b.cluster_id
-        )))
+        if !start.le(&state) {
+            return Err(Error::Conflict(format!(
+                "the binlog archive of cluster {} has a gap: {} starts at {start} but the restore has only \
+                 reached {state}; {until} cannot be reached exactly",
+                b.cluster_id, f.file
+            )));
+        }
+        let key = binlog_key(&b.tenant_id, &b.cluster_id, &f.node_id, &f.file);
+        let sha = f.checksum.strip_prefix("sha256:").unwrap_or(&f.checksum);
+        pipeline::verify(app.blobs.as_ref(), &key, sha)
+            .await
+            .map_err(pipeline_err)?;
+        // mariadb-binlog must find the start state inside the file: a
+        // file that starts at or after what is applied is played whole.
+        let mut args = Vec::new();
+        if !state.0.is_empty() && !state.le(&start) {
+            args.push(format!("--start-position={state}"));
+        }
+        args.push(format!("--stop-datetime={stop}"));
+        let local = format!("{}-{}", f.node_id, f.file);
+        app.data
+            .replay_binlog(
+                &primary.id,
+                &login(secrets),
+                app.blobs.as_ref(),
+                (&key, &local),
+                &args,
+                &op.id,
+            )
+            .await
+            .map_err(pipeline_err)?;
+        state = state.max(&end);
+        if closed_after_t {
+            return Ok(());
+        }
     }
-    .await;
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    Err(Error::Conflict(format!(
+        "the binlog archive of cluster {} ends before {until} (it reached {state}): the restore cannot reach \
+         that time exactly",
+        b.cluster_id
+    )))
 }
 
 /// The GTID domain a logical backup's load writes in: after every domain the
@@ -309,14 +278,12 @@ fn load_domain(b: &BackupRecord) -> Result<u32, Error> {
     Ok(pos.next_domain())
 }
 
-/// The `mariadb` client's arguments and identity for loading SQL text into
-/// `node`: as the node's own uid, logged in as the management account.
-fn loader(app: &Marina, node: &NodeRecord, secrets: &ClusterSecrets) -> Result<(Vec<String>, Identity), Error> {
-    let dir = app.runtime.node_dir(&node.id);
-    let who = Identity::owner_of(&dir)
-        .map_err(|e| Error::internal(format!("reading {}: {e}", dir.display())))?
-        .with_fd3(tools::login_options(MGMT_USER, &secrets.mgmt_password));
-    Ok((tools::load_args(&dir.join("mariadbd.sock")), who))
+/// The account SQL text is loaded into a node as: the management account.
+fn login(secrets: &ClusterSecrets) -> Login<'_> {
+    Login {
+        user: MGMT_USER,
+        password: &secrets.mgmt_password,
+    }
 }
 
 pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> Result<(), Error> {
