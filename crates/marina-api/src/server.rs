@@ -20,15 +20,15 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::routes::{
-    audit, backups, catalog, cloud66, clusters, ha, medstack, metrics, node_sizes, nodes, operations, ovh, repman,
-    repman_actions, repman_api, security_groups, service, tokens, trove,
+    audit, backups, catalog, cloud66, clusters, ha, hosts, medstack, metrics, node_sizes, nodes, operations, ovh,
+    repman, repman_actions, repman_api, security_groups, service, tokens, trove,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Marina API", version = "v1", description = "Self-hosted managed MariaDB: replicated clusters, endpoints and durable operations."),
     modifiers(&BearerAuth),
-    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: cloud66"), (name = "compat: medstack"), (name = "compat: ovh"), (name = "compat: replication-manager"), (name = "compat: trove"))
+    tags((name = "service"), (name = "tenants"), (name = "node-sizes"), (name = "clusters"), (name = "high-availability"), (name = "operations"), (name = "hosts"), (name = "tokens"), (name = "security-groups"), (name = "backups"), (name = "nodes"), (name = "databases"), (name = "compat: cloud66"), (name = "compat: medstack"), (name = "compat: ovh"), (name = "compat: replication-manager"), (name = "compat: trove"))
 )]
 struct ApiDoc;
 
@@ -59,6 +59,11 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(service::list_tenants, tokens::create_tenant))
         .routes(routes!(service::get_tenant))
         .routes(routes!(operations::list))
+        .routes(routes!(hosts::list))
+        .routes(routes!(hosts::get))
+        .routes(routes!(hosts::cordon))
+        .routes(routes!(hosts::uncordon))
+        .routes(routes!(hosts::drain))
         .routes(routes!(node_sizes::list))
         .routes(routes!(node_sizes::get))
         .routes(routes!(clusters::create, clusters::list))

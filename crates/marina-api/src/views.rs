@@ -56,6 +56,9 @@ pub struct NodeView {
     /// Why the node has its status (e.g. why it is `failed`).
     pub status_reason: Option<String>,
     pub server_id: u32,
+    /// The host it runs on and that host's zone.
+    pub host_id: Option<String>,
+    pub zone: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -74,6 +77,8 @@ impl From<&NodeRecord> for NodeView {
             lag_seconds: (n.role == NodeRole::Primary).then_some(0.0),
             status_reason: n.status_reason.clone(),
             server_id: n.server_id,
+            host_id: n.host_id.clone(),
+            zone: n.zone.clone(),
             created_at: n.created_at.clone(),
             updated_at: n.updated_at.clone(),
         }
@@ -267,6 +272,28 @@ macro_rules! list_type {
     };
 }
 
+/// A host with what runs on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostView {
+    #[serde(flatten)]
+    pub host: HostRecord,
+    /// Nodes of live clusters on it.
+    pub nodes: u32,
+    /// The memory of its nodes' sizes.
+    pub memory_used_bytes: u64,
+}
+
+impl From<marina_core::hosts::HostUsage> for HostView {
+    fn from(h: marina_core::hosts::HostUsage) -> Self {
+        HostView {
+            host: h.host,
+            nodes: h.nodes,
+            memory_used_bytes: h.memory_used_bytes,
+        }
+    }
+}
+
+list_type!(HostList, HostView);
 list_type!(ClusterList, ClusterView);
 list_type!(NodeList, NodeView);
 list_type!(OperationList, Operation);

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod client;
 pub mod cluster_ops;
 pub mod commands;
+pub mod hosts;
 pub mod node_info;
 pub mod nodes;
 pub mod output;
@@ -21,6 +22,7 @@ pub use catalog::{DbCmd, UserCmd, run_db, run_user};
 pub use commands::{
     ClusterCmd, Common, NodeSizeCmd, OperationCmd, TokenCmd, run_cluster, run_node_size, run_operation, run_token,
 };
+pub use hosts::{HostCmd, run_host};
 pub use nodes::{NodeCmd, run_node};
 pub use ovh_apps::{OvhAppCmd, run_ovh_app};
 pub use security_groups::{SecurityGroupCmd, run_security_group};

@@ -14,6 +14,7 @@ pub mod prefix {
     pub const RULE: &str = "sgr";
     pub const AUDIT_EVENT: &str = "ae";
     pub const BACKUP: &str = "bk";
+    pub const HOST: &str = "hs";
 }
 
 const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";

@@ -68,6 +68,18 @@ impl NodeStatus {
 }
 
 string_enum!(
+    /// Host status: `active` hosts take new nodes; `cordoned` ones keep
+    /// theirs but take none; `draining` ones are having their nodes moved
+    /// off; `down` ones are not heard from.
+    HostStatus { Active => "active", Cordoned => "cordoned", Draining => "draining", Down => "down" }
+);
+
+string_enum!(
+    /// How a cluster's nodes are placed on hosts.
+    Placement { Spread => "spread", BestEffort => "best_effort" }
+);
+
+string_enum!(
     /// Node role.
     NodeRole { Primary => "primary", Replica => "replica" }
 );
@@ -345,6 +357,36 @@ pub struct NodeRecord {
     /// Cut off at the data path (an old primary, from a failover's fence
     /// until it follows the new primary).
     pub fenced: bool,
+    /// The host it runs on (`None` only for a row written before hosts
+    /// existed, until the start that assigns it to the local host).
+    pub host_id: Option<String>,
+    /// Its host's zone when it was placed (a host keeps its zone).
+    pub zone: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A machine nodes run on. `marina serve` alone has one: its own machine
+/// (`local`), registered at start.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HostRecord {
+    pub id: String,
+    #[schema(value_type = String, example = "host")]
+    pub object: &'static str,
+    /// The host's name (its hostname).
+    pub name: String,
+    /// The failure domain it is in (`hosts.zone`; `local` by default).
+    pub zone: String,
+    /// The address its nodes and endpoints listen on.
+    pub address: String,
+    pub status: HostStatus,
+    /// The control plane's own machine (no agent).
+    pub local: bool,
+    pub memory_bytes: u64,
+    pub disk_bytes: u64,
+    pub cpus: u32,
+    /// The Marina version it runs.
+    pub version: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -475,6 +517,11 @@ pub struct CreateClusterInput {
     /// with `restore`).
     #[serde(default)]
     pub users: Vec<CreateUserInput>,
+    /// `spread` (no two nodes on one host: refused when the hosts cannot
+    /// hold that) or `best_effort` (hosts shared when they must be).
+    /// Default: `spread` with two or more active hosts, else `best_effort`.
+    #[serde(default)]
+    pub placement: Option<Placement>,
 }
 
 /// `restore` in a cluster create.

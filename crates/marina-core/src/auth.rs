@@ -63,9 +63,12 @@ impl Marina {
         })
     }
 
-    /// On first start (empty store): tenant `default` and an admin token whose
-    /// secret is written to `<data-dir>/admin-token` (0600) and returned once.
+    /// At every start, this machine is registered as the local host
+    /// (`hosts.rs`). On first start (empty store): tenant `default` and an
+    /// admin token whose secret is written to `<data-dir>/admin-token` (0600)
+    /// and returned once.
     pub async fn bootstrap(&self) -> Result<Option<String>, Error> {
+        self.register_local_host().await?;
         if !self.store.is_empty().await? {
             return Ok(None);
         }

@@ -72,6 +72,7 @@ impl Marina {
         self.check_capacity(size.memory * input.nodes as f64).await?;
         self.check_quota(tenant_id, 1, input.nodes, size.memory * input.nodes as f64)
             .await?;
+        let hosts = self.place(input.nodes as usize, &size, &[], input.placement).await?;
 
         let admin_password = ids::random_password(24);
         let secrets = ClusterSecrets {
@@ -146,6 +147,8 @@ impl Marina {
                     status_reason: None,
                     rejoin_gtid: None,
                     fenced: false,
+                    host_id: hosts.get(i).map(|h| h.0.clone()),
+                    zone: hosts.get(i).map(|h| h.1.clone()),
                     created_at: now.clone(),
                     updated_at: now.clone(),
                 })

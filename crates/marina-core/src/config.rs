@@ -80,6 +80,8 @@ pub struct Config {
     pub endpoints: EndpointsConfig,
     pub nodes: NodesConfig,
     pub capacity: CapacityConfig,
+    /// The hosts nodes run on.
+    pub hosts: HostsConfig,
     pub quotas: QuotaConfig,
     pub limits: LimitsConfig,
     pub monitor: MonitorConfig,
@@ -203,6 +205,21 @@ pub struct CapacityConfig {
     /// Space kept free on the data dir's file system for Marina's store,
     /// backups and operations: below it every cluster is held read-only.
     pub disk_reserve_gib: f64,
+}
+
+/// The hosts nodes run on (`marina serve` alone: its own machine).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostsConfig {
+    /// The zone (failure domain) of this machine when it is registered as
+    /// the local host (later changes are kept by the host's row).
+    pub zone: String,
+}
+
+impl Default for HostsConfig {
+    fn default() -> Self {
+        HostsConfig { zone: "local".into() }
+    }
 }
 
 /// Request rate limits of the API, per source address and per token.
@@ -337,6 +354,7 @@ impl Default for Config {
             endpoints: EndpointsConfig::default(),
             nodes: NodesConfig::default(),
             capacity: CapacityConfig::default(),
+            hosts: HostsConfig::default(),
             quotas: QuotaConfig::default(),
             limits: LimitsConfig::default(),
             monitor: MonitorConfig::default(),

@@ -17,6 +17,7 @@ pub mod cron;
 pub mod doctor;
 mod failpoint;
 mod ha;
+pub mod hosts;
 pub mod metrics;
 pub mod monitor;
 mod nodes;

@@ -120,6 +120,13 @@ impl Marina {
         }
         self.check_capacity(size.memory).await?;
         self.check_quota(tenant_id, 0, 1, size.memory).await?;
+        // An added node goes where the cluster has fewest nodes, sharing a
+        // host only when no other has room.
+        let (host_id, zone) = self
+            .place(1, &size, &nodes, Some(Placement::BestEffort))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::internal("placement returned no host"))?;
         let ordinal = nodes.iter().map(|n| n.ordinal + 1).max().unwrap_or(0);
         let bind = self.config.nodes.bind_address;
         for _ in 0..PORT_ATTEMPTS {
@@ -143,6 +150,8 @@ impl Marina {
                 status_reason: None,
                 rejoin_gtid: None,
                 fenced: false,
+                host_id: Some(host_id.clone()),
+                zone: Some(zone.clone()),
                 created_at: now.clone(),
                 updated_at: now,
             };

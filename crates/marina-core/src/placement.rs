@@ -59,6 +59,64 @@ pub fn check_memory(host_gib: f64, overcommit: f64, used_gib: f64, requested_gib
     Ok(())
 }
 
+/// A host as placement sees it.
+#[derive(Debug, Clone)]
+pub struct HostSlot {
+    pub id: String,
+    pub zone: String,
+    /// `active` (cordoned, draining and down hosts take no new node).
+    pub schedulable: bool,
+    /// Memory still free for nodes (its memory × overcommit − its nodes').
+    pub free_bytes: i64,
+    /// Nodes of the cluster being placed already on it.
+    pub taken: u32,
+}
+
+/// Where `n` new nodes of `need_bytes` each go: one host id per node.
+/// Nodes spread over zones first, then hosts (the zone, then the host,
+/// holding fewest of the cluster's nodes; then the most free memory; then
+/// the id, so the choice is stable). `spread`: no two of the cluster's nodes
+/// on one host, or an error that says why; otherwise hosts are shared when
+/// they must be.
+pub fn spread(n: usize, need_bytes: u64, hosts: &[HostSlot], strict: bool) -> Result<Vec<String>, String> {
+    let mut hosts: Vec<HostSlot> = hosts.iter().filter(|h| h.schedulable).cloned().collect();
+    let mut zone_count: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for h in &hosts {
+        *zone_count.entry(h.zone.clone()).or_default() += h.taken;
+    }
+    let mut out = Vec::with_capacity(n);
+    for placed in 0..n {
+        let best = hosts
+            .iter_mut()
+            .filter(|h| h.free_bytes >= need_bytes as i64 && !(strict && h.taken > 0))
+            .min_by(|a, b| {
+                let za = zone_count.get(&a.zone).copied().unwrap_or(0);
+                let zb = zone_count.get(&b.zone).copied().unwrap_or(0);
+                (za, a.taken, std::cmp::Reverse(a.free_bytes), &a.id).cmp(&(
+                    zb,
+                    b.taken,
+                    std::cmp::Reverse(b.free_bytes),
+                    &b.id,
+                ))
+            });
+        let Some(h) = best else {
+            return Err(if strict {
+                format!(
+                    "cannot place {n} nodes on {n} different hosts: {placed} placed, no other active host has {}                      MiB free (send \"placement\": \"best_effort\" to let nodes share a host)",
+                    need_bytes >> 20
+                )
+            } else {
+                format!("no active host has {} MiB free for a node", need_bytes >> 20)
+            });
+        };
+        h.taken += 1;
+        h.free_bytes -= need_bytes as i64;
+        *zone_count.entry(h.zone.clone()).or_default() += 1;
+        out.push(h.id.clone());
+    }
+    Ok(out)
+}
+
 /// Total memory of this host in GiB, from `/proc/meminfo`.
 pub fn host_memory_gib() -> f64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
@@ -74,6 +132,103 @@ fn parse_meminfo_total(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn slot(id: &str, zone: &str, free_gib: i64, taken: u32) -> HostSlot {
+        HostSlot {
+            id: id.into(),
+            zone: zone.into(),
+            schedulable: true,
+            free_bytes: free_gib << 30,
+            taken,
+        }
+    }
+
+    #[test]
+    fn spread_decisions() {
+        let gib = 1u64 << 30;
+        let three_zones = vec![
+            slot("a1", "a", 8, 0),
+            slot("a2", "a", 16, 0),
+            slot("b1", "b", 8, 0),
+            slot("c1", "c", 8, 0),
+        ];
+        /// (name, nodes, hosts, spread, the hosts chosen or the error's start)
+        type Case = (&'static str, usize, Vec<HostSlot>, bool, Result<Vec<&'static str>, &'static str>);
+        let cases: Vec<Case> = vec![
+            (
+                "one node per zone, the roomier host of a zone first",
+                3,
+                three_zones.clone(),
+                true,
+                Ok(vec!["a2", "b1", "c1"]),
+            ),
+            (
+                "a fourth node goes to the zone's other host",
+                4,
+                three_zones.clone(),
+                true,
+                Ok(vec!["a2", "b1", "c1", "a1"]),
+            ),
+            (
+                "strict: more nodes than hosts is an error",
+                5,
+                three_zones.clone(),
+                true,
+                Err("cannot place 5 nodes on 5 different hosts: 4 placed"),
+            ),
+            (
+                "best effort: hosts are shared, zones kept even",
+                5,
+                three_zones.clone(),
+                false,
+                Ok(vec!["a2", "b1", "c1", "a1", "b1"]),
+            ),
+            (
+                "one local host, best effort: every node on it",
+                3,
+                vec![slot("local", "local", 16, 0)],
+                false,
+                Ok(vec!["local", "local", "local"]),
+            ),
+            (
+                "cordoned hosts take nothing",
+                1,
+                vec![HostSlot {
+                    schedulable: false,
+                    ..slot("x", "a", 16, 0)
+                }],
+                false,
+                Err("no active host has 1024 MiB free"),
+            ),
+            (
+                "a host without room is skipped",
+                2,
+                vec![slot("small", "a", 0, 0), slot("b1", "b", 4, 0), slot("c1", "c", 4, 0)],
+                true,
+                Ok(vec!["b1", "c1"]),
+            ),
+            (
+                "an added node avoids the cluster's zones and hosts",
+                1,
+                vec![
+                    slot("a1", "a", 8, 1),
+                    slot("b1", "b", 8, 1),
+                    slot("b2", "b", 8, 0),
+                    slot("c1", "c", 1, 0),
+                ],
+                true,
+                Ok(vec!["c1"]),
+            ),
+        ];
+        for (name, n, hosts, strict, want) in cases {
+            let got = spread(n, gib, &hosts, strict);
+            match (&got, want) {
+                (Ok(ids), Ok(w)) => assert_eq!(ids, &w, "{name}"),
+                (Err(e), Err(w)) => assert!(e.starts_with(w), "{name}: {e}"),
+                _ => panic!("{name}: got {got:?}"),
+            }
+        }
+    }
 
     #[test]
     fn endpoint_pairs_skip_used_addresses() {

@@ -48,6 +48,8 @@ fn node(port: u16, role: NodeRole, status: NodeStatus) -> NodeRecord {
         status_reason: None,
         rejoin_gtid: None,
         fenced: false,
+        host_id: None,
+        zone: None,
         created_at: String::new(),
         updated_at: String::new(),
     }

@@ -95,6 +95,7 @@ pub trait Store:
     + SecurityGroupStore
     + AuditStore
     + BackupStore
+    + HostStore
     + Send
     + Sync
     + 'static
@@ -110,6 +111,7 @@ impl<T> Store for T where
         + SecurityGroupStore
         + AuditStore
         + BackupStore
+        + HostStore
         + Send
         + Sync
         + 'static
@@ -119,8 +121,8 @@ impl<T> Store for T where
 /// The store traits, for `use marina_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        AuditStore, BackupStore, ClusterStore, EventStore, NodeStore, OperationStore, SecurityGroupStore, Store,
-        TenantStore,
+        AuditStore, BackupStore, ClusterStore, EventStore, HostStore, NodeStore, OperationStore, SecurityGroupStore,
+        Store, TenantStore,
     };
 }
 
@@ -364,6 +366,23 @@ pub trait BackupStore: Send + Sync {
     async fn delete_archived_binlog(&self, cluster_id: &str, node_id: &str, file: &str) -> StoreResult<()>;
     /// When archiving was turned on for a cluster (`None`: off).
     async fn set_binlog_archive_since(&self, cluster_id: &str, since: Option<&str>) -> StoreResult<()>;
+}
+
+/// Hosts nodes run on.
+#[async_trait]
+pub trait HostStore: Send + Sync {
+    /// Registers this machine as the local host, or refreshes its facts
+    /// (name, address, capacity, version; its zone and status are kept);
+    /// nodes without a host are assigned to it. Returns the local host.
+    async fn ensure_local_host(&self, facts: &HostRecord) -> StoreResult<HostRecord>;
+    /// Every host, oldest first.
+    async fn list_hosts(&self) -> StoreResult<Vec<HostRecord>>;
+    async fn get_host(&self, id: &str) -> StoreResult<Option<HostRecord>>;
+    /// Sets a host's status if it is one of `from`; whether it was.
+    async fn set_host_status(&self, id: &str, from: &[HostStatus], to: HostStatus, at: &str) -> StoreResult<bool>;
+    /// The live nodes (of clusters not deleted) with a host, as (host id,
+    /// node id, cluster id, size id).
+    async fn nodes_by_host(&self) -> StoreResult<Vec<(String, String, String, String)>>;
 }
 
 /// What deleting a security group did.

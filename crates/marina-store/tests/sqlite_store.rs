@@ -57,6 +57,8 @@ fn node(id: &str, cluster: &str, port: u16) -> NodeRecord {
         status_reason: None,
         rejoin_gtid: None,
         fenced: false,
+        host_id: None,
+        zone: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
     }

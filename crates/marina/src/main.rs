@@ -74,6 +74,13 @@ enum Command {
         #[command(subcommand)]
         cmd: marina_cli::UserCmd,
     },
+    /// Hosts nodes run on (operator): list, show, cordon, uncordon, drain.
+    Host {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        cmd: marina_cli::HostCmd,
+    },
     /// OVH API applications (for the OVH adapter's signed requests).
     OvhApp {
         #[command(flatten)]
@@ -235,6 +242,7 @@ fn main() -> std::process::ExitCode {
             Command::Node { common, cmd } => marina_cli::run_node(&common, cmd).await,
             Command::Db { common, cmd } => marina_cli::run_db(&common, cmd).await,
             Command::User { common, cmd } => marina_cli::run_user(&common, cmd).await,
+            Command::Host { common, cmd } => marina_cli::run_host(&common, cmd).await,
             Command::OvhApp { common, cmd } => marina_cli::run_ovh_app(&common, cmd).await,
             Command::SecurityGroup { common, cmd } => marina_cli::run_security_group(&common, cmd).await,
             Command::Tenant { common, cmd } => marina_cli::run_tenant(&common, cmd).await,

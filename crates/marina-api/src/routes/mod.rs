@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cloud66;
 pub mod clusters;
 pub mod ha;
+pub mod hosts;
 pub mod medstack;
 pub mod metrics;
 pub mod node_sizes;

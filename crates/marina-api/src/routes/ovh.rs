@@ -186,6 +186,7 @@ pub async fn create(State(app): State<Arc<Marina>>, s: Signed) -> ApiResult<axum
                 restore: None,
                 databases: Vec::new(),
                 users: Vec::new(),
+                placement: None,
             },
         )
         .await?;

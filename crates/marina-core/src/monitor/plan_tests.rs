@@ -57,6 +57,8 @@ fn node(id: &str, role: NodeRole, port: u16) -> NodeRecord {
         status_reason: None,
         rejoin_gtid: None,
         fenced: false,
+        host_id: None,
+        zone: None,
         created_at: String::new(),
         updated_at: String::new(),
     }

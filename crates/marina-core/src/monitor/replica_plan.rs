@@ -193,6 +193,8 @@ mod tests {
             status_reason: None,
             rejoin_gtid: None,
             fenced: false,
+            host_id: None,
+            zone: None,
             created_at: String::new(),
             updated_at: String::new(),
         }

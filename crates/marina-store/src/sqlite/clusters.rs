@@ -330,8 +330,8 @@ async fn guarded_status(
 /// In `tx`: inserts a node row.
 pub(super) async fn insert_node(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, n: &NodeRecord) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO nodes (id, cluster_id, ordinal, role, status, host, port, size_id, server_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO nodes (id, cluster_id, ordinal, role, status, host, port, size_id, server_id, created_at, updated_at, \
+         host_id, zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&n.id)
     .bind(&n.cluster_id)
@@ -344,6 +344,8 @@ pub(super) async fn insert_node(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, n:
     .bind(n.server_id as i64)
     .bind(&n.created_at)
     .bind(&n.updated_at)
+    .bind(&n.host_id)
+    .bind(&n.zone)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -6,6 +6,7 @@ mod audit;
 mod backups;
 mod clusters;
 mod events;
+mod hosts;
 mod nodes;
 mod operations;
 mod security_groups;
@@ -62,7 +63,7 @@ impl SqliteStore {
 const CLUSTER_COLS: &str = "seq, id, tenant_id, name, status, size_id, version, replication, node_count, \
     writer_host, reader_host, endpoint_port, endpoints_ready, secrets_enc, generation, failover_mode, writer_paused, restore_source, backup_policy, backup_slot, auto_reseed, primary_read_only, binlog_archive_since, created_at, updated_at";
 const NODE_COLS: &str = "id, cluster_id, ordinal, role, status, host, port, size_id, server_id, status_reason, \
-    rejoin_gtid, fenced, created_at, updated_at";
+    rejoin_gtid, fenced, host_id, zone, created_at, updated_at";
 const OP_COLS: &str = "seq, id, tenant_id, cluster_id, node_id, params, op_type, status, error_code, error_message, \
     created_at, started_at, finished_at";
 
@@ -212,6 +213,8 @@ fn node_from_row(r: &SqliteRow) -> StoreResult<NodeRecord> {
         status_reason: r.try_get("status_reason")?,
         rejoin_gtid: r.try_get("rejoin_gtid")?,
         fenced: r.try_get::<i64, _>("fenced")? != 0,
+        host_id: r.try_get("host_id")?,
+        zone: r.try_get("zone")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

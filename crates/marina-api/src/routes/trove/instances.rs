@@ -380,6 +380,7 @@ pub async fn create(
                 host: u.host,
             })
             .collect(),
+        placement: None,
     };
     let group = access_group(&app, &auth, &name, &i.access.unwrap_or_default()).await?;
     let input = CreateClusterInput {

@@ -1,0 +1,200 @@
+//! Hosts: the machines nodes run on. `marina serve` alone has one, its own
+//! machine, registered at start as the `local` host (no agent); agents on
+//! other machines join later (issue 23). Operators cordon a host (it keeps
+//! its nodes, takes no new one), uncordon it, or drain it.
+//!
+//! Placement (`place`): nodes spread over zones, then hosts, within each
+//! host's memory (`placement::spread`). A request's `placement` is `spread`
+//! (no two nodes of a cluster on one host: refused when the hosts cannot
+//! hold that) or `best_effort` (hosts shared when they must be). Without
+//! one, a fleet of two or more active hosts spreads, and a lone host — the
+//! one-machine default — takes every node.
+
+use std::collections::HashMap;
+
+use marina_common::model::*;
+use marina_common::{Error, ids, time_fmt};
+
+use crate::Marina;
+use crate::placement::{self, HostSlot};
+
+/// A host with what runs on it.
+#[derive(Debug, Clone)]
+pub struct HostUsage {
+    pub host: HostRecord,
+    pub nodes: u32,
+    pub memory_used_bytes: u64,
+}
+
+impl Marina {
+    /// Registers this machine as the local host (or refreshes its facts)
+    /// and assigns it every node without a host.
+    pub async fn register_local_host(&self) -> Result<HostRecord, Error> {
+        let now = time_fmt::now_rfc3339();
+        let gib = self
+            .config
+            .capacity
+            .host_memory_gib
+            .unwrap_or_else(placement::host_memory_gib);
+        let facts = HostRecord {
+            id: ids::new_id(ids::prefix::HOST),
+            object: "host",
+            name: hostname(),
+            zone: self.config.hosts.zone.clone(),
+            address: self.config.nodes.bind_address.to_string(),
+            status: HostStatus::Active,
+            local: true,
+            memory_bytes: (gib * (1u64 << 30) as f64) as u64,
+            disk_bytes: crate::monitor::disk::total_bytes(&self.config.data_dir).unwrap_or(0),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            version: env!("CARGO_PKG_VERSION").into(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        Ok(self.store.ensure_local_host(&facts).await?)
+    }
+
+    /// Every host with its nodes and the memory they take.
+    pub async fn list_hosts(&self) -> Result<Vec<HostUsage>, Error> {
+        let mut usage: HashMap<String, (u32, u64)> = HashMap::new();
+        for (host, _, _, size) in self.store.nodes_by_host().await? {
+            let e = usage.entry(host).or_default();
+            e.0 += 1;
+            e.1 += self.size(&size).map_or(0, |s| (s.memory * (1u64 << 30) as f64) as u64);
+        }
+        Ok(self
+            .store
+            .list_hosts()
+            .await?
+            .into_iter()
+            .map(|host| {
+                let (nodes, memory_used_bytes) = usage.get(&host.id).copied().unwrap_or_default();
+                HostUsage {
+                    host,
+                    nodes,
+                    memory_used_bytes,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn get_host(&self, id: &str) -> Result<HostUsage, Error> {
+        self.list_hosts()
+            .await?
+            .into_iter()
+            .find(|h| h.host.id == id)
+            .ok_or_else(|| Error::not_found("host", id))
+    }
+
+    /// Cordons an active host (new nodes go elsewhere; its nodes stay).
+    pub async fn cordon_host(&self, id: &str) -> Result<HostUsage, Error> {
+        self.host_status(id, &[HostStatus::Active, HostStatus::Cordoned], HostStatus::Cordoned)
+            .await
+    }
+
+    /// Uncordons a cordoned or draining host: it takes new nodes again.
+    pub async fn uncordon_host(&self, id: &str) -> Result<HostUsage, Error> {
+        self.host_status(
+            id,
+            &[HostStatus::Cordoned, HostStatus::Draining, HostStatus::Active],
+            HostStatus::Active,
+        )
+        .await
+    }
+
+    /// Drains a host: it takes no new node and its nodes move to other
+    /// hosts. Moving nodes needs another active host; until agents can join
+    /// (issue 23), a host with nodes is refused with what to do instead, and
+    /// an empty one is marked `draining`.
+    pub async fn drain_host(&self, id: &str) -> Result<HostUsage, Error> {
+        let h = self.get_host(id).await?;
+        if h.nodes > 0 {
+            let others = self
+                .store
+                .list_hosts()
+                .await?
+                .iter()
+                .filter(|o| o.id != id && o.status == HostStatus::Active)
+                .count();
+            return Err(Error::Conflict(format!(
+                "host {id} runs {} node(s) and {others} other host(s) are active: its nodes cannot move yet; \
+                 cordon it (POST /v1/hosts/{id}/cordon) to keep new nodes off it",
+                h.nodes
+            )));
+        }
+        self.host_status(
+            id,
+            &[HostStatus::Active, HostStatus::Cordoned, HostStatus::Draining],
+            HostStatus::Draining,
+        )
+        .await
+    }
+
+    async fn host_status(&self, id: &str, from: &[HostStatus], to: HostStatus) -> Result<HostUsage, Error> {
+        let h = self.get_host(id).await?;
+        if !self
+            .store
+            .set_host_status(id, from, to, &time_fmt::now_rfc3339())
+            .await?
+        {
+            return Err(Error::Conflict(format!(
+                "host {id} is {}: it cannot become {to}",
+                h.host.status
+            )));
+        }
+        self.get_host(id).await
+    }
+
+    /// Hosts (id, zone) for `n` new nodes of `size` of a cluster whose nodes
+    /// are `existing`, by the request's `policy` (see the module).
+    pub(crate) async fn place(
+        &self,
+        n: usize,
+        size: &marina_common::size::NodeSize,
+        existing: &[NodeRecord],
+        policy: Option<Placement>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let hosts = self.list_hosts().await?;
+        let overcommit = self.config.capacity.memory_overcommit;
+        let slots: Vec<HostSlot> = hosts
+            .iter()
+            .map(|h| HostSlot {
+                id: h.host.id.clone(),
+                zone: h.host.zone.clone(),
+                schedulable: h.host.status == HostStatus::Active,
+                free_bytes: (h.host.memory_bytes as f64 * overcommit) as i64 - h.memory_used_bytes as i64,
+                taken: existing
+                    .iter()
+                    .filter(|e| e.host_id.as_deref() == Some(&h.host.id))
+                    .count() as u32,
+            })
+            .collect();
+        let active = slots.iter().filter(|s| s.schedulable).count();
+        let strict = match policy {
+            Some(p) => p == Placement::Spread,
+            None => active >= 2,
+        };
+        let need = (size.memory * (1u64 << 30) as f64) as u64;
+        let ids = placement::spread(n, need, &slots, strict).map_err(Error::CapacityExceeded)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let zone = slots
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(|s| s.zone.clone())
+                    .unwrap_or_default();
+                (id, zone)
+            })
+            .collect())
+    }
+}
+
+/// This machine's name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
