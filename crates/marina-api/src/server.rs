@@ -64,6 +64,8 @@ fn api_router() -> OpenApiRouter<Arc<Marina>> {
         .routes(routes!(hosts::cordon))
         .routes(routes!(hosts::uncordon))
         .routes(routes!(hosts::drain))
+        .routes(routes!(hosts::create_join_token))
+        .routes(routes!(hosts::join))
         .routes(routes!(node_sizes::list))
         .routes(routes!(node_sizes::get))
         .routes(routes!(clusters::create, clusters::list))

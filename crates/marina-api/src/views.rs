@@ -294,6 +294,24 @@ impl From<marina_core::hosts::HostUsage> for HostView {
 }
 
 list_type!(HostList, HostView);
+
+/// Answer of `POST /v1/hosts/join-tokens`: the secret is shown only here.
+#[derive(Serialize, ToSchema)]
+pub struct JoinTokenCreated {
+    pub token: JoinToken,
+    /// `mrn_join_…`: give it to `marina agent --join-token`.
+    pub secret: String,
+}
+
+marina_common::debug_redacted!(JoinTokenCreated { token } redact { secret });
+
+/// Answer of `POST /v1/hosts/join`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostJoined {
+    pub host: HostRecord,
+    pub certificate_pem: String,
+    pub ca_pem: String,
+}
 list_type!(ClusterList, ClusterView);
 list_type!(NodeList, NodeView);
 list_type!(OperationList, Operation);

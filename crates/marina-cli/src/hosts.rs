@@ -20,6 +20,25 @@ pub enum HostCmd {
     Uncordon { id: String },
     /// Move a host's nodes off it and keep new ones away.
     Drain { id: String },
+    /// One-time tokens host agents join with (`marina agent --join`).
+    JoinToken {
+        #[command(subcommand)]
+        cmd: JoinTokenCmd,
+    },
+}
+
+/// `marina host join-token …`
+#[derive(Debug, Subcommand)]
+pub enum JoinTokenCmd {
+    /// Make a join token (its secret is printed once).
+    Create {
+        /// The zone of the host that joins with it.
+        #[arg(long)]
+        zone: Option<String>,
+        /// How long it may be used, in seconds (60 to 604800; default 3600).
+        #[arg(long)]
+        ttl_secs: Option<u64>,
+    },
 }
 
 /// `used/total GiB` of a host's memory.
@@ -61,6 +80,23 @@ pub async fn run_host(common: &Common, cmd: HostCmd) -> anyhow::Result<()> {
         HostCmd::Cordon { id } => client.post(&action("cordon", &id), &json!({})).await?,
         HostCmd::Uncordon { id } => client.post(&action("uncordon", &id), &json!({})).await?,
         HostCmd::Drain { id } => client.post(&action("drain", &id), &json!({})).await?,
+        HostCmd::JoinToken {
+            cmd: JoinTokenCmd::Create { zone, ttl_secs },
+        } => {
+            let created = client
+                .post("/v1/hosts/join-tokens", &json!({"zone": zone, "ttl_secs": ttl_secs}))
+                .await?;
+            emit(f, &created, |c| {
+                format!(
+                    "join token {} (expires {}) — secret (shown once): {}\n\
+                     on the new host: MARINA_JOIN_TOKEN=<secret> marina agent --join <this API's URL>\n",
+                    cell(&c["token"]["id"]),
+                    cell(&c["token"]["expires_at"]),
+                    cell(&c["secret"])
+                )
+            });
+            return Ok(());
+        }
     };
     emit(f, &host, detail);
     Ok(())

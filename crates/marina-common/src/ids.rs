@@ -15,6 +15,7 @@ pub mod prefix {
     pub const AUDIT_EVENT: &str = "ae";
     pub const BACKUP: &str = "bk";
     pub const HOST: &str = "hs";
+    pub const JOIN_TOKEN: &str = "jt";
 }
 
 const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";

@@ -391,6 +391,55 @@ pub struct HostRecord {
     pub updated_at: String,
 }
 
+/// A one-time token a host agent joins with (`marina agent --join-token`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JoinToken {
+    pub id: String,
+    #[schema(value_type = String, example = "join_token")]
+    pub object: &'static str,
+    /// The zone the joining host is placed in (else the agent's `--zone`).
+    pub zone: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub used_at: Option<String>,
+    /// The host that joined with it.
+    pub host_id: Option<String>,
+}
+
+/// Body of `POST /v1/hosts/join-tokens`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJoinTokenInput {
+    /// The zone of the host that joins with it.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// How long it may be used, 60 to 604800 seconds (default 3600).
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+}
+
+/// Body of `POST /v1/hosts/join` (the agent's; the join token authenticates it).
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinHostInput {
+    pub join_token: String,
+    /// The host's name (`^[a-z0-9][a-z0-9.-]{0,62}$`).
+    pub name: String,
+    /// Its zone, unless the token names one.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// The address its nodes and endpoints listen on (IPv4 or IPv6).
+    pub address: String,
+    pub memory_bytes: u64,
+    pub disk_bytes: u64,
+    pub cpus: u32,
+    pub version: String,
+    /// The agent's public key: an uncompressed P-256 point, base64.
+    pub public_key: String,
+}
+
+crate::debug_redacted!(JoinHostInput { name, zone, address } redact { join_token });
+
 /// One named step of an operation.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OperationStep {

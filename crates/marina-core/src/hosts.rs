@@ -190,6 +190,139 @@ impl Marina {
     }
 }
 
+/// A join token's secret: this prefix and 64 hex characters.
+pub const JOIN_TOKEN_PREFIX: &str = "mrn_join_";
+
+/// What a joining agent gets back.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub host: HostRecord,
+    /// Its client (and server) certificate, signed by the control plane's CA.
+    pub certificate_pem: String,
+    /// The CA certificate it trusts the control plane and other agents by.
+    pub ca_pem: String,
+}
+
+/// `^[a-z0-9][a-z0-9-]{0,62}$` (zones) or, with dots, host names.
+fn check_label(what: &str, v: &str, dots: bool) -> Result<(), Error> {
+    let ok = !v.is_empty()
+        && v.len() <= 63
+        && v.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.'));
+    if ok {
+        return Ok(());
+    }
+    let chars = if dots {
+        "a-z, 0-9, '-' and '.'"
+    } else {
+        "a-z, 0-9 and '-'"
+    };
+    Err(Error::InvalidRequest(format!(
+        "{what} must be 1 to 63 characters of {chars}, starting with a letter or digit"
+    )))
+}
+
+impl Marina {
+    /// A one-time join token (its secret is returned once, only its hash kept).
+    pub async fn create_join_token(&self, input: CreateJoinTokenInput) -> Result<(JoinToken, String), Error> {
+        if let Some(z) = &input.zone {
+            check_label("zone", z, false)?;
+        }
+        let ttl = input.ttl_secs.unwrap_or(3600);
+        if !(60..=604_800).contains(&ttl) {
+            return Err(Error::InvalidRequest("ttl_secs must be 60 to 604800".into()));
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let token = JoinToken {
+            id: ids::new_id(ids::prefix::JOIN_TOKEN),
+            object: "join_token",
+            zone: input.zone,
+            created_at: time_fmt::format_rfc3339(now),
+            expires_at: time_fmt::format_rfc3339(now + time::Duration::seconds(ttl as i64)),
+            used_at: None,
+            host_id: None,
+        };
+        let secret = format!("{JOIN_TOKEN_PREFIX}{}", ids::random_secret(32));
+        self.store
+            .create_join_token(&token, &crate::secrets::hash_token(&secret))
+            .await?;
+        Ok((token, secret))
+    }
+
+    /// An agent joins with a join token: its host is added (`cordoned`: it
+    /// takes no node until it serves the agent API) and gets a certificate
+    /// for its public key. A token is used once, before it expires; any
+    /// other is 401.
+    pub async fn join_host(&self, input: JoinHostInput) -> Result<Joined, Error> {
+        use base64::Engine;
+        check_label("name", &input.name, true)?;
+        if let Some(z) = &input.zone {
+            check_label("zone", z, false)?;
+        }
+        let address: std::net::IpAddr = input
+            .address
+            .parse()
+            .map_err(|_| Error::InvalidRequest("address must be an IPv4 or IPv6 address".into()))?;
+        if input.cpus == 0 || input.cpus > 4096 || input.memory_bytes == 0 || input.memory_bytes > 1 << 50 {
+            return Err(Error::InvalidRequest(
+                "cpus must be 1 to 4096 and memory_bytes 1 to 2^50".into(),
+            ));
+        }
+        if input.disk_bytes > 1 << 60 {
+            return Err(Error::InvalidRequest("disk_bytes must be at most 2^60".into()));
+        }
+        if input.version.is_empty() || input.version.len() > 64 || !input.version.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(Error::InvalidRequest(
+                "version must be 1 to 64 printable characters".into(),
+            ));
+        }
+        let public_key = base64::engine::general_purpose::STANDARD
+            .decode(input.public_key.as_bytes())
+            .map_err(|_| Error::InvalidRequest("public_key must be base64".into()))?;
+        let refused = || Error::Unauthenticated("the join token is unknown, used or expired".into());
+        let hex = input.join_token.strip_prefix(JOIN_TOKEN_PREFIX).ok_or_else(refused)?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(refused());
+        }
+        let now = time_fmt::now_rfc3339();
+        let host = HostRecord {
+            id: ids::new_id(ids::prefix::HOST),
+            object: "host",
+            name: input.name,
+            zone: input.zone.unwrap_or_else(|| "default".into()),
+            address: address.to_string(),
+            status: HostStatus::Cordoned,
+            local: false,
+            memory_bytes: input.memory_bytes,
+            disk_bytes: input.disk_bytes,
+            cpus: input.cpus,
+            version: input.version,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        };
+        // The certificate first: a key it refuses uses no token.
+        let certificate_pem = self.ca.issue_agent_cert(&host.id, &public_key)?;
+        self.store
+            .join_host(&crate::secrets::hash_token(&input.join_token), &now, &host)
+            .await?
+            .ok_or_else(refused)?;
+        let host = self
+            .store
+            .get_host(&host.id)
+            .await?
+            .ok_or_else(|| Error::internal("a joined host vanished"))?;
+        Ok(Joined {
+            host,
+            certificate_pem,
+            ca_pem: self.ca.cert_pem().to_string(),
+        })
+    }
+}
+
 /// This machine's name.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -9,6 +9,7 @@ pub mod background;
 pub mod backup_schedule;
 pub mod backups;
 pub mod binlog_archive;
+pub mod ca;
 mod catalog;
 mod claim;
 pub mod clusters;
@@ -66,6 +67,8 @@ pub struct Marina {
     pub datapath: Arc<dyn DataPath>,
     /// Seals cluster passwords at rest.
     pub secrets: secrets::SecretBox,
+    /// Signs host agents' certificates.
+    pub ca: ca::ControlPlaneCa,
     /// The monitor's latest view of every node.
     pub monitor: monitor::MonitorState,
     /// Wakes the operation worker.
@@ -158,6 +161,7 @@ impl Marina {
         datapath: Arc<dyn DataPath>,
     ) -> Result<Arc<Self>, Error> {
         let secrets = secrets::SecretBox::open(&config.data_dir)?;
+        let ca = ca::ControlPlaneCa::open(&config.data_dir)?;
         let blobs: Arc<dyn marina_backup::BlobStore> = match &config.backups.s3 {
             Some(s3) => Arc::new(
                 marina_backup::S3BlobStore::new(s3).map_err(|e| Error::InvalidRequest(format!("backups.s3: {e}")))?,
@@ -183,6 +187,7 @@ impl Marina {
             admin,
             datapath,
             secrets,
+            ca,
             monitor: monitor::MonitorState::default(),
             work: Notify::new(),
             reconcile: Notify::new(),

@@ -153,7 +153,13 @@ mod tests {
             slot("c1", "c", 8, 0),
         ];
         /// (name, nodes, hosts, spread, the hosts chosen or the error's start)
-        type Case = (&'static str, usize, Vec<HostSlot>, bool, Result<Vec<&'static str>, &'static str>);
+        type Case = (
+            &'static str,
+            usize,
+            Vec<HostSlot>,
+            bool,
+            Result<Vec<&'static str>, &'static str>,
+        );
         let cases: Vec<Case> = vec![
             (
                 "one node per zone, the roomier host of a zone first",

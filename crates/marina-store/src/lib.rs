@@ -380,6 +380,13 @@ pub trait HostStore: Send + Sync {
     async fn get_host(&self, id: &str) -> StoreResult<Option<HostRecord>>;
     /// Sets a host's status if it is one of `from`; whether it was.
     async fn set_host_status(&self, id: &str, from: &[HostStatus], to: HostStatus, at: &str) -> StoreResult<bool>;
+    /// Keeps a join token (its secret's hash only).
+    async fn create_join_token(&self, t: &JoinToken, secret_hash: &str) -> StoreResult<()>;
+    /// Uses the join token with this secret hash to add `host` in one
+    /// write: refused (`Ok(None)`) when there is none, it was used, or it
+    /// expired before `now`. Returns the token (its zone, if it named one,
+    /// is the host's).
+    async fn join_host(&self, secret_hash: &str, now: &str, host: &HostRecord) -> StoreResult<Option<JoinToken>>;
     /// The live nodes (of clusters not deleted) with a host, as (host id,
     /// node id, cluster id, size id).
     async fn nodes_by_host(&self) -> StoreResult<Vec<(String, String, String, String)>>;

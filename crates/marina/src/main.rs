@@ -1,6 +1,7 @@
 //! The `marina` binary: `marina serve` runs the control plane; every other
 //! subcommand is the CLI client of its API.
 
+mod agent;
 mod doctor;
 
 use std::path::PathBuf;
@@ -125,6 +126,8 @@ enum Command {
     },
     /// Check this host for what Marina needs, one line per check.
     Doctor(doctor::DoctorArgs),
+    /// Run a host agent: join a control plane with a one-time join token.
+    Agent(agent::AgentArgs),
     /// Print a shell completion script: `marina completion bash > /etc/bash_completion.d/marina`.
     Completion {
         /// bash, zsh, fish, elvish or powershell.
@@ -249,6 +252,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit { common, cmd } => marina_cli::run_audit(&common, cmd).await,
             Command::BackgroundTask { common, cmd } => marina_cli::run_background_task(&common, cmd).await,
             Command::Doctor(args) => doctor::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
             Command::Completion { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();
                 let mut script = Vec::new();

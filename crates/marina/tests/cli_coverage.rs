@@ -116,6 +116,7 @@ const COVERAGE: &[(&str, &str, &str)] = &[
     ("POST", "/v1/hosts/{host_id}/cordon", "host cordon"),
     ("POST", "/v1/hosts/{host_id}/uncordon", "host uncordon"),
     ("POST", "/v1/hosts/{host_id}/drain", "host drain"),
+    ("POST", "/v1/hosts/join-tokens", "host join-token create"),
     ("GET", "/v1/tenants", "tenant list"),
     ("POST", "/v1/tenants", "tenant create"),
     ("GET", "/v1/tenants/current", "tenant show"),
@@ -127,6 +128,11 @@ const COVERAGE: &[(&str, &str, &str)] = &[
 
 /// Native routes with no command, and why.
 const NOT_IN_CLI: &[(&str, &str, &str)] = &[
+    (
+        "POST",
+        "/v1/hosts/join",
+        "the host agent's own call: `marina agent --join`",
+    ),
     ("GET", "/v1/openapi.json", "the document itself: browse it at /docs"),
     (
         "GET",

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use marina_common::model::Scope;
+use axum::http::StatusCode;
+use marina_common::model::{CreateJoinTokenInput, JoinHostInput, Scope};
 use marina_core::Marina;
 
 use crate::error::ApiResult;
-use crate::extract::Auth;
+use crate::extract::{Auth, Json};
 use crate::views::*;
 
 /// Every host with its nodes and memory (the operator's tenant only).
@@ -74,4 +75,39 @@ pub async fn drain(
 ) -> ApiResult<axum::Json<HostView>> {
     app.require_operator(&auth, Scope::Admin, "drain hosts").await?;
     Ok(axum::Json(HostView::from(app.drain_host(&id).await?)))
+}
+
+/// A one-time token a host agent joins with; its secret is in this answer
+/// only (the operator's tenant, admin scope).
+#[utoipa::path(post, path = "/v1/hosts/join-tokens", tag = "hosts", security(("bearer" = [])),
+    request_body = CreateJoinTokenInput,
+    responses((status = 201, body = JoinTokenCreated), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_join_token(
+    State(app): State<Arc<Marina>>,
+    Auth(auth): Auth,
+    Json(input): Json<CreateJoinTokenInput>,
+) -> ApiResult<(StatusCode, axum::Json<JoinTokenCreated>)> {
+    app.require_operator(&auth, Scope::Admin, "create join tokens").await?;
+    let (token, secret) = app.create_join_token(input).await?;
+    Ok((StatusCode::CREATED, axum::Json(JoinTokenCreated { token, secret })))
+}
+
+/// A host agent joins (`marina agent --join`): the join token in the body
+/// is its credential; it gets its host record, a certificate for its public
+/// key and the CA certificate. The host starts `cordoned`.
+#[utoipa::path(post, path = "/v1/hosts/join", tag = "hosts", request_body = JoinHostInput,
+    responses((status = 201, body = HostJoined), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn join(
+    State(app): State<Arc<Marina>>,
+    Json(input): Json<JoinHostInput>,
+) -> ApiResult<(StatusCode, axum::Json<HostJoined>)> {
+    let j = app.join_host(input).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(HostJoined {
+            host: j.host,
+            certificate_pem: j.certificate_pem,
+            ca_pem: j.ca_pem,
+        }),
+    ))
 }

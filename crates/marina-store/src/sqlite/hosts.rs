@@ -101,6 +101,76 @@ impl HostStore for SqliteStore {
         Ok(done)
     }
 
+    async fn create_join_token(&self, t: &JoinToken, secret_hash: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO join_tokens (id, secret_hash, zone, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&t.id)
+        .bind(secret_hash)
+        .bind(&t.zone)
+        .bind(&t.created_at)
+        .bind(&t.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn join_host(&self, secret_hash: &str, now: &str, host: &HostRecord) -> StoreResult<Option<JoinToken>> {
+        let mut tx = self.pool.begin().await?;
+        // Times are fixed-width RFC 3339 UTC: they compare as strings.
+        let zone: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT zone FROM join_tokens WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(secret_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(zone) = zone else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO hosts (id, name, zone, address, status, local, memory_bytes, disk_bytes, cpus, version, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(&host.id)
+        .bind(&host.name)
+        .bind(zone.as_deref().unwrap_or(&host.zone))
+        .bind(&host.address)
+        .bind(host.status.as_str())
+        .bind(host.memory_bytes as i64)
+        .bind(host.disk_bytes as i64)
+        .bind(host.cpus as i64)
+        .bind(&host.version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // Guarded: a token another join used meanwhile rolls this one back.
+        let row = sqlx::query(
+            "UPDATE join_tokens SET used_at = $1, host_id = $2 \
+             WHERE secret_hash = $3 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING id, zone, created_at, expires_at, used_at, host_id",
+        )
+        .bind(now)
+        .bind(&host.id)
+        .bind(secret_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let token = JoinToken {
+            id: r.try_get("id")?,
+            object: "join_token",
+            zone: r.try_get("zone")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+            used_at: r.try_get("used_at")?,
+            host_id: r.try_get("host_id")?,
+        };
+        tx.commit().await?;
+        Ok(Some(token))
+    }
+
     async fn nodes_by_host(&self) -> StoreResult<Vec<(String, String, String, String)>> {
         let rows = sqlx::query(
             "SELECT n.host_id, n.id, n.cluster_id, n.size_id FROM nodes n JOIN clusters c ON c.id = n.cluster_id \
