@@ -67,18 +67,24 @@ async fn the_local_host_is_listed_placed_on_and_cordoned() {
         .await;
     assert_eq!(s, 400, "{e}");
 
-    // Another tenant may not see or change hosts.
+    // Another tenant may not list hosts, and a host is not there for it.
     let (s, t) = app.post("/v1/tenants", json!({"name": "team-h"})).await;
     assert_eq!(s, 201, "{t}");
     let other = t["secret"].as_str().unwrap().to_string();
-    for (method, path) in [
-        (reqwest::Method::GET, "/v1/hosts".to_string()),
-        (reqwest::Method::GET, format!("/v1/hosts/{id}")),
-        (reqwest::Method::POST, format!("/v1/hosts/{id}/cordon")),
+    for (method, path, want) in [
+        (reqwest::Method::GET, "/v1/hosts".to_string(), 403),
+        (reqwest::Method::GET, format!("/v1/hosts/{id}"), 404),
+        (reqwest::Method::POST, format!("/v1/hosts/{id}/cordon"), 404),
     ] {
         let (s, e) = app.request(method, &path, None, Some(&other)).await;
-        assert_eq!(s, 403, "{path}: {e}");
+        assert_eq!(s, want, "{path}: {e}");
     }
+    let (s, h) = app.get(&format!("/v1/hosts/{id}")).await;
+    assert_eq!(
+        (s, h["status"].clone()),
+        (200, json!("active")),
+        "another tenant changed it: {h}"
+    );
 
     // Cordoned: it keeps its nodes and takes no new one.
     let (s, h) = app.post(&format!("/v1/hosts/{id}/cordon"), json!({})).await;

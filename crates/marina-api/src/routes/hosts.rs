@@ -8,6 +8,9 @@ use axum::http::StatusCode;
 use marina_common::model::{CreateJoinTokenInput, JoinHostInput, Scope};
 use marina_core::Marina;
 
+use marina_common::Error;
+use marina_core::auth::AuthContext;
+
 use crate::error::ApiResult;
 use crate::extract::{Auth, Json};
 use crate::views::*;
@@ -30,7 +33,7 @@ pub async fn get(
     Auth(auth): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<HostView>> {
-    app.require_operator(&auth, Scope::Read, "read hosts").await?;
+    operator_on_host(&app, &auth, Scope::Read, &id).await?;
     Ok(axum::Json(HostView::from(app.get_host(&id).await?)))
 }
 
@@ -44,7 +47,7 @@ pub async fn cordon(
     Auth(auth): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<HostView>> {
-    app.require_operator(&auth, Scope::Admin, "cordon hosts").await?;
+    operator_on_host(&app, &auth, Scope::Admin, &id).await?;
     Ok(axum::Json(HostView::from(app.cordon_host(&id).await?)))
 }
 
@@ -58,7 +61,7 @@ pub async fn uncordon(
     Auth(auth): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<HostView>> {
-    app.require_operator(&auth, Scope::Admin, "uncordon hosts").await?;
+    operator_on_host(&app, &auth, Scope::Admin, &id).await?;
     Ok(axum::Json(HostView::from(app.uncordon_host(&id).await?)))
 }
 
@@ -73,7 +76,7 @@ pub async fn drain(
     Auth(auth): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<HostView>> {
-    app.require_operator(&auth, Scope::Admin, "drain hosts").await?;
+    operator_on_host(&app, &auth, Scope::Admin, &id).await?;
     Ok(axum::Json(HostView::from(app.drain_host(&id).await?)))
 }
 
@@ -110,4 +113,13 @@ pub async fn join(
             ca_pem: j.ca_pem,
         }),
     ))
+}
+
+/// A host exists only for the operator's tenant: another tenant gets 404
+/// for it, as for anything not its own; the operator's token needs `scope`.
+async fn operator_on_host(app: &Marina, auth: &AuthContext, scope: Scope, id: &str) -> Result<(), Error> {
+    auth.require(scope)?;
+    app.require_operator(auth, scope, "manage hosts")
+        .await
+        .map_err(|_| Error::not_found("host", id))
 }
