@@ -98,10 +98,16 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             None => Ok(()),
         },
         StepKind::Activate => {
-            // Routes first: the endpoints of a creating cluster marked ready
-            // are applied, then the cluster turns active (already active on
-            // a re-run after a crash: nothing to do here).
-            if cluster.status == ClusterStatus::Creating {
+            // Nodes active, then routes: the endpoints of a creating cluster
+            // marked ready are applied (readers included: a creating and an
+            // active cluster route alike, so this one apply is the last),
+            // then the cluster turns active. On a re-run after a crash the
+            // cluster may be active already: its routes are applied after.
+            for n in &nodes {
+                app.store.update_node(&n.id, n.role, NodeStatus::Active).await?;
+            }
+            let routed = cluster.status == ClusterStatus::Creating;
+            if routed {
                 app.store
                     .update_cluster_status(
                         cluster_id,
@@ -112,9 +118,6 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
                     .await?;
                 crate::supervisor::apply_endpoints(app).await?;
             }
-            for n in &nodes {
-                app.store.update_node(&n.id, n.role, NodeStatus::Active).await?;
-            }
             app.store
                 .update_cluster_status(
                     cluster_id,
@@ -124,7 +127,9 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
                 )
                 .await?
                 .ok_or_else(|| Error::Conflict(format!("cluster {} changed state during create", cluster.name)))?;
-            crate::supervisor::apply_endpoints(app).await?;
+            if !routed {
+                crate::supervisor::apply_endpoints(app).await?;
+            }
             app.event(
                 &cluster.tenant_id,
                 cluster_id,
