@@ -323,11 +323,51 @@ impl Marina {
     }
 }
 
-/// This machine's name.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+/// This machine's name, as a host name the API accepts (`host_label`).
+pub fn hostname() -> String {
+    host_label(&std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default())
+}
+
+/// `raw` as a host name the API accepts: lower case, any character but
+/// a-z, 0-9, `.` and `-` made `-`, at most 63; `localhost` when nothing
+/// usable is left.
+fn host_label(raw: &str) -> String {
+    let name: String = raw
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    match name.bytes().next() {
+        Some(b) if b.is_ascii_alphanumeric() => name,
+        _ => "localhost".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_made_acceptable() {
+        for (raw, want) in [
+            ("db-1.example\n", "db-1.example"),
+            ("Web_Server 2", "web-server-2"),
+            ("", "localhost"),
+            ("-x", "localhost"),
+            ("\u{e9}t\u{e9}", "localhost"),
+        ] {
+            let got = host_label(raw);
+            assert_eq!(got, want, "{raw:?}");
+            assert!(check_label("name", &got, true).is_ok(), "{got}");
+        }
+        assert_eq!(host_label(&"a".repeat(100)).len(), 63);
+    }
 }

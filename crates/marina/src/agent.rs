@@ -77,7 +77,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     let body = json!({
         "join_token": token,
-        "name": hostname(),
+        "name": marina_core::hosts::hostname(),
         "zone": args.zone,
         "address": address,
         "memory_bytes": (marina_core::placement::host_memory_gib() * (1u64 << 30) as f64) as u64,
@@ -153,23 +153,4 @@ fn local_address_towards(url: &str) -> anyhow::Result<String> {
     sock.connect(&target)
         .with_context(|| format!("finding the route to {target}; pass --address"))?;
     Ok(sock.local_addr()?.ip().to_string())
-}
-
-/// This machine's name, as a host name the API accepts.
-fn hostname() -> String {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let name: String = raw
-        .trim()
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(63)
-        .collect();
-    if name.is_empty() { "host".into() } else { name }
 }
