@@ -21,6 +21,12 @@ use std::path::Path;
 
 use libc::O_NOFOLLOW;
 
+/// Creates `dir` (and missing parents) 0700.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 /// Creates `path` anew (whatever was there, a planted link included, is
 /// removed first), 0600, and writes `contents` to it, synced.
 pub fn create_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {

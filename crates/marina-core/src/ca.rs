@@ -62,14 +62,8 @@ impl ControlPlaneCa {
                 cert_pem: read(&cert_path)?,
             });
         }
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-        }
+        marina_common::files::create_private_dir(&dir)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         let key = KeyPair::generate().map_err(Error::internal)?;
         let mut params = ca_params()?;
         let now = time::OffsetDateTime::now_utc();

@@ -63,7 +63,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             .to_string(),
         (None, None) => bail!("a join token is needed: MARINA_JOIN_TOKEN, --join-token-file or --join-token"),
     };
-    private_dir(&dir)?;
+    marina_common::files::create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = rcgen::KeyPair::generate().context("making the agent's key")?;
     write_private(&dir.join("key.pem"), key.serialize_pem().as_bytes())?;
     let base = args.join.trim_end_matches('/');
@@ -117,16 +117,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         answer["host"]["status"].as_str().unwrap_or("?")
     );
     Ok(())
-}
-
-/// `dir`, created 0700.
-fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
 }
 
 /// A new file readable by its owner only from its first byte.

@@ -111,26 +111,20 @@ pub fn measure_due(last: Option<(NodeDisk, std::time::Duration)>, every: std::ti
 
 /// Free bytes for unprivileged users on the file system holding `path`.
 pub fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return None;
-    }
-    Some(s.f_bavail as u64 * s.f_frsize as u64)
+    statvfs(path).map(|s| s.f_bavail * s.f_frsize)
 }
 
 /// The size of the file system holding `path`.
 pub fn total_bytes(path: &Path) -> Option<u64> {
+    statvfs(path).map(|s| s.f_blocks * s.f_frsize)
+}
+
+fn statvfs(path: &Path) -> Option<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return None;
-    }
-    Some(s.f_blocks as u64 * s.f_frsize as u64)
+    (unsafe { libc::statvfs(c.as_ptr(), &mut s) } == 0).then_some(s)
 }
 
 #[cfg(test)]
