@@ -387,8 +387,22 @@ pub struct HostRecord {
     pub cpus: u32,
     /// The Marina version it runs.
     pub version: String,
+    /// The port its agent serves its API on (none for the local host).
+    pub agent_port: Option<u16>,
+    /// When its agent last answered a heartbeat (none: never, or the local
+    /// host, which has no agent).
+    pub seen_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// What an agent's heartbeat refreshes of its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFactsUpdate {
+    pub memory_bytes: u64,
+    pub disk_bytes: u64,
+    pub cpus: u32,
+    pub version: String,
 }
 
 /// A one-time token a host agent joins with (`marina agent --join-token`).
@@ -436,6 +450,9 @@ pub struct JoinHostInput {
     pub version: String,
     /// The agent's public key: an uncompressed P-256 point, base64.
     pub public_key: String,
+    /// The port the agent serves its API on (default 7301).
+    #[serde(default)]
+    pub agent_port: Option<u16>,
 }
 
 crate::debug_redacted!(JoinHostInput { name, zone, address } redact { join_token });

@@ -29,6 +29,8 @@ const CA_NAME: &str = "Marina control plane CA";
 pub struct ControlPlaneCa {
     key: KeyPair,
     cert_pem: String,
+    /// The control plane's own client identity (PEM certificate, PEM key).
+    own: (String, String),
 }
 
 impl std::fmt::Debug for ControlPlaneCa {
@@ -57,10 +59,13 @@ impl ControlPlaneCa {
                 std::fs::read_to_string(p).map_err(|e| Error::internal(format!("reading {}: {e}", p.display())))
             };
             let key = KeyPair::from_pem(&read(&key_path)?).map_err(|e| Error::internal(format!("ca.key: {e}")))?;
-            return Ok(ControlPlaneCa {
+            let mut ca = ControlPlaneCa {
                 key,
                 cert_pem: read(&cert_path)?,
-            });
+                own: (String::new(), String::new()),
+            };
+            ca.own = ca.own_identity(&dir)?;
+            return Ok(ca);
         }
         marina_common::files::create_private_dir(&dir)
             .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
@@ -72,10 +77,69 @@ impl ControlPlaneCa {
         let cert = params.self_signed(&key).map_err(Error::internal)?;
         crate::secrets::write_secret_file(&key_path, key.serialize_pem().as_bytes())?;
         crate::secrets::write_secret_file(&cert_path, cert.pem().as_bytes())?;
-        Ok(ControlPlaneCa {
+        let mut ca = ControlPlaneCa {
             key,
             cert_pem: cert.pem(),
-        })
+            own: (String::new(), String::new()),
+        };
+        ca.own = ca.own_identity(&dir)?;
+        Ok(ca)
+    }
+
+    /// The control plane's certificate and key in `dir` (`cp.pem`,
+    /// `cp.key`): kept while more than a third of its life is left, made
+    /// anew otherwise.
+    fn own_identity(&self, dir: &Path) -> Result<(String, String), Error> {
+        let (cert_path, key_path) = (dir.join("cp.pem"), dir.join("cp.key"));
+        let stamp = dir.join("cp.not-after");
+        let now = time::OffsetDateTime::now_utc();
+        let fresh = std::fs::read_to_string(&stamp)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .is_some_and(|not_after| not_after - now.unix_timestamp() > AGENT_CERT_DAYS * 86_400 / 3);
+        if fresh && let (Ok(cert), Ok(key)) = (std::fs::read_to_string(&cert_path), std::fs::read_to_string(&key_path))
+        {
+            return Ok((cert, key));
+        }
+        let key = KeyPair::generate().map_err(Error::internal)?;
+        let not_after = now + time::Duration::days(AGENT_CERT_DAYS);
+        let cert = self.sign(
+            marina_agent::tls::CONTROL_PLANE_NAME,
+            marina_agent::tls::CONTROL_PLANE_NAME,
+            &key,
+            not_after,
+        )?;
+        // The key first: a crash in between leaves no certificate without it.
+        crate::secrets::write_secret_file(&key_path, key.serialize_pem().as_bytes())?;
+        crate::secrets::write_secret_file(&cert_path, cert.as_bytes())?;
+        crate::secrets::write_secret_file(&stamp, not_after.unix_timestamp().to_string().as_bytes())?;
+        Ok((cert, key.serialize_pem()))
+    }
+
+    /// The control plane's identity for calls to agents.
+    pub fn identity(&self) -> Result<marina_agent::tls::Identity, Error> {
+        marina_agent::tls::Identity::from_pem(&self.own.0, &self.own.1, &self.cert_pem).map_err(Error::internal)
+    }
+
+    /// A certificate for `key` naming `common_name` and the DNS name `dns`.
+    fn sign(
+        &self,
+        common_name: &str,
+        dns: &str,
+        key: &impl PublicKeyData,
+        not_after: time::OffsetDateTime,
+    ) -> Result<String, Error> {
+        let mut p = CertificateParams::new(vec![dns.to_string()]).map_err(Error::internal)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        p.distinguished_name = dn;
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth, ExtendedKeyUsagePurpose::ServerAuth];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.use_authority_key_identifier_extension = true;
+        p.not_before = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
+        p.not_after = not_after;
+        let issuer = Issuer::new(ca_params()?, &self.key);
+        Ok(p.signed_by(key, &issuer).map_err(Error::internal)?.pem())
     }
 
     /// The CA certificate agents trust.
@@ -87,18 +151,8 @@ impl ControlPlaneCa {
     /// uncompressed P-256 point `public_key`.
     pub fn issue_agent_cert(&self, host_id: &str, public_key: &[u8]) -> Result<String, Error> {
         let key = AgentKey::parse(public_key)?;
-        let mut p = CertificateParams::new(vec![host_id.to_string()]).map_err(Error::internal)?;
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, host_id);
-        p.distinguished_name = dn;
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth, ExtendedKeyUsagePurpose::ServerAuth];
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.use_authority_key_identifier_extension = true;
-        let now = time::OffsetDateTime::now_utc();
-        p.not_before = now - time::Duration::minutes(5);
-        p.not_after = now + time::Duration::days(AGENT_CERT_DAYS);
-        let issuer = Issuer::new(ca_params()?, &self.key);
-        Ok(p.signed_by(&key, &issuer).map_err(Error::internal)?.pem())
+        let not_after = time::OffsetDateTime::now_utc() + time::Duration::days(AGENT_CERT_DAYS);
+        self.sign(host_id, &marina_agent::tls::agent_name(host_id), &key, not_after)
     }
 }
 
@@ -170,5 +224,63 @@ mod tests {
                 Err(Error::InvalidRequest(_))
             ));
         }
+    }
+
+    /// A TLS handshake between `client` and `server`, in memory.
+    fn handshake(client: rustls::ClientConfig, server: std::sync::Arc<rustls::ServerConfig>) -> Result<(), String> {
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut c = rustls::ClientConnection::new(std::sync::Arc::new(client), name).map_err(|e| e.to_string())?;
+        let mut s = rustls::ServerConnection::new(server).map_err(|e| e.to_string())?;
+        for _ in 0..20 {
+            let mut buf = Vec::new();
+            c.write_tls(&mut buf).unwrap();
+            s.read_tls(&mut buf.as_slice()).unwrap();
+            s.process_new_packets().map_err(|e| format!("server: {e}"))?;
+            let mut buf = Vec::new();
+            s.write_tls(&mut buf).unwrap();
+            c.read_tls(&mut buf.as_slice()).unwrap();
+            c.process_new_packets().map_err(|e| format!("client: {e}"))?;
+            if !c.is_handshaking() && !s.is_handshaking() {
+                return Ok(());
+            }
+        }
+        Err("the handshake did not finish".into())
+    }
+
+    #[test]
+    fn agents_serve_only_the_control_plane_and_answer_only_for_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ControlPlaneCa::open(dir.path()).unwrap();
+        let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("ca/cp.key"), 0o600);
+        let agent = |host: &str| {
+            let key = KeyPair::generate().unwrap();
+            let cert = ca.issue_agent_cert(host, key.public_key_raw()).unwrap();
+            marina_agent::tls::Identity::from_pem(&cert, &key.serialize_pem(), ca.cert_pem()).unwrap()
+        };
+        let (a, b) = (agent("hs_aaaaaaaaaaaaaaaa"), agent("hs_bbbbbbbbbbbbbbbb"));
+        let server_a = a.agent_server_config().unwrap();
+        let cp = ca.identity().unwrap();
+        handshake(cp.client_config("hs_aaaaaaaaaaaaaaaa").unwrap(), server_a.clone())
+            .expect("the control plane reaches the agent it means");
+        let e = handshake(cp.client_config("hs_bbbbbbbbbbbbbbbb").unwrap(), server_a.clone()).unwrap_err();
+        assert!(e.starts_with("client:"), "agent a cannot answer for host b: {e}");
+        let e = handshake(b.client_config("hs_aaaaaaaaaaaaaaaa").unwrap(), server_a.clone()).unwrap_err();
+        assert!(
+            e.contains("not the control plane"),
+            "another agent cannot command agent a: {e}"
+        );
+        // A restarted control plane keeps its identity.
+        let again = ControlPlaneCa::open(dir.path()).unwrap();
+        assert_eq!(again.own.0, ca.own.0);
+        handshake(
+            again.identity().unwrap().client_config("hs_aaaaaaaaaaaaaaaa").unwrap(),
+            server_a,
+        )
+        .unwrap();
+        // A control-plane certificate near its end is made anew at start.
+        std::fs::write(dir.path().join("ca/cp.not-after"), "0").unwrap();
+        let renewed = ControlPlaneCa::open(dir.path()).unwrap();
+        assert_ne!(renewed.own.0, ca.own.0);
     }
 }

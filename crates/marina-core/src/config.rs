@@ -214,11 +214,19 @@ pub struct HostsConfig {
     /// The zone (failure domain) of this machine when it is registered as
     /// the local host (later changes are kept by the host's row).
     pub zone: String,
+    /// How often the control plane calls each agent's heartbeat.
+    pub heartbeat_ms: u64,
+    /// An active agent host silent this long is marked `down`.
+    pub down_after_ms: u64,
 }
 
 impl Default for HostsConfig {
     fn default() -> Self {
-        HostsConfig { zone: "local".into() }
+        HostsConfig {
+            zone: "local".into(),
+            heartbeat_ms: 1000,
+            down_after_ms: 5000,
+        }
     }
 }
 

@@ -48,6 +48,8 @@ impl Marina {
             disk_bytes: crate::monitor::disk::total_bytes(&self.config.data_dir).unwrap_or(0),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             version: env!("CARGO_PKG_VERSION").into(),
+            agent_port: None,
+            seen_at: None,
             created_at: now.clone(),
             updated_at: now,
         };
@@ -161,7 +163,9 @@ impl Marina {
             .map(|h| HostSlot {
                 id: h.host.id.clone(),
                 zone: h.host.zone.clone(),
-                schedulable: h.host.status == HostStatus::Active,
+                // Agent hosts take nodes once a node's runtime and data
+                // calls go to its host's agent (see `agents`).
+                schedulable: h.host.status == HostStatus::Active && h.host.local,
                 free_bytes: (h.host.memory_bytes as f64 * overcommit) as i64 - h.memory_used_bytes as i64,
                 taken: existing
                     .iter()
@@ -252,8 +256,8 @@ impl Marina {
         Ok((token, secret))
     }
 
-    /// An agent joins with a join token: its host is added (`cordoned`: it
-    /// takes no node until it serves the agent API) and gets a certificate
+    /// An agent joins with a join token: its host is added (`down` until
+    /// its agent answers a heartbeat over mutual TLS) and gets a certificate
     /// for its public key. A token is used once, before it expires; any
     /// other is 401.
     pub async fn join_host(&self, input: JoinHostInput) -> Result<Joined, Error> {
@@ -295,12 +299,17 @@ impl Marina {
             name: input.name,
             zone: input.zone.unwrap_or_else(|| "default".into()),
             address: address.to_string(),
-            status: HostStatus::Cordoned,
+            status: HostStatus::Down,
             local: false,
             memory_bytes: input.memory_bytes,
             disk_bytes: input.disk_bytes,
             cpus: input.cpus,
             version: input.version,
+            agent_port: Some(match input.agent_port {
+                Some(0) => return Err(Error::InvalidRequest("agent_port must be 1 to 65535".into())),
+                p => p.unwrap_or(marina_agent::server::DEFAULT_PORT),
+            }),
+            seen_at: None,
             created_at: now.clone(),
             updated_at: now.clone(),
         };

@@ -3,6 +3,7 @@
 //! secrets and configuration. Handlers (HTTP today, others later) call the
 //! methods of `Marina`; nothing here knows about HTTP.
 
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod background;
@@ -69,6 +70,8 @@ pub struct Marina {
     pub secrets: secrets::SecretBox,
     /// Signs host agents' certificates.
     pub ca: ca::ControlPlaneCa,
+    /// Clients of the agent hosts.
+    pub agents: agents::Agents,
     /// The monitor's latest view of every node.
     pub monitor: monitor::MonitorState,
     /// Wakes the operation worker.
@@ -188,6 +191,7 @@ impl Marina {
             datapath,
             secrets,
             ca,
+            agents: agents::Agents::default(),
             monitor: monitor::MonitorState::default(),
             work: Notify::new(),
             reconcile: Notify::new(),

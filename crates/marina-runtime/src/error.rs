@@ -43,6 +43,13 @@ pub enum RuntimeError {
         dir.display()
     )]
     RootNodes { root: PathBuf, dir: PathBuf, mode: u32 },
+    /// A host agent refused or failed the call (`code` as its API names it).
+    #[error("the agent of host {host} answered {code}: {message}")]
+    Remote {
+        host: String,
+        code: String,
+        message: String,
+    },
     /// File system or process error.
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },

@@ -378,6 +378,9 @@ pub trait HostStore: Send + Sync {
     /// Every host, oldest first.
     async fn list_hosts(&self) -> StoreResult<Vec<HostRecord>>;
     async fn get_host(&self, id: &str) -> StoreResult<Option<HostRecord>>;
+    /// Records an agent's heartbeat: its facts, when, and `down` → `active`.
+    /// Whether the (agent) host exists.
+    async fn host_heard(&self, id: &str, facts: &HostFactsUpdate, at: &str) -> StoreResult<bool>;
     /// Sets a host's status if it is one of `from`; whether it was.
     async fn set_host_status(&self, id: &str, from: &[HostStatus], to: HostStatus, at: &str) -> StoreResult<bool>;
     /// Keeps a join token (its secret's hash only).

@@ -1,11 +1,12 @@
-//! `marina agent`: a host agent (issue 23). This slice joins: with a
-//! one-time join token the agent makes its own key (ECDSA P-256, kept in
-//! `<dir>/key.pem`, 0600, never sent), reports its name, zone, address and
-//! capacity, and keeps the certificate the control plane's CA signs for it
-//! (`cert.pem`) with the CA's own (`ca.pem`) and its host record
-//! (`host.json`). The host is `cordoned` (it takes no node) until the agent
-//! serves its API, the next slice. An agent that has joined says so and
-//! does not join again.
+//! `marina agent`: a host agent (issue 23). It joins once: with a one-time
+//! join token the agent makes its own key (ECDSA P-256, kept in
+//! `<dir>/key.pem`, 0600, never sent), reports its name, zone, address,
+//! capacity and API port, and keeps the certificate the control plane's CA
+//! signs for it (`cert.pem`) with the CA's own (`ca.pem`) and its host
+//! record (`host.json`). Then, and on every later start, it serves the
+//! agent API (`marina_agent::server`) over mutual TLS: only the control
+//! plane's certificate is accepted. Nodes live under `<dir>/nodes/` and
+//! keep running when the agent stops; a restarted agent adopts them.
 
 use std::path::{Path, PathBuf};
 
@@ -15,9 +16,10 @@ use serde_json::{Value, json};
 /// `marina agent` options.
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
-    /// The control plane's API, e.g. `https://cp:7300`.
+    /// The control plane's API, e.g. `https://cp:7300` (needed to join;
+    /// an agent that has joined serves without it).
     #[arg(long)]
-    join: String,
+    join: Option<String>,
     /// The one-time join token (`marina host join-token create`); prefer
     /// `MARINA_JOIN_TOKEN` or `--join-token-file`, which keep it off the
     /// command line.
@@ -33,28 +35,58 @@ pub struct AgentArgs {
     /// one this host reaches the control plane from].
     #[arg(long)]
     address: Option<String>,
-    /// Where the agent keeps its key, certificates and host record.
+    /// Where the agent keeps its key, certificates, host record and nodes.
     #[arg(long, default_value = "./marina-agent")]
     dir: PathBuf,
+    /// Where the agent API listens (its port is reported when joining).
+    #[arg(long, default_value = "0.0.0.0:7301")]
+    listen: String,
+    /// A directory of pre-initialised datadir templates to reuse.
+    #[arg(long)]
+    template_cache: Option<PathBuf>,
+    /// The cgroup nodes' groups go under (empty: no CPU/memory limits).
+    #[arg(long, default_value = "marina-agent")]
+    cgroup_parent: String,
+    /// Run every node as root instead of its cluster's uid.
+    #[arg(long)]
+    nodes_as_root: bool,
 }
 
-/// Joins the control plane (once).
+/// Joins the control plane (once), then serves the agent API.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let dir = if args.dir.is_absolute() {
         args.dir.clone()
     } else {
         crate::working_dir()?.join(&args.dir)
     };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let port = listener.local_addr()?.port();
     let host_file = dir.join("host.json");
-    if host_file.exists() {
+    let host: Value = if host_file.exists() {
         let host: Value = serde_json::from_slice(&std::fs::read(&host_file)?)?;
         println!(
-            "this agent has joined as host {} (zone {}); serving the agent API comes next (issue 23)",
+            "this agent has joined as host {} (zone {})",
             host["id"].as_str().unwrap_or("?"),
             host["zone"].as_str().unwrap_or("?")
         );
-        return Ok(());
-    }
+        if host["agent_port"].as_u64().is_some_and(|p| p != u64::from(port)) {
+            tracing::warn!(joined = %host["agent_port"], listening = port, "the control plane calls this agent on the port it joined with");
+        }
+        host
+    } else {
+        join(&args, &dir, port).await?
+    };
+    serve(&args, &dir, &host, listener).await
+}
+
+/// Joins with the join token; returns the host record.
+async fn join(args: &AgentArgs, dir: &Path, port: u16) -> anyhow::Result<Value> {
+    let host_file = dir.join("host.json");
+    let Some(join) = &args.join else {
+        bail!("this agent has not joined yet: --join https://<control plane> and a join token are needed");
+    };
     let token = match (&args.join_token, &args.join_token_file) {
         (Some(t), _) => t.trim().to_string(),
         (None, Some(f)) => std::fs::read_to_string(f)
@@ -63,11 +95,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             .to_string(),
         (None, None) => bail!("a join token is needed: MARINA_JOIN_TOKEN, --join-token-file or --join-token"),
     };
-    marina_common::files::create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    marina_common::files::create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = rcgen::KeyPair::generate().context("making the agent's key")?;
     write_private(&dir.join("key.pem"), key.serialize_pem().as_bytes())?;
-    let base = args.join.trim_end_matches('/');
-    let address = match args.address {
+    let base = join.trim_end_matches('/');
+    let address = match args.address.clone() {
         Some(a) => a,
         None => local_address_towards(base)?,
     };
@@ -81,10 +113,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         "zone": args.zone,
         "address": address,
         "memory_bytes": (marina_core::placement::host_memory_gib() * (1u64 << 30) as f64) as u64,
-        "disk_bytes": marina_core::monitor::disk::total_bytes(&dir).unwrap_or(0),
+        "disk_bytes": marina_core::monitor::disk::total_bytes(dir).unwrap_or(0),
         "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "version": env!("CARGO_PKG_VERSION"),
         "public_key": public_key,
+        "agent_port": port,
     });
     let resp = marina_cli::client::http_builder()
         .build()?
@@ -111,11 +144,68 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     write_private(&dir.join("ca.pem"), text("ca_pem")?.as_bytes())?;
     write_private(&host_file, serde_json::to_vec_pretty(&answer["host"])?.as_slice())?;
     println!(
-        "joined as host {} (zone {}, {}); it takes no node until the agent serves its API (issue 23)",
+        "joined as host {} (zone {}); it is active once the control plane hears from it",
         answer["host"]["id"].as_str().unwrap_or("?"),
         answer["host"]["zone"].as_str().unwrap_or("?"),
-        answer["host"]["status"].as_str().unwrap_or("?")
     );
+    Ok(answer["host"].clone())
+}
+
+/// Serves the agent API until SIGTERM or Ctrl-C (nodes keep running).
+async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    let host_id = host["id"].as_str().context("host.json names no host id")?.to_string();
+    let read =
+        |f: &str| std::fs::read_to_string(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
+    let identity = marina_agent::tls::Identity::from_pem(&read("cert.pem")?, &read("key.pem")?, &read("ca.pem")?)?;
+    let tls = identity.agent_server_config()?;
+    let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
+    let runtime = marina_runtime::LocalRuntime::new(
+        dir,
+        args.template_cache.clone(),
+        admin,
+        marina_runtime::START_TIMEOUT_DEFAULT,
+    )?;
+    runtime.check_node_users(args.nodes_as_root)?;
+    let runtime = if args.cgroup_parent.is_empty() {
+        runtime
+    } else {
+        runtime.with_cgroups(&args.cgroup_parent)
+    };
+    let state = Arc::new(marina_agent::server::AgentState {
+        host_id: host_id.clone(),
+        runtime: Arc::new(runtime),
+        fence: marina_agent::fence::EpochFence::open(dir)?,
+        memory_bytes: (marina_core::placement::host_memory_gib() * (1u64 << 30) as f64) as u64,
+        disk_bytes: marina_core::monitor::disk::total_bytes(dir).unwrap_or(0),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+    });
+    println!(
+        "agent of host {host_id} serving on https://{} (mutual TLS)",
+        listener.local_addr()?
+    );
+    let limits = marina_api::transport::Limits {
+        header_timeout: std::time::Duration::from_secs(10),
+        write_timeout: std::time::Duration::from_secs(60),
+        max_connections: 512,
+        max_connections_per_source: 512,
+    };
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        tracing::info!("agent stopping; nodes keep running and are adopted at the next start");
+    };
+    marina_api::transport::serve(
+        marina_agent::server::router(state),
+        listener,
+        Some(tls),
+        limits,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 

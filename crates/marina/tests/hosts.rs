@@ -124,7 +124,7 @@ async fn the_local_host_is_listed_placed_on_and_cordoned() {
 
 /// An agent joins with a one-time join token: `marina agent --join` makes
 /// its key (0600, never sent), gets a certificate the control plane's CA
-/// signed, and its host is listed `cordoned` in the token's zone. A token
+/// signed, and its host is listed `down` (not heard yet) in the token's zone. A token
 /// works once; a made-up, used or malformed one is 401; join tokens are
 /// the operator's; bad facts are 400; and a second `marina agent` run does
 /// not join again.
@@ -139,22 +139,27 @@ async fn an_agent_joins_once_with_a_join_token() {
     assert_eq!(created["token"]["zone"], "b");
 
     let dir = tempfile::tempdir().unwrap();
-    let agent_dir = dir.path().join("agent");
-    let agent = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_marina"))
-            .args(["agent", "--join", &app.url, "--address", "198.51.100.12", "--dir"])
-            .arg(&agent_dir)
-            .env("MARINA_JOIN_TOKEN", &secret)
-            .output()
-            .unwrap()
-    };
-    let o = agent();
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.contains("joined as host hs_") && out.contains("zone b"), "{out}");
     use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let agent_dir = dir.path().join("agent");
+    // It joins, then serves on 127.0.0.1; the address it reports is
+    // another loopback address where nothing listens, so its host stays
+    // `down` (no traffic leaves the machine).
+    let agent = || {
+        AgentProc::spawn(
+            &agent_dir,
+            "127.0.0.1:0",
+            &["--join", &app.url, "--address", "127.0.0.2"],
+            &[("MARINA_JOIN_TOKEN", &secret)],
+        )
+        .0
+    };
+    let first = agent();
+    let out = first.output();
+    assert!(out.contains("joined as host hs_") && out.contains("zone b"), "{out}");
     let mode = |p: &str| std::fs::metadata(agent_dir.join(p)).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode("."), 0o700);
+    // Others may pass through (node uids reach their directories), not list.
+    assert_eq!(mode("."), 0o701);
     for f in ["key.pem", "cert.pem", "ca.pem", "host.json"] {
         assert_eq!(mode(f), 0o600, "{f}");
     }
@@ -181,17 +186,17 @@ async fn an_agent_joins_once_with_a_join_token() {
             joined["status"].clone(),
             joined["address"].clone()
         ),
-        (json!("b"), json!("cordoned"), json!("198.51.100.12")),
+        (json!("b"), json!("down"), json!("127.0.0.2")),
         "{joined}"
     );
     // A second run has joined already: it says so and sends nothing.
-    let o = agent();
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success() && out.contains("has joined as host"), "{out}");
+    drop(first);
+    let out = agent().output();
+    assert!(out.contains("has joined as host"), "{out}");
 
     // The token was used; unknown and malformed tokens are refused alike.
     let facts = |token: &str, key: &str| {
-        json!({"join_token": token, "name": "h2", "address": "198.51.100.13", "memory_bytes": 1u64 << 33,
+        json!({"join_token": token, "name": "h2", "address": "127.0.0.3", "memory_bytes": 1u64 << 33,
                "disk_bytes": 1u64 << 36, "cpus": 2, "version": "0.1.0", "public_key": key})
     };
     let point = {

@@ -59,6 +59,13 @@ pub(super) fn all(app: &Marina) -> Vec<Spec> {
             task: Arc::new(BackupScheduler),
         },
         Spec {
+            name: "agent_heartbeat",
+            description: "calls every host agent (mutual TLS): an answer makes its host active, silence marks it down",
+            period: Duration::from_millis(app.config.hosts.heartbeat_ms),
+            signal: None,
+            task: Arc::new(AgentHeartbeat),
+        },
+        Spec {
             name: "binlog_archiver",
             description: "rotates and archives each archiving cluster's primary binlog",
             period: Duration::from_secs(1),
@@ -155,5 +162,15 @@ impl BackgroundTask for BinlogArchiver {
         panic_point("binlog_archiver");
         let (archiving, failed) = crate::binlog_archive::archive_all(app).await?;
         Ok(json!({"archiving_clusters": archiving, "failed": failed}))
+    }
+}
+
+struct AgentHeartbeat;
+
+#[async_trait]
+impl BackgroundTask for AgentHeartbeat {
+    async fn activate(&self, app: &Arc<Marina>) -> Result<Value, Error> {
+        panic_point("agent_heartbeat");
+        app.heartbeat_agents().await
     }
 }

@@ -9,8 +9,8 @@ use sqlx::sqlite::SqliteRow;
 use super::*;
 use crate::{HostStore, StoreResult};
 
-const HOST_COLS: &str =
-    "id, name, zone, address, status, local, memory_bytes, disk_bytes, cpus, version, created_at, updated_at";
+const HOST_COLS: &str = "id, name, zone, address, status, local, memory_bytes, disk_bytes, cpus, version, agent_port, seen_at, \
+     created_at, updated_at";
 
 fn host_from_row(r: &SqliteRow) -> StoreResult<HostRecord> {
     let status: String = r.try_get("status")?;
@@ -26,6 +26,10 @@ fn host_from_row(r: &SqliteRow) -> StoreResult<HostRecord> {
         disk_bytes: r.try_get::<i64, _>("disk_bytes")?.max(0) as u64,
         cpus: r.try_get::<i64, _>("cpus")?.max(0) as u32,
         version: r.try_get("version")?,
+        agent_port: r
+            .try_get::<Option<i64>, _>("agent_port")?
+            .and_then(|p| u16::try_from(p).ok()),
+        seen_at: r.try_get("seen_at")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -101,6 +105,26 @@ impl HostStore for SqliteStore {
         Ok(done)
     }
 
+    async fn host_heard(&self, id: &str, facts: &HostFactsUpdate, at: &str) -> StoreResult<bool> {
+        // A `down` host whose agent answers is active again; any other
+        // status (an operator's cordon, a drain) stays.
+        let r = sqlx::query(
+            "UPDATE hosts SET memory_bytes = $1, disk_bytes = $2, cpus = $3, version = $4, seen_at = $5, \
+             status = CASE WHEN status = 'down' THEN 'active' ELSE status END, \
+             updated_at = CASE WHEN status = 'down' THEN $5 ELSE updated_at END \
+             WHERE id = $6 AND local = 0",
+        )
+        .bind(facts.memory_bytes as i64)
+        .bind(facts.disk_bytes as i64)
+        .bind(facts.cpus as i64)
+        .bind(&facts.version)
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     async fn create_join_token(&self, t: &JoinToken, secret_hash: &str) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO join_tokens (id, secret_hash, zone, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -130,7 +154,7 @@ impl HostStore for SqliteStore {
         };
         sqlx::query(
             "INSERT INTO hosts (id, name, zone, address, status, local, memory_bytes, disk_bytes, cpus, version, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $10)",
+             agent_port, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $11, $10, $10)",
         )
         .bind(&host.id)
         .bind(&host.name)
@@ -142,6 +166,7 @@ impl HostStore for SqliteStore {
         .bind(host.cpus as i64)
         .bind(&host.version)
         .bind(now)
+        .bind(host.agent_port.map(i64::from))
         .execute(&mut *tx)
         .await?;
         // Guarded: a token another join used meanwhile rolls this one back.

@@ -631,3 +631,98 @@ pub use cluster::*;
 mod moto;
 #[allow(unused_imports)]
 pub use moto::S3Server;
+
+/// A `marina agent` process of a test, killed on drop with every mariadbd
+/// under its directory (even when the test fails).
+pub struct AgentProc {
+    pub child: std::process::Child,
+    pub dir: PathBuf,
+    /// Lines it printed so far.
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl AgentProc {
+    /// Starts `marina agent` with `args` (and `env`), serving under `dir`
+    /// on `listen` (`127.0.0.1:0`: any loopback port); returns once it
+    /// serves, with its port.
+    pub fn spawn(dir: &Path, listen: &str, args: &[&str], env: &[(&str, &str)]) -> (AgentProc, u16) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_marina"));
+        cmd.arg("agent")
+            .args(args)
+            .arg("--dir")
+            .arg(dir)
+            .args([
+                "--listen",
+                listen,
+                "--template-cache",
+                TEMPLATE_CACHE,
+                "--cgroup-parent",
+                "",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run marina agent");
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(port) = line
+                        .split("serving on https://")
+                        .nth(1)
+                        .and_then(|a| a.split_whitespace().next())
+                        .and_then(|a| a.rsplit(':').next())
+                        .and_then(|p| p.parse::<u16>().ok())
+                    {
+                        let _ = tx.send(port);
+                    }
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let agent = AgentProc {
+            child,
+            dir: dir.to_path_buf(),
+            lines,
+        };
+        let port = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the agent did not serve: {:?}", agent.lines.lock().unwrap()));
+        (agent, port)
+    }
+
+    /// SIGKILL (its nodes keep running).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGKILL, leaving its nodes running for the agent that follows
+    /// (whose drop removes them).
+    pub fn kill_leaving_nodes(mut self) {
+        self.kill();
+        std::mem::forget(self);
+    }
+
+    pub fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        self.kill();
+        for pid in mariadbd_pids_under(&self.dir.join("nodes")) {
+            // SAFETY: kill(2) on a mariadbd of this agent's directory.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+}

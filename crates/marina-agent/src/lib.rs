@@ -1,0 +1,19 @@
+//! The host agent's API (issue 23): what `marina agent` serves on each
+//! host and what the control plane calls it with.
+//!
+//! - `wire`: the bodies (no path of the agent's host crosses);
+//! - `tls`: mutual TLS, both sides' certificates signed by the control
+//!   plane's CA, each side checking the other's name;
+//! - `fence`: the epoch fence (a deposed control plane changes nothing);
+//! - `server`: the routes, one per `NodeRuntime` call, over the host's own
+//!   `LocalRuntime`;
+//! - `client`: `AgentClient`, the control plane's `NodeRuntime` for a node
+//!   on an agent host.
+
+pub mod client;
+pub mod fence;
+pub mod server;
+pub mod tls;
+pub mod wire;
+
+pub use client::AgentClient;

@@ -1,0 +1,381 @@
+//! The agent's API: one route per `NodeRuntime` call, served over mutual
+//! TLS (`crate::tls`) by `marina agent`. Handlers are thin: check the
+//! epoch, parse, call the host's own `NodeRuntime` (a `LocalRuntime`), map
+//! its error once (`AgentError`).
+//!
+//! Every route requires `X-Marina-Epoch`; one older than the largest seen
+//! is refused with 409 `stale_epoch` before anything acts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use marina_runtime::{NodeRuntime, ProcessState, RuntimeError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::fence::{AdmitError, EpochFence};
+use crate::wire::*;
+
+/// The port an agent serves on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7301;
+
+/// The header a binlog's answer carries: when the file was last written
+/// (milliseconds since the Unix epoch).
+pub const MODIFIED_HEADER: &str = "x-marina-modified-ms";
+
+/// What the agent serves with.
+pub struct AgentState {
+    pub host_id: String,
+    pub runtime: Arc<dyn NodeRuntime>,
+    pub fence: EpochFence,
+    pub memory_bytes: u64,
+    pub disk_bytes: u64,
+    pub cpus: u32,
+}
+
+type Shared = Arc<AgentState>;
+
+/// The agent's routes.
+pub fn router(state: Shared) -> Router {
+    use axum::routing::{post, put};
+    Router::new()
+        .route("/v1/host", get(host))
+        .route("/v1/nodes", get(nodes))
+        .route("/v1/nodes/{id}", put(prepare).get(state_of).delete(destroy))
+        .route("/v1/nodes/{id}/start", post(start))
+        .route("/v1/nodes/{id}/limits", put(limits))
+        .route("/v1/nodes/{id}/stop", post(stop))
+        .route("/v1/nodes/{id}/kill", post(kill))
+        .route("/v1/nodes/{id}/disk-usage", get(disk_usage))
+        .route("/v1/nodes/{id}/exit", get(exit))
+        .route("/v1/nodes/{id}/binlogs/{name}", get(binlog))
+        .fallback(|| async { AgentError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
+}
+
+/// An error answer: the main API's JSON shape.
+#[derive(Debug)]
+pub struct AgentError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AgentError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AgentError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+}
+
+impl From<RuntimeError> for AgentError {
+    fn from(e: RuntimeError) -> Self {
+        let code = match &e {
+            RuntimeError::BinaryMissing { .. } => "binary_missing",
+            RuntimeError::Exited { .. } => "exited",
+            RuntimeError::TimedOut { .. } => "timed_out",
+            RuntimeError::PortInUse { .. } => "port_in_use",
+            RuntimeError::Template(_) => "template",
+            RuntimeError::RootNodes { .. } => "root_nodes",
+            RuntimeError::Remote { .. } => "remote",
+            RuntimeError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                return Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string());
+            }
+            RuntimeError::Io { .. } => "io",
+        };
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string())
+    }
+}
+
+impl IntoResponse for AgentError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// The epoch header, as the OpenAPI document names it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct Epoch {
+    /// The control plane's epoch; older than the largest seen is 409 `stale_epoch`.
+    #[param(rename = "X-Marina-Epoch")]
+    x_marina_epoch: u64,
+}
+
+/// The agent API's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Marina host agent API",
+        description = "Served by `marina agent` over mutual TLS: only the control plane's certificate (signed by its CA, naming control-plane.marina.internal) is accepted."
+    ),
+    paths(
+        host, nodes, prepare, start, limits, state_of, stop, kill, destroy, disk_usage, exit, binlog
+    ),
+    components(schemas(
+        HostFacts,
+        NodeList,
+        NodeSpecBody,
+        Started,
+        NodeState,
+        StopBody,
+        DiskUsage,
+        Exited,
+        ErrorBody,
+        ErrorDetail
+    ))
+)]
+pub struct AgentApi;
+
+/// A call admitted by the epoch fence.
+pub struct Fenced;
+
+impl FromRequestParts<Shared> for Fenced {
+    type Rejection = AgentError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
+        let sent = parts
+            .headers
+            .get(EPOCH_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| AgentError::invalid(format!("the {EPOCH_HEADER} header (a number) is required")))?;
+        match state.fence.admit(sent) {
+            Ok(()) => Ok(Fenced),
+            Err(AdmitError::Stale(s)) => Err(AgentError::new(
+                StatusCode::CONFLICT,
+                "stale_epoch",
+                format!(
+                    "epoch {} is older than {} this agent has seen: a newer control plane leads",
+                    s.sent, s.seen
+                ),
+            )),
+            Err(AdmitError::Io(e)) => Err(AgentError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "io",
+                format!("keeping the epoch: {e}"),
+            )),
+        }
+    }
+}
+
+/// A node id from the path that can only name a directory under the
+/// agent's nodes directory.
+fn node_id(id: String) -> Result<String, AgentError> {
+    if valid_node_id(&id) {
+        Ok(id)
+    } else {
+        Err(AgentError::invalid("a node id is 1 to 64 of a-z, 0-9 and _"))
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, AgentError> {
+    serde_json::from_slice(body).map_err(|e| AgentError::invalid(format!("the body: {e}")))
+}
+
+fn json<T: Serialize>(value: T) -> Response {
+    axum::Json(value).into_response()
+}
+
+fn spec(state: &AgentState, id: &str, body: &Bytes) -> Result<marina_runtime::NodeSpec, AgentError> {
+    let body: NodeSpecBody = parse(body)?;
+    Ok(body.into_spec(id, &state.runtime.node_dir(id), state.runtime.runs_unprivileged()))
+}
+
+#[utoipa::path(get, path = "/v1/host", tag = "agent", params(Epoch), responses((status = 200, body = HostFacts), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch")))]
+async fn host(_: Fenced, State(s): State<Shared>) -> Response {
+    json(HostFacts {
+        host_id: s.host_id.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        api_version: API_VERSION,
+        default_version: s.runtime.default_version().into(),
+        memory_bytes: s.memory_bytes,
+        disk_bytes: s.disk_bytes,
+        cpus: s.cpus,
+        unprivileged: s.runtime.runs_unprivileged(),
+        nodes_dir: s
+            .runtime
+            .node_dir("x")
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        epoch: s.fence.seen(),
+        limits: s.runtime.limits_description(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/nodes", tag = "agent", params(Epoch), responses((status = 200, body = NodeList), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch")))]
+async fn nodes(_: Fenced, State(s): State<Shared>) -> Result<Response, AgentError> {
+    Ok(json(NodeList {
+        node_ids: s.runtime.nodes_on_disk().await?,
+    }))
+}
+
+#[utoipa::path(put, path = "/v1/nodes/{id}", tag = "agent", params(Epoch, ("id" = String, Path)), request_body = NodeSpecBody, responses((status = 204, description = "prepared (an existing datadir is kept)"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 500, body = ErrorBody)))]
+async fn prepare(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, AgentError> {
+    let id = node_id(id)?;
+    s.runtime.prepare(&spec(&s, &id, &body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/nodes/{id}/start", tag = "agent", params(Epoch, ("id" = String, Path)), request_body = NodeSpecBody, responses((status = 200, body = Started, description = "running and accepting logins (started or adopted)"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 500, body = ErrorBody)))]
+async fn start(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AgentError> {
+    let id = node_id(id)?;
+    let pid = s.runtime.start(&spec(&s, &id, &body)?).await?;
+    Ok(json(Started { pid }))
+}
+
+#[utoipa::path(put, path = "/v1/nodes/{id}/limits", tag = "agent", params(Epoch, ("id" = String, Path)), request_body = NodeSpecBody, responses((status = 204), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 500, body = ErrorBody)))]
+async fn limits(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, AgentError> {
+    let id = node_id(id)?;
+    s.runtime.apply_limits(&spec(&s, &id, &body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/nodes/{id}", tag = "agent", params(Epoch, ("id" = String, Path)), responses((status = 200, body = NodeState), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch")))]
+async fn state_of(_: Fenced, State(s): State<Shared>, Path(id): Path<String>) -> Result<Response, AgentError> {
+    let id = node_id(id)?;
+    let pid = match s.runtime.state(&id).await {
+        ProcessState::Running(pid) => Some(pid),
+        ProcessState::Stopped => None,
+    };
+    Ok(json(NodeState { pid }))
+}
+
+#[utoipa::path(post, path = "/v1/nodes/{id}/stop", tag = "agent", params(Epoch, ("id" = String, Path)), request_body = StopBody, responses((status = 204, description = "stopped (or was)"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 500, body = ErrorBody)))]
+async fn stop(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, AgentError> {
+    let id = node_id(id)?;
+    let body: StopBody = parse(&body)?;
+    s.runtime
+        .stop(&id, Duration::from_millis(body.grace_ms.min(600_000)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/nodes/{id}/kill", tag = "agent", params(Epoch, ("id" = String, Path)), responses((status = 204, description = "killed (SIGKILL)"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 500, body = ErrorBody)))]
+async fn kill(_: Fenced, State(s): State<Shared>, Path(id): Path<String>) -> Result<StatusCode, AgentError> {
+    let id = node_id(id)?;
+    s.runtime.kill(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/nodes/{id}", tag = "agent", params(Epoch, ("id" = String, Path)), responses((status = 204, description = "stopped and every file removed (or gone)"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 500, body = ErrorBody)))]
+async fn destroy(_: Fenced, State(s): State<Shared>, Path(id): Path<String>) -> Result<StatusCode, AgentError> {
+    let id = node_id(id)?;
+    s.runtime.destroy(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/nodes/{id}/disk-usage", tag = "agent", params(Epoch, ("id" = String, Path)), responses((status = 200, body = DiskUsage), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch")))]
+async fn disk_usage(_: Fenced, State(s): State<Shared>, Path(id): Path<String>) -> Result<Response, AgentError> {
+    let id = node_id(id)?;
+    Ok(json(DiskUsage {
+        bytes: s.runtime.disk_usage(&id).await,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/nodes/{id}/exit", tag = "agent", params(Epoch, ("id" = String, Path)), responses((status = 200, body = Exited, description = "answered when the node's process exits (a long poll)"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch")))]
+async fn exit(_: Fenced, State(s): State<Shared>, Path(id): Path<String>) -> Result<Response, AgentError> {
+    let id = node_id(id)?;
+    Ok(json(Exited {
+        exited: s.runtime.exited(&id).await,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/nodes/{id}/binlogs/{name}", tag = "agent", params(Epoch, ("id" = String, Path), ("name" = String, Path)), responses((status = 200, content_type = "application/octet-stream", description = "the file's bytes; x-marina-modified-ms: when it was last written"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 404, body = ErrorBody)))]
+async fn binlog(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, AgentError> {
+    let id = node_id(id)?;
+    let file = s.runtime.open_binlog(&id, &name).await?;
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(file.reader)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Some(ms) = file
+        .modified
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis())
+    {
+        headers.insert(MODIFIED_HEADER, HeaderValue::from(ms as u64));
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    /// `docs/agent-openapi.json` is the generated document (regenerate it
+    /// with `UPDATE_AGENT_OPENAPI=1 cargo test -p marina-agent`), and it
+    /// names every route the router serves.
+    #[test]
+    fn the_agent_openapi_document_is_current_and_complete() {
+        let doc = super::AgentApi::openapi();
+        let text = doc.to_pretty_json().unwrap() + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/agent-openapi.json");
+        if std::env::var_os("UPDATE_AGENT_OPENAPI").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            kept == text,
+            "docs/agent-openapi.json is stale: UPDATE_AGENT_OPENAPI=1 cargo test -p marina-agent"
+        );
+        let src = include_str!("server.rs");
+        let routes: Vec<&str> = src
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(".route(\""))
+            .filter_map(|l| l.split('"').next())
+            .collect();
+        assert_eq!(routes.len(), 10);
+        for r in routes {
+            assert!(doc.paths.paths.contains_key(r), "{r} is not documented");
+        }
+    }
+}

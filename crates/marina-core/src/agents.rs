@@ -1,0 +1,199 @@
+//! Host agents seen from the control plane: one `AgentClient` per agent
+//! host (mutual TLS with the control plane's own certificate), and the
+//! heartbeat that makes a joined host `active` and a silent one `down`.
+//!
+//! Rules:
+//! - A joined host is `down` until its agent answers a heartbeat (`GET
+//!   /v1/host` over mutual TLS, naming the host its certificate names);
+//!   then it is `active`.
+//! - An `active` host whose agent has not answered for
+//!   `hosts.down_after_ms` (counted from its last answer, or from its join)
+//!   is `down`. An operator's `cordoned` or `draining` stays whatever the
+//!   agent does (the heartbeat still refreshes the host's facts).
+//! - The decision is pure (`decide`, table-tested); the writes are guarded
+//!   (`host_heard` moves only `down` to `active`, `set_host_status` only
+//!   `active` to `down`).
+//! - Nodes are placed on agent hosts from the next slice of issue 23, when
+//!   the runtime and data calls of a node go to its host's agent; until
+//!   then an active agent host reports and is watched, and placement uses
+//!   the local host (`Marina::place`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use marina_agent::AgentClient;
+use marina_agent::wire::HostFacts;
+use marina_common::model::{HostFactsUpdate, HostRecord, HostStatus};
+use marina_common::{Error, time_fmt};
+use serde_json::{Value, json};
+
+use crate::Marina;
+
+/// The clients of agent hosts, made on first use.
+#[derive(Default)]
+pub struct Agents {
+    clients: Mutex<HashMap<String, Dialled>>,
+}
+
+/// A client with the address and port it calls.
+struct Dialled {
+    address: String,
+    port: u16,
+    client: Arc<AgentClient>,
+}
+
+/// What a heartbeat round does to one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostMove {
+    /// Its agent answered: refresh its facts (and `down` → `active`).
+    Heard,
+    /// Silent too long while active: mark it `down`.
+    Lost,
+    /// Nothing to write.
+    Keep,
+}
+
+/// The move for a host in `status` whose agent answered or not, silent for
+/// `silent_ms` since its last answer (or its join).
+pub fn decide(status: HostStatus, answered: bool, silent_ms: u64, down_after_ms: u64) -> HostMove {
+    if answered {
+        HostMove::Heard
+    } else if status == HostStatus::Active && silent_ms >= down_after_ms {
+        HostMove::Lost
+    } else {
+        HostMove::Keep
+    }
+}
+
+impl Marina {
+    /// The control plane's epoch (issue 24's leader fencing token; a
+    /// constant until leaders are elected).
+    pub fn epoch(&self) -> u64 {
+        marina_agent::wire::CONSTANT_EPOCH
+    }
+
+    /// The client of `host`'s agent (kept while its address and port stay).
+    pub fn agent(&self, host: &HostRecord) -> Result<Arc<AgentClient>, Error> {
+        let port = host
+            .agent_port
+            .ok_or_else(|| Error::internal(format!("host {} has no agent", host.id)))?;
+        let mut clients = self.agents.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = clients.get(&host.id)
+            && d.address == host.address
+            && d.port == port
+        {
+            return Ok(d.client.clone());
+        }
+        let client = Arc::new(
+            AgentClient::new(
+                &host.id,
+                &host.address,
+                port,
+                &self.ca.identity()?,
+                Arc::new(|| marina_agent::wire::CONSTANT_EPOCH),
+            )
+            .map_err(Error::internal)?,
+        );
+        clients.insert(
+            host.id.clone(),
+            Dialled {
+                address: host.address.clone(),
+                port,
+                client: client.clone(),
+            },
+        );
+        Ok(client)
+    }
+
+    /// One heartbeat round over every agent host; returns what it saw.
+    pub async fn heartbeat_agents(&self) -> Result<Value, Error> {
+        let hosts: Vec<HostRecord> = self
+            .store
+            .list_hosts()
+            .await?
+            .into_iter()
+            .filter(|h| !h.local && h.agent_port.is_some())
+            .collect();
+        let timeout = Duration::from_millis(self.config.hosts.heartbeat_ms.clamp(200, 5000));
+        let answers = futures_util::future::join_all(hosts.iter().map(|h| async move {
+            match self.agent(h) {
+                Ok(c) => c.heartbeat(timeout).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }))
+        .await;
+        let now = time::OffsetDateTime::now_utc();
+        let mut report = serde_json::Map::new();
+        for (h, answer) in hosts.iter().zip(answers) {
+            let since = h.seen_at.as_deref().unwrap_or(&h.created_at);
+            let silent_ms =
+                time_fmt::parse_rfc3339(since).map_or(u64::MAX, |t| (now - t).whole_milliseconds().max(0) as u64);
+            let mv = decide(h.status, answer.is_ok(), silent_ms, self.config.hosts.down_after_ms);
+            self.apply_host_move(h, mv, answer.as_ref().ok()).await?;
+            report.insert(
+                h.id.clone(),
+                match &answer {
+                    Ok(f) => json!({"answered": true, "epoch": f.epoch}),
+                    Err(e) => json!({"answered": false, "silent_ms": silent_ms, "error": e}),
+                },
+            );
+        }
+        Ok(Value::Object(report))
+    }
+
+    async fn apply_host_move(&self, h: &HostRecord, mv: HostMove, facts: Option<&HostFacts>) -> Result<(), Error> {
+        let at = time_fmt::now_rfc3339();
+        match (mv, facts) {
+            (HostMove::Heard, Some(f)) => {
+                let update = HostFactsUpdate {
+                    memory_bytes: f.memory_bytes,
+                    disk_bytes: f.disk_bytes,
+                    cpus: f.cpus,
+                    version: f.version.chars().take(64).collect(),
+                };
+                self.store.host_heard(&h.id, &update, &at).await?;
+                if h.status == HostStatus::Down {
+                    tracing::info!(host_id = %h.id, "host agent answered: active");
+                }
+            }
+            (HostMove::Lost, _)
+                if self
+                    .store
+                    .set_host_status(&h.id, &[HostStatus::Active], HostStatus::Down, &at)
+                    .await? =>
+            {
+                tracing::warn!(host_id = %h.id, "host agent silent: down");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use HostStatus::*;
+
+    #[test]
+    fn heartbeats_move_hosts() {
+        for (status, answered, silent, want) in [
+            (Down, true, 0, HostMove::Heard),
+            (Active, true, 10_000, HostMove::Heard),
+            (Cordoned, true, 0, HostMove::Heard),
+            (Active, false, 4_999, HostMove::Keep),
+            (Active, false, 5_000, HostMove::Lost),
+            (Active, false, u64::MAX, HostMove::Lost),
+            (Down, false, 60_000, HostMove::Keep),
+            (Cordoned, false, 60_000, HostMove::Keep),
+            (Draining, false, 60_000, HostMove::Keep),
+        ] {
+            assert_eq!(
+                decide(status, answered, silent, 5_000),
+                want,
+                "{status} answered={answered} silent={silent}"
+            );
+        }
+    }
+}

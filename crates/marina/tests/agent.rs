@@ -1,0 +1,335 @@
+//! `marina agent` serving its API (issue 23): after joining, the agent
+//! serves the `NodeRuntime` calls over mutual TLS; the control plane's
+//! heartbeat makes its host `active` and marks a silent one `down`; a real
+//! mariadbd runs on the agent through `AgentClient` and survives the
+//! agent's SIGKILL (a restarted agent adopts it); only the control plane's
+//! certificate is served; a call with an older epoch than the agent has
+//! seen is refused (`stale_epoch`), across agent restarts — and a control
+//! plane left behind by a newer epoch loses the host.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+use marina_agent::AgentClient;
+use marina_agent::tls::Identity;
+use marina_engine::NodeAddr;
+use marina_engine::cnf::NodeConfig;
+use marina_engine::users::{AccountHashes, MGMT_USER, init_sql, native_password_hash};
+use marina_runtime::{NodeRuntime, NodeSpec, ProcessState, RuntimeError};
+use serde_json::{Value, json};
+
+fn spec(node_id: &str, port: u16) -> NodeSpec {
+    let hashes = AccountHashes {
+        mgmt: native_password_hash("mgmt-pw"),
+        repl: native_password_hash("repl-pw"),
+        admin: native_password_hash("admin-pw"),
+    };
+    NodeSpec {
+        node_id: node_id.into(),
+        config: NodeConfig {
+            // The agent puts the node under its own directory, whatever is sent.
+            node_dir: "/nonexistent/control-plane/path".into(),
+            bind_address: "127.0.0.1".into(),
+            port,
+            server_id: 1,
+            buffer_pool_bytes: 128 << 20,
+            max_connections: 50,
+            semisync: true,
+            semisync_timeout_ms: 1000,
+            starts_as_replica: false,
+            run_uid: Some(1_599_000_002),
+        },
+        init_sql: init_sql(&hashes),
+        version: "10.11".into(),
+        limits: marina_runtime::cgroup::Limits {
+            memory_bytes: 1 << 30,
+            cpus: 1,
+        },
+        mgmt: NodeAddr {
+            host: "127.0.0.1".into(),
+            port,
+            user: MGMT_USER.into(),
+            password: "mgmt-pw".into(),
+            socket: Some("/nonexistent/control-plane/path/mariadbd.sock".into()),
+        },
+    }
+}
+
+/// An error with its sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s = format!("{s}: {c}");
+        cur = c.source();
+    }
+    s
+}
+
+/// Trusts any server: isolates the agent's refusal of a client without a
+/// certificate from the client's own checks.
+#[derive(Debug)]
+struct AnyServer;
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn identity(dir: &std::path::Path, cert: &str, key: &str) -> Identity {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    Identity::from_pem(&read(cert), &read(key), &read("ca.pem")).unwrap()
+}
+
+fn client(id: &str, port: u16, identity: &Identity, epoch: &Arc<AtomicU64>) -> AgentClient {
+    let epoch = epoch.clone();
+    AgentClient::new(
+        id,
+        "127.0.0.1",
+        port,
+        identity,
+        Arc::new(move || epoch.load(Ordering::SeqCst)),
+    )
+    .unwrap()
+}
+
+fn remote_code(e: RuntimeError) -> (String, String) {
+    match e {
+        RuntimeError::Remote { code, message, .. } => (code, message),
+        other => panic!("not an agent error: {other}"),
+    }
+}
+
+async fn host_status(app: &TestApp, id: &str, want: &str) -> Value {
+    eventually(Duration::from_secs(10), &format!("host {id} {want}"), || async {
+        let (_, h) = app.get(&format!("/v1/hosts/{id}")).await;
+        (h["status"] == want).then_some(h)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_serves_its_host_over_mutual_tls() {
+    let app = TestApp::start_configured("kernel", "[hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\n").await;
+    let (s, t) = app.post("/v1/hosts/join-tokens", json!({"zone": "b"})).await;
+    assert_eq!(s, 201, "{t}");
+    let secret = t["secret"].as_str().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let dir = tmp.path().join("agent");
+    let (agent, port) = AgentProc::spawn(
+        &dir,
+        "127.0.0.1:0",
+        &["--join", &app.url, "--address", "127.0.0.1"],
+        &[("MARINA_JOIN_TOKEN", &secret)],
+    );
+    assert!(agent.output().contains("joined as host hs_"), "{}", agent.output());
+    let host_json: Value = serde_json::from_slice(&std::fs::read(dir.join("host.json")).unwrap()).unwrap();
+    let id = host_json["id"].as_str().unwrap().to_string();
+
+    // The control plane's heartbeat makes it active with its facts.
+    let h = host_status(&app, &id, "active").await;
+    assert_eq!(
+        (h["zone"].clone(), h["agent_port"].clone()),
+        (json!("b"), json!(port)),
+        "{h}"
+    );
+    assert!(h["seen_at"].is_string() && h["cpus"].as_u64().unwrap() >= 1, "{h}");
+    assert_eq!(h["version"], env!("CARGO_PKG_VERSION"), "{h}");
+    // Until nodes' calls go to their host's agent, clusters stay on the
+    // local host.
+    let (c, _) = app.create_cluster("stays-local", 1).await;
+    assert_ne!(c["nodes"][0]["host_id"], id.as_str(), "{c}");
+
+    // The control plane's own identity drives a real node on the agent.
+    let cp = identity(&app.data_dir().join("ca"), "cp.pem", "cp.key");
+    let epoch = Arc::new(AtomicU64::new(1));
+    let rt = client(&id, port, &cp, &epoch);
+    let facts = rt.heartbeat(Duration::from_secs(2)).await.unwrap();
+    assert_eq!((facts.host_id.as_str(), facts.epoch), (id.as_str(), 1));
+    assert!(facts.nodes_dir.starts_with(&dir.display().to_string()), "{facts:?}");
+    let node = "nd_agenttest00000001";
+    let s = spec(node, free_port());
+    rt.prepare(&s).await.unwrap();
+    let pid = rt.start(&s).await.unwrap();
+    assert_eq!(rt.state(node).await, ProcessState::Running(pid));
+    assert_eq!(
+        mariadbd_pids_under(&dir.join("nodes")),
+        vec![pid],
+        "the node runs under the agent's dir"
+    );
+    assert!(dir.join("nodes").join(node).join("data").is_dir());
+    assert!(!std::path::Path::new("/nonexistent").exists());
+    assert!(rt.disk_usage(node).await > 1 << 20);
+    assert_eq!(rt.nodes_on_disk().await.unwrap(), vec![node.to_string()]);
+    let mut binlog = rt.open_binlog(node, "mariadb-bin.000001").await.unwrap();
+    let mut head = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut binlog.reader, &mut head)
+        .await
+        .unwrap();
+    assert_eq!(&head[..4], b"\xfebin", "a binlog's magic crosses intact");
+    assert!(binlog.modified.is_some());
+    let (code, _) = remote_code(rt.open_binlog(node, "mariadb-bin.999999").await.err().unwrap());
+    assert_eq!(code, "not_found");
+
+    // Bad calls are the error shape, refused before anything acts.
+    let raw = reqwest::Client::builder()
+        .tls_backend_preconfigured(cp.client_config(&id).unwrap())
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{port}");
+    for (method, path, epoch_header, body, want) in [
+        (reqwest::Method::GET, "/v1/host", None, None, 400),
+        (reqwest::Method::GET, "/v1/host", Some("x"), None, 400),
+        (reqwest::Method::GET, "/v1/nodes/ND..x", Some("1"), None, 400),
+        (
+            reqwest::Method::PUT,
+            "/v1/nodes/nd_x",
+            Some("1"),
+            Some("{\"port\": \"x\"}"),
+            400,
+        ),
+        (reqwest::Method::POST, "/v1/nodes/nd_x/stop", Some("1"), Some("[]"), 400),
+        (reqwest::Method::GET, "/v1/nodes/nd_x/binlogs/..", Some("1"), None, 404),
+        (reqwest::Method::GET, "/v1/nope", Some("1"), None, 404),
+    ] {
+        let mut req = raw.request(method, format!("{base}{path}"));
+        if let Some(e) = epoch_header {
+            req = req.header("x-marina-epoch", e);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(status, want, "{path}: {e}");
+        assert!(
+            e["error"]["code"].is_string() && e["error"]["message"].is_string(),
+            "{e}"
+        );
+    }
+
+    // Only the control plane's certificate is served: not the agent's own
+    // (another agent's, signed by the same CA), not none.
+    let own = identity(&dir, "cert.pem", "key.pem");
+    let (code, message) = remote_code(
+        client(&id, port, &own, &epoch)
+            .heartbeat(Duration::from_secs(2))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "unreachable", "{message}");
+    let anonymous = reqwest::Client::builder()
+        .tls_backend_preconfigured(
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyServer))
+                .with_no_client_auth(),
+        )
+        .build()
+        .unwrap();
+    let refused = anonymous
+        .get(format!("https://127.0.0.1:{port}/v1/host"))
+        .header("x-marina-epoch", "1")
+        .send()
+        .await
+        .expect_err("served without a client certificate");
+    let chain = error_chain(&refused);
+    assert!(chain.contains("CertificateRequired"), "{chain}");
+    assert!(
+        message.contains("alert"),
+        "the agent refused the agent certificate: {message}"
+    );
+
+    // SIGKILL of the agent: the node keeps running, the host goes down; a
+    // restarted agent (no join again) is heard and adopts the node.
+    agent.kill_leaving_nodes();
+    let h = host_status(&app, &id, "down").await;
+    assert!(h["seen_at"].is_string(), "{h}");
+    assert_eq!(
+        mariadbd_pids_under(&dir.join("nodes")),
+        vec![pid],
+        "the node outlived its agent"
+    );
+    let listen = format!("127.0.0.1:{port}");
+    let agent = AgentProc::spawn(&dir, &listen, &[], &[]).0;
+    assert!(agent.output().contains("has joined as host"), "{}", agent.output());
+    host_status(&app, &id, "active").await;
+    assert_eq!(rt.start(&s).await.unwrap(), pid, "a restarted agent adopts its node");
+
+    // A newer epoch fences the older: its calls are refused and nothing
+    // acts, across an agent restart; the control plane left at epoch 1
+    // loses the host.
+    let newer = Arc::new(AtomicU64::new(7));
+    let leader = client(&id, port, &cp, &newer);
+    assert_eq!(leader.heartbeat(Duration::from_secs(2)).await.unwrap().epoch, 7);
+    let (code, message) = remote_code(rt.stop(node, Duration::from_secs(5)).await.unwrap_err());
+    assert_eq!(code, "stale_epoch", "{message}");
+    assert_eq!(
+        leader.state(node).await,
+        ProcessState::Running(pid),
+        "a stale stop acted"
+    );
+    host_status(&app, &id, "down").await;
+    agent.kill_leaving_nodes();
+    let _agent = AgentProc::spawn(&dir, &listen, &[], &[]).0;
+    epoch.store(6, Ordering::SeqCst);
+    let (code, _) = remote_code(rt.kill(node).await.unwrap_err());
+    assert_eq!(code, "stale_epoch", "a restarted agent forgot the epoch");
+    assert_eq!(leader.state(node).await, ProcessState::Running(pid));
+
+    // The newer control plane removes the node: process and files gone.
+    leader.destroy(node).await.unwrap();
+    assert_eq!(leader.state(node).await, ProcessState::Stopped);
+    assert!(mariadbd_pids_under(&dir.join("nodes")).is_empty());
+    assert!(!dir.join("nodes").join(node).exists());
+    assert!(leader.nodes_on_disk().await.unwrap().is_empty());
+}
