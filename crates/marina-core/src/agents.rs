@@ -1,6 +1,7 @@
 //! Host agents seen from the control plane: one `AgentClient` per agent
-//! host (mutual TLS with the control plane's own certificate), and the
-//! heartbeat that makes a joined host `active` and a silent one `down`.
+//! host (mutual TLS with the control plane's own certificate), the routing
+//! of a node's runtime calls to its host, and the heartbeat that makes a
+//! joined host `active` and a silent one `down`.
 //!
 //! Rules:
 //! - A joined host is `down` until its agent answers a heartbeat (`GET
@@ -13,10 +14,19 @@
 //! - The decision is pure (`decide`, table-tested); the writes are guarded
 //!   (`host_heard` moves only `down` to `active`, `set_host_status` only
 //!   `active` to `down`).
-//! - Nodes are placed on agent hosts from the next slice of issue 23, when
-//!   the runtime and data calls of a node go to its host's agent; until
-//!   then an active agent host reports and is watched, and placement uses
-//!   the local host (`Marina::place`).
+//! - A node's runtime calls (prepare, start, stop, kill, destroy, state,
+//!   limits, disk usage, binlogs, exit watch) go to its host: this
+//!   machine's `LocalRuntime` for the local host (or a node with no host),
+//!   else its agent (`runtime_of`). Its management connections go to its
+//!   socket on this machine, over TCP to its address elsewhere
+//!   (`mgmt_addr`).
+//! - Data moves (backups, copies, restores, SQL loads) are served on this
+//!   machine only so far (`data_of` refuses a node on an agent host with a
+//!   409 that says so): backups and copies take their source among the
+//!   nodes here, and nodes that start from moved data (a restore, an added
+//!   replica) are placed here (`Marina::place`, `data_in`).
+//! - The supervisor leaves nodes on a `down` host alone (no restart
+//!   attempts against an agent that does not answer).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +36,7 @@ use marina_agent::AgentClient;
 use marina_agent::wire::HostFacts;
 use marina_common::model::{HostFactsUpdate, HostRecord, HostStatus};
 use marina_common::{Error, time_fmt};
+use marina_runtime::NodeRuntime;
 use serde_json::{Value, json};
 
 use crate::Marina;
@@ -34,6 +45,8 @@ use crate::Marina;
 #[derive(Default)]
 pub struct Agents {
     clients: Mutex<HashMap<String, Dialled>>,
+    /// The local host's id, once registered.
+    local: std::sync::OnceLock<String>,
 }
 
 /// A client with the address and port it calls.
@@ -71,6 +84,68 @@ impl Marina {
     /// constant until leaders are elected).
     pub fn epoch(&self) -> u64 {
         marina_agent::wire::CONSTANT_EPOCH
+    }
+
+    /// Remembers the local host's id (at start).
+    pub(crate) fn set_local_host(&self, id: &str) {
+        let _ = self.agents.local.set(id.to_string());
+    }
+
+    /// Whether a node on `host_id` runs on this machine, in-process (no
+    /// host recorded: a node from before hosts existed).
+    pub fn on_local_host(&self, host_id: Option<&str>) -> bool {
+        match (host_id, self.agents.local.get()) {
+            (None, _) => true,
+            (Some(h), Some(local)) => h == local,
+            // Before registration every node is this machine's.
+            (Some(_), None) => true,
+        }
+    }
+
+    /// The runtime of a node on `host_id`: this machine's, or the client
+    /// of its host's agent.
+    pub async fn runtime_on(&self, host_id: Option<&str>) -> Result<Arc<dyn NodeRuntime>, Error> {
+        let Some(id) = host_id.filter(|h| !self.on_local_host(Some(h))) else {
+            return Ok(self.runtime.clone());
+        };
+        let host = self
+            .store
+            .get_host(id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("a node names host {id}, which is not registered")))?;
+        if host.local {
+            return Ok(self.runtime.clone());
+        }
+        Ok(self.agent(&host)?)
+    }
+
+    /// Whether `host_id`'s agent answers heartbeats (the local host always
+    /// does): the supervisor leaves nodes on a `down` host alone.
+    pub async fn host_answering(&self, host_id: Option<&str>) -> bool {
+        match host_id.filter(|h| !self.on_local_host(Some(h))) {
+            None => true,
+            Some(id) => matches!(self.store.get_host(id).await, Ok(Some(h)) if h.status != HostStatus::Down),
+        }
+    }
+
+    /// The runtime of `node`'s host.
+    pub async fn runtime_of(&self, node: &marina_common::model::NodeRecord) -> Result<Arc<dyn NodeRuntime>, Error> {
+        self.runtime_on(node.host_id.as_deref()).await
+    }
+
+    /// The host side of `node`'s data (backups, copies, restores): only
+    /// this machine's so far; a node on an agent host is refused until the
+    /// agent serves those calls (issue 23).
+    pub fn data_of(&self, node: &marina_common::model::NodeRecord) -> Result<Arc<dyn marina_host::NodeData>, Error> {
+        if self.on_local_host(node.host_id.as_deref()) {
+            return Ok(self.data.clone());
+        }
+        Err(Error::Conflict(format!(
+            "node {} runs on agent host {}: backups, copies and restores of nodes on agent hosts are not served yet \
+             (issue 23); take them from a node on the control plane's host",
+            node.id,
+            node.host_id.as_deref().unwrap_or("?")
+        )))
     }
 
     /// The client of `host`'s agent (kept while its address and port stay).

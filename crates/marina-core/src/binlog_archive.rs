@@ -113,7 +113,8 @@ pub async fn archive_once(app: &Marina, c: &ClusterRecord) -> Result<(), Error> 
         let gtid_end = app.admin.binlog_start_state(&addr, next).await.map_err(admin_err)?;
         let key = binlog_key(&c.tenant_id, &c.id, &primary.id, file);
         let mut f = app
-            .runtime
+            .runtime_of(primary)
+            .await?
             .open_binlog(&primary.id, file)
             .await
             .map_err(|e| Error::internal(format!("opening binlog {file}: {e}")))?;

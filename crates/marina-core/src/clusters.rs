@@ -72,7 +72,9 @@ impl Marina {
         self.check_capacity(size.memory * input.nodes as f64).await?;
         self.check_quota(tenant_id, 1, input.nodes, size.memory * input.nodes as f64)
             .await?;
-        let hosts = self.place(input.nodes as usize, &size, &[], input.placement).await?;
+        let hosts = self
+            .place(input.nodes as usize, &size, &[], input.placement, restore.is_some())
+            .await?;
 
         let admin_password = ids::random_password(24);
         let secrets = ClusterSecrets {
@@ -140,15 +142,18 @@ impl Marina {
                     ordinal: i as u32,
                     role: if i == 0 { NodeRole::Primary } else { NodeRole::Replica },
                     status: NodeStatus::Creating,
-                    host: bind.to_string(),
+                    host: hosts
+                        .get(i)
+                        .and_then(|h| h.address.clone())
+                        .unwrap_or_else(|| bind.to_string()),
                     port: *port,
                     size_id: size.id.clone(),
                     server_id: i as u32 + 1,
                     status_reason: None,
                     rejoin_gtid: None,
                     fenced: false,
-                    host_id: hosts.get(i).map(|h| h.0.clone()),
-                    zone: hosts.get(i).map(|h| h.1.clone()),
+                    host_id: hosts.get(i).map(|h| h.host_id.clone()),
+                    zone: hosts.get(i).map(|h| h.zone.clone()),
                     created_at: now.clone(),
                     updated_at: now.clone(),
                 })

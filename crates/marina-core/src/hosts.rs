@@ -18,6 +18,16 @@ use marina_common::{Error, ids, time_fmt};
 use crate::Marina;
 use crate::placement::{self, HostSlot};
 
+/// Where placement put a new node.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub host_id: String,
+    pub zone: String,
+    /// The address the node listens on: its agent host's (`None` on the
+    /// local host: `nodes.bind_address`).
+    pub address: Option<String>,
+}
+
 /// A host with what runs on it.
 #[derive(Debug, Clone)]
 pub struct HostUsage {
@@ -53,7 +63,9 @@ impl Marina {
             created_at: now.clone(),
             updated_at: now,
         };
-        Ok(self.store.ensure_local_host(&facts).await?)
+        let host = self.store.ensure_local_host(&facts).await?;
+        self.set_local_host(&host.id);
+        Ok(host)
     }
 
     /// Every host with its nodes and the memory they take.
@@ -147,15 +159,19 @@ impl Marina {
         self.get_host(id).await
     }
 
-    /// Hosts (id, zone) for `n` new nodes of `size` of a cluster whose nodes
-    /// are `existing`, by the request's `policy` (see the module).
+    /// Hosts for `n` new nodes of `size` of a cluster whose nodes are
+    /// `existing`, by the request's `policy` (see the module). Nodes that
+    /// start from moved data (`data_in`: a restore, an added replica's
+    /// copy) go to the local host only, until agents serve data calls
+    /// (issue 23); `spread` is then not the default.
     pub(crate) async fn place(
         &self,
         n: usize,
         size: &marina_common::size::NodeSize,
         existing: &[NodeRecord],
         policy: Option<Placement>,
-    ) -> Result<Vec<(String, String)>, Error> {
+        data_in: bool,
+    ) -> Result<Vec<Placed>, Error> {
         let hosts = self.list_hosts().await?;
         let overcommit = self.config.capacity.memory_overcommit;
         let slots: Vec<HostSlot> = hosts
@@ -163,9 +179,7 @@ impl Marina {
             .map(|h| HostSlot {
                 id: h.host.id.clone(),
                 zone: h.host.zone.clone(),
-                // Agent hosts take nodes once a node's runtime and data
-                // calls go to its host's agent (see `agents`).
-                schedulable: h.host.status == HostStatus::Active && h.host.local,
+                schedulable: h.host.status == HostStatus::Active && (h.host.local || !data_in),
                 free_bytes: (h.host.memory_bytes as f64 * overcommit) as i64 - h.memory_used_bytes as i64,
                 taken: existing
                     .iter()
@@ -180,17 +194,19 @@ impl Marina {
         };
         let need = (size.memory * (1u64 << 30) as f64) as u64;
         let ids = placement::spread(n, need, &slots, strict).map_err(Error::CapacityExceeded)?;
-        Ok(ids
-            .into_iter()
+        ids.into_iter()
             .map(|id| {
-                let zone = slots
+                let h = hosts
                     .iter()
-                    .find(|s| s.id == id)
-                    .map(|s| s.zone.clone())
-                    .unwrap_or_default();
-                (id, zone)
+                    .find(|h| h.host.id == id)
+                    .ok_or_else(|| Error::internal("placement chose an unknown host"))?;
+                Ok(Placed {
+                    zone: h.host.zone.clone(),
+                    address: (!h.host.local).then(|| h.host.address.clone()),
+                    host_id: id,
+                })
             })
-            .collect())
+            .collect()
     }
 }
 

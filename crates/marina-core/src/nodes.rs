@@ -122,8 +122,8 @@ impl Marina {
         self.check_quota(tenant_id, 0, 1, size.memory).await?;
         // An added node goes where the cluster has fewest nodes, sharing a
         // host only when no other has room.
-        let (host_id, zone) = self
-            .place(1, &size, &nodes, Some(Placement::BestEffort))
+        let placed = self
+            .place(1, &size, &nodes, Some(Placement::BestEffort), true)
             .await?
             .pop()
             .ok_or_else(|| Error::internal("placement returned no host"))?;
@@ -143,15 +143,15 @@ impl Marina {
                 ordinal,
                 role: NodeRole::Replica,
                 status: NodeStatus::Creating,
-                host: bind.to_string(),
+                host: placed.address.clone().unwrap_or_else(|| bind.to_string()),
                 port,
                 size_id: size.id.clone(),
                 server_id: ordinal + 1,
                 status_reason: None,
                 rejoin_gtid: None,
                 fenced: false,
-                host_id: Some(host_id.clone()),
-                zone: Some(zone.clone()),
+                host_id: Some(placed.host_id.clone()),
+                zone: Some(placed.zone.clone()),
                 created_at: now.clone(),
                 updated_at: now,
             };

@@ -35,13 +35,21 @@ impl Marina {
 
     /// How Marina logs in to a node.
     pub(crate) fn mgmt_addr(&self, node: &NodeRecord, s: &ClusterSecrets) -> NodeAddr {
-        let socket = self.runtime.node_dir(&node.id).join("mariadbd.sock");
+        // A node on this machine is managed through its socket; one on an
+        // agent host over TCP at its address.
+        let socket = self.on_local_host(node.host_id.as_deref()).then(|| {
+            self.runtime
+                .node_dir(&node.id)
+                .join("mariadbd.sock")
+                .display()
+                .to_string()
+        });
         NodeAddr {
             host: node.host.clone(),
             port: node.port,
             user: MGMT_USER.into(),
             password: s.mgmt_password.clone(),
-            socket: Some(socket.display().to_string()),
+            socket,
         }
     }
 

@@ -129,9 +129,13 @@ async fn reconcile_cluster(app: &Arc<Marina>, cluster: &ClusterRecord) -> Result
     let secrets = app.cluster_secrets(cluster)?;
     for node in &nodes {
         if node.status == NodeStatus::Stopped
-            || matches!(app.runtime.state(&node.id).await, ProcessState::Running(_))
             || !restart_policy(cluster, node)
+            || !app.host_answering(node.host_id.as_deref()).await
         {
+            continue;
+        }
+        let runtime = app.runtime_of(node).await?;
+        if matches!(runtime.state(&node.id).await, ProcessState::Running(_)) {
             continue;
         }
         // An operation may have taken the cluster since this pass read it; its
@@ -145,8 +149,8 @@ async fn reconcile_cluster(app: &Arc<Marina>, cluster: &ClusterRecord) -> Result
         }
         // Re-render the option file: a node that is now a replica starts as one.
         let spec = app.node_spec(cluster, node, &secrets)?;
-        app.runtime.prepare(&spec).await.map_err(runtime_err)?;
-        app.runtime.start(&spec).await.map_err(runtime_err)?;
+        runtime.prepare(&spec).await.map_err(runtime_err)?;
+        runtime.start(&spec).await.map_err(runtime_err)?;
         app.event(
             &cluster.tenant_id,
             &cluster.id,

@@ -333,3 +333,79 @@ async fn an_agent_serves_its_host_over_mutual_tls() {
     assert!(!dir.join("nodes").join(node).exists());
     assert!(leader.nodes_on_disk().await.unwrap().is_empty());
 }
+
+/// Nodes on an agent host (both hosts on loopback here, the agent's nodes
+/// under its own directory): with the local host and an agent host active,
+/// a 2-node cluster spreads one node on each (zones `local` and `b`); the
+/// agent's node is started, managed over TCP and replicates like any other;
+/// when it is killed under a writer it is restarted through its agent (or,
+/// as the primary, failed over and brought back as a replica) with no
+/// acknowledged write lost; a backup is taken from the node on the control
+/// plane's host; and the cluster's delete removes the agent's node, process
+/// and files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_spreads_over_an_agent_host() {
+    let app = TestApp::start_configured("kernel", "[hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\n").await;
+    let (_, t) = app.post("/v1/hosts/join-tokens", json!({"zone": "b"})).await;
+    let secret = t["secret"].as_str().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let dir = tmp.path().join("agent");
+    let (_agent, _) = AgentProc::spawn(
+        &dir,
+        "127.0.0.1:0",
+        &["--join", &app.url, "--address", "127.0.0.1"],
+        &[("MARINA_JOIN_TOKEN", &secret)],
+    );
+    let host: Value = serde_json::from_slice(&std::fs::read(dir.join("host.json")).unwrap()).unwrap();
+    let id = host["id"].as_str().unwrap().to_string();
+    host_status(&app, &id, "active").await;
+
+    let (c, pw) = setup(&app, "spread", 2).await;
+    let cid = c["id"].as_str().unwrap().to_string();
+    let nodes = c["nodes"].as_array().unwrap();
+    let on_agent: Vec<&Value> = nodes.iter().filter(|n| n["host_id"] == id.as_str()).collect();
+    assert_eq!(on_agent.len(), 1, "one node per host: {c}");
+    let remote = on_agent[0].clone();
+    assert_eq!(remote["zone"], "b", "{remote}");
+    let rid = remote["id"].as_str().unwrap().to_string();
+    let pids = mariadbd_pids_under(&dir.join("nodes"));
+    assert_eq!(pids.len(), 1, "the agent's node runs under its directory");
+    assert_eq!(
+        app.mariadbd_pids().len(),
+        1,
+        "the other runs on the control plane's host"
+    );
+    assert!(dir.join("nodes").join(&rid).join("data").is_dir());
+
+    // Killed under a writer: restarted through its agent, nothing lost.
+    let (wh, wp) = writer(&c);
+    let load = WriteLoad::start(&wh, wp, &pw);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    signal(pids[0] as i32, libc::SIGKILL);
+    eventually(Duration::from_secs(30), "the agent's node back", || async {
+        let now = mariadbd_pids_under(&dir.join("nodes"));
+        (now.len() == 1 && now[0] != pids[0]).then_some(())
+    })
+    .await;
+    let c = wait_all_active(&app, &cid).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acked = load.stop().await;
+    assert_no_lost_writes(&c, &pw, &acked).await;
+    let restarted = events(&app, &cid)
+        .await
+        .iter()
+        .any(|e| e["node_id"] == rid.as_str() && (e["type"] == "node_restarted" || e["type"] == "node_rejoined"));
+    assert!(restarted || primary_id(&c).as_deref() != Some(rid.as_str()), "{c}");
+
+    // Backups come from the node on the control plane's host.
+    let b = take_backup(&app, &cid, json!({})).await;
+    assert_ne!(b["source_node_id"], rid.as_str(), "{b}");
+
+    // The delete removes the agent's node too.
+    let op = app.delete_cluster(&cid).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert!(mariadbd_pids_under(&dir.join("nodes")).is_empty());
+    assert!(!dir.join("nodes").join(&rid).exists());
+}

@@ -363,7 +363,11 @@ async fn fence(
     secrets: &ClusterSecrets,
 ) -> Result<(), Error> {
     let msg = if kill {
-        app.runtime.kill(&n.id).await.map_err(crate::operations::runtime_err)?;
+        app.runtime_of(n)
+            .await?
+            .kill(&n.id)
+            .await
+            .map_err(crate::operations::runtime_err)?;
         app.reconcile.notify_one();
         format!(
             "old primary {} came back writable: killed at once (uncommitted transactions are discarded when it \

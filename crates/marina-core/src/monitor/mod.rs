@@ -185,7 +185,7 @@ async fn measure_disks(
 ) {
     *app.monitor.host_free.write().unwrap_or_else(|e| e.into_inner()) = disk::free_bytes(&app.config.data_dir);
     let every = Duration::from_millis(app.config.monitor.disk_check_interval_ms);
-    let due: Vec<(String, u64)> = {
+    let due: Vec<(String, Option<String>, u64)> = {
         let known = app.monitor.disk.read().unwrap_or_else(|e| e.into_inner());
         per_cluster
             .iter()
@@ -193,7 +193,7 @@ async fn measure_disks(
             .filter(|n| disk::measure_due(known.get(&n.id).map(|(d, at)| (*d, now.duration_since(*at))), every))
             .filter_map(|n| {
                 let quota = app.sizes.iter().find(|s| s.id == n.size_id)?.disk_quota_bytes();
-                Some((n.id.clone(), quota))
+                Some((n.id.clone(), n.host_id.clone(), quota))
             })
             .collect()
     };
@@ -201,8 +201,11 @@ async fn measure_disks(
         return;
     }
     let mut measured = Vec::with_capacity(due.len());
-    for (id, quota_bytes) in due {
-        let used_bytes = app.runtime.disk_usage(&id).await;
+    for (id, host_id, quota_bytes) in due {
+        let used_bytes = match app.runtime_on(host_id.as_deref()).await {
+            Ok(rt) => rt.disk_usage(&id).await,
+            Err(_) => continue,
+        };
         measured.push((
             id,
             disk::NodeDisk {
@@ -400,9 +403,12 @@ fn watch_primaries(app: &Arc<Marina>, per_cluster: &[(marina_common::model::Clus
         let Some(watching) = Claim::take(app, |m| &m.monitor.watching, &p.id) else {
             continue;
         };
-        let (app, node_id) = (app.clone(), p.id.clone());
+        let (app, node_id, host_id) = (app.clone(), p.id.clone(), p.host_id.clone());
         tokio::spawn(async move {
-            let exited = app.runtime.exited(&node_id).await;
+            let exited = match app.runtime_on(host_id.as_deref()).await {
+                Ok(rt) => rt.exited(&node_id).await,
+                Err(_) => false,
+            };
             if exited {
                 app.monitor
                     .exits

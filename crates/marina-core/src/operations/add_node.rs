@@ -49,14 +49,20 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
     match step {
         StepKind::CopyData => {
             let marker = format!("cloned-{}", op.id);
-            if app.data.has_marker(&node.id, &marker) {
+            if app.data_of(node)?.has_marker(&node.id, &marker) {
                 return Ok(());
             }
             // The least-lagging healthy replica, else the primary (the new
             // node is `creating`, so never its own source).
             let (source, _) = super::backup::choose_source(app, &nodes, &secrets)
                 .await
-                .ok_or_else(|| Error::internal("no node to clone"))?;
+                .ok_or_else(|| {
+                    Error::Unavailable(
+                        "no node on the control plane's host to copy the new replica from (copies from agent hosts \
+                         come with issue 23)"
+                            .into(),
+                    )
+                })?;
             let gtid = stream_copy(app, &op.id, &source, &node.id, "clone.tmp").await?;
             app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
             install_prepared(app, &node.id, "clone.tmp", &marker, &gtid).await?;
@@ -72,8 +78,9 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
         }
         StepKind::StartNode => {
             let spec = app.node_spec(&cluster, node, &secrets)?;
-            app.runtime.prepare(&spec).await.map_err(runtime_err)?;
-            app.runtime.start(&spec).await.map_err(runtime_err)?;
+            let rt = app.runtime_of(node).await?;
+            rt.prepare(&spec).await.map_err(runtime_err)?;
+            rt.start(&spec).await.map_err(runtime_err)?;
             Ok(())
         }
         StepKind::Attach => {
@@ -107,11 +114,10 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
         return Ok(());
     };
     if let Some(node_id) = op.node_id.as_deref() {
-        app.runtime
-            .stop(node_id, Duration::from_secs(10))
-            .await
-            .map_err(runtime_err)?;
-        app.runtime.destroy(node_id).await.map_err(runtime_err)?;
+        let host = nodes.iter().find(|n| n.id == node_id).and_then(|n| n.host_id.clone());
+        let rt = app.runtime_on(host.as_deref()).await?;
+        rt.stop(node_id, Duration::from_secs(10)).await.map_err(runtime_err)?;
+        rt.destroy(node_id).await.map_err(runtime_err)?;
         if nodes.iter().any(|n| n.id == node_id) {
             app.store.remove_node(&cluster.id, node_id).await?;
         }

@@ -52,6 +52,7 @@ async fn backup_pace(
     method: BackupMethod,
 ) -> Pace {
     let pid = match app.runtime.state(&source.id).await {
+        // (`choose_source` picks nodes on this machine only.)
         ProcessState::Running(pid) => Some(pid),
         ProcessState::Stopped => None,
     };
@@ -150,8 +151,14 @@ pub(super) async fn choose_source(
     nodes: &[NodeRecord],
     secrets: &marina_common::model::ClusterSecrets,
 ) -> Option<(NodeRecord, bool)> {
+    // Data moves only from nodes on this machine so far (issue 23).
+    let nodes: Vec<&NodeRecord> = nodes
+        .iter()
+        .filter(|n| app.on_local_host(n.host_id.as_deref()))
+        .collect();
     let active_replicas: Vec<&NodeRecord> = nodes
         .iter()
+        .copied()
         .filter(|n| n.role == NodeRole::Replica && n.status == NodeStatus::Active)
         .collect();
     let lag = |n: &NodeRecord| {
@@ -179,7 +186,7 @@ pub(super) async fn choose_source(
     nodes
         .iter()
         .find(|n| n.role == NodeRole::Primary)
-        .map(|p| (p.clone(), false))
+        .map(|p| ((*p).clone(), false))
 }
 
 pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) -> Result<(), Error> {
@@ -191,9 +198,13 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
     let mut b = backup_of(app, op).await?;
     match step {
         StepKind::TakeBackup => {
-            let (source, from_replica) = choose_source(app, &nodes, &secrets)
-                .await
-                .ok_or_else(|| Error::Unavailable(format!("cluster {} has no node to back up", cluster.id)))?;
+            let (source, from_replica) = choose_source(app, &nodes, &secrets).await.ok_or_else(|| {
+                Error::Unavailable(format!(
+                    "cluster {} has no node on the control plane's host to back up (nodes on agent hosts are not \
+                         backed up yet, issue 23)",
+                    cluster.id
+                ))
+            })?;
             if !from_replica && cluster.node_count > 1 {
                 app.event(
                     &cluster.tenant_id,

@@ -51,7 +51,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             let s = secrets.clone();
             each_node(app, &nodes, move |app, n| {
                 let spec = app.node_spec(&c, &n, &s);
-                async move { app.runtime.prepare(&spec?).await.map_err(runtime_err) }
+                async move { app.runtime_of(&n).await?.prepare(&spec?).await.map_err(runtime_err) }
             })
             .await
         }
@@ -60,7 +60,10 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             let s = secrets.clone();
             each_node(app, &nodes, move |app, n| {
                 let spec = app.node_spec(&c, &n, &s);
-                async move { app.runtime.start(&spec?).await.map(|_| ()).map_err(runtime_err) }
+                async move {
+                    let rt = app.runtime_of(&n).await?;
+                    rt.start(&spec?).await.map(|_| ()).map_err(runtime_err)
+                }
             })
             .await
         }
@@ -180,7 +183,8 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
     };
     let cluster_id = cluster.id.as_str();
     each_node(app, &nodes, |app, n| async move {
-        app.runtime
+        app.runtime_of(&n)
+            .await?
             .stop(&n.id, Duration::from_secs(10))
             .await
             .map_err(runtime_err)?;

@@ -43,13 +43,17 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
         StepKind::RemoveEndpoints => crate::supervisor::apply_endpoints(app).await,
         StepKind::StopNodes => {
             each_node(app, &nodes, |app, n| async move {
-                app.runtime.stop(&n.id, STOP_GRACE).await.map_err(runtime_err)
+                app.runtime_of(&n)
+                    .await?
+                    .stop(&n.id, STOP_GRACE)
+                    .await
+                    .map_err(runtime_err)
             })
             .await
         }
         StepKind::RemoveFiles => {
             each_node(app, &nodes, |app, n| async move {
-                app.runtime.destroy(&n.id).await.map_err(runtime_err)
+                app.runtime_of(&n).await?.destroy(&n.id).await.map_err(runtime_err)
             })
             .await
         }

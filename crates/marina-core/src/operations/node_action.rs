@@ -63,13 +63,15 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             crate::supervisor::apply_endpoints(app).await
         }
         (OperationType::StopNode, StepKind::Stop) => {
-            app.runtime.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err)
+            let rt = app.runtime_of(node).await?;
+            rt.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err)
         }
         (OperationType::RebootNode, StepKind::Restart) => super::resize::restart(app, &ctx, node).await,
         (OperationType::StartNode, StepKind::Start) => {
             let spec = app.node_spec(&ctx.cluster, node, &ctx.secrets)?;
-            app.runtime.prepare(&spec).await.map_err(runtime_err)?;
-            app.runtime.start(&spec).await.map_err(runtime_err)?;
+            let rt = app.runtime_of(node).await?;
+            rt.prepare(&spec).await.map_err(runtime_err)?;
+            rt.start(&spec).await.map_err(runtime_err)?;
             Ok(())
         }
         (OperationType::StartNode, StepKind::Attach) => {
@@ -148,7 +150,9 @@ pub(super) async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) -> 
         let status = match op.op_type {
             // A node that did not start is stopped, as it was.
             OperationType::StartNode => {
-                let _ = app.runtime.stop(&node.id, STOP_TIMEOUT).await;
+                if let Ok(rt) = app.runtime_of(node).await {
+                    let _ = rt.stop(&node.id, STOP_TIMEOUT).await;
+                }
                 NodeStatus::Stopped
             }
             OperationType::SetMaintenance | OperationType::SetReadOnly => node.status,

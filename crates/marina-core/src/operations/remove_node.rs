@@ -54,12 +54,17 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             crate::supervisor::apply_endpoints(app).await
         }
         StepKind::StopNode => app
-            .runtime
+            .runtime_on(node.and_then(|n| n.host_id.as_deref()))
+            .await?
             .stop(node_id, Duration::from_secs(30))
             .await
             .map_err(runtime_err),
         StepKind::DeleteNode => {
-            app.runtime.destroy(node_id).await.map_err(runtime_err)?;
+            app.runtime_on(node.and_then(|n| n.host_id.as_deref()))
+                .await?
+                .destroy(node_id)
+                .await
+                .map_err(runtime_err)?;
             if node.is_some() {
                 app.store.remove_node(&cluster.id, node_id).await?;
             }

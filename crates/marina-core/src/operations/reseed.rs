@@ -59,7 +59,10 @@ async fn copy(
     (target, scratch): (&str, &str),
 ) -> Result<String, Error> {
     match source_of(op) {
-        ReseedFrom::Primary => stream_copy(app, &op.id, primary, target, scratch).await,
+        ReseedFrom::Primary => {
+            app.data_of(primary)?;
+            stream_copy(app, &op.id, primary, target, scratch).await
+        }
         ReseedFrom::Backup => {
             let b = app
                 .latest_physical_backup(cluster_id)
@@ -99,14 +102,15 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
                 .update_node(&node.id, node.role, NodeStatus::Rebuilding)
                 .await?;
             crate::supervisor::apply_endpoints(app).await?;
-            app.runtime
+            app.runtime_of(node)
+                .await?
                 .stop(&node.id, Duration::from_secs(30))
                 .await
                 .map_err(runtime_err)
         }
         StepKind::CopyData => {
             let marker = format!("reseeded-{}", op.id);
-            if app.data.has_marker(&node.id, &marker) {
+            if app.data_of(node)?.has_marker(&node.id, &marker) {
                 return Ok(());
             }
             let gtid = copy(app, op, &cluster.id, primary, (&node.id, "reseed.tmp")).await?;
@@ -115,8 +119,9 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
         }
         StepKind::StartNode => {
             let spec = app.node_spec(&cluster, node, &secrets)?;
-            app.runtime.prepare(&spec).await.map_err(runtime_err)?;
-            app.runtime.start(&spec).await.map_err(runtime_err)?;
+            let rt = app.runtime_of(node).await?;
+            rt.prepare(&spec).await.map_err(runtime_err)?;
+            rt.start(&spec).await.map_err(runtime_err)?;
             Ok(())
         }
         StepKind::Attach => {

@@ -87,7 +87,8 @@ async fn resize_one(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRecord, siz
     resized.size_id = size_id.to_string();
     let spec = app.node_spec(&ctx.cluster, &resized, &ctx.secrets)?;
     // The option file first, so any later start has the new size.
-    app.runtime.prepare(&spec).await.map_err(runtime_err)?;
+    let rt = app.runtime_of(node).await?;
+    rt.prepare(&spec).await.map_err(runtime_err)?;
     let addr = app.mgmt_addr(&resized, &ctx.secrets);
     let online = app
         .admin
@@ -105,7 +106,7 @@ async fn resize_one(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRecord, siz
         }
         Err(e) => return Err(admin_err(e)),
     };
-    app.runtime.apply_limits(&spec).await.map_err(runtime_err)?;
+    rt.apply_limits(&spec).await.map_err(runtime_err)?;
     app.event(
         &ctx.cluster.tenant_id,
         &ctx.cluster.id,
@@ -131,9 +132,10 @@ pub(super) async fn restart(app: &Arc<Marina>, ctx: &StepContext, node: &NodeRec
         app.store.update_node(&node.id, node.role, NodeStatus::Down).await?;
         crate::supervisor::apply_endpoints(app).await?;
     }
-    app.runtime.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err)?;
-    app.runtime.prepare(&spec).await.map_err(runtime_err)?;
-    app.runtime.start(&spec).await.map_err(runtime_err)?;
+    let rt = app.runtime_of(node).await?;
+    rt.stop(&node.id, STOP_TIMEOUT).await.map_err(runtime_err)?;
+    rt.prepare(&spec).await.map_err(runtime_err)?;
+    rt.start(&spec).await.map_err(runtime_err)?;
     if !replica {
         if !ctx.cluster.primary_read_only {
             app.admin
