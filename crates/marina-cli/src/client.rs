@@ -14,6 +14,20 @@ pub fn http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// `http_builder`, trusting only the PEM certificates in `ca_cert` when
+/// given (a self-signed Marina's `marina.crt`, for instance).
+pub fn http_builder_trusting(ca_cert: Option<&std::path::Path>) -> anyhow::Result<reqwest::ClientBuilder> {
+    let mut builder = http_builder();
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+        anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", path.display());
+        builder = builder.tls_certs_only(certs);
+    }
+    Ok(builder)
+}
+
 /// A configured API client.
 pub struct Client {
     /// Base URL without trailing slash.
@@ -54,18 +68,12 @@ impl Client {
                     .to_string()
             }
         };
-        let mut builder = http_builder();
-        if let Some(path) = ca_cert {
-            let pem = std::fs::read(path).with_context(|| format!("reading the CA certificate {}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
-            anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", path.display());
-            builder = builder.tls_certs_only(certs);
-        }
         Ok(Client {
             base,
             token,
-            http: builder.build().context("building the HTTP client")?,
+            http: http_builder_trusting(ca_cert)?
+                .build()
+                .context("building the HTTP client")?,
         })
     }
 

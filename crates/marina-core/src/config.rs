@@ -218,6 +218,10 @@ pub struct HostsConfig {
     pub heartbeat_ms: u64,
     /// An active agent host silent this long is marked `down`.
     pub down_after_ms: u64,
+    /// The network a fleet's hosts and the control plane talk over: nodes
+    /// admit Marina's management and replication accounts from it (none:
+    /// from this machine only, the one-machine default).
+    pub network: Option<Ipv4Net>,
 }
 
 impl Default for HostsConfig {
@@ -226,6 +230,7 @@ impl Default for HostsConfig {
             zone: "local".into(),
             heartbeat_ms: 1000,
             down_after_ms: 5000,
+            network: None,
         }
     }
 }

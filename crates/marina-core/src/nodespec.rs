@@ -4,7 +4,7 @@
 use marina_common::Error;
 use marina_common::model::{ClusterRecord, ClusterSecrets, NodeRecord, Replication};
 use marina_engine::cnf::NodeConfig;
-use marina_engine::users::{AccountHashes, MGMT_USER, REPL_USER, init_sql, native_password_hash};
+use marina_engine::users::{AccountHashes, MGMT_USER, REPL_USER, init_sql_for, native_password_hash};
 use marina_engine::{NodeAddr, ReplicaSource};
 use marina_runtime::NodeSpec;
 
@@ -110,7 +110,16 @@ impl Marina {
         Ok(NodeSpec {
             node_id: node.id.clone(),
             config,
-            init_sql: init_sql(&hashes),
+            init_sql: init_sql_for(
+                &hashes,
+                &self
+                    .config
+                    .hosts
+                    .network
+                    .iter()
+                    .map(|n| (n.network(), n.netmask()))
+                    .collect::<Vec<_>>(),
+            ),
             version: c.version.clone(),
             limits: marina_runtime::cgroup::Limits {
                 memory_bytes: size.memory_bytes(),

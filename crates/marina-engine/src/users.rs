@@ -125,6 +125,37 @@ fn checked_hash(h: &str) -> &str {
 
 /// The init file's SQL.
 pub fn init_sql(h: &AccountHashes) -> String {
+    init_sql_for(h, &[])
+}
+
+/// The init file's SQL, with the management and replication accounts also
+/// admitted from `networks` — (network address, netmask) pairs: the hosts
+/// of a fleet, where the control plane's management connections and
+/// replicas on other hosts come from. Node ports admit only the cluster's
+/// peers and the control plane on top (the node-port guards).
+pub fn init_sql_for(h: &AccountHashes, networks: &[(std::net::Ipv4Addr, std::net::Ipv4Addr)]) -> String {
+    let local = init_sql_local(h);
+    if networks.is_empty() {
+        return local;
+    }
+    let (mgmt, repl) = (checked_hash(&h.mgmt), checked_hash(&h.repl));
+    let mut remote = String::new();
+    for (net, mask) in networks {
+        // Two dotted quads: nothing that could break the quoting.
+        let host = format!("{net}/{mask}");
+        remote.push_str(&format!(
+            "CREATE USER IF NOT EXISTS '{MGMT_USER}'@'{host}' IDENTIFIED BY PASSWORD '{mgmt}';\n\
+             ALTER USER '{MGMT_USER}'@'{host}' IDENTIFIED BY PASSWORD '{mgmt}';\n\
+             GRANT ALL PRIVILEGES ON *.* TO '{MGMT_USER}'@'{host}' WITH GRANT OPTION;\n\
+             CREATE USER IF NOT EXISTS '{REPL_USER}'@'{host}' IDENTIFIED BY PASSWORD '{repl}';\n\
+             ALTER USER '{REPL_USER}'@'{host}' IDENTIFIED BY PASSWORD '{repl}';\n\
+             GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'{host}';\n"
+        ));
+    }
+    local.replacen("FLUSH PRIVILEGES;\n", &format!("{remote}FLUSH PRIVILEGES;\n"), 1)
+}
+
+fn init_sql_local(h: &AccountHashes) -> String {
     format!(
         "SET sql_log_bin = 0;\n\
          CREATE USER IF NOT EXISTS '{MGMT_USER}'@'127.0.0.1' IDENTIFIED BY PASSWORD '{mgmt}';\n\
@@ -151,6 +182,33 @@ pub fn init_sql(h: &AccountHashes) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fleet_networks_admit_the_management_and_replication_accounts() {
+        let h = AccountHashes {
+            mgmt: native_password_hash("m"),
+            repl: native_password_hash("r"),
+            admin: native_password_hash("a"),
+        };
+        assert_eq!(init_sql_for(&h, &[]), init_sql(&h));
+        let net = ("198.51.100.0".parse().unwrap(), "255.255.255.0".parse().unwrap());
+        let sql = init_sql_for(&h, &[net]);
+        for want in [
+            format!("GRANT ALL PRIVILEGES ON *.* TO '{MGMT_USER}'@'198.51.100.0/255.255.255.0' WITH GRANT OPTION;"),
+            format!("GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'198.51.100.0/255.255.255.0';"),
+        ] {
+            assert!(sql.contains(&want), "{sql}");
+        }
+        assert!(
+            !sql.contains(&format!("'{ADMIN_USER}'@'198.51.100")),
+            "the admin account stays '%' only"
+        );
+        assert!(
+            sql.find("198.51.100.0").unwrap() < sql.find("FLUSH PRIVILEGES").unwrap()
+                && sql.ends_with("SET sql_log_bin = 1;\n"),
+            "{sql}"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -28,6 +28,10 @@ pub struct AgentArgs {
     /// A file holding the join token.
     #[arg(long)]
     join_token_file: Option<PathBuf>,
+    /// Trust only this PEM certificate for the control plane's API when
+    /// joining (its `marina.crt` when it serves a self-signed one).
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
     /// This host's zone (a token that names one wins).
     #[arg(long)]
     zone: Option<String>,
@@ -119,7 +123,7 @@ async fn join(args: &AgentArgs, dir: &Path, port: u16) -> anyhow::Result<Value> 
         "public_key": public_key,
         "agent_port": port,
     });
-    let resp = marina_cli::client::http_builder()
+    let resp = marina_cli::client::http_builder_trusting(args.ca_cert.as_deref())?
         .build()?
         .post(format!("{base}/v1/hosts/join"))
         .json(&body)

@@ -1,0 +1,345 @@
+//! A fleet in network namespaces (issue 23, `common::netns`): the control
+//! plane, a client and three hosts (zones a, b, c) are namespaces on one bridge
+//! (198.51.100.0/24). Agents join the control plane over the network and
+//! are heard over mutual TLS; a cluster spreads one node per zone, nodes
+//! listen on their host's address, the control plane manages them and
+//! replication crosses the network; when every process of the primary's
+//! host is killed, a replica on another host is promoted and takes writes
+//! with every row (the time from the kill to the first acknowledged write
+//! is printed), and the dead host is marked down.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::TEMPLATE_CACHE;
+use common::netns::Rig;
+use mysql_async::prelude::Queryable;
+use serde_json::{Value, json};
+
+const CP: &str = "198.51.100.2:7300";
+
+fn log_file(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+/// The control plane's self-signed certificate (the rig's API is HTTPS).
+fn cert_path(data: &Path) -> std::path::PathBuf {
+    data.join("tls").join("marina.crt")
+}
+
+/// One API call from the client's namespace.
+fn api(rig: &Rig, data: &Path, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let (token, url) = (token.to_string(), format!("https://{CP}{path}"));
+    let cert = cert_path(data);
+    rig.in_ns("client", move || async move {
+        let http = marina_cli::client::http_builder_trusting(Some(&cert))
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut req = http.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        match req.timeout(Duration::from_secs(10)).send().await {
+            Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
+            Err(e) => (0, Value::String(e.to_string())),
+        }
+    })
+}
+
+/// A MariaDB connection as the cluster's admin.
+async fn connect(at: (String, u16), pw: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(at.0)
+        .tcp_port(at.1)
+        .user(Some("admin"))
+        .pass(Some(pw.to_string()));
+    tokio::time::timeout(Duration::from_secs(2), mysql_async::Conn::new(opts))
+        .await
+        .unwrap_or_else(|_| Err(mysql_async::Error::Other("connect timed out".into())))
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn host_status(rig: &Rig, data: &Path, token: &str, address: &str) -> Option<String> {
+    let (_, list) = api(rig, data, token, reqwest::Method::GET, "/v1/hosts", None);
+    list["data"]
+        .as_array()?
+        .iter()
+        .find(|h| h["address"] == address)
+        .and_then(|h| h["status"].as_str().map(String::from))
+}
+
+#[test]
+fn a_cluster_spreads_over_hosts_in_namespaces() {
+    let rig = Rig::new(3);
+    let tmp = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let data = tmp.path().join("cp");
+    let config = tmp.path().join("marina.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[endpoints]\nwriter_pool = \"127.77.0.0/28\"\nreader_pool = \"127.77.0.16/28\"\n\
+             nft_table = \"marina_fleet\"\n[nodes]\nport_min = 21000\nport_max = 21099\nreconcile_interval_ms = 300\n\
+             cgroup_parent = \"\"\ntemplate_cache = \"{TEMPLATE_CACHE}\"\n\
+             [hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\nnetwork = \"198.51.100.0/24\"\n\
+             [limits]\nrequests_per_second = 10000.0\nburst = 10000.0\n[capacity]\nhost_memory_gib = 64.0\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let marina = env!("CARGO_BIN_EXE_marina");
+    let cp = rig
+        .command("cp", marina)
+        .args([
+            "serve",
+            "--listen",
+            CP,
+            "--tls-self-signed",
+            "--endpoints",
+            "kernel",
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(log_file(&tmp.path().join("cp.out")))
+        .stderr(log_file(&tmp.path().join("cp.log")))
+        .spawn()
+        .unwrap();
+    let logs = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap_or_default();
+    let started = Instant::now();
+    let token = wait_for("the control plane", Duration::from_secs(30), || {
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "the control plane did not answer: {}\n{}\nlast answer: {:?}",
+            logs("cp.out"),
+            logs("cp.log"),
+            std::fs::read_to_string(data.join("admin-token")).map(|t| api(
+                &rig,
+                &data,
+                t.trim(),
+                reqwest::Method::GET,
+                "/v1/hosts",
+                None
+            ))
+        );
+        let t = std::fs::read_to_string(data.join("admin-token")).ok()?;
+        let t = t.trim().to_string();
+        (api(&rig, &data, &t, reqwest::Method::GET, "/v1/hosts", None).0 == 200).then_some(t)
+    });
+    let cp_log = || std::fs::read_to_string(tmp.path().join("cp.log")).unwrap_or_default();
+
+    // The control plane's own machine takes no node here.
+    let (_, hosts) = api(&rig, &data, &token, reqwest::Method::GET, "/v1/hosts", None);
+    let local = hosts["data"][0]["id"].as_str().unwrap().to_string();
+    let (s, h) = api(
+        &rig,
+        &data,
+        &token,
+        reqwest::Method::POST,
+        &format!("/v1/hosts/{local}/cordon"),
+        Some(json!({})),
+    );
+    assert_eq!(s, 200, "{h}");
+
+    // Two agents, zones a and b, each on its own host.
+    let mut agents = Vec::new();
+    for (host, zone) in [("h1", "a"), ("h2", "b"), ("h3", "c")] {
+        let (s, t) = api(
+            &rig,
+            &data,
+            &token,
+            reqwest::Method::POST,
+            "/v1/hosts/join-tokens",
+            Some(json!({"zone": zone})),
+        );
+        assert_eq!(s, 201, "{t}");
+        let address = rig.member(host).address.to_string();
+        let child = rig
+            .command(host, marina)
+            .args([
+                "agent",
+                "--join",
+                &format!("https://{CP}"),
+                "--address",
+                &address,
+                "--ca-cert",
+            ])
+            .arg(cert_path(&data))
+            .args([
+                "--listen",
+                &format!("{address}:7301"),
+                "--template-cache",
+                TEMPLATE_CACHE,
+            ])
+            .args(["--cgroup-parent", "", "--dir"])
+            .arg(tmp.path().join(host))
+            .env("MARINA_JOIN_TOKEN", t["secret"].as_str().unwrap())
+            .stdout(log_file(&tmp.path().join(format!("{host}.out"))))
+            .stderr(log_file(&tmp.path().join(format!("{host}.log"))))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        agents.push(child);
+    }
+    for host in ["h1", "h2", "h3"] {
+        let address = rig.member(host).address.to_string();
+        wait_for(&format!("{host} active"), Duration::from_secs(20), || {
+            (host_status(&rig, &data, &token, &address).as_deref() == Some("active")).then_some(())
+        });
+    }
+
+    // One node per zone, each listening on its host's address.
+    let (s, created) = api(
+        &rig,
+        &data,
+        &token,
+        reqwest::Method::POST,
+        "/v1/clusters",
+        Some(json!({"name": "across", "size_id": "xsmall", "nodes": 3})),
+    );
+    assert_eq!(s, 202, "{created}");
+    let op = created["operation"]["id"].as_str().unwrap().to_string();
+    let done = wait_for("the create", Duration::from_secs(90), || {
+        let (_, o) = api(
+            &rig,
+            &data,
+            &token,
+            reqwest::Method::GET,
+            &format!("/v1/operations/{op}"),
+            None,
+        );
+        matches!(o["status"].as_str(), Some("succeeded" | "failed")).then_some(o)
+    });
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", cp_log());
+    let pw = created["credentials"]["password"].as_str().unwrap().to_string();
+    let cid = created["cluster"]["id"].as_str().unwrap().to_string();
+    let (_, c) = api(
+        &rig,
+        &data,
+        &token,
+        reqwest::Method::GET,
+        &format!("/v1/clusters/{cid}"),
+        None,
+    );
+    let mut zones: Vec<(String, String)> = c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["zone"].as_str().unwrap().into(), n["host"].as_str().unwrap().into()))
+        .collect();
+    zones.sort();
+    assert_eq!(
+        zones,
+        vec![
+            ("a".to_string(), "198.51.100.11".to_string()),
+            ("b".to_string(), "198.51.100.12".to_string()),
+            ("c".to_string(), "198.51.100.13".to_string())
+        ],
+        "{c}"
+    );
+    let addr_of = |n: &Value| {
+        (
+            n["host"].as_str().unwrap().to_string(),
+            n["port"].as_u64().unwrap() as u16,
+        )
+    };
+    let nodes = c["nodes"].as_array().unwrap().clone();
+    let primary = addr_of(nodes.iter().find(|n| n["role"] == "primary").unwrap());
+    let replicas: Vec<(String, u16)> = nodes.iter().filter(|n| n["role"] == "replica").map(addr_of).collect();
+
+    // Writes on the primary's host reach both other hosts.
+    let (w_at, pw1, reps) = (primary.clone(), pw.clone(), replicas.clone());
+    let seen = rig.in_ns("client", move || async move {
+        let mut w = connect(w_at, &pw1).await.unwrap();
+        w.query_drop("CREATE DATABASE app").await.unwrap();
+        w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
+            .await
+            .unwrap();
+        for i in 0..100u64 {
+            w.exec_drop("INSERT INTO app.t VALUES (?)", (i,)).await.unwrap();
+        }
+        let mut counts = Vec::new();
+        for r in reps {
+            let mut r = connect(r, &pw1).await.unwrap();
+            let start = Instant::now();
+            loop {
+                let n: Option<u64> = r.query_first("SELECT COUNT(*) FROM app.t").await.unwrap_or(None);
+                if n == Some(100) || start.elapsed() > Duration::from_secs(10) {
+                    counts.push(n);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        counts
+    });
+    assert_eq!(
+        seen,
+        vec![Some(100), Some(100)],
+        "each replica, on its own host, has every row"
+    );
+
+    // Every process of the primary's host killed (agent and mariadbd): a
+    // replica on another host is promoted and takes writes with every row,
+    // and the dead host is marked down.
+    let primary_host = ["h1", "h2", "h3"]
+        .into_iter()
+        .find(|h| rig.member(h).address.to_string() == primary.0)
+        .unwrap();
+    let killed = Instant::now();
+    rig.signal(primary_host, libc::SIGKILL);
+    let (old, pw2) = (primary.0.clone(), pw.clone());
+    let first_write = rig.in_ns("client", move || async move {
+        // The first write any node other than the old primary acknowledges.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            for r in &replicas {
+                if r.0 == old {
+                    continue;
+                }
+                let Ok(mut w) = connect(r.clone(), &pw2).await else {
+                    continue;
+                };
+                if w.exec_drop("INSERT INTO app.t VALUES (?)", (1000u64,)).await.is_ok() {
+                    let n: Option<u64> = w.query_first("SELECT COUNT(*) FROM app.t").await.unwrap();
+                    return Some((killed.elapsed(), n));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    });
+    let (rto, rows) = first_write.expect("no node took writes after the primary's host died");
+    assert_eq!(rows, Some(101), "the promoted node has every acknowledged row");
+    println!(
+        "host loss: first acknowledged write {} ms after the primary's host was killed",
+        rto.as_millis()
+    );
+    assert!(rto < Duration::from_secs(5), "host-loss RTO {rto:?}");
+    let address = rig.member(primary_host).address.to_string();
+    wait_for("the killed host down", Duration::from_secs(10), || {
+        (host_status(&rig, &data, &token, &address).as_deref() == Some("down")).then_some(())
+    });
+    for mut child in agents.into_iter().chain([cp]) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
