@@ -18,13 +18,16 @@ command -v git >/dev/null 2>&1 || need+=(git)
 # Tests (`--test`): python3-venv for the S3-compatible test server (moto), and
 # HAProxy for the replication-manager health-check test, curl for the seeds'
 # documented curl examples, prometheus for `promtool check metrics`, chromium
-# and Node.js for the console's browser tests.
+# and Node.js for the console's browser tests, iproute2 for the fleet tests'
+# network namespaces.
 if [ "${1:-}" = "--test" ]; then
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+  # The fleet tests build hosts as network namespaces (`ip netns`).
+  command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 fi
 # Benchmarks only (`scripts/install-deps.sh --bench`): sysbench and HAProxy baselines.
 if [ "${1:-}" = "--bench" ]; then
