@@ -92,6 +92,11 @@ impl AgentClient {
         Ok(facts)
     }
 
+    /// Sends the self-fencing plan for this host's nodes.
+    pub async fn set_fencing(&self, plan: &crate::fencing::FencePlan) -> Result<(), RuntimeError> {
+        self.call(Method::PUT, "/v1/fencing", Some(plan)).await
+    }
+
     fn remote(&self, code: &str, message: String) -> RuntimeError {
         RuntimeError::Remote {
             host: self.host_id.clone(),

@@ -5,6 +5,8 @@
 //! - `tls`: mutual TLS, both sides' certificates signed by the control
 //!   plane's CA, each side checking the other's name;
 //! - `fence`: the epoch fence (a deposed control plane changes nothing);
+//! - `fencing`: self-fencing of a primary whose host is cut off from the
+//!   control plane and its peers;
 //! - `server`: the routes, one per `NodeRuntime` call, over the host's own
 //!   `LocalRuntime`;
 //! - `client`: `AgentClient`, the control plane's `NodeRuntime` for a node
@@ -12,6 +14,7 @@
 
 pub mod client;
 pub mod fence;
+pub mod fencing;
 pub mod server;
 pub mod tls;
 pub mod wire;

@@ -35,6 +35,10 @@ pub struct AgentState {
     pub host_id: String,
     pub runtime: Arc<dyn NodeRuntime>,
     pub fence: EpochFence,
+    /// Self-fencing of isolated primaries (`crate::fencing`).
+    pub fencing: crate::fencing::Fencing,
+    /// Management SQL over a node's socket (self-fencing).
+    pub admin: Arc<dyn marina_engine::NodeAdmin>,
     pub memory_bytes: u64,
     pub disk_bytes: u64,
     pub cpus: u32,
@@ -56,6 +60,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/nodes/{id}/disk-usage", get(disk_usage))
         .route("/v1/nodes/{id}/exit", get(exit))
         .route("/v1/nodes/{id}/binlogs/{name}", get(binlog))
+        .route("/v1/fencing", put(set_fencing))
         .fallback(|| async { AgentError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
 }
@@ -131,7 +136,19 @@ struct Epoch {
         description = "Served by `marina agent` over mutual TLS: only the control plane's certificate (signed by its CA, naming control-plane.marina.internal) is accepted."
     ),
     paths(
-        host, nodes, prepare, start, limits, state_of, stop, kill, destroy, disk_usage, exit, binlog
+        host,
+        nodes,
+        prepare,
+        start,
+        limits,
+        state_of,
+        stop,
+        kill,
+        destroy,
+        disk_usage,
+        exit,
+        binlog,
+        set_fencing
     ),
     components(schemas(
         HostFacts,
@@ -143,7 +160,9 @@ struct Epoch {
         DiskUsage,
         Exited,
         ErrorBody,
-        ErrorDetail
+        ErrorDetail,
+        crate::fencing::FencePlan,
+        crate::fencing::FenceNode
     ))
 )]
 pub struct AgentApi;
@@ -162,7 +181,10 @@ impl FromRequestParts<Shared> for Fenced {
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| AgentError::invalid(format!("the {EPOCH_HEADER} header (a number) is required")))?;
         match state.fence.admit(sent) {
-            Ok(()) => Ok(Fenced),
+            Ok(()) => {
+                state.fencing.heard();
+                Ok(Fenced)
+            }
             Err(AdmitError::Stale(s)) => Err(AgentError::new(
                 StatusCode::CONFLICT,
                 "stale_epoch",
@@ -222,6 +244,7 @@ async fn host(_: Fenced, State(s): State<Shared>) -> Response {
             .unwrap_or_default(),
         epoch: s.fence.seen(),
         limits: s.runtime.limits_description(),
+        fencing_digest: s.fencing.digest(),
     })
 }
 
@@ -323,6 +346,34 @@ async fn exit(_: Fenced, State(s): State<Shared>, Path(id): Path<String>) -> Res
     }))
 }
 
+#[utoipa::path(put, path = "/v1/fencing", tag = "agent", params(Epoch), request_body = crate::fencing::FencePlan, responses((status = 204, description = "the plan the watchdog fences isolated primaries by"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch")))]
+async fn set_fencing(_: Fenced, State(s): State<Shared>, body: Bytes) -> Result<StatusCode, AgentError> {
+    let plan: crate::fencing::FencePlan = parse(&body)?;
+    if !(500..=600_000).contains(&plan.fence_after_ms) {
+        return Err(AgentError::invalid("fence_after_ms must be 500 to 600000"));
+    }
+    for n in &plan.nodes {
+        node_id(n.node_id.clone())?;
+        if n.peers.iter().any(|p| p.parse::<std::net::SocketAddr>().is_err()) {
+            return Err(AgentError::invalid("peers are address:port"));
+        }
+    }
+    s.fencing.set_plan(plan);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs the self-fencing watchdog until the process ends.
+pub fn spawn_watchdog(state: Shared) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::fencing::TICK).await;
+            let runtime = state.runtime.clone();
+            let socket_of = move |id: &str| runtime.node_dir(id).join("mariadbd.sock").display().to_string();
+            state.fencing.tick(state.admin.as_ref(), &socket_of).await;
+        }
+    })
+}
+
 #[utoipa::path(get, path = "/v1/nodes/{id}/binlogs/{name}", tag = "agent", params(Epoch, ("id" = String, Path), ("name" = String, Path)), responses((status = 200, content_type = "application/octet-stream", description = "the file's bytes; x-marina-modified-ms: when it was last written"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 404, body = ErrorBody)))]
 async fn binlog(
     _: Fenced,
@@ -373,7 +424,7 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix(".route(\""))
             .filter_map(|l| l.split('"').next())
             .collect();
-        assert_eq!(routes.len(), 10);
+        assert_eq!(routes.len(), 11);
         for r in routes {
             assert!(doc.paths.paths.contains_key(r), "{r} is not documented");
         }

@@ -127,6 +127,8 @@ pub struct HostFacts {
     pub epoch: u64,
     /// How the agent limits nodes' CPU and memory.
     pub limits: String,
+    /// A digest of the self-fencing plan it holds (none: no plan yet).
+    pub fencing_digest: Option<String>,
 }
 
 /// `POST /v1/nodes/{id}/start`.

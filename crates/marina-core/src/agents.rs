@@ -33,8 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use marina_agent::AgentClient;
+use marina_agent::fencing::{FenceNode, FencePlan};
 use marina_agent::wire::HostFacts;
-use marina_common::model::{HostFactsUpdate, HostRecord, HostStatus};
+use marina_common::model::{HostFactsUpdate, HostRecord, HostStatus, NodeRecord, NodeRole};
 use marina_common::{Error, time_fmt};
 use marina_runtime::NodeRuntime;
 use serde_json::{Value, json};
@@ -198,6 +199,11 @@ impl Marina {
             }
         }))
         .await;
+        let plans = if answers.iter().any(Result::is_ok) {
+            self.fence_plans().await?
+        } else {
+            HashMap::new()
+        };
         let now = time::OffsetDateTime::now_utc();
         let mut report = serde_json::Map::new();
         for (h, answer) in hosts.iter().zip(answers) {
@@ -206,6 +212,9 @@ impl Marina {
                 time_fmt::parse_rfc3339(since).map_or(u64::MAX, |t| (now - t).whole_milliseconds().max(0) as u64);
             let mv = decide(h.status, answer.is_ok(), silent_ms, self.config.hosts.down_after_ms);
             self.apply_host_move(h, mv, answer.as_ref().ok()).await?;
+            if let Ok(f) = &answer {
+                self.send_fence_plan(h, f, plans.get(&h.id)).await;
+            }
             report.insert(
                 h.id.clone(),
                 match &answer {
@@ -215,6 +224,70 @@ impl Marina {
             );
         }
         Ok(Value::Object(report))
+    }
+
+    /// Each agent host's self-fencing plan: its nodes, which is a primary,
+    /// their clusters' other nodes, the management login.
+    async fn fence_plans(&self) -> Result<HashMap<String, FencePlan>, Error> {
+        let mut by_cluster: HashMap<String, Vec<NodeRecord>> = HashMap::new();
+        for n in self.store.all_nodes().await? {
+            by_cluster.entry(n.cluster_id.clone()).or_default().push(n);
+        }
+        let mut plans: HashMap<String, FencePlan> = HashMap::new();
+        for c in self.store.live_clusters().await? {
+            let Some(nodes) = by_cluster.get(&c.id) else {
+                continue;
+            };
+            if nodes.iter().all(|n| self.on_local_host(n.host_id.as_deref())) {
+                continue;
+            }
+            let secrets = self.cluster_secrets(&c)?;
+            for n in nodes.iter().filter(|n| !self.on_local_host(n.host_id.as_deref())) {
+                let Some(host) = n.host_id.clone() else { continue };
+                plans
+                    .entry(host)
+                    .or_insert_with(|| FencePlan {
+                        fence_after_ms: self.config.hosts.fence_after_ms,
+                        nodes: Vec::new(),
+                    })
+                    .nodes
+                    .push(FenceNode {
+                        node_id: n.id.clone(),
+                        primary: n.role == NodeRole::Primary,
+                        peers: nodes
+                            .iter()
+                            .filter(|p| p.id != n.id)
+                            .map(|p| {
+                                std::net::SocketAddr::new(p.host.parse().unwrap_or([127, 0, 0, 1].into()), p.port)
+                                    .to_string()
+                            })
+                            .collect(),
+                        mgmt_user: marina_engine::users::MGMT_USER.into(),
+                        mgmt_password: secrets.mgmt_password.clone(),
+                    });
+            }
+        }
+        Ok(plans)
+    }
+
+    /// Sends `host` its plan when the one it holds differs (an empty plan
+    /// when it runs no node of a live cluster).
+    async fn send_fence_plan(&self, host: &HostRecord, facts: &HostFacts, plan: Option<&FencePlan>) {
+        let empty = FencePlan {
+            fence_after_ms: self.config.hosts.fence_after_ms,
+            nodes: Vec::new(),
+        };
+        let plan = plan.unwrap_or(&empty);
+        if facts.fencing_digest.as_deref() == Some(marina_agent::fencing::digest(plan).as_str()) {
+            return;
+        }
+        let sent = match self.agent(host) {
+            Ok(a) => a.set_fencing(plan).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(host_id = %host.id, error = %e, "sending the self-fencing plan failed; retried at the next heartbeat");
+        }
     }
 
     async fn apply_host_move(&self, h: &HostRecord, mv: HostMove, facts: Option<&HostFacts>) -> Result<(), Error> {

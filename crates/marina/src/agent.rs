@@ -58,6 +58,7 @@ pub struct AgentArgs {
 
 /// Joins the control plane (once), then serves the agent API.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    crate::init_logging();
     let dir = if args.dir.is_absolute() {
         args.dir.clone()
     } else {
@@ -123,21 +124,8 @@ async fn join(args: &AgentArgs, dir: &Path, port: u16) -> anyhow::Result<Value> 
         "public_key": public_key,
         "agent_port": port,
     });
-    let resp = marina_cli::client::http_builder_trusting(args.ca_cert.as_deref())?
-        .build()?
-        .post(format!("{base}/v1/hosts/join"))
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("reaching {base}"))?;
-    let status = resp.status();
-    let answer: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!(
-            "joining failed ({status}): {}",
-            answer["error"]["message"].as_str().unwrap_or("no error message")
-        );
-    }
+    let http = marina_cli::client::http_builder_trusting(args.ca_cert.as_deref())?.build()?;
+    let answer = post_join(&http, base, &body).await?;
     let text = |k: &str| {
         answer[k]
             .as_str()
@@ -167,7 +155,7 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
     let runtime = marina_runtime::LocalRuntime::new(
         dir,
         args.template_cache.clone(),
-        admin,
+        admin.clone(),
         marina_runtime::START_TIMEOUT_DEFAULT,
     )?;
     runtime.check_node_users(args.nodes_as_root)?;
@@ -180,6 +168,8 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         host_id: host_id.clone(),
         runtime: Arc::new(runtime),
         fence: marina_agent::fence::EpochFence::open(dir)?,
+        fencing: Default::default(),
+        admin,
         memory_bytes: (marina_core::placement::host_memory_gib() * (1u64 << 30) as f64) as u64,
         disk_bytes: marina_core::monitor::disk::total_bytes(dir).unwrap_or(0),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
@@ -202,6 +192,7 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         }
         tracing::info!("agent stopping; nodes keep running and are adopted at the next start");
     };
+    let watchdog = marina_agent::server::spawn_watchdog(state.clone());
     marina_api::transport::serve(
         marina_agent::server::router(state),
         listener,
@@ -210,7 +201,47 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         shutdown,
     )
     .await?;
+    watchdog.abort();
     Ok(())
+}
+
+/// How many times a join is tried while the control plane is unreachable
+/// or busy (503, 429), waiting longer each time (0.5 s, 1 s, … 5 s).
+const JOIN_ATTEMPTS: u32 = 12;
+
+/// `POST /v1/hosts/join`, retried while the answer may change by itself;
+/// a refusal (401, 400) ends it at once. The token is used only by a join
+/// that succeeds, so a retry after a lost answer is refused as used: the
+/// operator makes a new token.
+async fn post_join(http: &reqwest::Client, base: &str, body: &Value) -> anyhow::Result<Value> {
+    let mut wait = std::time::Duration::from_millis(500);
+    for attempt in 1..=JOIN_ATTEMPTS {
+        let last = attempt == JOIN_ATTEMPTS;
+        match http.post(format!("{base}/v1/hosts/join")).json(body).send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let answer: Value = resp.json().await.unwrap_or(Value::Null);
+                if status.is_success() {
+                    return Ok(answer);
+                }
+                let message = answer["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no error message")
+                    .to_string();
+                let transient = status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+                if !transient || last {
+                    bail!("joining failed ({status}): {message}");
+                }
+                tracing::warn!(%status, %message, "joining: the control plane is busy; trying again");
+            }
+            Err(e) if last => return Err(e).with_context(|| format!("reaching {base}")),
+            Err(e) => tracing::warn!(error = %e, "joining: {base} unreachable; trying again"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+    }
+    unreachable!("the last attempt returns")
 }
 
 /// A new file readable by its owner only from its first byte.

@@ -325,12 +325,17 @@ pub(crate) fn working_dir() -> anyhow::Result<PathBuf> {
     std::env::current_dir().map_err(|e| anyhow::anyhow!("reading the working directory: {e}"))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs to stderr at `MARINA_LOG` (default `info`): `serve` and `agent`.
+pub(crate) fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MARINA_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
     let cwd = working_dir()?;
     let mut config = load_config(args.config.as_deref(), args.data_dir.clone(), args.endpoints, &cwd)?;
     if let Some(l) = args.listen.clone() {

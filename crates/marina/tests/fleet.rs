@@ -86,8 +86,48 @@ fn host_status(rig: &Rig, data: &Path, token: &str, address: &str) -> Option<Str
         .and_then(|h| h["status"].as_str().map(String::from))
 }
 
-#[test]
-fn a_cluster_spreads_over_hosts_in_namespaces() {
+/// A running fleet: the control plane, three agents (zones a, b, c) and a
+/// 3-node cluster with one node on each host.
+struct Fleet {
+    rig: Rig,
+    tmp: tempfile::TempDir,
+    data: std::path::PathBuf,
+    token: String,
+    children: Vec<std::process::Child>,
+    cid: String,
+    pw: String,
+    /// The cluster as created.
+    c: Value,
+}
+
+impl Fleet {
+    fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        api(&self.rig, &self.data, &self.token, method, path, body)
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.tmp.path().join(name)).unwrap_or_default()
+    }
+
+    /// The member (`h1`…) whose address is `address`.
+    fn host_at(&self, address: &str) -> &'static str {
+        ["h1", "h2", "h3"]
+            .into_iter()
+            .find(|h| self.rig.member(h).address.to_string() == address)
+            .unwrap()
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_fleet() -> Fleet {
     let rig = Rig::new(3);
     let tmp = tempfile::tempdir().unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -107,6 +147,7 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
     )
     .unwrap();
     let marina = env!("CARGO_BIN_EXE_marina");
+    let mut children = Vec::new();
     let cp = rig
         .command("cp", marina)
         .args([
@@ -123,6 +164,7 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
         .stderr(log_file(&tmp.path().join("cp.log")))
         .spawn()
         .unwrap();
+    children.push(cp);
     let logs = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap_or_default();
     let started = Instant::now();
     let token = wait_for("the control plane", Duration::from_secs(30), || {
@@ -159,8 +201,7 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
     );
     assert_eq!(s, 200, "{h}");
 
-    // Two agents, zones a and b, each on its own host.
-    let mut agents = Vec::new();
+    // Three agents, zones a, b and c, each on its own host.
     for (host, zone) in [("h1", "a"), ("h2", "b"), ("h3", "c")] {
         let (s, t) = api(
             &rig,
@@ -197,11 +238,19 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        agents.push(child);
+        children.push(child);
     }
     for host in ["h1", "h2", "h3"] {
         let address = rig.member(host).address.to_string();
+        let began = Instant::now();
         wait_for(&format!("{host} active"), Duration::from_secs(20), || {
+            assert!(
+                began.elapsed() < Duration::from_secs(15),
+                "{host} not active: {}\n{}\n{}",
+                logs(&format!("{host}.out")),
+                logs(&format!("{host}.log")),
+                logs("cp.log").lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            );
             (host_status(&rig, &data, &token, &address).as_deref() == Some("active")).then_some(())
         });
     }
@@ -255,6 +304,23 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
         ],
         "{c}"
     );
+    Fleet {
+        rig,
+        tmp,
+        data,
+        token,
+        children,
+        cid,
+        pw,
+        c,
+    }
+}
+
+#[test]
+fn a_cluster_spreads_over_hosts_in_namespaces() {
+    let f = start_fleet();
+    let (rig, c, pw) = (&f.rig, &f.c, f.pw.clone());
+    let (data, token) = (f.data.clone(), f.token.clone());
     let addr_of = |n: &Value| {
         (
             n["host"].as_str().unwrap().to_string(),
@@ -336,10 +402,138 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
     assert!(rto < Duration::from_secs(5), "host-loss RTO {rto:?}");
     let address = rig.member(primary_host).address.to_string();
     wait_for("the killed host down", Duration::from_secs(10), || {
-        (host_status(&rig, &data, &token, &address).as_deref() == Some("down")).then_some(())
+        (host_status(rig, &data, &token, &address).as_deref() == Some("down")).then_some(())
     });
-    for mut child in agents.into_iter().chain([cp]) {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+}
+
+/// A writer that runs inside one member's namespace (a client on the
+/// primary's own host, which a partition of that host does not cut off),
+/// recording when each of its writes was acknowledged.
+fn write_locally(
+    rig: &Rig,
+    member: &'static str,
+    at: (String, u16),
+    pw: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::time::SystemTime> {
+    rig.in_ns(member, move || async move {
+        let mut acked = Vec::new();
+        let mut conn: Option<mysql_async::Conn> = None;
+        let mut id = 10_000u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if conn.is_none() {
+                conn = connect(at.clone(), &pw).await.ok();
+                if conn.is_none() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            }
+            id += 1;
+            let w = conn.as_mut().unwrap();
+            match tokio::time::timeout(
+                Duration::from_secs(1),
+                w.exec_drop("INSERT INTO app.t VALUES (?)", (id,)),
+            )
+            .await
+            {
+                Ok(Ok(())) => acked.push(std::time::SystemTime::now()),
+                _ => conn = None,
+            }
+        }
+        acked
+    })
+}
+
+/// A primary cut off from everything (nftables drop all of its host's
+/// traffic; a writer on that same host keeps writing to it): the control
+/// plane fails over to another host, the isolated agent fences its primary
+/// on its own (read-only, clients cut) after `hosts.fence_after_ms`, and
+/// the old primary acknowledges no write after the failover completed.
+#[test]
+fn an_isolated_primary_fences_itself() {
+    let f = start_fleet();
+    let primary = f.c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "primary")
+        .cloned()
+        .unwrap();
+    let at = (
+        primary["host"].as_str().unwrap().to_string(),
+        primary["port"].as_u64().unwrap() as u16,
+    );
+    let host = f.host_at(&at.0);
+    let (pw, at2) = (f.pw.clone(), at.clone());
+    f.rig.in_ns("client", move || async move {
+        let mut w = connect(at2, &pw).await.unwrap();
+        w.query_drop("CREATE DATABASE app").await.unwrap();
+        w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
+            .await
+            .unwrap();
+    });
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (acked, failover_at, fenced_after) = std::thread::scope(|s| {
+        let writer = {
+            let (rig, at, pw, stop) = (&f.rig, at.clone(), f.pw.clone(), stop.clone());
+            s.spawn(move || write_locally(rig, host, at, pw, stop))
+        };
+        std::thread::sleep(Duration::from_millis(800));
+        let cut = Instant::now();
+        f.rig.cut(host, None);
+        // The control plane fails over to another host.
+        let completed = wait_for("a failover away from the cut host", Duration::from_secs(20), || {
+            let (_, ev) = f.api(
+                reqwest::Method::GET,
+                &format!("/v1/clusters/{}/events?limit=100", f.cid),
+                None,
+            );
+            ev["data"]
+                .as_array()?
+                .iter()
+                .find(|e| e["type"] == "failover_completed")
+                .and_then(|e| marina_common::time_fmt::parse_rfc3339(e["created_at"].as_str()?))
+        });
+        // The isolated agent fences its primary (seen from its own host).
+        let (pw, at3) = (f.pw.clone(), at.clone());
+        let fenced = f.rig.in_ns(host, move || async move {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(15) {
+                if let Ok(mut c) = connect(at3.clone(), &pw).await
+                    && let Ok(Some(1u8)) = c.query_first("SELECT @@read_only").await
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        });
+        let fenced_after = cut.elapsed();
+        assert!(
+            fenced,
+            "the isolated primary was not fenced\n{}",
+            f.log(&format!("{host}.log"))
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (writer.join().unwrap(), completed, fenced_after)
+    });
+    println!("isolated primary fenced {} ms after the cut", fenced_after.as_millis());
+    assert!(
+        !acked.is_empty(),
+        "the local writer acknowledged nothing before the cut"
+    );
+    let failover_at: std::time::SystemTime = failover_at.into();
+    let late: Vec<_> = acked.iter().filter(|t| **t > failover_at).collect();
+    assert!(
+        late.is_empty(),
+        "{} writes acknowledged by the old primary after the failover",
+        late.len()
+    );
+    assert!(
+        f.log(&format!("{host}.log")).contains("primary fenced"),
+        "{}",
+        f.log(&format!("{host}.log"))
+    );
 }

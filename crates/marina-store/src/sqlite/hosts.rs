@@ -141,9 +141,14 @@ impl HostStore for SqliteStore {
 
     async fn join_host(&self, secret_hash: &str, now: &str, host: &HostRecord) -> StoreResult<Option<JoinToken>> {
         let mut tx = self.pool.begin().await?;
-        // Times are fixed-width RFC 3339 UTC: they compare as strings.
+        // The first statement writes: the transaction takes SQLite's write
+        // lock at once (waiting its turn), where a read first would have to
+        // upgrade and fail as busy beside another writer. Guarded: a token
+        // used or expired meanwhile matches nothing. Times are fixed-width
+        // RFC 3339 UTC: they compare as strings.
         let zone: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT zone FROM join_tokens WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2",
+            "UPDATE join_tokens SET used_at = $2 WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING zone",
         )
         .bind(secret_hash)
         .bind(now)
@@ -169,10 +174,8 @@ impl HostStore for SqliteStore {
         .bind(host.agent_port.map(i64::from))
         .execute(&mut *tx)
         .await?;
-        // Guarded: a token another join used meanwhile rolls this one back.
         let row = sqlx::query(
-            "UPDATE join_tokens SET used_at = $1, host_id = $2 \
-             WHERE secret_hash = $3 AND used_at IS NULL AND expires_at > $1 \
+            "UPDATE join_tokens SET host_id = $2 WHERE secret_hash = $3 AND used_at = $1 \
              RETURNING id, zone, created_at, expires_at, used_at, host_id",
         )
         .bind(now)

@@ -128,12 +128,20 @@ impl Rig {
             .map(|p| format!("ip saddr {} ", self.member(p).address))
             .unwrap_or_default();
         let rules = format!(
-            "table inet rig_cut {{ chain o {{ type filter hook output priority 0; oifname \"eth0\" {only}drop; }} \
-             chain i {{ type filter hook input priority 0; iifname \"eth0\" {only_in}drop; }} }}"
+            "table inet rig_cut {{\n chain o {{ type filter hook output priority 0; oifname \"eth0\" {only}drop; }}\n \
+             chain i {{ type filter hook input priority 0; iifname \"eth0\" {only_in}drop; }}\n}}\n"
         );
         let out = Command::new("ip")
-            .args(["netns", "exec", &m.netns, "nft", &rules])
-            .output()
+            .args(["netns", "exec", &m.netns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(rules.as_bytes())?;
+                c.wait_with_output()
+            })
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
