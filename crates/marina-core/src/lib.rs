@@ -144,6 +144,14 @@ impl Marina {
             runtime.with_cgroups(&config.nodes.cgroup_parent)
         };
         tracing::info!(limits = %runtime.limits_description(), "node resource limits");
+        if config.hosts.fence_after_ms >= config.nodes.semisync_timeout_ms {
+            tracing::warn!(
+                fence_after_ms = config.hosts.fence_after_ms,
+                semisync_timeout_ms = config.nodes.semisync_timeout_ms,
+                "an isolated primary on an agent host could acknowledge writes without a replica before its agent \
+                 fences it: keep hosts.fence_after_ms below nodes.semisync_timeout_ms"
+            );
+        }
         let datapath: Arc<dyn DataPath> = match config.endpoints.mode {
             EndpointMode::Kernel => Arc::new(NftDataPath::new(&config.endpoints.nft_table)),
             EndpointMode::Userspace => Arc::new(ProxyDataPath::new()),

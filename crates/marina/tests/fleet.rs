@@ -406,9 +406,9 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
     });
 }
 
-/// A writer that runs inside one member's namespace (a client on the
-/// primary's own host, which a partition of that host does not cut off),
-/// recording when each of its writes was acknowledged.
+/// A writer that runs inside one member's namespace (the client's, or a
+/// client on the primary's own host, which a partition of that host does
+/// not cut off), recording when each of its writes was acknowledged.
 fn write_locally(
     rig: &Rig,
     member: &'static str,
@@ -535,5 +535,102 @@ fn an_isolated_primary_fences_itself() {
         f.log(&format!("{host}.log")).contains("primary fenced"),
         "{}",
         f.log(&format!("{host}.log"))
+    );
+}
+
+/// The primary's host cut from the control plane only (its peers and the
+/// client still reach it): the replicas still see their primary, so there
+/// is no failover; its agent still reaches the peers, so it does not fence
+/// it; writes go on being acknowledged throughout. The host is `down` while
+/// cut and `active` again once healed.
+#[test]
+fn a_primary_cut_from_the_control_plane_only_keeps_serving() {
+    let f = start_fleet();
+    let primary = f.c["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "primary")
+        .cloned()
+        .unwrap();
+    let at = (
+        primary["host"].as_str().unwrap().to_string(),
+        primary["port"].as_u64().unwrap() as u16,
+    );
+    let host = f.host_at(&at.0);
+    let (pw, at2) = (f.pw.clone(), at.clone());
+    f.rig.in_ns("client", move || async move {
+        let mut w = connect(at2, &pw).await.unwrap();
+        w.query_drop("CREATE DATABASE app").await.unwrap();
+        w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
+            .await
+            .unwrap();
+    });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cut_for = Duration::from_millis(6000);
+    let acked = std::thread::scope(|s| {
+        let writer = {
+            let (rig, at, pw, stop) = (&f.rig, at.clone(), f.pw.clone(), stop.clone());
+            s.spawn(move || write_locally(rig, "client", at, pw, stop))
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        f.rig.cut(host, Some("cp"));
+        let address = at.0.clone();
+        wait_for("the cut host down", Duration::from_secs(10), || {
+            (host_status(&f.rig, &f.data, &f.token, &address).as_deref() == Some("down")).then_some(())
+        });
+        std::thread::sleep(cut_for.saturating_sub(Duration::from_secs(2)));
+        f.rig.heal(host);
+        wait_for("the healed host active", Duration::from_secs(10), || {
+            (host_status(&f.rig, &f.data, &f.token, &address).as_deref() == Some("active")).then_some(())
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap()
+    });
+    let (_, ev) = f.api(
+        reqwest::Method::GET,
+        &format!("/v1/clusters/{}/events?limit=200", f.cid),
+        None,
+    );
+    let kinds: Vec<&str> = ev["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| matches!(*k, "failover_started" | "failover_completed" | "failover_elected")),
+        "a failover without a failure: {:#?}",
+        ev["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|e| format!("{} {} {}", e["created_at"], e["type"], e["message"]))
+            .collect::<Vec<_>>()
+    );
+    let (_, c) = f.api(reqwest::Method::GET, &format!("/v1/clusters/{}", f.cid), None);
+    assert_eq!(
+        c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["role"] == "primary")
+            .unwrap()["id"],
+        primary["id"],
+        "{c}"
+    );
+    assert!(
+        !f.log(&format!("{host}.log")).contains("primary fenced"),
+        "fenced with its peers in reach"
+    );
+    // Writes were acknowledged all along: no gap of a second.
+    let gaps = acked.windows(2).filter_map(|w| w[1].duration_since(w[0]).ok()).max();
+    assert!(acked.len() > 100, "{} writes", acked.len());
+    assert!(
+        gaps < Some(Duration::from_secs(1)),
+        "the longest pause between acknowledged writes: {gaps:?}"
     );
 }

@@ -320,7 +320,7 @@ fn verdict(o: &Observations, primary: &NodeRecord, ph: &NodeHealth, s: &Settings
                     reachable: h.reachable,
                     failing_for: h.failing_for(now),
                     io_connected,
-                    silent_for: now.duration_since(h.last_heard),
+                    silent_for: h.probed_at.duration_since(h.last_heard),
                     exited: false,
                 };
                 (n.id.clone(), o)

@@ -87,6 +87,7 @@ fn up(probe: Probe) -> NodeHealth {
         last_error: None,
         checked_at: String::new(),
         last_heard: now(),
+        probed_at: now(),
     }
 }
 
@@ -331,6 +332,29 @@ fn decisions() {
             setup: |f| {
                 let p = f.health.remove(P).unwrap();
                 f.health.insert(P.into(), lost(p, 500, 1));
+            },
+            want: vec![Note {
+                kind: "failover_skipped",
+                key: "primary unreachable from Marina for 500 ms, but replica(s) nd_r1, nd_r2 still receive its \
+                      events; not failing over"
+                    .into(),
+                msg: "primary unreachable from Marina for 500 ms, but replica(s) nd_r1, nd_r2 still receive its \
+                      events; not failing over"
+                    .into(),
+            }],
+        },
+        Case {
+            name: "replicas that heard the primary at their latest probe, a slow tick ago: still witnesses it alive",
+            setup: |f| {
+                let p = f.health.remove(P).unwrap();
+                f.health.insert(P.into(), lost(p, 500, 1));
+                // Their latest probes (2 s before this evaluation: a tick
+                // held up by the primary's hanging probe) saw them hear it.
+                for id in [R1, R2] {
+                    let h = f.health.get_mut(id).unwrap();
+                    h.probed_at = now() - Duration::from_secs(2);
+                    h.last_heard = now() - Duration::from_secs(2);
+                }
             },
             want: vec![Note {
                 kind: "failover_skipped",

@@ -25,6 +25,10 @@ pub struct NodeHealth {
     /// When this replica last received something from its primary (an event or
     /// a heartbeat), as seen by its counters moving.
     pub last_heard: Instant,
+    /// When the latest successful probe was taken: a replica's silence is
+    /// measured up to it, not up to the evaluation (a tick slowed by a
+    /// primary whose probe hangs must not make hearing replicas look deaf).
+    pub probed_at: Instant,
 }
 
 impl NodeHealth {
@@ -59,17 +63,19 @@ impl NodeHealth {
                     last_error: None,
                     checked_at: checked_at.into(),
                     last_heard,
+                    probed_at: now,
                 }
             }
             Err(e) => {
-                let (probe, failing_since, failures, last_heard) = match prev {
+                let (probe, failing_since, failures, last_heard, probed_at) = match prev {
                     Some(h) => (
                         h.probe,
                         h.failing_since.unwrap_or(now),
                         h.consecutive_failures + 1,
                         h.last_heard,
+                        h.probed_at,
                     ),
-                    None => (None, now, 1, now),
+                    None => (None, now, 1, now, now),
                 };
                 NodeHealth {
                     probe,
@@ -79,6 +85,7 @@ impl NodeHealth {
                     last_error: Some(e.to_string()),
                     checked_at: checked_at.into(),
                     last_heard,
+                    probed_at,
                 }
             }
         }
