@@ -92,6 +92,21 @@ impl AgentClient {
         Ok(facts)
     }
 
+    /// Whether the agent said it programs endpoints (false until it has
+    /// answered a heartbeat).
+    pub fn serves_endpoints(&self) -> bool {
+        self.facts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|f| f.serves_endpoints)
+    }
+
+    /// Sends the endpoint plan this host programs.
+    pub async fn set_endpoints(&self, plan: &crate::endpoints::EndpointsBody) -> Result<(), RuntimeError> {
+        self.call(Method::PUT, "/v1/endpoints", Some(plan)).await
+    }
+
     /// Sends the self-fencing plan for this host's nodes.
     pub async fn set_fencing(&self, plan: &crate::fencing::FencePlan) -> Result<(), RuntimeError> {
         self.call(Method::PUT, "/v1/fencing", Some(plan)).await

@@ -5,6 +5,7 @@
 //! - `tls`: mutual TLS, both sides' certificates signed by the control
 //!   plane's CA, each side checking the other's name;
 //! - `fence`: the epoch fence (a deposed control plane changes nothing);
+//! - `endpoints`: the endpoint plan every host programs (kube-proxy's model);
 //! - `fencing`: self-fencing of a primary whose host is cut off from the
 //!   control plane and its peers;
 //! - `server`: the routes, one per `NodeRuntime` call, over the host's own
@@ -13,6 +14,7 @@
 //!   on an agent host.
 
 pub mod client;
+pub mod endpoints;
 pub mod fence;
 pub mod fencing;
 pub mod server;

@@ -39,6 +39,11 @@ pub struct AgentState {
     pub fencing: crate::fencing::Fencing,
     /// Management SQL over a node's socket (self-fencing).
     pub admin: Arc<dyn marina_engine::NodeAdmin>,
+    /// Programs the endpoints on this host (a forwarding kernel data path;
+    /// none: this agent serves no endpoints).
+    pub datapath: Option<Arc<dyn marina_endpoints::DataPath>>,
+    /// The digest of the endpoint plan applied last.
+    pub endpoints_digest: std::sync::Mutex<Option<String>>,
     pub memory_bytes: u64,
     pub disk_bytes: u64,
     pub cpus: u32,
@@ -61,6 +66,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/nodes/{id}/exit", get(exit))
         .route("/v1/nodes/{id}/binlogs/{name}", get(binlog))
         .route("/v1/fencing", put(set_fencing))
+        .route("/v1/endpoints", put(set_endpoints))
         .fallback(|| async { AgentError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
 }
@@ -148,7 +154,8 @@ struct Epoch {
         disk_usage,
         exit,
         binlog,
-        set_fencing
+        set_fencing,
+        set_endpoints
     ),
     components(schemas(
         HostFacts,
@@ -162,7 +169,10 @@ struct Epoch {
         ErrorBody,
         ErrorDetail,
         crate::fencing::FencePlan,
-        crate::fencing::FenceNode
+        crate::fencing::FenceNode,
+        crate::endpoints::EndpointsBody,
+        crate::endpoints::RouteBody,
+        crate::endpoints::FenceBody
     ))
 )]
 pub struct AgentApi;
@@ -245,6 +255,8 @@ async fn host(_: Fenced, State(s): State<Shared>) -> Response {
         epoch: s.fence.seen(),
         limits: s.runtime.limits_description(),
         fencing_digest: s.fencing.digest(),
+        endpoints_digest: s.endpoints_digest.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        serves_endpoints: s.datapath.is_some(),
     })
 }
 
@@ -362,6 +374,26 @@ async fn set_fencing(_: Fenced, State(s): State<Shared>, body: Bytes) -> Result<
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(put, path = "/v1/endpoints", tag = "agent", params(Epoch), request_body = crate::endpoints::EndpointsBody, responses((status = 204, description = "this host's endpoints are exactly the plan's"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "stale_epoch"), (status = 500, body = ErrorBody)))]
+async fn set_endpoints(_: Fenced, State(s): State<Shared>, body: Bytes) -> Result<StatusCode, AgentError> {
+    let body: crate::endpoints::EndpointsBody = parse(&body)?;
+    let digest = body.digest();
+    let plan = body.into_plan().map_err(AgentError::invalid)?;
+    let Some(datapath) = &s.datapath else {
+        return Err(AgentError::new(
+            StatusCode::CONFLICT,
+            "no_endpoints",
+            "this agent serves no endpoints (marina agent --endpoints none)",
+        ));
+    };
+    datapath
+        .apply(&plan)
+        .await
+        .map_err(|e| AgentError::new(StatusCode::INTERNAL_SERVER_ERROR, "endpoints", e.to_string()))?;
+    *s.endpoints_digest.lock().unwrap_or_else(|p| p.into_inner()) = Some(digest);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Runs the self-fencing watchdog until the process ends.
 pub fn spawn_watchdog(state: Shared) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -424,7 +456,7 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix(".route(\""))
             .filter_map(|l| l.split('"').next())
             .collect();
-        assert_eq!(routes.len(), 11);
+        assert_eq!(routes.len(), 12);
         for r in routes {
             assert!(doc.paths.paths.contains_key(r), "{r} is not documented");
         }

@@ -129,6 +129,10 @@ pub struct HostFacts {
     pub limits: String,
     /// A digest of the self-fencing plan it holds (none: no plan yet).
     pub fencing_digest: Option<String>,
+    /// A digest of the endpoint plan it applied last (none: none yet).
+    pub endpoints_digest: Option<String>,
+    /// Whether it programs endpoints (`marina agent --endpoints kernel`).
+    pub serves_endpoints: bool,
 }
 
 /// `POST /v1/nodes/{id}/start`.

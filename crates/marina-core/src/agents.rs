@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use marina_agent::AgentClient;
+use marina_agent::endpoints::EndpointsBody;
 use marina_agent::fencing::{FenceNode, FencePlan};
 use marina_agent::wire::HostFacts;
 use marina_common::model::{HostFactsUpdate, HostRecord, HostStatus, NodeRecord, NodeRole};
@@ -46,6 +47,9 @@ use crate::Marina;
 #[derive(Default)]
 pub struct Agents {
     clients: Mutex<HashMap<String, Dialled>>,
+    /// The digest of the endpoint plan each agent host holds, as far as
+    /// the control plane knows (its answer to a push, or its heartbeat).
+    endpoints_held: Mutex<HashMap<String, Option<String>>>,
     /// The local host's id, once registered.
     local: std::sync::OnceLock<String>,
 }
@@ -56,6 +60,9 @@ struct Dialled {
     port: u16,
     client: Arc<AgentClient>,
 }
+
+/// How long one push of the endpoint plan to an agent may take.
+const ENDPOINT_PUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What a heartbeat round does to one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +221,7 @@ impl Marina {
             self.apply_host_move(h, mv, answer.as_ref().ok()).await?;
             if let Ok(f) = &answer {
                 self.send_fence_plan(h, f, plans.get(&h.id)).await;
+                self.endpoints_held_by(&h.id, f.endpoints_digest.clone());
             }
             report.insert(
                 h.id.clone(),
@@ -223,7 +231,59 @@ impl Marina {
                 },
             );
         }
+        // Hosts whose endpoints differ from the plan applied here (an
+        // agent restarted, a push lost) get it again.
+        let applied = self
+            .endpoints_applied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|a| a.plan.clone());
+        if let Some(plan) = applied {
+            self.push_endpoints(&plan).await;
+        }
         Ok(Value::Object(report))
+    }
+
+    fn endpoints_held_by(&self, host_id: &str, digest: Option<String>) {
+        self.agents
+            .endpoints_held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(host_id.to_string(), digest);
+    }
+
+    /// Endpoints on every host (kube-proxy's model): sends `plan` to every
+    /// agent host that programs endpoints and is not `down`, where it
+    /// differs from what the host holds; each push waits at most
+    /// `ENDPOINT_PUSH_TIMEOUT` (a host that missed it gets it at its next
+    /// heartbeat).
+    pub(crate) async fn push_endpoints(&self, plan: &marina_endpoints::EndpointPlan) {
+        let body = EndpointsBody::from_plan(plan);
+        let digest = body.digest();
+        let Ok(hosts) = self.store.list_hosts().await else {
+            return;
+        };
+        let targets: Vec<HostRecord> = hosts
+            .into_iter()
+            .filter(|h| !h.local && h.agent_port.is_some() && h.status != HostStatus::Down)
+            .filter(|h| {
+                let held = self.agents.endpoints_held.lock().unwrap_or_else(|p| p.into_inner());
+                held.get(&h.id).cloned().flatten().as_deref() != Some(digest.as_str())
+            })
+            .collect();
+        futures_util::future::join_all(targets.iter().map(|h| async {
+            let Ok(agent) = self.agent(h) else { return };
+            if !agent.serves_endpoints() {
+                return;
+            }
+            match tokio::time::timeout(ENDPOINT_PUSH_TIMEOUT, agent.set_endpoints(&body)).await {
+                Ok(Ok(())) => self.endpoints_held_by(&h.id, Some(digest.clone())),
+                Ok(Err(e)) => tracing::warn!(host_id = %h.id, error = %e, "pushing endpoints failed"),
+                Err(_) => tracing::warn!(host_id = %h.id, "pushing endpoints timed out"),
+            }
+        }))
+        .await;
     }
 
     /// Each agent host's self-fencing plan: its nodes, which is a primary,

@@ -494,8 +494,14 @@ impl Config {
         if self.nodes.port_min == 0 || self.nodes.port_min > self.nodes.port_max {
             return Err("nodes.port_min must be between 1 and nodes.port_max".into());
         }
-        if !self.endpoints.writer_pool.addr().is_loopback() || !self.endpoints.reader_pool.addr().is_loopback() {
-            return Err("endpoint pools must be inside 127.0.0.0/8 on a single host".into());
+        let loopback =
+            self.endpoints.writer_pool.addr().is_loopback() && self.endpoints.reader_pool.addr().is_loopback();
+        if !loopback && self.hosts.network.is_none() {
+            return Err(
+                "endpoint pools must be inside 127.0.0.0/8 on a single host (a fleet with hosts.network set may \
+                 use routable pools, programmed on every agent host)"
+                    .into(),
+            );
         }
         if self.endpoints.writer_pool.contains(&self.endpoints.reader_pool)
             || self.endpoints.reader_pool.contains(&self.endpoints.writer_pool)

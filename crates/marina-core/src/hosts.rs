@@ -117,9 +117,9 @@ impl Marina {
     }
 
     /// Drains a host: it takes no new node and its nodes move to other
-    /// hosts. Moving nodes needs another active host; until agents can join
-    /// (issue 23), a host with nodes is refused with what to do instead, and
-    /// an empty one is marked `draining`.
+    /// hosts. Moving a node copies its data to another host, which agents
+    /// do not serve yet (issue 23): a host with nodes is refused with what
+    /// to do instead, and an empty one is marked `draining`.
     pub async fn drain_host(&self, id: &str) -> Result<HostUsage, Error> {
         let h = self.get_host(id).await?;
         if h.nodes > 0 {

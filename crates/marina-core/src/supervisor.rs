@@ -314,6 +314,7 @@ async fn apply_plan(app: &Marina, desired: DesiredEndpoints) -> Result<(), Error
         .apply(&desired.plan)
         .await
         .map_err(|e| Error::Unavailable(format!("applying endpoints: {e}")))?;
+    app.push_endpoints(&desired.plan).await;
     *app.endpoints_applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(AppliedEndpoints {
         plan: desired.plan,
         owners: desired.owners,

@@ -81,6 +81,11 @@ pub struct NftDataPath {
     table: String,
     /// Cleared when the kernel refused the table's `ct timeout` object.
     ct_timeout: std::sync::atomic::AtomicBool,
+    /// Endpoints also for clients of other machines (a host agent's data
+    /// path): DNAT in `prerouting` too, admission, fences and exclusivity
+    /// in `forward` too, and connections forwarded to a node on another
+    /// host masqueraded (so its replies come back through this host).
+    forwarding: bool,
     /// Serialises applies so two transactions never interleave; guards the
     /// refusal counts, which an apply resets in the kernel.
     lock: tokio::sync::Mutex<Tallies>,
@@ -96,8 +101,16 @@ impl NftDataPath {
         NftDataPath {
             table: table.into(),
             ct_timeout: std::sync::atomic::AtomicBool::new(true),
+            forwarding: false,
             lock: tokio::sync::Mutex::new(Tallies::default()),
         }
+    }
+
+    /// Serves clients of other machines too (see `forwarding`); the caller
+    /// enables IPv4 forwarding on the host.
+    pub fn forwarding(mut self) -> Self {
+        self.forwarding = true;
+        self
     }
 
     /// `nft -j list set` of one of the table's sets (`None` when the table
@@ -159,19 +172,19 @@ impl NftDataPath {
         } else {
             ""
         };
-        s.push_str("  chain endpoints {\n    type nat hook output priority -100; policy accept;\n");
+        let mut dnat = String::new();
         for r in routes {
             let (ip, port) = (r.listen.ip(), r.listen.port());
             match r.backends.as_slice() {
                 [] => {}
-                [one] => s.push_str(&format!("    ip daddr {ip} tcp dport {port} {timeout}dnat to {one}\n")),
+                [one] => dnat.push_str(&format!("    ip daddr {ip} tcp dport {port} {timeout}dnat to {one}\n")),
                 many => {
                     let map: Vec<String> = many
                         .iter()
                         .enumerate()
                         .map(|(i, b)| format!("{i} : {} . {}", b.ip(), b.port()))
                         .collect();
-                    s.push_str(&format!(
+                    dnat.push_str(&format!(
                         "    ip daddr {ip} tcp dport {port} {timeout}dnat to numgen inc mod {} map {{ {} }}\n",
                         many.len(),
                         map.join(", ")
@@ -179,15 +192,19 @@ impl NftDataPath {
                 }
             }
         }
-        s.push_str("  }\n  chain guard {\n    type filter hook output priority 0; policy accept;\n");
+        s.push_str(&format!(
+            "  chain endpoints {{\n    type nat hook output priority -100; policy accept;\n{dnat}  }}\n"
+        ));
+        let mut filter = String::new();
+        let mut local_only = String::new();
         // Fenced nodes first: nothing reaches them or leaves them over TCP
         // (the reset makes a replica's or client's wait end at once).
         for f in &plan.fenced {
             let (ip, port) = (f.node.ip(), f.node.port());
-            s.push_str(&format!(
+            filter.push_str(&format!(
                 "    meta l4proto tcp ip daddr {ip} tcp dport {port} reject with tcp reset\n"
             ));
-            s.push_str(&format!("    meta l4proto tcp ip saddr {ip} tcp sport {port} drop\n"));
+            filter.push_str(&format!("    meta l4proto tcp ip saddr {ip} tcp sport {port} drop\n"));
         }
         // Admission: a new connection to an endpoint must come from an allowed
         // source (security groups); anything else is reset.
@@ -203,12 +220,27 @@ impl NftDataPath {
                 let set: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
                 format!("{m} ip saddr != {{ {} }}", set.join(", "))
             };
-            s.push_str(&format!("    {refused} {RECORD}\n"));
+            filter.push_str(&format!("    {refused} {RECORD}\n"));
             let reset = if r.backends.is_empty() { &m } else { &refused };
-            s.push_str(&format!("    {reset} reject with tcp reset\n"));
+            filter.push_str(&format!("    {reset} reject with tcp reset\n"));
             if !r.backends.is_empty() {
-                s.push_str(&format!("    {m} {RECORD_ACCEPTED}\n"));
+                filter.push_str(&format!("    {m} {RECORD_ACCEPTED}\n"));
             }
+        }
+        // Exclusivity: once an exclusive route leads somewhere, established
+        // connections it no longer leads to are reset. A route without backends
+        // (a failover or switchover in progress) only refuses new connections —
+        // the admission rule above does that — and leaves established ones to
+        // the operation, which fences or demotes the node they reach.
+        for r in routes.iter().filter(|r| r.exclusive && !r.backends.is_empty()) {
+            let (ip, port) = (r.listen.ip(), r.listen.port());
+            let m = format!(
+                "ct direction original meta l4proto tcp ct original ip daddr {ip} ct original proto-dst {port}"
+            );
+            for b in &r.backends {
+                filter.push_str(&format!("    {m} ip daddr {} tcp dport {} accept\n", b.ip(), b.port()));
+            }
+            filter.push_str(&format!("    {m} reject with tcp reset\n"));
         }
         // Node ports: only the guard's uids (the control plane and the
         // cluster's own nodes) may connect directly; connections through an
@@ -226,24 +258,31 @@ impl NftDataPath {
                 ports.join(", "),
                 uids.join(", ")
             );
-            s.push_str(&format!("    {m} {RECORD}\n    {m} drop\n"));
+            local_only.push_str(&format!("    {m} {RECORD}\n    {m} drop\n"));
         }
-        // Exclusivity: once an exclusive route leads somewhere, established
-        // connections it no longer leads to are reset. A route without backends
-        // (a failover or switchover in progress) only refuses new connections —
-        // the admission rule above does that — and leaves established ones to
-        // the operation, which fences or demotes the node they reach.
-        for r in routes.iter().filter(|r| r.exclusive && !r.backends.is_empty()) {
-            let (ip, port) = (r.listen.ip(), r.listen.port());
-            let m = format!(
-                "ct direction original meta l4proto tcp ct original ip daddr {ip} ct original proto-dst {port}"
-            );
-            for b in &r.backends {
-                s.push_str(&format!("    {m} ip daddr {} tcp dport {} accept\n", b.ip(), b.port()));
+        s.push_str(&format!(
+            "  chain guard {{\n    type filter hook output priority 0; policy accept;\n{filter}{local_only}  }}\n"
+        ));
+        if self.forwarding {
+            // Clients of other machines: the same DNAT before routing, the
+            // same admission, fences and exclusivity on forwarded packets,
+            // and the source made this host's for a node elsewhere.
+            let listens: Vec<String> = routes.iter().map(|r| r.listen.ip().to_string()).collect();
+            s.push_str(&format!(
+                "  chain endpoints_in {{\n    type nat hook prerouting priority -100; policy accept;\n{dnat}  }}\n"
+            ));
+            s.push_str(&format!(
+                "  chain guard_in {{\n    type filter hook forward priority 0; policy accept;\n{filter}  }}\n"
+            ));
+            if !listens.is_empty() {
+                s.push_str(&format!(
+                    "  chain endpoints_out {{\n    type nat hook postrouting priority 100; policy accept;\n    \
+                     ct status dnat ct original ip daddr {{ {} }} masquerade\n  }}\n",
+                    listens.join(", ")
+                ));
             }
-            s.push_str(&format!("    {m} reject with tcp reset\n"));
         }
-        s.push_str("  }\n}\n");
+        s.push_str("}\n");
         s
     }
 }
@@ -555,21 +594,46 @@ mod tests {
     #[test]
     fn rendered_script_is_accepted_by_nft() {
         use std::io::Write;
-        let p = NftDataPath::new("marina_render_check");
-        let script = p.render(&sample_plan());
-        // `-c`: parse and check against the kernel without applying.
-        let mut child = std::process::Command::new("nft")
-            .args(["-c", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("nft is installed (scripts/install-deps.sh)");
-        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        for p in [
+            NftDataPath::new("marina_render_check"),
+            NftDataPath::new("marina_render_check").forwarding(),
+        ] {
+            let script = p.render(&sample_plan());
+            // `-c`: parse and check against the kernel without applying.
+            let mut child = std::process::Command::new("nft")
+                .args(["-c", "-f", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("nft is installed (scripts/install-deps.sh)");
+            child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}\n{script}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    #[test]
+    fn a_forwarding_data_path_serves_other_machines_without_uid_guards() {
+        let local = NftDataPath::new("t").render(&sample_plan());
+        let fwd = NftDataPath::new("t").forwarding().render(&sample_plan());
         assert!(
-            out.status.success(),
-            "{}\n{script}",
-            String::from_utf8_lossy(&out.stderr)
+            !local.contains("prerouting") && !local.contains("masquerade"),
+            "{local}"
+        );
+        for want in ["hook prerouting", "hook forward", "masquerade"] {
+            assert!(fwd.contains(want), "{want}: {fwd}");
+        }
+        // Socket owners exist for local sockets only: the forward chain has
+        // no uid guard.
+        let forward = &fwd[fwd.find("chain guard_in").unwrap()..];
+        let forward = &forward[..forward.find("  }").unwrap()];
+        assert!(
+            !forward.contains("skuid") && forward.contains("reject with tcp reset"),
+            "{forward}"
         );
     }
 }

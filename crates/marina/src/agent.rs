@@ -54,6 +54,11 @@ pub struct AgentArgs {
     /// Run every node as root instead of its cluster's uid.
     #[arg(long)]
     nodes_as_root: bool,
+    /// `kernel`: program every cluster's endpoints on this host (nftables
+    /// DNAT for clients of this and other machines; turns IPv4 forwarding
+    /// on); `none`: serve no endpoints here.
+    #[arg(long, default_value = "kernel", value_parser = ["kernel", "none"])]
+    endpoints: String,
 }
 
 /// Joins the control plane (once), then serves the agent API.
@@ -170,6 +175,8 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         fence: marina_agent::fence::EpochFence::open(dir)?,
         fencing: Default::default(),
         admin,
+        datapath: endpoints_datapath(&args.endpoints)?,
+        endpoints_digest: Default::default(),
         memory_bytes: (marina_core::placement::host_memory_gib() * (1u64 << 30) as f64) as u64,
         disk_bytes: marina_core::monitor::disk::total_bytes(dir).unwrap_or(0),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
@@ -268,4 +275,17 @@ fn local_address_towards(url: &str) -> anyhow::Result<String> {
     sock.connect(&target)
         .with_context(|| format!("finding the route to {target}; pass --address"))?;
     Ok(sock.local_addr()?.ip().to_string())
+}
+
+/// The agent's endpoint data path: a forwarding nftables table (with IPv4
+/// forwarding on, which a node elsewhere needs), or none.
+fn endpoints_datapath(mode: &str) -> anyhow::Result<Option<std::sync::Arc<dyn marina_endpoints::DataPath>>> {
+    if mode == "none" {
+        return Ok(None);
+    }
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+        .context("turning IPv4 forwarding on for endpoints (or run with --endpoints none)")?;
+    Ok(Some(std::sync::Arc::new(
+        marina_endpoints::NftDataPath::new("marina_agent").forwarding(),
+    )))
 }

@@ -137,7 +137,7 @@ fn start_fleet() -> Fleet {
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"{}\"\n[endpoints]\nwriter_pool = \"127.77.0.0/28\"\nreader_pool = \"127.77.0.16/28\"\n\
+            "data_dir = \"{}\"\n[endpoints]\nwriter_pool = \"203.0.113.0/28\"\nreader_pool = \"203.0.113.16/28\"\n\
              nft_table = \"marina_fleet\"\n[nodes]\nport_min = 21000\nport_max = 21099\nreconcile_interval_ms = 300\n\
              cgroup_parent = \"\"\ntemplate_cache = \"{TEMPLATE_CACHE}\"\n\
              [hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\nnetwork = \"198.51.100.0/24\"\n\
@@ -255,6 +255,27 @@ fn start_fleet() -> Fleet {
         });
     }
 
+    // Clients of the fleet network may use the cluster's endpoints.
+    let (s, g) = api(
+        &rig,
+        &data,
+        &token,
+        reqwest::Method::POST,
+        "/v1/security-groups",
+        Some(json!({"name": "fleet"})),
+    );
+    assert_eq!(s, 201, "{g}");
+    let sg = g["id"].as_str().unwrap().to_string();
+    let (s, r) = api(
+        &rig,
+        &data,
+        &token,
+        reqwest::Method::POST,
+        &format!("/v1/security-groups/{sg}/rules"),
+        Some(json!({"cidr": "198.51.100.0/24", "from_port": 3306, "to_port": 3306})),
+    );
+    assert_eq!(s, 201, "{r}");
+
     // One node per zone, each listening on its host's address.
     let (s, created) = api(
         &rig,
@@ -262,7 +283,7 @@ fn start_fleet() -> Fleet {
         &token,
         reqwest::Method::POST,
         "/v1/clusters",
-        Some(json!({"name": "across", "size_id": "xsmall", "nodes": 3})),
+        Some(json!({"name": "across", "size_id": "xsmall", "nodes": 3, "security_group_ids": [sg]})),
     );
     assert_eq!(s, 202, "{created}");
     let op = created["operation"]["id"].as_str().unwrap().to_string();
@@ -415,7 +436,7 @@ fn write_locally(
     at: (String, u16),
     pw: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<std::time::SystemTime> {
+) -> Vec<(u64, std::time::SystemTime)> {
     rig.in_ns(member, move || async move {
         let mut acked = Vec::new();
         let mut conn: Option<mysql_async::Conn> = None;
@@ -436,7 +457,7 @@ fn write_locally(
             )
             .await
             {
-                Ok(Ok(())) => acked.push(std::time::SystemTime::now()),
+                Ok(Ok(())) => acked.push((id, std::time::SystemTime::now())),
                 _ => conn = None,
             }
         }
@@ -525,7 +546,7 @@ fn an_isolated_primary_fences_itself() {
         "the local writer acknowledged nothing before the cut"
     );
     let failover_at: std::time::SystemTime = failover_at.into();
-    let late: Vec<_> = acked.iter().filter(|t| **t > failover_at).collect();
+    let late: Vec<_> = acked.iter().filter(|(_, t)| *t > failover_at).collect();
     assert!(
         late.is_empty(),
         "{} writes acknowledged by the old primary after the failover",
@@ -627,10 +648,96 @@ fn a_primary_cut_from_the_control_plane_only_keeps_serving() {
         "fenced with its peers in reach"
     );
     // Writes were acknowledged all along: no gap of a second.
-    let gaps = acked.windows(2).filter_map(|w| w[1].duration_since(w[0]).ok()).max();
+    let gaps = acked
+        .windows(2)
+        .filter_map(|w| w[1].1.duration_since(w[0].1).ok())
+        .max();
     assert!(acked.len() > 100, "{} writes", acked.len());
     assert!(
         gaps < Some(Duration::from_secs(1)),
         "the longest pause between acknowledged writes: {gaps:?}"
     );
+}
+
+/// Endpoints on every host: the client routes the endpoint network through
+/// a host that does not run the primary and writes through the writer
+/// address; that host's agent forwards to the primary wherever it runs.
+/// When every process of the primary's host is killed, the writer address
+/// leads to the new primary on every host: writes resume through the same
+/// address (the longest pause is printed) and no acknowledged write is lost.
+#[test]
+fn clients_reach_a_cluster_through_any_host_across_a_host_loss() {
+    let f = start_fleet();
+    let nodes = f.c["nodes"].as_array().unwrap().clone();
+    let primary = nodes.iter().find(|n| n["role"] == "primary").unwrap();
+    let primary_host = f.host_at(primary["host"].as_str().unwrap());
+    let via = ["h1", "h2", "h3"].into_iter().find(|h| *h != primary_host).unwrap();
+    f.rig.route("client", "203.0.113.0/24", via);
+    let w = &f.c["endpoints"]["writer"];
+    let writer = (
+        w["host"].as_str().unwrap().to_string(),
+        w["port"].as_u64().unwrap() as u16,
+    );
+    assert!(writer.0.starts_with("203.0.113."), "{w}");
+    let (pw, at) = (f.pw.clone(), writer.clone());
+    let made = f.rig.in_ns("client", move || async move {
+        let mut c = connect(at, &pw).await?;
+        c.query_drop("CREATE DATABASE app").await?;
+        c.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)").await
+    });
+    made.unwrap_or_else(|e| panic!("through {via}: {e}\n{}", f.log(&format!("{via}.log"))));
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::thread::scope(|s| {
+        let load = {
+            let (rig, at, pw, stop) = (&f.rig, writer.clone(), f.pw.clone(), stop.clone());
+            s.spawn(move || write_locally(rig, "client", at, pw, stop))
+        };
+        std::thread::sleep(Duration::from_millis(1000));
+        f.rig.signal(primary_host, libc::SIGKILL);
+        wait_for("a failover", Duration::from_secs(20), || {
+            let (_, ev) = f.api(
+                reqwest::Method::GET,
+                &format!("/v1/clusters/{}/events?limit=100", f.cid),
+                None,
+            );
+            ev["data"]
+                .as_array()?
+                .iter()
+                .any(|e| e["type"] == "failover_completed")
+                .then_some(())
+        });
+        std::thread::sleep(Duration::from_millis(2000));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        load.join().unwrap()
+    });
+    assert!(
+        acked.len() > 50,
+        "{} writes acknowledged through the endpoint",
+        acked.len()
+    );
+    let pause = acked
+        .windows(2)
+        .filter_map(|w| w[1].1.duration_since(w[0].1).ok())
+        .max()
+        .unwrap();
+    println!(
+        "endpoint through {via}: {} writes acknowledged, longest pause {} ms across the loss of the primary's host",
+        acked.len(),
+        pause.as_millis()
+    );
+    assert!(
+        pause < Duration::from_secs(5),
+        "writes through the endpoint paused {pause:?}"
+    );
+    // Every acknowledged write is on the new primary (read through the
+    // same address).
+    let (pw, at) = (f.pw.clone(), writer);
+    let have: Vec<u64> = f.rig.in_ns("client", move || async move {
+        let mut c = connect(at, &pw).await.unwrap();
+        c.query("SELECT id FROM app.t WHERE id > 10000").await.unwrap()
+    });
+    let have: std::collections::HashSet<u64> = have.into_iter().collect();
+    let missing = acked.iter().filter(|(id, _)| !have.contains(id)).count();
+    assert_eq!(missing, 0, "acknowledged writes lost");
 }

@@ -659,6 +659,9 @@ impl AgentProc {
                 TEMPLATE_CACHE,
                 "--cgroup-parent",
                 "",
+                // In the root namespace: no endpoints (no table, no forwarding).
+                "--endpoints",
+                "none",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -146,6 +146,14 @@ impl Rig {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Routes `member`'s traffic for `net` through `via`'s address (a
+    /// client reaching endpoint addresses through one host); replaces an
+    /// earlier route for `net`.
+    pub fn route(&self, member: &str, net: &str, via: &str) {
+        let via = self.member(via).address.to_string();
+        ip(&["-n", &self.member(member).netns, "route", "replace", net, "via", &via]);
+    }
+
     /// Undoes `cut`.
     pub fn heal(&self, member: &str) {
         let _ = Command::new("ip")
