@@ -242,6 +242,52 @@ pub(crate) struct TickReport {
     pub skipped: Vec<String>,
 }
 
+/// The replicas of every cluster whose primary's probe just failed, probed
+/// again now: a failing primary's probe can hold the tick up to the probe
+/// timeout, and a replica's silence counts only up to its own latest probe
+/// (`NodeHealth::probed_at`), so the witnesses are asked again right before
+/// the evaluation instead of being judged on what they said at the tick's
+/// start. Costs nothing while primaries answer.
+async fn reprobe_witnesses(
+    app: &Arc<Marina>,
+    conns: &mut HashMap<String, ProbeConn>,
+    per_cluster: &[(marina_common::model::ClusterRecord, Vec<NodeRecord>)],
+    timeout: Duration,
+) {
+    let witnesses: Vec<String> = {
+        let health = app.monitor.nodes.read().unwrap_or_else(|e| e.into_inner());
+        per_cluster
+            .iter()
+            .filter(|(_, nodes)| {
+                nodes.iter().any(|n| {
+                    n.role == marina_common::model::NodeRole::Primary && health.get(&n.id).is_some_and(|h| !h.reachable)
+                })
+            })
+            .flat_map(|(_, nodes)| nodes.iter())
+            .filter(|n| n.role == marina_common::model::NodeRole::Replica)
+            .filter(|n| health.get(&n.id).is_some_and(|h| h.reachable))
+            .map(|n| n.id.clone())
+            .collect()
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for id in witnesses {
+        let Some(mut conn) = conns.remove(&id) else { continue };
+        set.spawn(async move {
+            let r = conn.probe(timeout).await;
+            (id, conn, r)
+        });
+    }
+    let now = Instant::now();
+    let checked_at = marina_common::time_fmt::now_rfc3339();
+    while let Some(joined) = set.join_next().await {
+        let Ok((id, conn, result)) = joined else { continue };
+        conns.insert(id.clone(), conn);
+        let mut nodes = app.monitor.nodes.write().unwrap_or_else(|e| e.into_inner());
+        let prev = nodes.remove(&id);
+        nodes.insert(id, NodeHealth::next(prev, result, now, &checked_at));
+    }
+}
+
 /// One tick: probe every node, then evaluate each cluster in a task of its
 /// own. `conns` are the persistent probe connections, kept between ticks.
 pub(crate) async fn tick(
@@ -315,6 +361,7 @@ pub(crate) async fn tick(
         let prev = nodes.remove(&id);
         nodes.insert(id, NodeHealth::next(prev, result, now, &checked_at));
     }
+    reprobe_witnesses(app, conns, &per_cluster, timeout).await;
     watch_primaries(app, &per_cluster);
     conns.retain(|id, _| wanted.contains(id));
     measure_disks(app, &per_cluster, now).await;
