@@ -110,10 +110,9 @@ impl EndpointsBody {
         })
     }
 
-    /// The digest both sides compare (SHA-256 of the JSON).
+    /// The digest both sides compare (`wire::digest`).
     pub fn digest(&self) -> String {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(serde_json::to_vec(self).unwrap_or_default()))
+        crate::wire::digest(self)
     }
 }
 

@@ -173,10 +173,9 @@ impl Fencing {
     }
 }
 
-/// The plan's digest, the same on both sides (SHA-256 of its JSON).
+/// The plan's digest, the same on both sides (`wire::digest`).
 pub fn digest(plan: &FencePlan) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(serde_json::to_vec(plan).unwrap_or_default()))
+    crate::wire::digest(plan)
 }
 
 /// Whether any of `peers` accepts a TCP connection in time.

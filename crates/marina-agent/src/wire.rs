@@ -189,6 +189,13 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The digest both sides compare for a plan the control plane sends
+/// (SHA-256 of its JSON), which the agent reports back in `HostFacts`.
+pub fn digest<T: Serialize>(plan: &T) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(serde_json::to_vec(plan).unwrap_or_default()))
+}
+
 /// Whether `id` may name a node on the agent (it becomes a directory name).
 pub fn valid_node_id(id: &str) -> bool {
     (1..=64).contains(&id.len())

@@ -109,6 +109,34 @@ impl Fleet {
         std::fs::read_to_string(self.tmp.path().join(name)).unwrap_or_default()
     }
 
+    /// The cluster's primary as created, with its `(address, port)`.
+    fn primary(&self) -> (Value, (String, u16)) {
+        let p = self.c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["role"] == "primary")
+            .cloned()
+            .unwrap();
+        let at = (
+            p["host"].as_str().unwrap().to_string(),
+            p["port"].as_u64().unwrap() as u16,
+        );
+        (p, at)
+    }
+
+    /// Creates `app.t` through `at`, from the client's namespace.
+    fn create_table(&self, at: (String, u16)) {
+        let pw = self.pw.clone();
+        self.rig.in_ns("client", move || async move {
+            let mut w = connect(at, &pw).await.unwrap();
+            w.query_drop("CREATE DATABASE app").await.unwrap();
+            w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
+                .await
+                .unwrap();
+        });
+    }
+
     /// The member (`h1`…) whose address is `address`.
     fn host_at(&self, address: &str) -> &'static str {
         ["h1", "h2", "h3"]
@@ -473,26 +501,9 @@ fn write_locally(
 #[test]
 fn an_isolated_primary_fences_itself() {
     let f = start_fleet();
-    let primary = f.c["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["role"] == "primary")
-        .cloned()
-        .unwrap();
-    let at = (
-        primary["host"].as_str().unwrap().to_string(),
-        primary["port"].as_u64().unwrap() as u16,
-    );
+    let (_, at) = f.primary();
     let host = f.host_at(&at.0);
-    let (pw, at2) = (f.pw.clone(), at.clone());
-    f.rig.in_ns("client", move || async move {
-        let mut w = connect(at2, &pw).await.unwrap();
-        w.query_drop("CREATE DATABASE app").await.unwrap();
-        w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
-            .await
-            .unwrap();
-    });
+    f.create_table(at.clone());
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (acked, failover_at, fenced_after) = std::thread::scope(|s| {
@@ -567,26 +578,9 @@ fn an_isolated_primary_fences_itself() {
 #[test]
 fn a_primary_cut_from_the_control_plane_only_keeps_serving() {
     let f = start_fleet();
-    let primary = f.c["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["role"] == "primary")
-        .cloned()
-        .unwrap();
-    let at = (
-        primary["host"].as_str().unwrap().to_string(),
-        primary["port"].as_u64().unwrap() as u16,
-    );
+    let (primary, at) = f.primary();
     let host = f.host_at(&at.0);
-    let (pw, at2) = (f.pw.clone(), at.clone());
-    f.rig.in_ns("client", move || async move {
-        let mut w = connect(at2, &pw).await.unwrap();
-        w.query_drop("CREATE DATABASE app").await.unwrap();
-        w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
-            .await
-            .unwrap();
-    });
+    f.create_table(at.clone());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cut_for = Duration::from_millis(6000);
     let acked = std::thread::scope(|s| {
