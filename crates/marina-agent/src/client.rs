@@ -112,7 +112,7 @@ impl AgentClient {
         self.call(Method::PUT, "/v1/fencing", Some(plan)).await
     }
 
-    fn remote(&self, code: &str, message: String) -> RuntimeError {
+    pub(crate) fn remote(&self, code: &str, message: String) -> RuntimeError {
         RuntimeError::Remote {
             host: self.host_id.clone(),
             code: code.into(),
@@ -120,23 +120,19 @@ impl AgentClient {
         }
     }
 
-    async fn send<B: Serialize>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-        timeout: Option<Duration>,
-    ) -> Result<reqwest::Response, RuntimeError> {
-        let mut req = self
-            .http
+    /// A request to the agent carrying the control plane's epoch.
+    pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
             .request(method, format!("{}{path}", self.base))
-            .header(EPOCH_HEADER, (self.epoch)().to_string());
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        if let Some(t) = timeout {
-            req = req.timeout(t);
-        }
+            .header(EPOCH_HEADER, (self.epoch)().to_string())
+    }
+
+    /// Sends `req`; an answer other than success is the agent's error.
+    pub(crate) async fn answer(
+        &self,
+        path: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RuntimeError> {
         let resp = req
             .send()
             .await
@@ -156,7 +152,24 @@ impl AgentClient {
         })
     }
 
-    async fn call_json<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, RuntimeError> {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        self.answer(path, req).await
+    }
+
+    pub(crate) async fn call_json<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

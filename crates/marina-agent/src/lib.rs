@@ -10,10 +10,14 @@
 //!   control plane and its peers;
 //! - `server`: the routes, one per `NodeRuntime` call, over the host's own
 //!   `LocalRuntime`;
+//! - `data`: the data routes (copies, markers, installs: `marina_host::NodeData`
+//!   on the agent's host);
 //! - `client`: `AgentClient`, the control plane's `NodeRuntime` for a node
-//!   on an agent host.
+//!   on an agent host; `client_data`: its `NodeData`.
 
 pub mod client;
+mod client_data;
+pub mod data;
 pub mod endpoints;
 pub mod fence;
 pub mod fencing;

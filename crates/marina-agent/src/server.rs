@@ -34,6 +34,8 @@ pub const MODIFIED_HEADER: &str = "x-marina-modified-ms";
 pub struct AgentState {
     pub host_id: String,
     pub runtime: Arc<dyn NodeRuntime>,
+    /// The host side of moving nodes' data (`crate::data`).
+    pub data: Arc<dyn marina_host::NodeData>,
     pub fence: EpochFence,
     /// Self-fencing of isolated primaries (`crate::fencing`).
     pub fencing: crate::fencing::Fencing,
@@ -65,6 +67,11 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/nodes/{id}/disk-usage", get(disk_usage))
         .route("/v1/nodes/{id}/exit", get(exit))
         .route("/v1/nodes/{id}/binlogs/{name}", get(binlog))
+        .route("/v1/nodes/{id}/markers/{name}", get(crate::data::marker))
+        .route("/v1/nodes/{id}/copy-from", post(crate::data::copy_from))
+        .route("/v1/nodes/{id}/copy-out", post(crate::data::copy_out))
+        .route("/v1/nodes/{id}/copy-in/{scratch}", put(crate::data::copy_in))
+        .route("/v1/nodes/{id}/install", post(crate::data::install))
         .route("/v1/fencing", put(set_fencing))
         .route("/v1/endpoints", put(set_endpoints))
         .fallback(|| async { AgentError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -80,7 +87,7 @@ pub struct AgentError {
 }
 
 impl AgentError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         AgentError {
             status,
             code,
@@ -128,7 +135,7 @@ impl IntoResponse for AgentError {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
-struct Epoch {
+pub(crate) struct Epoch {
     /// The control plane's epoch; older than the largest seen is 409 `stale_epoch`.
     #[param(rename = "X-Marina-Epoch")]
     x_marina_epoch: u64,
@@ -154,6 +161,11 @@ struct Epoch {
         disk_usage,
         exit,
         binlog,
+        crate::data::marker,
+        crate::data::copy_from,
+        crate::data::copy_out,
+        crate::data::copy_in,
+        crate::data::install,
         set_fencing,
         set_endpoints
     ),
@@ -172,7 +184,12 @@ struct Epoch {
         crate::fencing::FenceNode,
         crate::endpoints::EndpointsBody,
         crate::endpoints::RouteBody,
-        crate::endpoints::FenceBody
+        crate::endpoints::FenceBody,
+        crate::data::MarkerAnswer,
+        crate::data::CopyFromBody,
+        crate::data::GtidAnswer,
+        crate::data::CopyOutBody,
+        crate::data::InstallBody
     ))
 )]
 pub struct AgentApi;
@@ -214,7 +231,7 @@ impl FromRequestParts<Shared> for Fenced {
 
 /// A node id from the path that can only name a directory under the
 /// agent's nodes directory.
-fn node_id(id: String) -> Result<String, AgentError> {
+pub(crate) fn node_id(id: String) -> Result<String, AgentError> {
     if valid_node_id(&id) {
         Ok(id)
     } else {
@@ -222,7 +239,7 @@ fn node_id(id: String) -> Result<String, AgentError> {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, AgentError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, AgentError> {
     serde_json::from_slice(body).map_err(|e| AgentError::invalid(format!("the body: {e}")))
 }
 
@@ -456,7 +473,7 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix(".route(\""))
             .filter_map(|l| l.split('"').next())
             .collect();
-        assert_eq!(routes.len(), 12);
+        assert_eq!(routes.len(), 17);
         for r in routes {
             assert!(doc.paths.paths.contains_key(r), "{r} is not documented");
         }

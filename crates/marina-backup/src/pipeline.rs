@@ -396,6 +396,119 @@ pub async fn pipe(
     Ok((p_log, c_log))
 }
 
+/// A byte stream between hosts (a copy's bytes on their way to another
+/// host's tool).
+pub type DataStream = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Runs `program args` at low priority (as `pipe` runs its producer) and
+/// returns its output as a stream that ends with an error when the tool
+/// fails (so whoever consumes it never takes a truncated copy for a whole
+/// one). `on_end` runs once the tool is gone, however it ends (a work
+/// directory's removal); dropping the stream kills the tool.
+pub fn stream_out(
+    program: &Path,
+    args: &[String],
+    on_end: Box<dyn FnOnce() + Send>,
+) -> Result<DataStream, PipelineError> {
+    let mut child = spawn(
+        low_priority(&mut command(program, args), None)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        program,
+    )?;
+    let mut out = child
+        .stdout
+        .take()
+        .ok_or_else(|| PipelineError::Io("no stdout".into()))?;
+    widen(&out);
+    let log = tokio::spawn(read_tail(
+        child
+            .stderr
+            .take()
+            .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
+    ));
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(8);
+    let program = program.to_path_buf();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut complete = true;
+        loop {
+            match out.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.send(Ok(bytes::Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                        // The reader went away: the tool is killed below.
+                        complete = false;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        if !complete {
+            let _ = child.start_kill();
+        }
+        let result = finished(child, &program, log.await.unwrap_or_default()).await;
+        on_end();
+        if let Err(e) = result
+            && complete
+        {
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(Box::new(tokio_util::io::StreamReader::new(Box::pin(stream))))
+}
+
+/// Feeds `from` into the standard input of `program args`, run as `who`;
+/// returns the end of its output. A stream that fails fails the call (the
+/// tool is killed).
+pub async fn stream_in(
+    mut from: DataStream,
+    program: &Path,
+    args: &[String],
+    who: &Identity,
+) -> Result<String, PipelineError> {
+    let mut cmd = command(program, args);
+    who.apply(&mut cmd);
+    let mut child = spawn(
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()),
+        program,
+    )?;
+    let out_task = tokio::spawn(read_tail(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| PipelineError::Io("no stdout".into()))?,
+    ));
+    let err_task = tokio::spawn(read_tail(
+        child
+            .stderr
+            .take()
+            .ok_or_else(|| PipelineError::Io("no stderr".into()))?,
+    ));
+    let mut stdin = child.stdin.take().ok_or_else(|| PipelineError::Io("no stdin".into()))?;
+    widen(&stdin);
+    let fed = tokio::io::copy(&mut from, &mut stdin).await;
+    drop(stdin);
+    if let Err(e) = fed {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        return Err(PipelineError::Io(format!("streaming into {}: {e}", program.display())));
+    }
+    let log = format!(
+        "{}{}",
+        out_task.await.unwrap_or_default(),
+        err_task.await.unwrap_or_default()
+    );
+    finished(child, program, log).await
+}
+
 /// Runs a tool to completion; returns the end of its output.
 pub async fn run(program: &Path, args: &[String]) -> Result<String, PipelineError> {
     let out = command(program, args)
@@ -464,6 +577,41 @@ mod tests {
         let back = std::fs::read_to_string(&out_file).unwrap();
         assert_eq!(back.lines().count(), 100_000);
         assert_eq!(back.lines().last(), Some("100000"));
+    }
+
+    #[tokio::test]
+    async fn a_stream_between_hosts_carries_every_byte_and_a_failed_tool_fails_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let e = ended.clone();
+        let (p, a) = sh("seq 1 200000");
+        let out = stream_out(
+            &p,
+            &a,
+            Box::new(move || e.store(true, std::sync::atomic::Ordering::SeqCst)),
+        )
+        .unwrap();
+        let file = dir.path().join("in.txt");
+        let (p, a) = sh(&format!("cat > {}", file.display()));
+        stream_in(out, &p, &a, &Identity::default()).await.unwrap();
+        let back = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(back.lines().count(), 200_000);
+        assert_eq!(back.lines().last(), Some("200000"));
+        for _ in 0..50 {
+            if ended.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(ended.load(std::sync::atomic::Ordering::SeqCst), "on_end ran");
+
+        // A tool that fails after writing: the stream ends with its error,
+        // so the consumer's call fails instead of taking half a copy.
+        let (p, a) = sh("seq 1 1000; echo broken >&2; exit 3");
+        let out = stream_out(&p, &a, Box::new(|| {})).unwrap();
+        let (p, a) = sh("cat > /dev/null");
+        let err = stream_in(out, &p, &a, &Identity::default()).await.unwrap_err();
+        assert!(err.to_string().contains("broken"), "{err}");
     }
 
     /// Removes the test's cgroups even when it fails.

@@ -19,7 +19,15 @@ pub enum HostCmd {
     /// Let a cordoned or draining host take new nodes again.
     Uncordon { id: String },
     /// Move a host's nodes off it and keep new ones away.
-    Drain { id: String },
+    Drain {
+        id: String,
+        /// Wait until no node is left on it (polls every second).
+        #[arg(long)]
+        wait: bool,
+        /// How long `--wait` waits, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+    },
     /// One-time tokens host agents join with (`marina agent --join`).
     JoinToken {
         #[command(subcommand)]
@@ -45,6 +53,27 @@ pub enum JoinTokenCmd {
 fn memory(h: &Value) -> String {
     let gib = |v: &Value| v.as_u64().unwrap_or(0) as f64 / (1u64 << 30) as f64;
     format!("{:.1}/{:.0} GiB", gib(&h["memory_used_bytes"]), gib(&h["memory_bytes"]))
+}
+
+/// Polls a draining host until it runs no node.
+async fn wait_drained(client: &crate::client::Client, id: &str, timeout: std::time::Duration) -> anyhow::Result<Value> {
+    let began = std::time::Instant::now();
+    loop {
+        let host = client.get(&format!("/v1/hosts/{id}")).await?;
+        if host["nodes"].as_u64() == Some(0) {
+            return Ok(host);
+        }
+        if host["status"] != "draining" {
+            anyhow::bail!("host {id} is {} now: the drain was stopped", cell(&host["status"]));
+        }
+        if began.elapsed() > timeout {
+            anyhow::bail!(
+                "host {id} still runs {} node(s) after {timeout:?}",
+                cell(&host["nodes"])
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// Runs `marina host …`.
@@ -79,7 +108,14 @@ pub async fn run_host(common: &Common, cmd: HostCmd) -> anyhow::Result<()> {
         HostCmd::Show { id } => client.get(&format!("/v1/hosts/{id}")).await?,
         HostCmd::Cordon { id } => client.post(&action("cordon", &id), &json!({})).await?,
         HostCmd::Uncordon { id } => client.post(&action("uncordon", &id), &json!({})).await?,
-        HostCmd::Drain { id } => client.post(&action("drain", &id), &json!({})).await?,
+        HostCmd::Drain { id, wait, timeout_secs } => {
+            let host = client.post(&action("drain", &id), &json!({})).await?;
+            if !wait {
+                host
+            } else {
+                wait_drained(&client, &id, std::time::Duration::from_secs(timeout_secs)).await?
+            }
+        }
         HostCmd::JoinToken {
             cmd: JoinTokenCmd::Create { zone, ttl_secs },
         } => {

@@ -119,6 +119,7 @@ string_enum!(
         StopNode => "stop_node", StartNode => "start_node", RebootNode => "reboot_node",
         SetMaintenance => "set_maintenance", SetReadOnly => "set_read_only",
         ResizeNode => "resize_node", ResizeCluster => "resize_cluster", RebootCluster => "reboot_cluster",
+        MoveNode => "move_node",
     }
 );
 

@@ -20,11 +20,13 @@
 //!   else its agent (`runtime_of`). Its management connections go to its
 //!   socket on this machine, over TCP to its address elsewhere
 //!   (`mgmt_addr`).
-//! - Data moves (backups, copies, restores, SQL loads) are served on this
-//!   machine only so far (`data_of` refuses a node on an agent host with a
-//!   409 that says so): backups and copies take their source among the
-//!   nodes here, and nodes that start from moved data (a restore, an added
-//!   replica) are placed here (`Marina::place`, `data_in`).
+//! - Copies between nodes (an added replica, a reseed) go to the nodes'
+//!   hosts (`data_of`): on one host, that host copies; across hosts, the
+//!   source's host streams the copy out and the control plane relays it
+//!   into the target's host (both legs mutual TLS). Backups, restores and
+//!   SQL loads are served on this machine only so far: backups take their
+//!   source among the nodes here, and restored nodes are placed here
+//!   (`Marina::place`, `data_in`).
 //! - The supervisor leaves nodes on a `down` host alone (no restart
 //!   attempts against an agent that does not answer).
 
@@ -141,19 +143,29 @@ impl Marina {
         self.runtime_on(node.host_id.as_deref()).await
     }
 
-    /// The host side of `node`'s data (backups, copies, restores): only
-    /// this machine's so far; a node on an agent host is refused until the
-    /// agent serves those calls (issue 23).
-    pub fn data_of(&self, node: &marina_common::model::NodeRecord) -> Result<Arc<dyn marina_host::NodeData>, Error> {
-        if self.on_local_host(node.host_id.as_deref()) {
+    /// The host side of `node`'s data (markers, copies, installs; backups
+    /// and restores only on this machine so far): this machine's
+    /// `LocalNodeData`, or its host's agent.
+    pub async fn data_of(&self, node: &NodeRecord) -> Result<Arc<dyn marina_host::NodeData>, Error> {
+        let Some(id) = node.host_id.as_deref().filter(|h| !self.on_local_host(Some(h))) else {
+            return Ok(self.data.clone());
+        };
+        let host = self
+            .store
+            .get_host(id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("a node names host {id}, which is not registered")))?;
+        if host.local {
             return Ok(self.data.clone());
         }
-        Err(Error::Conflict(format!(
-            "node {} runs on agent host {}: backups, copies and restores of nodes on agent hosts are not served yet \
-             (issue 23); take them from a node on the control plane's host",
-            node.id,
-            node.host_id.as_deref().unwrap_or("?")
-        )))
+        Ok(self.agent(&host)?)
+    }
+
+    /// Whether two nodes run on the same host (a copy between them stays
+    /// on it).
+    pub fn same_host(&self, a: &NodeRecord, b: &NodeRecord) -> bool {
+        let key = |n: &NodeRecord| (!self.on_local_host(n.host_id.as_deref())).then(|| n.host_id.clone());
+        key(a) == key(b)
     }
 
     /// The client of `host`'s agent (kept while its address and port stay).

@@ -228,6 +228,10 @@ pub struct HostsConfig {
     /// start says when it is not), so no commit is acknowledged without a
     /// replica meanwhile.
     pub fence_after_ms: u64,
+    /// The nodes of a host `down` this long (silent since its agent's last
+    /// answer) are replaced on other hosts, keeping a cluster's nodes on
+    /// distinct hosts (0: never; a host that returns first keeps them).
+    pub replace_after_secs: u64,
 }
 
 impl Default for HostsConfig {
@@ -238,6 +242,7 @@ impl Default for HostsConfig {
             down_after_ms: 5000,
             network: None,
             fence_after_ms: 3000,
+            replace_after_secs: 300,
         }
     }
 }

@@ -116,23 +116,23 @@ impl Marina {
         .await
     }
 
-    /// Drains a host: it takes no new node and its nodes move to other
-    /// hosts. Moving a node copies its data to another host, which agents
-    /// do not serve yet (issue 23): a host with nodes is refused with what
-    /// to do instead, and an empty one is marked `draining`.
+    /// Drains a host: it takes no new node, and the drain task moves its
+    /// nodes to other hosts (`drain`: one `move_node` operation per node,
+    /// the primary switched over to its replacement); `nodes` reaches 0
+    /// when it is done. A host with nodes and no other active host to take
+    /// them is refused.
     pub async fn drain_host(&self, id: &str) -> Result<HostUsage, Error> {
         let h = self.get_host(id).await?;
-        if h.nodes > 0 {
-            let others = self
-                .store
-                .list_hosts()
-                .await?
-                .iter()
-                .filter(|o| o.id != id && o.status == HostStatus::Active)
-                .count();
+        let others = self
+            .store
+            .list_hosts()
+            .await?
+            .iter()
+            .filter(|o| o.id != id && o.status == HostStatus::Active)
+            .count();
+        if h.nodes > 0 && others == 0 {
             return Err(Error::Conflict(format!(
-                "host {id} runs {} node(s) and {others} other host(s) are active: its nodes cannot move yet; \
-                 cordon it (POST /v1/hosts/{id}/cordon) to keep new nodes off it",
+                "host {id} runs {} node(s) and no other host is active to take them",
                 h.nodes
             )));
         }
@@ -161,9 +161,9 @@ impl Marina {
 
     /// Hosts for `n` new nodes of `size` of a cluster whose nodes are
     /// `existing`, by the request's `policy` (see the module). Nodes that
-    /// start from moved data (`data_in`: a restore, an added replica's
-    /// copy) go to the local host only, until agents serve data calls
-    /// (issue 23); `spread` is then not the default.
+    /// start from a backup (`data_in`: a restore) go to the local host only,
+    /// until agents restore from the blob store (issue 23); `spread` is then
+    /// not the default.
     pub(crate) async fn place(
         &self,
         n: usize,

@@ -17,6 +17,7 @@ pub mod clusters;
 pub mod config;
 pub mod cron;
 pub mod doctor;
+pub mod drain;
 mod failpoint;
 mod ha;
 pub mod hosts;

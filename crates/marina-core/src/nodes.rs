@@ -123,10 +123,43 @@ impl Marina {
         // An added node goes where the cluster has fewest nodes, sharing a
         // host only when no other has room.
         let placed = self
-            .place(1, &size, &nodes, Some(Placement::BestEffort), true)
+            .place(1, &size, &nodes, Some(Placement::BestEffort), false)
             .await?
             .pop()
             .ok_or_else(|| Error::internal("placement returned no host"))?;
+        let (node, op) = self
+            .record_replica(&c, &size, &nodes, &placed, |node| {
+                let mut op = new_operation(tenant_id, OperationType::AddNode, &c.id);
+                op.node_id = Some(node.id.clone());
+                op
+            })
+            .await?;
+        self.event(
+            tenant_id,
+            &c.id,
+            Some(&node.id),
+            "node_adding",
+            format!(
+                "replica {} ({}) is being added on port {}",
+                node.id, node.size_id, node.port
+            ),
+        )
+        .await;
+        Ok((node, op))
+    }
+
+    /// Records a new replica row of `c` (status `creating`, a free port of
+    /// its host reserved) where placement put it, with the operation
+    /// `make_op` builds for it; the cluster becomes `updating` in the same
+    /// write (409 when it is not serving).
+    pub(crate) async fn record_replica(
+        &self,
+        c: &ClusterRecord,
+        size: &marina_common::size::NodeSize,
+        nodes: &[NodeRecord],
+        placed: &crate::hosts::Placed,
+        make_op: impl Fn(&NodeRecord) -> Operation,
+    ) -> Result<(NodeRecord, Operation), Error> {
         let ordinal = nodes.iter().map(|n| n.ordinal + 1).max().unwrap_or(0);
         let bind = self.config.nodes.bind_address;
         for _ in 0..PORT_ATTEMPTS {
@@ -155,22 +188,13 @@ impl Marina {
                 created_at: now.clone(),
                 updated_at: now,
             };
-            let mut op = new_operation(tenant_id, OperationType::AddNode, &c.id);
-            op.node_id = Some(node.id.clone());
+            let op = make_op(&node);
             match self
                 .store
                 .begin_add_node(&c.id, SERVING, ClusterStatus::Updating, &node, &op)
                 .await
             {
                 Ok(true) => {
-                    self.event(
-                        tenant_id,
-                        &c.id,
-                        Some(&node.id),
-                        "node_adding",
-                        format!("replica {} ({}) is being added on port {port}", node.id, node.size_id),
-                    )
-                    .await;
                     self.work.notify_one();
                     return Ok((node, op));
                 }

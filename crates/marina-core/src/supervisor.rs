@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use marina_common::Error;
-use marina_common::model::{ClusterRecord, ClusterStatus, FailoverMode, NodeRecord, NodeRole, NodeStatus};
+use marina_common::model::{ClusterRecord, ClusterStatus, FailoverMode, HostStatus, NodeRecord, NodeRole, NodeStatus};
 use marina_endpoints::{EndpointPlan, NodeGuard, Route};
 use marina_runtime::ProcessState;
 
@@ -76,19 +76,22 @@ pub async fn reconcile_once(app: &Arc<Marina>) -> Result<(), Error> {
             tracing::warn!(cluster_id = %cluster.id, error = %e, "reconciling cluster failed");
         }
     }
-    // An orphan that cannot be removed now never holds back the endpoints.
+    {
+        let _turn = app.endpoints_turn.lock().await;
+        let desired = desired_plan(app).await?;
+        let stale = {
+            let last = app.endpoints_applied.lock().unwrap_or_else(|e| e.into_inner());
+            last.as_ref()
+                .is_none_or(|a| a.plan != desired.plan || a.at.elapsed() > ENDPOINT_REFRESH)
+        };
+        if stale {
+            apply_plan(app, desired).await?;
+        }
+    }
+    // After the endpoints: an orphan that cannot be removed now (a host
+    // that stopped answering) never holds them back.
     if let Err(e) = remove_orphans(app).await {
         tracing::warn!(error = %e, "removing orphan nodes failed; next pass retries");
-    }
-    let _turn = app.endpoints_turn.lock().await;
-    let desired = desired_plan(app).await?;
-    let stale = {
-        let last = app.endpoints_applied.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref()
-            .is_none_or(|a| a.plan != desired.plan || a.at.elapsed() > ENDPOINT_REFRESH)
-    };
-    if stale {
-        apply_plan(app, desired).await?;
     }
     Ok(())
 }
@@ -166,12 +169,32 @@ async fn reconcile_cluster(app: &Arc<Marina>, cluster: &ClusterRecord) -> Result
     Ok(())
 }
 
+/// How long listing one host's node directories may take.
+const ORPHAN_LIST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Removes node directories no row names, on this machine and on every
+/// agent host that answers. Each host's directories are listed *before*
+/// the rows are read: a node's row is written before its directory, so a
+/// directory listed is never a node created after the read.
 async fn remove_orphans(app: &Arc<Marina>) -> Result<(), Error> {
-    let known: HashSet<String> = app.store.all_nodes().await?.into_iter().map(|n| n.id).collect();
-    for id in app.runtime.nodes_on_disk().await.map_err(runtime_err)? {
-        if !known.contains(&id) {
+    let mut runtimes: Vec<Arc<dyn marina_runtime::NodeRuntime>> = vec![app.runtime.clone()];
+    for h in app.store.list_hosts().await? {
+        if !h.local && h.agent_port.is_some() && h.status != HostStatus::Down {
+            runtimes.push(app.agent(&h)?);
+        }
+    }
+    for runtime in runtimes {
+        let on_disk = tokio::time::timeout(ORPHAN_LIST_TIMEOUT, runtime.nodes_on_disk())
+            .await
+            .map_err(|_| Error::Unavailable("listing a host's nodes timed out".into()))?
+            .map_err(runtime_err)?;
+        if on_disk.is_empty() {
+            continue;
+        }
+        let known: HashSet<String> = app.store.all_nodes().await?.into_iter().map(|n| n.id).collect();
+        for id in on_disk.into_iter().filter(|id| !known.contains(id)) {
             tracing::warn!(node_id = %id, "removing orphan node directory (no node record)");
-            app.runtime.destroy(&id).await.map_err(runtime_err)?;
+            runtime.destroy(&id).await.map_err(runtime_err)?;
         }
     }
     Ok(())

@@ -109,6 +109,13 @@ pub fn parse_physical_gtid(log: &str) -> Option<String> {
     Some(log[start..end].to_string())
 }
 
+/// The GTID position a physical copy holds, from the
+/// `xtrabackup_binlog_info` file in it (`<binlog file>\t<offset>\t<GTID>`).
+pub fn parse_binlog_info_gtid(text: &str) -> Option<String> {
+    let gtid = text.lines().next()?.split('\t').nth(2)?.trim();
+    (!gtid.is_empty()).then(|| gtid.to_string())
+}
+
 /// The GTID a dump is consistent with, from its trailing comment
 /// `-- SET GLOBAL gtid_slave_pos='0-1-5';`.
 pub fn parse_dump_gtid(tail: &str) -> Option<String> {
@@ -121,6 +128,19 @@ pub fn parse_dump_gtid(tail: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_names_its_gtid_in_its_binlog_info() {
+        for (text, want) in [
+            ("mariadb-bin.000002\t1234\t0-1-5\n", Some("0-1-5")),
+            ("b.000001\t4\t0-1-5,1-2-9", Some("0-1-5,1-2-9")),
+            ("b.000001\t4\t\n", None),
+            ("b.000001\t4\n", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_binlog_info_gtid(text).as_deref(), want, "{text:?}");
+        }
+    }
 
     #[test]
     fn sql_text_is_played_with_client_commands_off() {

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+pub use marina_backup::pipeline::DataStream;
 use marina_backup::{BlobStore, Identity, Pace, PipelineError, Produced, pipeline};
 use marina_engine::backup as tools;
 use marina_runtime::NodeRuntime;
@@ -57,13 +58,24 @@ pub struct Login<'a> {
 pub trait NodeData: Send + Sync + 'static {
     /// Whether the step that ends by writing `marker` in `node`'s directory
     /// finished.
-    fn has_marker(&self, node: &str, marker: &str) -> bool;
+    async fn has_marker(&self, node: &str, marker: &str) -> Result<bool, PipelineError>;
 
     /// Streams a physical copy of the running node `source` straight into
-    /// the fresh scratch directory `scratch` of `target`; returns the tool's
-    /// log (its GTID position is in it). `work` names the tool's own work
-    /// directory.
+    /// the fresh scratch directory `scratch` of `target` (both on this
+    /// host); returns the copy's GTID position. `work` names the tool's own
+    /// work directory.
     async fn copy_from(&self, source: &str, target: &str, scratch: &str, work: &str) -> Result<String, PipelineError>;
+
+    /// A physical copy of the running node `source` as a stream (its
+    /// `mbstream` bytes), for a node on another host (`copy_in` there); the
+    /// stream ends with an error when the copy fails. `work` names the
+    /// tool's work directory, removed when the copy ends.
+    async fn copy_out(&self, source: &str, work: &str) -> Result<DataStream, PipelineError>;
+
+    /// Extracts the copy `from` (what `copy_out` streams on another host)
+    /// into the fresh scratch directory `scratch` of `target`; returns the
+    /// copy's GTID position (from its `xtrabackup_binlog_info`).
+    async fn copy_in(&self, target: &str, scratch: &str, from: DataStream) -> Result<String, PipelineError>;
 
     /// Extracts the physical backup `key` of `blobs` into the fresh scratch
     /// directory `scratch` of `target`.
@@ -165,8 +177,8 @@ impl LocalNodeData {
 
 #[async_trait]
 impl NodeData for LocalNodeData {
-    fn has_marker(&self, node: &str, marker: &str) -> bool {
-        self.in_node(node, marker).is_ok_and(|p| p.exists())
+    async fn has_marker(&self, node: &str, marker: &str) -> Result<bool, PipelineError> {
+        Ok(self.in_node(node, marker)?.exists())
     }
 
     async fn copy_from(&self, source: &str, target: &str, scratch: &str, work: &str) -> Result<String, PipelineError> {
@@ -184,7 +196,37 @@ impl NodeData for LocalNodeData {
         )
         .await;
         let _ = std::fs::remove_dir_all(&work_dir);
-        Ok(piped?.0)
+        let log = piped?.0;
+        tools::parse_physical_gtid(&log).ok_or_else(|| PipelineError::Io("mariadb-backup reported no GTID".into()))
+    }
+
+    async fn copy_out(&self, source: &str, work: &str) -> Result<DataStream, PipelineError> {
+        let work_dir = self.work_dir(work)?;
+        let data = self.runtime.node_dir(source).join("data");
+        let args = tools::physical_backup_args(&self.socket(source), &data, &work_dir);
+        let cleanup = work_dir.clone();
+        let on_end = Box::new(move || {
+            let _ = std::fs::remove_dir_all(&cleanup);
+        });
+        pipeline::stream_out(Path::new("mariadb-backup"), &args, on_end).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&work_dir);
+        })
+    }
+
+    async fn copy_in(&self, target: &str, scratch: &str, from: DataStream) -> Result<String, PipelineError> {
+        let into = self.in_node(target, scratch)?;
+        fresh_dir(&into)?;
+        pipeline::stream_in(
+            from,
+            Path::new("mbstream"),
+            &tools::extract_args(&into),
+            &Identity::default(),
+        )
+        .await?;
+        let info = into.join("xtrabackup_binlog_info");
+        let text = std::fs::read_to_string(&info).map_err(io_err("reading", &info))?;
+        tools::parse_binlog_info_gtid(&text)
+            .ok_or_else(|| PipelineError::Io(format!("the copy names no GTID position ({text:?})")))
     }
 
     async fn extract_backup(

@@ -169,9 +169,12 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
     } else {
         runtime.with_cgroups(&args.cgroup_parent)
     };
+    let runtime: Arc<dyn marina_runtime::NodeRuntime> = Arc::new(runtime);
+    let data = Arc::new(marina_host::LocalNodeData::new(runtime.clone(), dir.join("tmp")));
     let state = Arc::new(marina_agent::server::AgentState {
         host_id: host_id.clone(),
-        runtime: Arc::new(runtime),
+        runtime,
+        data,
         fence: marina_agent::fence::EpochFence::open(dir)?,
         fencing: Default::default(),
         admin,

@@ -193,7 +193,11 @@ async fn an_agent_serves_its_host_over_mutual_tls() {
     let facts = rt.heartbeat(Duration::from_secs(2)).await.unwrap();
     assert_eq!((facts.host_id.as_str(), facts.epoch), (id.as_str(), 1));
     assert!(facts.nodes_dir.starts_with(&dir.display().to_string()), "{facts:?}");
-    let node = "nd_agenttest00000001";
+    // An id the store knows (the local cluster's node): the control
+    // plane's sweep removes node directories on agent hosts that no row
+    // names (see tests/fleet.rs), and this node is driven by hand.
+    let node_id = c["nodes"][0]["id"].as_str().unwrap().to_string();
+    let node = node_id.as_str();
     let s = spec(node, free_port());
     rt.prepare(&s).await.unwrap();
     let pid = rt.start(&s).await.unwrap();

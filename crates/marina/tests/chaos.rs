@@ -282,7 +282,7 @@ async fn random_faults_under_write_load_lose_nothing() {
     let (samples, double) = sampler.stop().await;
     let acked = load.stop().await;
 
-    let lost = lost_writes(&app, &id, &pw, &acked).await;
+    let lost = lost_writes(&app, &id, &pw, &acked, &injected).await;
     let rtos = rto_by_kind(&injected, &acked);
     report(faults, &injected, &acked, lost, (samples, double), &rtos, &stuck);
     let all: Vec<f64> = rtos
@@ -320,7 +320,13 @@ async fn random_faults_under_write_load_lose_nothing() {
 /// committed without their acknowledgement reaching the load count too —
 /// and lack the last acknowledged one; a node that cannot be read is
 /// reported and skipped: the cluster did not heal, which fails the run).
-async fn lost_writes(app: &TestApp, id: &str, pw: &str, acked: &[(u64, Instant)]) -> usize {
+async fn lost_writes(
+    app: &TestApp,
+    id: &str,
+    pw: &str,
+    acked: &[(u64, Instant)],
+    injected: &[(Fault, Instant, Instant)],
+) -> usize {
     let (_, c) = app.get(&format!("/v1/clusters/{id}")).await;
     let want: HashSet<u64> = acked.iter().map(|(id, _)| *id).collect();
     let mut lost = 0usize;
@@ -345,11 +351,55 @@ async fn lost_writes(app: &TestApp, id: &str, pw: &str, acked: &[(u64, Instant)]
             }
         };
         match have {
-            Some(have) => lost = lost.max(want.difference(&have).count()),
+            Some(have) => {
+                let missing: Vec<u64> = want.difference(&have).copied().collect();
+                if !missing.is_empty() {
+                    explain_missing(n, &missing, acked, injected);
+                }
+                lost = lost.max(missing.len());
+            }
             None => eprintln!("chaos: node {} did not catch up; not counted", n["id"]),
         }
     }
     lost
+}
+
+/// For the post-mortem: which node lacks which acknowledged ids, when each
+/// was acknowledged, and the faults injected around then.
+fn explain_missing(node: &Value, missing: &[u64], acked: &[(u64, Instant)], injected: &[(Fault, Instant, Instant)]) {
+    let Some(t0) = acked.first().map(|a| a.1) else { return };
+    let at = |i: Instant| i.saturating_duration_since(t0).as_secs_f64();
+    let wall0 = std::time::SystemTime::now() - t0.elapsed();
+    let unix0 = wall0
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    eprintln!(
+        "chaos: node {} ({}) lacks {} acknowledged id(s); times below are from the first acknowledgement, at unix {unix0:.3}",
+        node["id"],
+        node["role"],
+        missing.len()
+    );
+    for id in missing.iter().take(10) {
+        let Some(pos) = acked.iter().position(|a| a.0 == *id) else {
+            continue;
+        };
+        let when = acked[pos].1;
+        let around: Vec<String> = injected
+            .iter()
+            .filter(|(_, start, healed)| {
+                *start <= when + Duration::from_secs(5) && *healed + Duration::from_secs(5) >= when
+            })
+            .map(|(k, start, healed)| format!("{k:?} {:.3}..{:.3} s", at(*start), at(*healed)))
+            .collect();
+        eprintln!(
+            "chaos:   id {id} acknowledged at {:.3} s (write #{pos} of {}; previous acknowledged at {:.3} s, next at {:.3} s); faults around: {around:?}",
+            at(when),
+            acked.len(),
+            pos.checked_sub(1).map_or(0.0, |p| at(acked[p].1)),
+            acked.get(pos + 1).map_or(0.0, |a| at(a.1)),
+        );
+    }
 }
 
 /// Per kind, each fault's RTO in ms: the longest gap between consecutive

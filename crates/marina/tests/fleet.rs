@@ -10,360 +10,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::TEMPLATE_CACHE;
-use common::netns::Rig;
+use common::fleet::*;
 use mysql_async::prelude::Queryable;
-use serde_json::{Value, json};
-
-const CP: &str = "198.51.100.2:7300";
-
-fn log_file(path: &Path) -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-}
-
-/// The control plane's self-signed certificate (the rig's API is HTTPS).
-fn cert_path(data: &Path) -> std::path::PathBuf {
-    data.join("tls").join("marina.crt")
-}
-
-/// One API call from the client's namespace.
-fn api(rig: &Rig, data: &Path, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let (token, url) = (token.to_string(), format!("https://{CP}{path}"));
-    let cert = cert_path(data);
-    rig.in_ns("client", move || async move {
-        let http = marina_cli::client::http_builder_trusting(Some(&cert))
-            .unwrap()
-            .build()
-            .unwrap();
-        let mut req = http.request(method, url).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        match req.timeout(Duration::from_secs(10)).send().await {
-            Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
-            Err(e) => (0, Value::String(e.to_string())),
-        }
-    })
-}
-
-/// A MariaDB connection as the cluster's admin.
-async fn connect(at: (String, u16), pw: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(at.0)
-        .tcp_port(at.1)
-        .user(Some("admin"))
-        .pass(Some(pw.to_string()));
-    tokio::time::timeout(Duration::from_secs(2), mysql_async::Conn::new(opts))
-        .await
-        .unwrap_or_else(|_| Err(mysql_async::Error::Other("connect timed out".into())))
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn host_status(rig: &Rig, data: &Path, token: &str, address: &str) -> Option<String> {
-    let (_, list) = api(rig, data, token, reqwest::Method::GET, "/v1/hosts", None);
-    list["data"]
-        .as_array()?
-        .iter()
-        .find(|h| h["address"] == address)
-        .and_then(|h| h["status"].as_str().map(String::from))
-}
-
-/// A running fleet: the control plane, three agents (zones a, b, c) and a
-/// 3-node cluster with one node on each host.
-struct Fleet {
-    rig: Rig,
-    tmp: tempfile::TempDir,
-    data: std::path::PathBuf,
-    token: String,
-    children: Vec<std::process::Child>,
-    cid: String,
-    pw: String,
-    /// The cluster as created.
-    c: Value,
-}
-
-impl Fleet {
-    fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        api(&self.rig, &self.data, &self.token, method, path, body)
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.tmp.path().join(name)).unwrap_or_default()
-    }
-
-    /// The cluster's primary as created, with its `(address, port)`.
-    fn primary(&self) -> (Value, (String, u16)) {
-        let p = self.c["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["role"] == "primary")
-            .cloned()
-            .unwrap();
-        let at = (
-            p["host"].as_str().unwrap().to_string(),
-            p["port"].as_u64().unwrap() as u16,
-        );
-        (p, at)
-    }
-
-    /// Creates `app.t` through `at`, from the client's namespace.
-    fn create_table(&self, at: (String, u16)) {
-        let pw = self.pw.clone();
-        self.rig.in_ns("client", move || async move {
-            let mut w = connect(at, &pw).await.unwrap();
-            w.query_drop("CREATE DATABASE app").await.unwrap();
-            w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
-                .await
-                .unwrap();
-        });
-    }
-
-    /// The member (`h1`…) whose address is `address`.
-    fn host_at(&self, address: &str) -> &'static str {
-        ["h1", "h2", "h3"]
-            .into_iter()
-            .find(|h| self.rig.member(h).address.to_string() == address)
-            .unwrap()
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn start_fleet() -> Fleet {
-    let rig = Rig::new(3);
-    let tmp = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    let data = tmp.path().join("cp");
-    let config = tmp.path().join("marina.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[endpoints]\nwriter_pool = \"203.0.113.0/28\"\nreader_pool = \"203.0.113.16/28\"\n\
-             nft_table = \"marina_fleet\"\n[nodes]\nport_min = 21000\nport_max = 21099\nreconcile_interval_ms = 300\n\
-             cgroup_parent = \"\"\ntemplate_cache = \"{TEMPLATE_CACHE}\"\n\
-             [hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\nnetwork = \"198.51.100.0/24\"\n\
-             [limits]\nrequests_per_second = 10000.0\nburst = 10000.0\n[capacity]\nhost_memory_gib = 64.0\n",
-            data.display()
-        ),
-    )
-    .unwrap();
-    let marina = env!("CARGO_BIN_EXE_marina");
-    let mut children = Vec::new();
-    let cp = rig
-        .command("cp", marina)
-        .args([
-            "serve",
-            "--listen",
-            CP,
-            "--tls-self-signed",
-            "--endpoints",
-            "kernel",
-            "--config",
-        ])
-        .arg(&config)
-        .stdout(log_file(&tmp.path().join("cp.out")))
-        .stderr(log_file(&tmp.path().join("cp.log")))
-        .spawn()
-        .unwrap();
-    children.push(cp);
-    let logs = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap_or_default();
-    let started = Instant::now();
-    let token = wait_for("the control plane", Duration::from_secs(30), || {
-        assert!(
-            started.elapsed() < Duration::from_secs(25),
-            "the control plane did not answer: {}\n{}\nlast answer: {:?}",
-            logs("cp.out"),
-            logs("cp.log"),
-            std::fs::read_to_string(data.join("admin-token")).map(|t| api(
-                &rig,
-                &data,
-                t.trim(),
-                reqwest::Method::GET,
-                "/v1/hosts",
-                None
-            ))
-        );
-        let t = std::fs::read_to_string(data.join("admin-token")).ok()?;
-        let t = t.trim().to_string();
-        (api(&rig, &data, &t, reqwest::Method::GET, "/v1/hosts", None).0 == 200).then_some(t)
-    });
-    let cp_log = || std::fs::read_to_string(tmp.path().join("cp.log")).unwrap_or_default();
-
-    // The control plane's own machine takes no node here.
-    let (_, hosts) = api(&rig, &data, &token, reqwest::Method::GET, "/v1/hosts", None);
-    let local = hosts["data"][0]["id"].as_str().unwrap().to_string();
-    let (s, h) = api(
-        &rig,
-        &data,
-        &token,
-        reqwest::Method::POST,
-        &format!("/v1/hosts/{local}/cordon"),
-        Some(json!({})),
-    );
-    assert_eq!(s, 200, "{h}");
-
-    // Three agents, zones a, b and c, each on its own host.
-    for (host, zone) in [("h1", "a"), ("h2", "b"), ("h3", "c")] {
-        let (s, t) = api(
-            &rig,
-            &data,
-            &token,
-            reqwest::Method::POST,
-            "/v1/hosts/join-tokens",
-            Some(json!({"zone": zone})),
-        );
-        assert_eq!(s, 201, "{t}");
-        let address = rig.member(host).address.to_string();
-        let child = rig
-            .command(host, marina)
-            .args([
-                "agent",
-                "--join",
-                &format!("https://{CP}"),
-                "--address",
-                &address,
-                "--ca-cert",
-            ])
-            .arg(cert_path(&data))
-            .args([
-                "--listen",
-                &format!("{address}:7301"),
-                "--template-cache",
-                TEMPLATE_CACHE,
-            ])
-            .args(["--cgroup-parent", "", "--dir"])
-            .arg(tmp.path().join(host))
-            .env("MARINA_JOIN_TOKEN", t["secret"].as_str().unwrap())
-            .stdout(log_file(&tmp.path().join(format!("{host}.out"))))
-            .stderr(log_file(&tmp.path().join(format!("{host}.log"))))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        children.push(child);
-    }
-    for host in ["h1", "h2", "h3"] {
-        let address = rig.member(host).address.to_string();
-        let began = Instant::now();
-        wait_for(&format!("{host} active"), Duration::from_secs(20), || {
-            assert!(
-                began.elapsed() < Duration::from_secs(15),
-                "{host} not active: {}\n{}\n{}",
-                logs(&format!("{host}.out")),
-                logs(&format!("{host}.log")),
-                logs("cp.log").lines().rev().take(20).collect::<Vec<_>>().join("\n")
-            );
-            (host_status(&rig, &data, &token, &address).as_deref() == Some("active")).then_some(())
-        });
-    }
-
-    // Clients of the fleet network may use the cluster's endpoints.
-    let (s, g) = api(
-        &rig,
-        &data,
-        &token,
-        reqwest::Method::POST,
-        "/v1/security-groups",
-        Some(json!({"name": "fleet"})),
-    );
-    assert_eq!(s, 201, "{g}");
-    let sg = g["id"].as_str().unwrap().to_string();
-    let (s, r) = api(
-        &rig,
-        &data,
-        &token,
-        reqwest::Method::POST,
-        &format!("/v1/security-groups/{sg}/rules"),
-        Some(json!({"cidr": "198.51.100.0/24", "from_port": 3306, "to_port": 3306})),
-    );
-    assert_eq!(s, 201, "{r}");
-
-    // One node per zone, each listening on its host's address.
-    let (s, created) = api(
-        &rig,
-        &data,
-        &token,
-        reqwest::Method::POST,
-        "/v1/clusters",
-        Some(json!({"name": "across", "size_id": "xsmall", "nodes": 3, "security_group_ids": [sg]})),
-    );
-    assert_eq!(s, 202, "{created}");
-    let op = created["operation"]["id"].as_str().unwrap().to_string();
-    let done = wait_for("the create", Duration::from_secs(90), || {
-        let (_, o) = api(
-            &rig,
-            &data,
-            &token,
-            reqwest::Method::GET,
-            &format!("/v1/operations/{op}"),
-            None,
-        );
-        matches!(o["status"].as_str(), Some("succeeded" | "failed")).then_some(o)
-    });
-    assert_eq!(done["status"], "succeeded", "{done}\n{}", cp_log());
-    let pw = created["credentials"]["password"].as_str().unwrap().to_string();
-    let cid = created["cluster"]["id"].as_str().unwrap().to_string();
-    let (_, c) = api(
-        &rig,
-        &data,
-        &token,
-        reqwest::Method::GET,
-        &format!("/v1/clusters/{cid}"),
-        None,
-    );
-    let mut zones: Vec<(String, String)> = c["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| (n["zone"].as_str().unwrap().into(), n["host"].as_str().unwrap().into()))
-        .collect();
-    zones.sort();
-    assert_eq!(
-        zones,
-        vec![
-            ("a".to_string(), "198.51.100.11".to_string()),
-            ("b".to_string(), "198.51.100.12".to_string()),
-            ("c".to_string(), "198.51.100.13".to_string())
-        ],
-        "{c}"
-    );
-    Fleet {
-        rig,
-        tmp,
-        data,
-        token,
-        children,
-        cid,
-        pw,
-        c,
-    }
-}
+use serde_json::Value;
 
 #[test]
 fn a_cluster_spreads_over_hosts_in_namespaces() {
@@ -453,44 +104,6 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
     wait_for("the killed host down", Duration::from_secs(10), || {
         (host_status(rig, &data, &token, &address).as_deref() == Some("down")).then_some(())
     });
-}
-
-/// A writer that runs inside one member's namespace (the client's, or a
-/// client on the primary's own host, which a partition of that host does
-/// not cut off), recording when each of its writes was acknowledged.
-fn write_locally(
-    rig: &Rig,
-    member: &'static str,
-    at: (String, u16),
-    pw: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<(u64, std::time::SystemTime)> {
-    rig.in_ns(member, move || async move {
-        let mut acked = Vec::new();
-        let mut conn: Option<mysql_async::Conn> = None;
-        let mut id = 10_000u64;
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            if conn.is_none() {
-                conn = connect(at.clone(), &pw).await.ok();
-                if conn.is_none() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            }
-            id += 1;
-            let w = conn.as_mut().unwrap();
-            match tokio::time::timeout(
-                Duration::from_secs(1),
-                w.exec_drop("INSERT INTO app.t VALUES (?)", (id,)),
-            )
-            .await
-            {
-                Ok(Ok(())) => acked.push((id, std::time::SystemTime::now())),
-                _ => conn = None,
-            }
-        }
-        acked
-    })
 }
 
 /// A primary cut off from everything (nftables drop all of its host's
@@ -734,4 +347,179 @@ fn clients_reach_a_cluster_through_any_host_across_a_host_loss() {
     let have: std::collections::HashSet<u64> = have.into_iter().collect();
     let missing = acked.iter().filter(|(id, _)| !have.contains(id)).count();
     assert_eq!(missing, 0, "acknowledged writes lost");
+}
+
+/// The nodes of the cluster as `(id, role, status, member)`.
+fn placement(f: &Fleet) -> Vec<(String, String, String, &'static str)> {
+    let c = f.cluster();
+    c["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{c}"))
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_string(),
+                n["role"].as_str().unwrap().to_string(),
+                n["status"].as_str().unwrap().to_string(),
+                f.host_at(n["host"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Every node of the cluster holds every acknowledged id.
+fn assert_all_nodes_hold(f: &Fleet, acked: &[(u64, std::time::SystemTime)]) {
+    let c = f.cluster();
+    for n in c["nodes"].as_array().unwrap() {
+        let at = (
+            n["host"].as_str().unwrap().to_string(),
+            n["port"].as_u64().unwrap() as u16,
+        );
+        let (pw, want) = (f.pw.clone(), acked.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        let missing = f.rig.in_ns("client", move || async move {
+            let mut conn = connect(at, &pw).await.unwrap();
+            let began = Instant::now();
+            loop {
+                let have: Vec<u64> = conn.query("SELECT id FROM app.t WHERE id > 10000").await.unwrap();
+                let have: std::collections::HashSet<u64> = have.into_iter().collect();
+                let missing = want.iter().filter(|id| !have.contains(id)).count();
+                if missing == 0 || began.elapsed() > Duration::from_secs(20) {
+                    return missing;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        assert_eq!(missing, 0, "node {} lacks acknowledged writes", n["id"]);
+    }
+}
+
+/// Drain under load, then self-healing: with a writer running through the
+/// writer endpoint the whole time (routed via a host that stays), draining
+/// the primary's host moves its node to the spare host (a replica copied
+/// across hosts, a switchover to it, the old node removed) and no
+/// acknowledged write is lost; then the drained host is uncordoned and
+/// another host is killed: after `hosts.replace_after_secs` its node is
+/// replaced on the free host, the cluster is three nodes on three live
+/// hosts again, and every node holds every acknowledged write.
+#[test]
+fn a_drained_host_moves_its_nodes_and_a_dead_hosts_node_is_replaced_under_load() {
+    let f = start_fleet_with(4, "replace_after_secs = 3");
+    let (_, primary_at) = f.primary();
+    let drained = f.host_at(&primary_at.0);
+    let before = placement(&f);
+    let (killed, via) = {
+        let replicas: Vec<&'static str> = before.iter().map(|n| n.3).filter(|h| *h != drained).collect();
+        (replicas[0], replicas[1])
+    };
+    f.rig.route("client", "203.0.113.0/24", via);
+    let w = &f.c["endpoints"]["writer"];
+    let writer = (
+        w["host"].as_str().unwrap().to_string(),
+        w["port"].as_u64().unwrap() as u16,
+    );
+    f.create_table(writer.clone());
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::thread::scope(|s| {
+        let load = {
+            let (rig, at, pw, stop) = (&f.rig, writer.clone(), f.pw.clone(), stop.clone());
+            s.spawn(move || write_locally(rig, "client", at, pw, stop))
+        };
+        std::thread::sleep(Duration::from_millis(1000));
+
+        // Drain the primary's host: its node moves to h4 (the only host
+        // without one of the cluster's nodes).
+        let began = Instant::now();
+        let (s, h) = f.api(
+            reqwest::Method::POST,
+            &format!("/v1/hosts/{}/drain", f.host_id(drained)),
+            Some(serde_json::json!({})),
+        );
+        assert_eq!(s, 200, "{h}");
+        assert_eq!(h["status"], "draining", "{h}");
+        wait_for("the drain", Duration::from_secs(120), || {
+            let nodes = placement(&f);
+            (nodes.len() == 3 && nodes.iter().all(|n| n.3 != drained && n.2 == "active")).then_some(())
+        });
+        let after = placement(&f);
+        println!("drain: {} ms; nodes now {after:?}", began.elapsed().as_millis());
+        let primary = after.iter().find(|n| n.1 == "primary").unwrap();
+        assert_eq!(primary.3, "h4", "the primary moved to the spare host: {after:?}");
+        let (_, h) = f.api(reqwest::Method::GET, &format!("/v1/hosts/{}", f.host_id(drained)), None);
+        assert_eq!(h["nodes"], 0, "{h}");
+
+        // Self-healing: the drained host takes nodes again, another host dies.
+        let (s, h) = f.api(
+            reqwest::Method::POST,
+            &format!("/v1/hosts/{}/uncordon", f.host_id(drained)),
+            Some(serde_json::json!({})),
+        );
+        assert_eq!(s, 200, "{h}");
+        let killed_at = Instant::now();
+        f.rig.signal(killed, libc::SIGKILL);
+        wait_for("the replacement", Duration::from_secs(90), || {
+            let nodes = placement(&f);
+            (nodes.len() == 3 && nodes.iter().all(|n| n.3 != killed && n.2 == "active")).then_some(())
+        });
+        let healed = placement(&f);
+        println!(
+            "replacement: {} ms after the host was killed; nodes now {healed:?}",
+            killed_at.elapsed().as_millis()
+        );
+        let mut hosts: Vec<&str> = healed.iter().map(|n| n.3).collect();
+        hosts.sort();
+        hosts.dedup();
+        assert_eq!(hosts.len(), 3, "one node per host: {healed:?}");
+        std::thread::sleep(Duration::from_millis(1000));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        load.join().unwrap()
+    });
+    assert!(acked.len() > 100, "{} writes acknowledged", acked.len());
+    let pause = acked
+        .windows(2)
+        .filter_map(|w| w[1].1.duration_since(w[0].1).ok())
+        .max()
+        .unwrap();
+    println!(
+        "{} writes acknowledged through the endpoint, longest pause {} ms",
+        acked.len(),
+        pause.as_millis()
+    );
+    assert_all_nodes_hold(&f, &acked);
+    let (_, ev) = f.api(
+        reqwest::Method::GET,
+        &format!("/v1/clusters/{}/events?limit=200", f.cid),
+        None,
+    );
+    let moved = ev["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "node_moved")
+        .count();
+    assert_eq!(moved, 2, "one move per host: {ev}");
+
+    // The dead host comes back: its agent is heard again, and the node it
+    // held (replaced meanwhile, no row names it) is removed from it.
+    let mut f = f;
+    let replaced = before.iter().find(|n| n.3 == killed).unwrap().0.clone();
+    let dir = f.tmp.path().join(killed).join("nodes").join(&replaced);
+    assert!(
+        dir.is_dir(),
+        "{} kept the replaced node's files while down",
+        dir.display()
+    );
+    f.restart_agent(killed);
+    let address = f.rig.member(killed).address.to_string();
+    wait_for("the returned host active", Duration::from_secs(20), || {
+        (host_status(&f.rig, &f.data, &f.token, &address).as_deref() == Some("active")).then_some(())
+    });
+    wait_for("the replaced node's files removed", Duration::from_secs(20), || {
+        (!dir.exists()).then_some(())
+    });
+    let nodes = placement(&f);
+    assert!(
+        nodes.len() == 3 && nodes.iter().all(|n| n.3 != killed && n.2 == "active"),
+        "the cluster kept its three nodes: {nodes:?}"
+    );
 }

@@ -66,6 +66,13 @@ pub(super) fn all(app: &Marina) -> Vec<Spec> {
             task: Arc::new(AgentHeartbeat),
         },
         Spec {
+            name: "drainer",
+            description: "moves the nodes of drained hosts, and of hosts down for hosts.replace_after_secs, to other hosts",
+            period: Duration::from_secs(1),
+            signal: None,
+            task: Arc::new(Drainer),
+        },
+        Spec {
             name: "binlog_archiver",
             description: "rotates and archives each archiving cluster's primary binlog",
             period: Duration::from_secs(1),
@@ -166,6 +173,16 @@ impl BackgroundTask for BinlogArchiver {
 }
 
 struct AgentHeartbeat;
+
+struct Drainer;
+
+#[async_trait]
+impl BackgroundTask for Drainer {
+    async fn activate(&self, app: &Arc<Marina>) -> Result<Value, Error> {
+        panic_point("drainer");
+        app.drain_round().await
+    }
+}
 
 #[async_trait]
 impl BackgroundTask for AgentHeartbeat {

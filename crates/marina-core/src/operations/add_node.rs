@@ -26,7 +26,7 @@ use std::time::Duration;
 use marina_common::Error;
 use marina_common::model::{NodeRole, NodeStatus, Operation};
 
-use super::datadir::{install_prepared, stream_copy};
+use super::datadir::{has_marker, install_prepared, stream_copy};
 use super::step::StepKind;
 use super::{StepContext, admin_err, attach_copy, end_updating, op_node, primary_of, runtime_err};
 use crate::Marina;
@@ -49,23 +49,17 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
     match step {
         StepKind::CopyData => {
             let marker = format!("cloned-{}", op.id);
-            if app.data_of(node)?.has_marker(&node.id, &marker) {
+            if has_marker(app, node, &marker).await? {
                 return Ok(());
             }
             // The least-lagging healthy replica, else the primary (the new
             // node is `creating`, so never its own source).
-            let (source, _) = super::backup::choose_source(app, &nodes, &secrets)
+            let (source, _) = super::backup::choose_source(app, &nodes, &secrets, false)
                 .await
-                .ok_or_else(|| {
-                    Error::Unavailable(
-                        "no node on the control plane's host to copy the new replica from (copies from agent hosts \
-                         come with issue 23)"
-                            .into(),
-                    )
-                })?;
-            let gtid = stream_copy(app, &op.id, &source, &node.id, "clone.tmp").await?;
+                .ok_or_else(|| Error::Unavailable("no node to copy the new replica from".into()))?;
+            let gtid = stream_copy(app, &op.id, &source, node, "clone.tmp").await?;
             app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
-            install_prepared(app, &node.id, "clone.tmp", &marker, &gtid).await?;
+            install_prepared(app, node, "clone.tmp", &marker, &gtid).await?;
             app.event(
                 &cluster.tenant_id,
                 &cluster.id,

@@ -145,16 +145,18 @@ async fn backup_of(app: &Marina, op: &Operation) -> Result<BackupRecord, Error> 
 /// The node a backup is read from: the replica the monitor sees replicating
 /// with the least lag; failing that (no fresh view), an active replica whose
 /// replication threads run when asked now; else the primary. The flag says
-/// whether it is a replica.
+/// whether it is a replica. `local_only`: among the nodes on this machine
+/// (backups are taken here only so far; copies between nodes are served
+/// on every host).
 pub(super) async fn choose_source(
     app: &Marina,
     nodes: &[NodeRecord],
     secrets: &marina_common::model::ClusterSecrets,
+    local_only: bool,
 ) -> Option<(NodeRecord, bool)> {
-    // Data moves only from nodes on this machine so far (issue 23).
     let nodes: Vec<&NodeRecord> = nodes
         .iter()
-        .filter(|n| app.on_local_host(n.host_id.as_deref()))
+        .filter(|n| !local_only || app.on_local_host(n.host_id.as_deref()))
         .collect();
     let active_replicas: Vec<&NodeRecord> = nodes
         .iter()
@@ -198,7 +200,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
     let mut b = backup_of(app, op).await?;
     match step {
         StepKind::TakeBackup => {
-            let (source, from_replica) = choose_source(app, &nodes, &secrets).await.ok_or_else(|| {
+            let (source, from_replica) = choose_source(app, &nodes, &secrets, true).await.ok_or_else(|| {
                 Error::Unavailable(format!(
                     "cluster {} has no node on the control plane's host to back up (nodes on agent hosts are not \
                          backed up yet, issue 23)",

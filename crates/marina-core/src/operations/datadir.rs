@@ -6,7 +6,7 @@
 
 use marina_backup::pipeline;
 use marina_common::Error;
-use marina_engine::backup as tools;
+use marina_common::model::NodeRecord;
 
 /// Pipeline failures: a checksum mismatch is a corrupt backup (409), the rest
 /// is a tool, store or host file system that failed (503).
@@ -18,35 +18,56 @@ pub(super) fn pipeline_err(e: pipeline::PipelineError) -> Error {
 }
 
 /// Streams a physical copy of the running node `source` (`mariadb-backup
-/// --stream=mbstream`) straight into the scratch directory `scratch` of
-/// `target`; returns the copy's GTID position. `work_id` names the tool's
-/// work directory.
+/// --stream=mbstream`) into the scratch directory `scratch` of `target`;
+/// returns the copy's GTID position. On one host the copy goes straight from
+/// tool to tool; across hosts the source's host streams it out and the
+/// target's host extracts it (relayed here). `work_id` names the tool's work
+/// directory.
 pub(super) async fn stream_copy(
     app: &crate::Marina,
     work_id: &str,
-    source: &marina_common::model::NodeRecord,
-    target: &str,
+    source: &NodeRecord,
+    target: &NodeRecord,
     scratch: &str,
 ) -> Result<String, Error> {
-    let log = app
-        .data
-        .copy_from(&source.id, target, scratch, work_id)
+    let into = app.data_of(target).await?;
+    if app.same_host(source, target) {
+        return into
+            .copy_from(&source.id, &target.id, scratch, work_id)
+            .await
+            .map_err(pipeline_err);
+    }
+    let stream = app
+        .data_of(source)
+        .await?
+        .copy_out(&source.id, work_id)
         .await
         .map_err(pipeline_err)?;
-    tools::parse_physical_gtid(&log).ok_or_else(|| Error::Unavailable("mariadb-backup reported no GTID".into()))
+    into.copy_in(&target.id, scratch, stream).await.map_err(pipeline_err)
+}
+
+/// Whether the step that ends by writing `marker` in `node`'s directory
+/// finished.
+pub(super) async fn has_marker(app: &crate::Marina, node: &NodeRecord, marker: &str) -> Result<bool, Error> {
+    app.data_of(node)
+        .await?
+        .has_marker(&node.id, marker)
+        .await
+        .map_err(pipeline_err)
 }
 
 /// Installs the prepared copy in `target`'s `scratch` as its datadir,
 /// writing `marker` (holding `text`) last.
 pub(super) async fn install_prepared(
     app: &crate::Marina,
-    target: &str,
+    target: &NodeRecord,
     scratch: &str,
     marker: &str,
     text: &str,
 ) -> Result<(), Error> {
-    app.data
-        .install_prepared(target, scratch, marker, text)
+    app.data_of(target)
+        .await?
+        .install_prepared(&target.id, scratch, marker, text)
         .await
         .map_err(pipeline_err)
 }

@@ -19,6 +19,7 @@ mod datadir;
 mod delete;
 pub mod elect;
 mod failover;
+pub(crate) mod move_node;
 mod node_action;
 mod remove_node;
 mod reseed;
@@ -44,6 +45,7 @@ pub fn steps_for(t: OperationType) -> &'static [StepKind] {
         OperationType::ReseedNode => reseed::STEPS,
         OperationType::AddNode => add_node::STEPS,
         OperationType::RemoveNode => remove_node::STEPS,
+        OperationType::MoveNode => move_node::STEPS,
         OperationType::ResizeNode | OperationType::ResizeCluster | OperationType::RebootCluster => &[StepKind::Finish],
         t => node_action::steps(t),
     }

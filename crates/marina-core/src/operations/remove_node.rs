@@ -10,6 +10,10 @@
 //!    alone).
 //! 4. `finish`: cluster back to `active` (the monitor then judges it).
 //!
+//! A node on a `down` host is only removed from the store: its host's agent
+//! does not answer, and the supervisor removes what no row names when the
+//! host returns.
+//!
 //! Each step is a no-op once the node is gone, so a resumed operation
 //! finishes. On failure the cluster serves as the failure left it (see
 //! `node_action::on_failure_moving_primary`).
@@ -46,6 +50,11 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             "node {node_id} is the primary; it is removed after a switchover"
         )));
     }
+    // A node of a host that does not answer (down) is removed from the
+    // store only; its process and files go when the host returns (the
+    // supervisor removes nodes no row names).
+    let host = node.and_then(|n| n.host_id.as_deref());
+    let answering = app.host_answering(host).await;
     match step {
         StepKind::Drain => {
             if let Some(n) = node {
@@ -53,18 +62,21 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             }
             crate::supervisor::apply_endpoints(app).await
         }
+        StepKind::StopNode if !answering => Ok(()),
         StepKind::StopNode => app
-            .runtime_on(node.and_then(|n| n.host_id.as_deref()))
+            .runtime_on(host)
             .await?
             .stop(node_id, Duration::from_secs(30))
             .await
             .map_err(runtime_err),
         StepKind::DeleteNode => {
-            app.runtime_on(node.and_then(|n| n.host_id.as_deref()))
-                .await?
-                .destroy(node_id)
-                .await
-                .map_err(runtime_err)?;
+            if answering {
+                app.runtime_on(host)
+                    .await?
+                    .destroy(node_id)
+                    .await
+                    .map_err(runtime_err)?;
+            }
             if node.is_some() {
                 app.store.remove_node(&cluster.id, node_id).await?;
             }

@@ -28,7 +28,7 @@ use marina_backup::pipeline;
 use marina_common::Error;
 use marina_common::model::{ClusterStatus, NodeRecord, NodeRole, NodeStatus, Operation, ReseedFrom};
 
-use super::datadir::{install_prepared, pipeline_err, stream_copy};
+use super::datadir::{has_marker, install_prepared, pipeline_err, stream_copy};
 use super::step::StepKind;
 use super::{StepContext, attach_copy, end_updating, op_node, primary_of, runtime_err};
 use crate::Marina;
@@ -56,13 +56,10 @@ async fn copy(
     op: &Operation,
     cluster_id: &str,
     primary: &NodeRecord,
-    (target, scratch): (&str, &str),
+    (target, scratch): (&NodeRecord, &str),
 ) -> Result<String, Error> {
     match source_of(op) {
-        ReseedFrom::Primary => {
-            app.data_of(primary)?;
-            stream_copy(app, &op.id, primary, target, scratch).await
-        }
+        ReseedFrom::Primary => stream_copy(app, &op.id, primary, target, scratch).await,
         ReseedFrom::Backup => {
             let b = app
                 .latest_physical_backup(cluster_id)
@@ -76,8 +73,9 @@ async fn copy(
             )
             .await
             .map_err(pipeline_err)?;
-            app.data
-                .extract_backup(app.blobs.as_ref(), &data_key(&b), target, scratch)
+            app.data_of(target)
+                .await?
+                .extract_backup(app.blobs.as_ref(), &data_key(&b), &target.id, scratch)
                 .await
                 .map_err(pipeline_err)?;
             Ok(b.gtid_position.unwrap_or_default())
@@ -110,12 +108,12 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
         }
         StepKind::CopyData => {
             let marker = format!("reseeded-{}", op.id);
-            if app.data_of(node)?.has_marker(&node.id, &marker) {
+            if has_marker(app, node, &marker).await? {
                 return Ok(());
             }
-            let gtid = copy(app, op, &cluster.id, primary, (&node.id, "reseed.tmp")).await?;
+            let gtid = copy(app, op, &cluster.id, primary, (node, "reseed.tmp")).await?;
             app.store.set_node_ha(&node.id, None, Some(&gtid)).await?;
-            install_prepared(app, &node.id, "reseed.tmp", &marker, &gtid).await
+            install_prepared(app, node, "reseed.tmp", &marker, &gtid).await
         }
         StepKind::StartNode => {
             let spec = app.node_spec(&cluster, node, &secrets)?;

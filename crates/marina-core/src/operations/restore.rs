@@ -44,7 +44,7 @@ use marina_common::model::{
 use marina_engine::gtid::GtidPos;
 use marina_engine::users::MGMT_USER;
 
-use super::datadir::{install_prepared, pipeline_err};
+use super::datadir::{has_marker, install_prepared, pipeline_err};
 use super::step::StepKind;
 use super::{StepContext, admin_err, create, each_node, primary_of};
 use crate::Marina;
@@ -81,13 +81,14 @@ async fn source_backup(app: &Marina, cluster: &ClusterRecord) -> Result<BackupRe
 }
 
 /// Replaces a node's datadir with a physical backup (idempotent by marker).
-async fn restore_node(app: &Marina, node: &str, b: &BackupRecord) -> Result<(), Error> {
+async fn restore_node(app: &Marina, node: &NodeRecord, b: &BackupRecord) -> Result<(), Error> {
     let marker = format!("restored-{}", b.id);
-    if app.data.has_marker(node, &marker) {
+    if has_marker(app, node, &marker).await? {
         return Ok(());
     }
-    app.data
-        .extract_backup(app.blobs.as_ref(), &data_key(b), node, "restore.tmp")
+    app.data_of(node)
+        .await?
+        .extract_backup(app.blobs.as_ref(), &data_key(b), &node.id, "restore.tmp")
         .await
         .map_err(pipeline_err)?;
     install_prepared(app, node, "restore.tmp", &marker, &b.id).await
@@ -125,7 +126,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             }
             each_node(app, &nodes, move |app, n| {
                 let b = b.clone();
-                async move { restore_node(&app, &n.id, &b).await }
+                async move { restore_node(&app, &n, &b).await }
             })
             .await
         }

@@ -70,6 +70,7 @@ step_kinds! {
     Restart = "restart",
     Apply = "apply",
     Attach = "attach",
+    Join = "join",
     Finish = "finish",
 }
 

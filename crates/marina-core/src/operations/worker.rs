@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use super::step::Step;
 use super::{
-    add_node, backup, create, delete, failover, node_action, remove_node, reseed, resize, restore, switchover,
+    add_node, backup, create, delete, failover, move_node, node_action, remove_node, reseed, resize, restore,
+    switchover,
 };
 use crate::claim::Claim;
 use crate::{Marina, failpoint};
@@ -173,6 +174,7 @@ async fn run_step(app: &Arc<Marina>, op: &Operation, step: &Step) -> Result<(), 
         (T::ReseedNode, Step::Own(k)) => reseed::run_step(app, op, *k).await,
         (T::AddNode, Step::Own(k)) => add_node::run_step(app, op, *k).await,
         (T::RemoveNode, Step::Own(k)) => remove_node::run_step(app, op, *k).await,
+        (T::MoveNode, Step::Own(k)) => move_node::run_step(app, op, *k).await,
         (_, Step::Own(k)) => node_action::run_step(app, op, *k).await,
     }
 }
@@ -187,6 +189,7 @@ async fn on_failure(app: &Arc<Marina>, op: &Operation, e: &Error) {
         OperationType::RestoreCluster => restore::on_failure(app, op, e).await,
         OperationType::ReseedNode => reseed::on_failure(app, op, e).await,
         OperationType::AddNode => add_node::on_failure(app, op, e).await,
+        OperationType::MoveNode => move_node::on_failure(app, op, e).await,
         OperationType::RemoveNode
         | OperationType::RebootNode
         | OperationType::ResizeNode

@@ -624,6 +624,7 @@ pub fn longest_pause(acked: &[(u64, Instant)], stopped: Instant) -> Duration {
 }
 
 mod cluster;
+pub mod fleet;
 pub mod netns;
 #[allow(unused_imports)]
 pub use cluster::*;
