@@ -6,12 +6,19 @@
 //! (`NftDataPath::forwarding`): a client whose route to an endpoint
 //! address goes through any host reaches the cluster.
 //!
-//! Node-port guards (by socket owner) are the control plane's host's
-//! own and do not cross.
+//! Node-port guards cross as sources, not socket owners: the node ports of
+//! nodes on agent hosts admit new connections from the fleet's hosts
+//! (`peers`: replication, and endpoints on other hosts, which masquerade)
+//! and from the control plane (the agent adds the addresses its own calls
+//! come from); a client elsewhere reaches nodes through endpoints only.
+//! The control plane's host guards its own nodes by socket owner.
 
 use std::net::SocketAddrV4;
 
-use marina_endpoints::{EndpointPlan, Fence, Route};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use marina_endpoints::{EndpointPlan, Fence, NodeGuard, Route};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -21,6 +28,19 @@ use utoipa::ToSchema;
 pub struct EndpointsBody {
     pub routes: Vec<RouteBody>,
     pub fenced: Vec<FenceBody>,
+    /// Node ports on agent hosts and who may connect to them directly.
+    pub guards: Vec<GuardBody>,
+}
+
+/// A host's node ports and the machines admitted to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardBody {
+    /// The address the nodes listen on.
+    pub host: String,
+    pub ports: Vec<u16>,
+    /// Networks admitted (the fleet's hosts; the agent adds the control plane).
+    pub peers: Vec<String>,
 }
 
 /// One endpoint address and where it leads.
@@ -46,9 +66,20 @@ pub struct FenceBody {
 }
 
 impl EndpointsBody {
-    /// The part of `plan` every host applies (no node-port guards).
-    pub fn from_plan(plan: &EndpointPlan) -> Self {
+    /// The part of `plan` every host applies: routes, fences, and the
+    /// guards of nodes on agent hosts (`agent_hosts`), admitting `peers`.
+    pub fn from_plan(plan: &EndpointPlan, agent_hosts: &[Ipv4Addr], peers: &[Ipv4Net]) -> Self {
         EndpointsBody {
+            guards: plan
+                .guards
+                .iter()
+                .filter(|g| agent_hosts.contains(&g.host))
+                .map(|g| GuardBody {
+                    host: g.host.to_string(),
+                    ports: g.ports.clone(),
+                    peers: peers.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
             routes: plan
                 .routes
                 .iter()
@@ -70,9 +101,10 @@ impl EndpointsBody {
         }
     }
 
-    /// The plan to apply; an address or network that does not parse is
-    /// an error (nothing of the plan is applied).
-    pub fn into_plan(self) -> Result<EndpointPlan, String> {
+    /// The plan to apply, the control plane's addresses (`control_plane`)
+    /// admitted to node ports too; an address or network that does not
+    /// parse is an error (nothing of the plan is applied).
+    pub fn into_plan(self, control_plane: &[Ipv4Addr]) -> Result<EndpointPlan, String> {
         let addr = |s: &str| {
             s.parse::<SocketAddrV4>()
                 .map_err(|_| format!("{s:?} is not an IPv4 address:port"))
@@ -103,11 +135,28 @@ impl EndpointsBody {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(EndpointPlan {
-            routes,
-            guards: Vec::new(),
-            fenced,
-        })
+        let net = |n: &String| {
+            n.parse::<Ipv4Net>()
+                .map_err(|_| format!("{n:?} is not an IPv4 network"))
+        };
+        let guards = self
+            .guards
+            .iter()
+            .map(|g| {
+                let mut peers = g.peers.iter().map(net).collect::<Result<Vec<_>, String>>()?;
+                peers.extend(control_plane.iter().map(|a| Ipv4Net::from(*a)));
+                Ok(NodeGuard {
+                    host: g
+                        .host
+                        .parse()
+                        .map_err(|_| format!("{:?} is not an IPv4 address", g.host))?,
+                    ports: g.ports.clone(),
+                    uids: Vec::new(),
+                    peers,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(EndpointPlan { routes, guards, fenced })
     }
 
     /// The digest both sides compare (`wire::digest`).
@@ -121,7 +170,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_plan_crosses_without_guards_and_bad_addresses_are_refused() {
+    fn a_plan_crosses_with_agent_hosts_guards_and_bad_addresses_are_refused() {
         let plan = EndpointPlan {
             routes: vec![Route {
                 listen: "203.0.113.1:3306".parse().unwrap(),
@@ -129,28 +178,53 @@ mod tests {
                 exclusive: true,
                 allowed: vec!["0.0.0.0/0".parse().unwrap()],
             }],
-            guards: vec![marina_endpoints::NodeGuard {
-                host: "127.0.0.1".parse().unwrap(),
-                ports: vec![21000],
-                uids: vec![0],
-            }],
+            guards: vec![
+                marina_endpoints::NodeGuard {
+                    host: "127.0.0.1".parse().unwrap(),
+                    ports: vec![21000],
+                    uids: vec![0],
+                    peers: vec![],
+                },
+                marina_endpoints::NodeGuard {
+                    host: "198.51.100.12".parse().unwrap(),
+                    ports: vec![21000, 21002],
+                    uids: vec![0],
+                    peers: vec![],
+                },
+            ],
             fenced: vec![Fence {
                 node: "198.51.100.11:21001".parse().unwrap(),
                 writer: Some("203.0.113.1:3306".parse().unwrap()),
             }],
         };
-        let body = EndpointsBody::from_plan(&plan);
-        let back = body.clone().into_plan().unwrap();
+        let hosts: Vec<Ipv4Addr> = vec!["198.51.100.11".parse().unwrap(), "198.51.100.12".parse().unwrap()];
+        let peers: Vec<Ipv4Net> = hosts.iter().map(|a| Ipv4Net::from(*a)).collect();
+        let body = EndpointsBody::from_plan(&plan, &hosts, &peers);
+        let cp: Ipv4Addr = "198.51.100.2".parse().unwrap();
+        let back = body.clone().into_plan(&[cp]).unwrap();
         assert_eq!((back.routes, back.fenced), (plan.routes.clone(), plan.fenced.clone()));
-        assert!(back.guards.is_empty());
-        assert_eq!(body.digest(), EndpointsBody::from_plan(&plan).digest());
+        // Only the agent host's guard crosses, by source: the fleet's
+        // hosts and the control plane, no socket owner.
+        assert_eq!(back.guards.len(), 1, "{:?}", back.guards);
+        let g = &back.guards[0];
+        assert_eq!(
+            (g.host.to_string(), g.ports.clone()),
+            ("198.51.100.12".into(), vec![21000, 21002])
+        );
+        assert!(g.uids.is_empty());
+        assert_eq!(g.peers.len(), 3);
+        assert!(g.peers.contains(&Ipv4Net::from(cp)));
+        assert_eq!(body.digest(), EndpointsBody::from_plan(&plan, &hosts, &peers).digest());
         for bad in ["203.0.113.1", "x:1", "[::1]:3306"] {
             let mut b = body.clone();
             b.routes[0].listen = bad.into();
-            assert!(b.into_plan().is_err(), "{bad}");
+            assert!(b.into_plan(&[]).is_err(), "{bad}");
         }
-        let mut b = body;
+        let mut b = body.clone();
         b.routes[0].allowed = vec!["10.0.0.1/33".into()];
-        assert!(b.into_plan().is_err());
+        assert!(b.into_plan(&[]).is_err());
+        let mut b = body;
+        b.guards[0].peers = vec!["198.51.100.0/99".into()];
+        assert!(b.into_plan(&[]).is_err());
     }
 }

@@ -46,6 +46,9 @@ pub struct AgentState {
     pub datapath: Option<Arc<dyn marina_endpoints::DataPath>>,
     /// The digest of the endpoint plan applied last.
     pub endpoints_digest: std::sync::Mutex<Option<String>>,
+    /// The addresses the control plane's calls came from (admitted to
+    /// node ports besides the fleet's hosts).
+    pub control_plane: std::sync::Mutex<std::collections::BTreeSet<std::net::Ipv4Addr>>,
     pub memory_bytes: u64,
     pub disk_bytes: u64,
     pub cpus: u32,
@@ -185,6 +188,7 @@ pub(crate) struct Epoch {
         crate::endpoints::EndpointsBody,
         crate::endpoints::RouteBody,
         crate::endpoints::FenceBody,
+        crate::endpoints::GuardBody,
         crate::data::MarkerAnswer,
         crate::data::CopyFromBody,
         crate::data::GtidAnswer,
@@ -210,6 +214,21 @@ impl FromRequestParts<Shared> for Fenced {
         match state.fence.admit(sent) {
             Ok(()) => {
                 state.fencing.heard();
+                // Only certificates of the control plane get this far (the
+                // TLS layer refuses others).
+                if let Some(axum::extract::ConnectInfo(peer)) = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    && let std::net::IpAddr::V4(v4) = peer.ip()
+                {
+                    let mut cp = state.control_plane.lock().unwrap_or_else(|p| p.into_inner());
+                    // A few at most (replicas of the control plane); the
+                    // oldest goes first.
+                    if cp.insert(v4) && cp.len() > 8 {
+                        let first = *cp.iter().next().unwrap_or(&v4);
+                        cp.remove(&first);
+                    }
+                }
                 Ok(Fenced)
             }
             Err(AdmitError::Stale(s)) => Err(AgentError::new(
@@ -395,7 +414,14 @@ async fn set_fencing(_: Fenced, State(s): State<Shared>, body: Bytes) -> Result<
 async fn set_endpoints(_: Fenced, State(s): State<Shared>, body: Bytes) -> Result<StatusCode, AgentError> {
     let body: crate::endpoints::EndpointsBody = parse(&body)?;
     let digest = body.digest();
-    let plan = body.into_plan().map_err(AgentError::invalid)?;
+    let control_plane: Vec<std::net::Ipv4Addr> = s
+        .control_plane
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    let plan = body.into_plan(&control_plane).map_err(AgentError::invalid)?;
     let Some(datapath) = &s.datapath else {
         return Err(AgentError::new(
             StatusCode::CONFLICT,

@@ -271,11 +271,22 @@ impl Marina {
     /// `ENDPOINT_PUSH_TIMEOUT` (a host that missed it gets it at its next
     /// heartbeat).
     pub(crate) async fn push_endpoints(&self, plan: &marina_endpoints::EndpointPlan) {
-        let body = EndpointsBody::from_plan(plan);
-        let digest = body.digest();
         let Ok(hosts) = self.store.list_hosts().await else {
             return;
         };
+        // Node ports on agent hosts admit the fleet's hosts (the agent adds
+        // the control plane).
+        let agent_hosts: Vec<std::net::Ipv4Addr> = hosts
+            .iter()
+            .filter(|h| !h.local && h.agent_port.is_some())
+            .filter_map(|h| h.address.parse().ok())
+            .collect();
+        if agent_hosts.is_empty() {
+            return;
+        }
+        let peers: Vec<ipnet::Ipv4Net> = agent_hosts.iter().map(|a| ipnet::Ipv4Net::from(*a)).collect();
+        let body = EndpointsBody::from_plan(plan, &agent_hosts, &peers);
+        let digest = body.digest();
         let targets: Vec<HostRecord> = hosts
             .into_iter()
             .filter(|h| !h.local && h.agent_port.is_some() && h.status != HostStatus::Down)

@@ -305,6 +305,7 @@ async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
             host,
             ports,
             uids: uids.clone(),
+            peers: Vec::new(),
         }));
     }
     Ok(DesiredEndpoints { plan, owners })

@@ -49,8 +49,14 @@ pub struct NodeGuard {
     pub host: std::net::Ipv4Addr,
     /// The cluster's node ports.
     pub ports: Vec<u16>,
-    /// Socket owners allowed to connect directly.
+    /// Socket owners on this machine allowed to connect directly (none: no
+    /// rule on this machine's own connections).
     pub uids: Vec<u32>,
+    /// Machines allowed to connect from elsewhere — on an agent host, the
+    /// fleet's hosts and its control plane; none: no rule on incoming
+    /// connections. Connections through an endpoint (DNATed here, or
+    /// masqueraded by another host's endpoint, which is a fleet host) pass.
+    pub peers: Vec<ipnet::Ipv4Net>,
 }
 
 /// Everything a data path carries.

@@ -246,23 +246,39 @@ impl NftDataPath {
         // cluster's own nodes) may connect directly; connections through an
         // endpoint were DNATed, so their original destination is the endpoint
         // and these rules do not see them. Others' packets are dropped.
+        // From other machines, only the guard's peers (an agent host's:
+        // the fleet's hosts and the control plane).
+        let mut incoming = String::new();
         for g in &plan.guards {
             if g.ports.is_empty() {
                 continue;
             }
             let ports: Vec<String> = g.ports.iter().map(|p| p.to_string()).collect();
-            let uids: Vec<String> = g.uids.iter().map(|u| u.to_string()).collect();
-            let m = format!(
-                "ct state new meta l4proto tcp ct original ip daddr {} ct original proto-dst {{ {} }} meta skuid != {{ {} }}",
+            let to = format!(
+                "ct state new meta l4proto tcp ct original ip daddr {} ct original proto-dst {{ {} }}",
                 g.host,
-                ports.join(", "),
-                uids.join(", ")
+                ports.join(", ")
             );
-            local_only.push_str(&format!("    {m} {RECORD}\n    {m} drop\n"));
+            if !g.uids.is_empty() {
+                let uids: Vec<String> = g.uids.iter().map(|u| u.to_string()).collect();
+                let m = format!("{to} meta skuid != {{ {} }}", uids.join(", "));
+                local_only.push_str(&format!("    {m} {RECORD}\n    {m} drop\n"));
+            }
+            let peers = ipnet::Ipv4Net::aggregate(&g.peers);
+            if !peers.is_empty() {
+                let set: Vec<String> = peers.iter().map(|n| n.to_string()).collect();
+                let m = format!("{to} ip saddr != {{ {} }}", set.join(", "));
+                incoming.push_str(&format!("    {m} {RECORD}\n    {m} drop\n"));
+            }
         }
         s.push_str(&format!(
             "  chain guard {{\n    type filter hook output priority 0; policy accept;\n{filter}{local_only}  }}\n"
         ));
+        if !incoming.is_empty() {
+            s.push_str(&format!(
+                "  chain guard_host {{\n    type filter hook input priority 0; policy accept;\n{incoming}  }}\n"
+            ));
+        }
         if self.forwarding {
             // Clients of other machines: the same DNAT before routing, the
             // same admission, fences and exclusivity on forwarded packets,
@@ -475,11 +491,21 @@ mod tests {
         ];
         EndpointPlan {
             routes,
-            guards: vec![NodeGuard {
-                host: "127.0.0.1".parse().unwrap(),
-                ports: vec![41000, 41001],
-                uids: vec![0, 1_500_000_001],
-            }],
+            guards: vec![
+                NodeGuard {
+                    host: "127.0.0.1".parse().unwrap(),
+                    ports: vec![41000, 41001],
+                    uids: vec![0, 1_500_000_001],
+                    peers: vec![],
+                },
+                // An agent host's node: other machines by source only.
+                NodeGuard {
+                    host: "198.51.100.11".parse().unwrap(),
+                    ports: vec![21000],
+                    uids: vec![],
+                    peers: vec!["198.51.100.2/32".parse().unwrap(), "198.51.100.12/32".parse().unwrap()],
+                },
+            ],
             fenced: vec![Fence {
                 node: "127.0.0.1:41002".parse().unwrap(),
                 writer: Some("127.77.0.2:3306".parse().unwrap()),
@@ -614,6 +640,28 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+
+    #[test]
+    fn an_agent_hosts_node_ports_admit_only_its_peers_from_elsewhere() {
+        let s = NftDataPath::new("t").forwarding().render(&sample_plan());
+        let chain = &s[s.find("chain guard_host").expect("an input guard")..];
+        let chain = &chain[..chain.find("  }").unwrap()];
+        assert!(chain.contains("hook input"), "{chain}");
+        let rule = "ct original ip daddr 198.51.100.11 ct original proto-dst { 21000 } ip saddr != { 198.51.100.2/32, 198.51.100.12/32 }";
+        assert!(chain.contains(&format!("{rule} {RECORD}")), "{chain}");
+        assert!(chain.contains(&format!("{rule} drop")), "{chain}");
+        // The local guard (by socket owner) only where uids are given.
+        assert!(!chain.contains("skuid"), "{chain}");
+        let output = &s[s.find("chain guard {").unwrap()..];
+        assert!(
+            !output[..output.find("  }").unwrap()].contains("198.51.100.11"),
+            "{output}"
+        );
+        // No peers, no input chain.
+        let mut plan = sample_plan();
+        plan.guards.pop();
+        assert!(!NftDataPath::new("t").render(&plan).contains("guard_host"));
     }
 
     #[test]

@@ -180,6 +180,7 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         admin,
         datapath: endpoints_datapath(&args.endpoints)?,
         endpoints_digest: Default::default(),
+        control_plane: Default::default(),
         memory_bytes: (marina_core::placement::host_memory_gib() * (1u64 << 30) as f64) as u64,
         disk_bytes: marina_core::monitor::disk::total_bytes(dir).unwrap_or(0),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),

@@ -31,9 +31,19 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
     let primary = addr_of(nodes.iter().find(|n| n["role"] == "primary").unwrap());
     let replicas: Vec<(String, u16)> = nodes.iter().filter(|n| n["role"] == "replica").map(addr_of).collect();
 
-    // Writes on the primary's host reach both other hosts.
+    // Node ports admit the fleet's hosts and the control plane only: a
+    // client elsewhere (the client's namespace) is dropped, a fleet host
+    // gets in.
+    let primary_host = f.host_at(&primary.0);
+    let bystander = f.host_at(&replicas[1].0);
+    let (at, pw0) = (primary.clone(), pw.clone());
+    let direct = rig.in_ns("client", move || async move { connect(at, &pw0).await.is_ok() });
+    assert!(!direct, "a client outside the fleet reached a node port directly");
+
+    // Writes on the primary's host reach both other hosts (written from
+    // another fleet host).
     let (w_at, pw1, reps) = (primary.clone(), pw.clone(), replicas.clone());
-    let seen = rig.in_ns("client", move || async move {
+    let seen = rig.in_ns(bystander, move || async move {
         let mut w = connect(w_at, &pw1).await.unwrap();
         w.query_drop("CREATE DATABASE app").await.unwrap();
         w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
@@ -66,14 +76,10 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
     // Every process of the primary's host killed (agent and mariadbd): a
     // replica on another host is promoted and takes writes with every row,
     // and the dead host is marked down.
-    let primary_host = ["h1", "h2", "h3"]
-        .into_iter()
-        .find(|h| rig.member(h).address.to_string() == primary.0)
-        .unwrap();
     let killed = Instant::now();
     rig.signal(primary_host, libc::SIGKILL);
     let (old, pw2) = (primary.0.clone(), pw.clone());
-    let first_write = rig.in_ns("client", move || async move {
+    let first_write = rig.in_ns(bystander, move || async move {
         // The first write any node other than the old primary acknowledges.
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
@@ -116,7 +122,7 @@ fn an_isolated_primary_fences_itself() {
     let f = start_fleet();
     let (_, at) = f.primary();
     let host = f.host_at(&at.0);
-    f.create_table(at.clone());
+    f.create_table(host, at.clone());
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (acked, failover_at, fenced_after) = std::thread::scope(|s| {
@@ -193,13 +199,17 @@ fn a_primary_cut_from_the_control_plane_only_keeps_serving() {
     let f = start_fleet();
     let (primary, at) = f.primary();
     let host = f.host_at(&at.0);
-    f.create_table(at.clone());
+    // The writer runs on another fleet host (node ports admit the fleet's
+    // hosts; the cut is only between the primary's host and the control
+    // plane).
+    let peer = ["h1", "h2", "h3"].into_iter().find(|h| *h != host).unwrap();
+    f.create_table(peer, at.clone());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cut_for = Duration::from_millis(6000);
     let acked = std::thread::scope(|s| {
         let writer = {
             let (rig, at, pw, stop) = (&f.rig, at.clone(), f.pw.clone(), stop.clone());
-            s.spawn(move || write_locally(rig, "client", at, pw, stop))
+            s.spawn(move || write_locally(rig, peer, at, pw, stop))
         };
         std::thread::sleep(Duration::from_millis(500));
         f.rig.cut(host, Some("cp"));
@@ -376,7 +386,8 @@ fn assert_all_nodes_hold(f: &Fleet, acked: &[(u64, std::time::SystemTime)]) {
             n["port"].as_u64().unwrap() as u16,
         );
         let (pw, want) = (f.pw.clone(), acked.iter().map(|(id, _)| *id).collect::<Vec<_>>());
-        let missing = f.rig.in_ns("client", move || async move {
+        let member = f.host_at(&at.0);
+        let missing = f.rig.in_ns(member, move || async move {
             let mut conn = connect(at, &pw).await.unwrap();
             let began = Instant::now();
             loop {
@@ -417,7 +428,7 @@ fn a_drained_host_moves_its_nodes_and_a_dead_hosts_node_is_replaced_under_load()
         w["host"].as_str().unwrap().to_string(),
         w["port"].as_u64().unwrap() as u16,
     );
-    f.create_table(writer.clone());
+    f.create_table("client", writer.clone());
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let acked = std::thread::scope(|s| {

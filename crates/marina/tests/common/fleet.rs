@@ -126,10 +126,11 @@ impl Fleet {
         (p, at)
     }
 
-    /// Creates `app.t` through `at`, from the client's namespace.
-    pub fn create_table(&self, at: (String, u16)) {
+    /// Creates `app.t` through `at`, from `member`'s namespace (a node's
+    /// port admits the fleet's hosts only; an endpoint, anyone routed).
+    pub fn create_table(&self, member: &str, at: (String, u16)) {
         let pw = self.pw.clone();
-        self.rig.in_ns("client", move || async move {
+        self.rig.in_ns(member, move || async move {
             let mut w = connect(at, &pw).await.unwrap();
             w.query_drop("CREATE DATABASE app").await.unwrap();
             w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
