@@ -1,10 +1,11 @@
 //! `AgentClient` as the control plane's `NodeData` for a node on an agent
 //! host: markers, copies and installs are calls to the agent's data routes
 //! (`crate::data`); a copy between hosts is `copy_out` on the source's agent
-//! relayed into `copy_in` on the target's. Backups, restores from the blob
-//! store and SQL loads into nodes on agent hosts are not served yet: they
-//! fail with an error that says so (the control plane takes backups from
-//! and restores onto its own host meanwhile).
+//! relayed into `copy_in` on the target's. Backups, restores and loads go
+//! straight between the agent's host and the blob store, which must then be
+//! an S3-compatible bucket (its configuration, credentials included, crosses
+//! in the call over mutual TLS; a local directory is refused with an error
+//! that says so).
 
 use std::time::Duration;
 
@@ -22,17 +23,35 @@ use crate::data::*;
 /// host's load; a stalled one is cut by the agent's own write timeout).
 const COPY_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
+fn login_body(login: &Login<'_>) -> LoginBody {
+    LoginBody {
+        user: login.user.into(),
+        password: login.password.into(),
+    }
+}
+
 fn pipeline_err(e: RuntimeError) -> PipelineError {
     PipelineError::Io(e.to_string())
 }
 
 impl AgentClient {
-    fn not_served(&self, what: &str) -> PipelineError {
-        PipelineError::Io(format!(
-            "{what} of nodes on agent hosts is not served yet (host {}): take backups and restores on the \
-             control plane's host",
-            self.host_id()
-        ))
+    /// How the agent reaches `blobs`: only an S3-compatible bucket can be
+    /// reached from another host.
+    fn remote_store(&self, blobs: &dyn BlobStore, what: &str) -> Result<marina_backup::S3Config, PipelineError> {
+        blobs.remote().ok_or_else(|| {
+            PipelineError::Io(format!(
+                "{what} on agent host {} needs an S3-compatible backup store ([backups.s3]); the local one ({}) \
+                 is the control plane's machine's only",
+                self.host_id(),
+                blobs.describe()
+            ))
+        })
+    }
+
+    /// A call that answers nothing but success, however long it takes.
+    async fn run<B: serde::Serialize>(&self, path: &str, body: &B) -> Result<(), PipelineError> {
+        let req = self.request(Method::POST, path).json(body).timeout(COPY_TIMEOUT);
+        self.answer(path, req).await.map_err(pipeline_err).map(drop)
     }
 
     async fn gtid_of(&self, path: &str, req: reqwest::RequestBuilder) -> Result<String, PipelineError> {
@@ -107,46 +126,95 @@ impl NodeData for AgentClient {
 
     async fn extract_backup(
         &self,
-        _blobs: &dyn BlobStore,
-        _key: &str,
-        _target: &str,
-        _scratch: &str,
+        blobs: &dyn BlobStore,
+        key: &str,
+        target: &str,
+        scratch: &str,
     ) -> Result<(), PipelineError> {
-        Err(self.not_served("restoring a backup"))
+        let body = ExtractBody {
+            store: self.remote_store(blobs, "restoring a backup")?,
+            key: key.into(),
+            scratch: scratch.into(),
+        };
+        self.run(&format!("/v1/nodes/{target}/extract-backup"), &body).await
     }
 
     async fn backup(
         &self,
-        _node: &str,
-        _tool: BackupTool,
-        _work: &str,
-        _blobs: &dyn BlobStore,
-        _key: &str,
-        _pace: &Pace,
+        node: &str,
+        tool: BackupTool,
+        work: &str,
+        blobs: &dyn BlobStore,
+        key: &str,
+        pace: &Pace,
     ) -> Result<Produced, PipelineError> {
-        Err(self.not_served("a backup"))
+        let body = BackupBody {
+            tool: match tool {
+                BackupTool::Physical { from_replica: false } => "physical",
+                BackupTool::Physical { from_replica: true } => "physical_replica",
+                BackupTool::Logical => "logical",
+            }
+            .into(),
+            work: work.into(),
+            store: self.remote_store(blobs, "a backup")?,
+            key: key.into(),
+            pace: PaceBody {
+                busy_rate: pace.busy_rate,
+                busy_cpus: pace.busy_cpus,
+                stretch: pace.stretch,
+            },
+        };
+        let path = format!("/v1/nodes/{node}/backup");
+        let req = self.request(Method::POST, &path).json(&body).timeout(COPY_TIMEOUT);
+        let resp = self.answer(&path, req).await.map_err(pipeline_err)?;
+        let p: ProducedAnswer = resp
+            .json()
+            .await
+            .map_err(|e| PipelineError::Io(format!("{path}: a bad answer: {e}")))?;
+        Ok(Produced {
+            written: marina_backup::Written {
+                size: p.size,
+                sha256: p.sha256,
+            },
+            log: p.log,
+            tail: p.tail,
+        })
     }
 
     async fn load_sql(
         &self,
-        _node: &str,
-        _login: &Login<'_>,
-        _extra: &[String],
-        _blobs: &dyn BlobStore,
-        _key: &str,
+        node: &str,
+        login: &Login<'_>,
+        extra: &[String],
+        blobs: &dyn BlobStore,
+        key: &str,
     ) -> Result<(), PipelineError> {
-        Err(self.not_served("loading SQL"))
+        let body = LoadSqlBody {
+            login: login_body(login),
+            extra: extra.to_vec(),
+            store: self.remote_store(blobs, "loading SQL")?,
+            key: key.into(),
+        };
+        self.run(&format!("/v1/nodes/{node}/load-sql"), &body).await
     }
 
     async fn replay_binlog(
         &self,
-        _node: &str,
-        _login: &Login<'_>,
-        _blobs: &dyn BlobStore,
-        _file: (&str, &str),
-        _args: &[String],
-        _work: &str,
+        node: &str,
+        login: &Login<'_>,
+        blobs: &dyn BlobStore,
+        (key, file): (&str, &str),
+        args: &[String],
+        work: &str,
     ) -> Result<(), PipelineError> {
-        Err(self.not_served("replaying binlogs"))
+        let body = ReplayBody {
+            login: login_body(login),
+            store: self.remote_store(blobs, "replaying binlogs")?,
+            key: key.into(),
+            file: file.into(),
+            args: args.to_vec(),
+            work: work.into(),
+        };
+        self.run(&format!("/v1/nodes/{node}/replay-binlog"), &body).await
     }
 }

@@ -144,3 +144,221 @@ pub(crate) async fn install(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The blob store a call reads or writes: an S3-compatible bucket (a local
+/// directory is the control plane's own and does not cross).
+fn store(config: &marina_backup::S3Config) -> Result<marina_backup::S3BlobStore, AgentError> {
+    marina_backup::S3BlobStore::new(config)
+        .map_err(|e| AgentError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("the store: {e}")))
+}
+
+/// How hard a backup may work while the host is busy (`Pace`, without the
+/// redo meter: on an agent host the stream is not held below the source's
+/// redo rate, so a busy host only gets the tools' idle priority).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PaceBody {
+    pub busy_rate: u64,
+    pub busy_cpus: f64,
+    pub stretch: f64,
+}
+
+/// Taking a backup of a node into the bucket.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BackupBody {
+    /// `physical`, `physical_replica` (the replica's SQL thread stopped
+    /// for the copy) or `logical`.
+    pub tool: String,
+    pub work: String,
+    #[schema(value_type = Object)]
+    pub store: marina_backup::S3Config,
+    pub key: String,
+    pub pace: PaceBody,
+}
+
+/// What a backup wrote (uncommitted).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProducedAnswer {
+    pub size: u64,
+    pub sha256: String,
+    /// The end of the tool's log.
+    pub log: String,
+    /// The end of the uncompressed stream (a dump's GTID comment).
+    pub tail: String,
+}
+
+/// Extracting a physical backup into a node's scratch entry.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExtractBody {
+    #[schema(value_type = Object)]
+    pub store: marina_backup::S3Config,
+    pub key: String,
+    pub scratch: String,
+}
+
+/// The account a load logs in as (never on a command line: the agent
+/// passes it on descriptor 3).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LoginBody {
+    pub user: String,
+    pub password: String,
+}
+
+/// Loading SQL text from the bucket into a running node.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LoadSqlBody {
+    pub login: LoginBody,
+    pub extra: Vec<String>,
+    #[schema(value_type = Object)]
+    pub store: marina_backup::S3Config,
+    pub key: String,
+}
+
+/// Replaying a binlog file from the bucket into a running node.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReplayBody {
+    pub login: LoginBody,
+    #[schema(value_type = Object)]
+    pub store: marina_backup::S3Config,
+    pub key: String,
+    pub file: String,
+    pub args: Vec<String>,
+    pub work: String,
+}
+
+/// Client options a load may pass: the session's GTID domain (a number)
+/// and `mariadb-binlog`'s position and time selections — nothing that reads
+/// a file or runs a program.
+fn safe_options(options: &[String]) -> Result<(), AgentError> {
+    let ok = |o: &String| {
+        if let Some(n) = o.strip_prefix("--init-command=SET SESSION gtid_domain_id = ") {
+            return !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+        }
+        ["--start-position=", "--stop-position=", "--stop-datetime="]
+            .iter()
+            .any(|p| o.starts_with(p))
+            && !o.contains(['\n', '\0'])
+    };
+    match options.iter().find(|o| !ok(o)) {
+        Some(o) => Err(AgentError::invalid(format!("option {o:?} is not one a load may pass"))),
+        None => Ok(()),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/nodes/{id}/backup", tag = "agent data", params(crate::server::Epoch, ("id" = String, Path)), request_body = BackupBody, responses((status = 200, body = ProducedAnswer, description = "written to the bucket, not committed"), (status = 400, body = crate::wire::ErrorBody), (status = 409, body = crate::wire::ErrorBody, description = "stale_epoch"), (status = 500, body = crate::wire::ErrorBody)))]
+pub(crate) async fn backup(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AgentError> {
+    use marina_host::BackupTool;
+    use marina_runtime::cgroup::Share;
+    let node = node_id(id)?;
+    let body: BackupBody = parse(&body)?;
+    let (tool, share) = match body.tool.as_str() {
+        "physical" => (BackupTool::Physical { from_replica: false }, Share::Idle),
+        "physical_replica" => (BackupTool::Physical { from_replica: true }, Share::Idle),
+        "logical" => (BackupTool::Logical, Share::Low),
+        other => return Err(AgentError::invalid(format!("unknown tool {other:?}"))),
+    };
+    let blobs = store(&body.store)?;
+    let pid = match s.runtime.state(&node).await {
+        marina_runtime::ProcessState::Running(pid) => Some(pid),
+        marina_runtime::ProcessState::Stopped => None,
+    };
+    let pace = marina_backup::Pace {
+        busy_rate: body.pace.busy_rate,
+        busy_cpus: body.pace.busy_cpus,
+        exclude: pid.into_iter().collect(),
+        redo: None,
+        group: s.runtime.backup_group(share),
+        stretch: body.pace.stretch,
+    };
+    let p = s.data.backup(&node, tool, &body.work, &blobs, &body.key, &pace).await?;
+    Ok(Json(ProducedAnswer {
+        size: p.written.size,
+        sha256: p.written.sha256,
+        log: p.log,
+        tail: p.tail,
+    })
+    .into_response())
+}
+
+#[utoipa::path(post, path = "/v1/nodes/{id}/extract-backup", tag = "agent data", params(crate::server::Epoch, ("id" = String, Path)), request_body = ExtractBody, responses((status = 204, description = "extracted into the scratch entry"), (status = 400, body = crate::wire::ErrorBody), (status = 409, body = crate::wire::ErrorBody, description = "stale_epoch or a corrupt backup"), (status = 500, body = crate::wire::ErrorBody)))]
+pub(crate) async fn extract_backup(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, AgentError> {
+    let node = node_id(id)?;
+    let body: ExtractBody = parse(&body)?;
+    let blobs = store(&body.store)?;
+    s.data.extract_backup(&blobs, &body.key, &node, &body.scratch).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/nodes/{id}/load-sql", tag = "agent data", params(crate::server::Epoch, ("id" = String, Path)), request_body = LoadSqlBody, responses((status = 204, description = "loaded"), (status = 400, body = crate::wire::ErrorBody), (status = 409, body = crate::wire::ErrorBody, description = "stale_epoch"), (status = 500, body = crate::wire::ErrorBody)))]
+pub(crate) async fn load_sql(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, AgentError> {
+    let node = node_id(id)?;
+    let body: LoadSqlBody = parse(&body)?;
+    safe_options(&body.extra)?;
+    let blobs = store(&body.store)?;
+    let login = marina_host::Login {
+        user: &body.login.user,
+        password: &body.login.password,
+    };
+    s.data.load_sql(&node, &login, &body.extra, &blobs, &body.key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/nodes/{id}/replay-binlog", tag = "agent data", params(crate::server::Epoch, ("id" = String, Path)), request_body = ReplayBody, responses((status = 204, description = "replayed"), (status = 400, body = crate::wire::ErrorBody), (status = 409, body = crate::wire::ErrorBody, description = "stale_epoch"), (status = 500, body = crate::wire::ErrorBody)))]
+pub(crate) async fn replay_binlog(
+    _: Fenced,
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, AgentError> {
+    let node = node_id(id)?;
+    let body: ReplayBody = parse(&body)?;
+    safe_options(&body.args)?;
+    let blobs = store(&body.store)?;
+    let login = marina_host::Login {
+        user: &body.login.user,
+        password: &body.login.password,
+    };
+    s.data
+        .replay_binlog(&node, &login, &blobs, (&body.key, &body.file), &body.args, &body.work)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_passes_only_the_options_the_control_plane_uses() {
+        for ok in [
+            "--init-command=SET SESSION gtid_domain_id = 42",
+            "--start-position=0-1-5,1-2-9",
+            "--stop-datetime=2026-12-07 05:00:00",
+        ] {
+            assert!(safe_options(&[ok.to_string()]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "--init-command=SET SESSION gtid_domain_id = 1; DROP DATABASE x",
+            "--init-command=SELECT 1",
+            "--defaults-file=/etc/shadow",
+            "--load-data-local-dir=/",
+            "--stop-datetime=x\n\\! sh",
+        ] {
+            assert!(safe_options(&[bad.to_string()]).is_err(), "{bad}");
+        }
+    }
+}

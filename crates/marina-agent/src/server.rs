@@ -75,6 +75,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/nodes/{id}/copy-out", post(crate::data::copy_out))
         .route("/v1/nodes/{id}/copy-in/{scratch}", put(crate::data::copy_in))
         .route("/v1/nodes/{id}/install", post(crate::data::install))
+        .route("/v1/nodes/{id}/backup", post(crate::data::backup))
+        .route("/v1/nodes/{id}/extract-backup", post(crate::data::extract_backup))
+        .route("/v1/nodes/{id}/load-sql", post(crate::data::load_sql))
+        .route("/v1/nodes/{id}/replay-binlog", post(crate::data::replay_binlog))
         .route("/v1/fencing", put(set_fencing))
         .route("/v1/endpoints", put(set_endpoints))
         .fallback(|| async { AgentError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -98,7 +102,7 @@ impl AgentError {
         }
     }
 
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 }
@@ -169,6 +173,10 @@ pub(crate) struct Epoch {
         crate::data::copy_out,
         crate::data::copy_in,
         crate::data::install,
+        crate::data::backup,
+        crate::data::extract_backup,
+        crate::data::load_sql,
+        crate::data::replay_binlog,
         set_fencing,
         set_endpoints
     ),
@@ -193,7 +201,14 @@ pub(crate) struct Epoch {
         crate::data::CopyFromBody,
         crate::data::GtidAnswer,
         crate::data::CopyOutBody,
-        crate::data::InstallBody
+        crate::data::InstallBody,
+        crate::data::PaceBody,
+        crate::data::BackupBody,
+        crate::data::ProducedAnswer,
+        crate::data::ExtractBody,
+        crate::data::LoginBody,
+        crate::data::LoadSqlBody,
+        crate::data::ReplayBody
     ))
 )]
 pub struct AgentApi;
@@ -499,7 +514,7 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix(".route(\""))
             .filter_map(|l| l.split('"').next())
             .collect();
-        assert_eq!(routes.len(), 17);
+        assert_eq!(routes.len(), 21);
         for r in routes {
             assert!(doc.paths.paths.contains_key(r), "{r} is not documented");
         }

@@ -43,6 +43,12 @@ pub struct Written {
 pub trait BlobStore: Send + Sync + 'static {
     /// Where objects go (for logs and docs).
     fn describe(&self) -> String;
+    /// How another host reaches the same objects (an S3-compatible
+    /// bucket, with credentials); `None`: only this machine can (a local
+    /// directory).
+    fn remote(&self) -> Option<crate::S3Config> {
+        None
+    }
     /// Stores everything `reader` yields under `key`, not yet visible.
     async fn write(&self, key: &str, reader: &mut (dyn AsyncRead + Unpin + Send)) -> Result<Written, BlobError>;
     /// Makes a written object visible under `key`.

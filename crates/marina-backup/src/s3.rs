@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::{BlobError, BlobStore, Written};
 
 /// Where and how to reach the bucket.
-#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     pub bucket: String,
@@ -62,6 +62,9 @@ pub struct S3BlobStore {
     store: Box<dyn ObjectStore>,
     describe: String,
     prefix: String,
+    /// The configuration with the credentials it was built with (for
+    /// another host reaching the same bucket: `BlobStore::remote`).
+    resolved: S3Config,
 }
 
 fn s3_err(context: &str) -> impl FnOnce(object_store::Error) -> BlobError + '_ {
@@ -91,14 +94,19 @@ impl S3BlobStore {
             .with_endpoint(&c.endpoint)
             .with_allow_http(c.endpoint.starts_with("http://"))
             .with_virtual_hosted_style_request(false)
-            .with_access_key_id(key)
-            .with_secret_access_key(secret)
+            .with_access_key_id(&key)
+            .with_secret_access_key(&secret)
             .build()
             .map_err(s3_err("configuring the S3 store"))?;
         Ok(S3BlobStore {
             store: Box::new(store),
             describe: format!("s3 bucket {} at {}", c.bucket, c.endpoint),
             prefix: c.prefix.trim_matches('/').to_string(),
+            resolved: S3Config {
+                access_key_id: Some(key),
+                secret_access_key: Some(secret),
+                ..c.clone()
+            },
         })
     }
 
@@ -116,6 +124,10 @@ impl S3BlobStore {
 impl BlobStore for S3BlobStore {
     fn describe(&self) -> String {
         self.describe.clone()
+    }
+
+    fn remote(&self) -> Option<S3Config> {
+        Some(self.resolved.clone())
     }
 
     async fn write(&self, key: &str, reader: &mut (dyn AsyncRead + Unpin + Send)) -> Result<Written, BlobError> {

@@ -24,9 +24,10 @@
 //!   hosts (`data_of`): on one host, that host copies; across hosts, the
 //!   source's host streams the copy out and the control plane relays it
 //!   into the target's host (both legs mutual TLS). Backups, restores and
-//!   SQL loads are served on this machine only so far: backups take their
-//!   source among the nodes here, and restored nodes are placed here
-//!   (`Marina::place`, `data_in`).
+//!   SQL loads run on the node's host too, against the blob store: with an
+//!   S3-compatible store any host reaches it; with a local directory only
+//!   this machine does, so backups take their source among the nodes here
+//!   and restored nodes are placed here (`Marina::place`, `data_in`).
 //! - The supervisor leaves nodes on a `down` host alone (no restart
 //!   attempts against an agent that does not answer).
 

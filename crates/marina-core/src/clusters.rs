@@ -73,7 +73,13 @@ impl Marina {
         self.check_quota(tenant_id, 1, input.nodes, size.memory * input.nodes as f64)
             .await?;
         let hosts = self
-            .place(input.nodes as usize, &size, &[], input.placement, restore.is_some())
+            .place(
+                input.nodes as usize,
+                &size,
+                &[],
+                input.placement,
+                restore.is_some() && self.blobs.remote().is_none(),
+            )
             .await?;
 
         let admin_password = ids::random_password(24);

@@ -161,8 +161,8 @@ impl Marina {
 
     /// Hosts for `n` new nodes of `size` of a cluster whose nodes are
     /// `existing`, by the request's `policy` (see the module). Nodes that
-    /// start from a backup (`data_in`: a restore) go to the local host only,
-    /// until agents restore from the blob store (issue 23); `spread` is then
+    /// start from a backup in a local store (`data_in`: a restore that only
+    /// this machine can read) go to the local host only; `spread` is then
     /// not the default.
     pub(crate) async fn place(
         &self,

@@ -51,10 +51,10 @@ async fn backup_pace(
     secrets: &ClusterSecrets,
     method: BackupMethod,
 ) -> Pace {
+    // (A source on an agent host: its agent finds the pid itself.)
     let pid = match app.runtime.state(&source.id).await {
-        // (`choose_source` picks nodes on this machine only.)
-        ProcessState::Running(pid) => Some(pid),
-        ProcessState::Stopped => None,
+        ProcessState::Running(pid) if app.on_local_host(source.host_id.as_deref()) => Some(pid),
+        _ => None,
     };
     let redo = (method == BackupMethod::Physical).then(|| -> RedoMeter {
         let (admin, addr) = (app.admin.clone(), app.mgmt_addr(source, secrets));
@@ -116,10 +116,13 @@ async fn copy_once(
             .await
             .map_err(|e| Error::Unavailable(format!("pausing the source replica's SQL thread: {e}")))?;
     }
-    let produced = app
-        .data
-        .backup(&source.id, tool, &b.id, app.blobs.as_ref(), &key, &pace)
-        .await;
+    let produced = match app.data_of(source).await {
+        Ok(data) => {
+            data.backup(&source.id, tool, &b.id, app.blobs.as_ref(), &key, &pace)
+                .await
+        }
+        Err(e) => Err(marina_backup::PipelineError::Io(e.to_string())),
+    };
     if paused && let Err(e) = app.admin.start_sql_thread(&addr).await {
         tracing::warn!(node = %source.id, "restarting the SQL thread after a logical backup: {e} (the monitor restarts it)");
     }
@@ -146,8 +149,7 @@ async fn backup_of(app: &Marina, op: &Operation) -> Result<BackupRecord, Error> 
 /// with the least lag; failing that (no fresh view), an active replica whose
 /// replication threads run when asked now; else the primary. The flag says
 /// whether it is a replica. `local_only`: among the nodes on this machine
-/// (backups are taken here only so far; copies between nodes are served
-/// on every host).
+/// (a backup into a local store, which only this machine reaches).
 pub(super) async fn choose_source(
     app: &Marina,
     nodes: &[NodeRecord],
@@ -200,13 +202,15 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
     let mut b = backup_of(app, op).await?;
     match step {
         StepKind::TakeBackup => {
-            let (source, from_replica) = choose_source(app, &nodes, &secrets, true).await.ok_or_else(|| {
-                Error::Unavailable(format!(
-                    "cluster {} has no node on the control plane's host to back up (nodes on agent hosts are not \
+            let (source, from_replica) = choose_source(app, &nodes, &secrets, app.blobs.remote().is_none())
+                .await
+                .ok_or_else(|| {
+                    Error::Unavailable(format!(
+                        "cluster {} has no node on the control plane's host to back up (nodes on agent hosts are not \
                          backed up yet, issue 23)",
-                    cluster.id
-                ))
-            })?;
+                        cluster.id
+                    ))
+                })?;
             if !from_replica && cluster.node_count > 1 {
                 app.event(
                     &cluster.tenant_id,

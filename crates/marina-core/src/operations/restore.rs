@@ -148,7 +148,8 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
             // same server id, higher numbers: every archived file looked
             // applied and a point-in-time restore lost what followed).
             let domain = format!("--init-command=SET SESSION gtid_domain_id = {}", load_domain(&b)?);
-            app.data
+            app.data_of(primary()?)
+                .await?
                 .load_sql(
                     &primary()?.id,
                     &login(&secrets),
@@ -249,7 +250,8 @@ async fn replay_binlogs(
         }
         args.push(format!("--stop-datetime={stop}"));
         let local = format!("{}-{}", f.node_id, f.file);
-        app.data
+        app.data_of(primary)
+            .await?
             .replay_binlog(
                 &primary.id,
                 &login(secrets),

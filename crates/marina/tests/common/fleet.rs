@@ -264,12 +264,70 @@ pub fn start_fleet() -> Fleet {
     start_fleet_with(3, "")
 }
 
+/// Where the fleet's S3-compatible store listens (moto, in the control
+/// plane's namespace), and its bucket.
+pub const S3_AT: &str = "198.51.100.2:9000";
+pub const S3_BUCKET: &str = "fleet-backups";
+
+/// A fleet whose backups go to an S3-compatible store every host reaches.
+pub fn start_fleet_with_s3() -> Fleet {
+    start_fleet_opts(3, "", true)
+}
+
 /// A fleet of `hosts` hosts (three or more; the cluster is made on the
 /// first three, the others join after it, zones d, e, …); `hosts_config`
 /// adds lines to the control plane's `[hosts]` table.
 pub fn start_fleet_with(n_hosts: usize, hosts_config: &str) -> Fleet {
+    start_fleet_opts(n_hosts, hosts_config, false)
+}
+
+/// Starts moto in the control plane's namespace with the bucket made.
+fn start_s3(rig: &Rig) -> std::process::Child {
+    let bin = std::env::var("MARINA_TEST_MOTO").unwrap_or_else(|_| "/opt/marina-test/moto/bin/moto_server".into());
+    assert!(
+        Path::new(&bin).exists(),
+        "{bin} is missing: run scripts/install-deps.sh --test"
+    );
+    let (host, port) = S3_AT.split_once(':').unwrap();
+    let child = rig
+        .command("cp", &bin)
+        .args(["-H", host, "-p", port])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let made = rig.in_ns("client", || async {
+        let began = Instant::now();
+        loop {
+            let put = reqwest::Client::new()
+                .put(format!("http://{S3_AT}/{S3_BUCKET}"))
+                .send()
+                .await;
+            match put {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                other if began.elapsed() > Duration::from_secs(30) => return Err(format!("{other:?}")),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    made.unwrap_or_else(|e| panic!("moto did not start: {e}"));
+    child
+}
+
+fn start_fleet_opts(n_hosts: usize, hosts_config: &str, s3: bool) -> Fleet {
     assert!(n_hosts >= 3);
     let rig = Rig::new(n_hosts);
+    let mut children = Vec::new();
+    let s3_config = if s3 {
+        children.push(start_s3(&rig));
+        format!(
+            "[backups.s3]\nbucket = \"{S3_BUCKET}\"\nendpoint = \"http://{S3_AT}\"\nprefix = \"fleet\"\n\
+             access_key_id = \"test\"\nsecret_access_key = \"fleet-secret-key\"\n"
+        )
+    } else {
+        String::new()
+    };
     let tmp = tempfile::tempdir().unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
@@ -282,13 +340,12 @@ pub fn start_fleet_with(n_hosts: usize, hosts_config: &str) -> Fleet {
              nft_table = \"marina_fleet\"\n[nodes]\nport_min = 21000\nport_max = 21099\nreconcile_interval_ms = 300\n\
              cgroup_parent = \"\"\ntemplate_cache = \"{TEMPLATE_CACHE}\"\n\
              [hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\nnetwork = \"198.51.100.0/24\"\n{hosts_config}\n\
-             [limits]\nrequests_per_second = 10000.0\nburst = 10000.0\n[capacity]\nhost_memory_gib = 64.0\n",
+             [limits]\nrequests_per_second = 10000.0\nburst = 10000.0\n[capacity]\nhost_memory_gib = 64.0\n{s3_config}",
             data.display()
         ),
     )
     .unwrap();
     let marina = env!("CARGO_BIN_EXE_marina");
-    let mut children = Vec::new();
     let cp = rig
         .command("cp", marina)
         .args([
