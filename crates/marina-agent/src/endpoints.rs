@@ -131,6 +131,8 @@ impl EndpointsBody {
             .map(|f| {
                 Ok(Fence {
                     node: addr(&f.node)?,
+                    // The control plane manages nodes on agent hosts over TCP.
+                    remote: true,
                     writer: f.writer.as_deref().map(addr).transpose()?,
                 })
             })
@@ -156,7 +158,15 @@ impl EndpointsBody {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(EndpointPlan { routes, guards, fenced })
+        Ok(EndpointPlan {
+            routes,
+            guards,
+            fenced,
+            control_plane: marina_endpoints::ControlPlane {
+                uids: Vec::new(),
+                addrs: control_plane.to_vec(),
+            },
+        })
     }
 
     /// The digest both sides compare (`wire::digest`).
@@ -194,8 +204,10 @@ mod tests {
             ],
             fenced: vec![Fence {
                 node: "198.51.100.11:21001".parse().unwrap(),
+                remote: true,
                 writer: Some("203.0.113.1:3306".parse().unwrap()),
             }],
+            control_plane: Default::default(),
         };
         let hosts: Vec<Ipv4Addr> = vec!["198.51.100.11".parse().unwrap(), "198.51.100.12".parse().unwrap()];
         let peers: Vec<Ipv4Net> = hosts.iter().map(|a| Ipv4Net::from(*a)).collect();
@@ -203,6 +215,9 @@ mod tests {
         let cp: Ipv4Addr = "198.51.100.2".parse().unwrap();
         let back = body.clone().into_plan(&[cp]).unwrap();
         assert_eq!((back.routes, back.fenced), (plan.routes.clone(), plan.fenced.clone()));
+        // The control plane manages the agent's nodes over TCP: its
+        // addresses pass their fences.
+        assert_eq!(back.control_plane.addrs, vec![cp]);
         // Only the agent host's guard crosses, by source: the fleet's
         // hosts and the control plane, no socket owner.
         assert_eq!(back.guards.len(), 1, "{:?}", back.guards);

@@ -271,6 +271,7 @@ async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
     let mut owners = HashMap::new();
     // SAFETY: geteuid has no preconditions.
     let marina_uid = unsafe { libc::geteuid() };
+    plan.control_plane.uids = vec![marina_uid];
     let mut nodes_of = app.nodes_by_cluster().await?;
     for c in app.store.live_clusters().await? {
         let nodes = nodes_of.remove(&c.id).unwrap_or_default();
@@ -297,6 +298,7 @@ async fn desired_plan(app: &Marina) -> Result<DesiredEndpoints, Error> {
             if n.fenced {
                 plan.fenced.push(marina_endpoints::Fence {
                     node: SocketAddrV4::new(host, n.port),
+                    remote: !app.on_local_host(n.host_id.as_deref()),
                     writer: idle_writer,
                 });
             }

@@ -66,6 +66,18 @@ pub struct EndpointPlan {
     pub guards: Vec<NodeGuard>,
     /// Nodes cut off at the data path (see `Fence`).
     pub fenced: Vec<Fence>,
+    /// Who passes the fence of a node the control plane manages over TCP.
+    pub control_plane: ControlPlane,
+}
+
+/// The control plane as a fence sees it: a fenced node on another host is
+/// managed over TCP (probes, the rejoin that ends its fence), so the control
+/// plane's own connections pass — by socket owner on its host, by address
+/// on the node's host and in between.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControlPlane {
+    pub uids: Vec<u32>,
+    pub addrs: Vec<std::net::Ipv4Addr>,
 }
 
 /// A node cut off at the data path (an old primary during and after a
@@ -75,11 +87,14 @@ pub struct EndpointPlan {
 /// fence is new, client connections already open to it through its writer
 /// endpoint are closed at once (kernel: local sockets destroyed; userspace:
 /// proxied connections cut), so no client waits on a hung node for a timeout. The control plane manages nodes
-/// over their unix sockets, which a fence does not touch.
+/// over their unix sockets, which a fence does not touch — or, for a node on
+/// another host (`remote`), over TCP, which passes (`ControlPlane`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fence {
     /// The node's address.
     pub node: SocketAddrV4,
+    /// The control plane manages the node over TCP (it runs elsewhere).
+    pub remote: bool,
     /// The writer endpoint whose established connections lead to the node
     /// (its cluster's, while that leads nowhere during the failover).
     pub writer: Option<SocketAddrV4>,

@@ -198,14 +198,9 @@ impl NftDataPath {
         let mut filter = String::new();
         let mut local_only = String::new();
         // Fenced nodes first: nothing reaches them or leaves them over TCP
-        // (the reset makes a replica's or client's wait end at once).
-        for f in &plan.fenced {
-            let (ip, port) = (f.node.ip(), f.node.port());
-            filter.push_str(&format!(
-                "    meta l4proto tcp ip daddr {ip} tcp dport {port} reject with tcp reset\n"
-            ));
-            filter.push_str(&format!("    meta l4proto tcp ip saddr {ip} tcp sport {port} drop\n"));
-        }
+        // (the reset makes a replica's or client's wait end at once) — but
+        // the control plane's own traffic to a node it manages over TCP.
+        let (fence_out, fence_fwd, mut incoming) = fences(plan);
         // Admission: a new connection to an endpoint must come from an allowed
         // source (security groups); anything else is reset.
         for r in routes {
@@ -248,7 +243,6 @@ impl NftDataPath {
         // and these rules do not see them. Others' packets are dropped.
         // From other machines, only the guard's peers (an agent host's:
         // the fleet's hosts and the control plane).
-        let mut incoming = String::new();
         for g in &plan.guards {
             if g.ports.is_empty() {
                 continue;
@@ -272,7 +266,7 @@ impl NftDataPath {
             }
         }
         s.push_str(&format!(
-            "  chain guard {{\n    type filter hook output priority 0; policy accept;\n{filter}{local_only}  }}\n"
+            "  chain guard {{\n    type filter hook output priority 0; policy accept;\n{fence_out}{filter}{local_only}  }}\n"
         ));
         if !incoming.is_empty() {
             s.push_str(&format!(
@@ -288,7 +282,7 @@ impl NftDataPath {
                 "  chain endpoints_in {{\n    type nat hook prerouting priority -100; policy accept;\n{dnat}  }}\n"
             ));
             s.push_str(&format!(
-                "  chain guard_in {{\n    type filter hook forward priority 0; policy accept;\n{filter}  }}\n"
+                "  chain guard_in {{\n    type filter hook forward priority 0; policy accept;\n{fence_fwd}{filter}  }}\n"
             ));
             if !listens.is_empty() {
                 s.push_str(&format!(
@@ -301,6 +295,51 @@ impl NftDataPath {
         s.push_str("}\n");
         s
     }
+}
+
+/// The fence rules of `plan`: for the `output` chain, the `forward` chain
+/// and the `input` chain (the last only where the control plane's addresses
+/// are known: on an agent host, whose own nodes' fences must also stop
+/// connections from other machines).
+fn fences(plan: &EndpointPlan) -> (String, String, String) {
+    let set = |v: Vec<String>| v.join(", ");
+    let cp = &plan.control_plane;
+    let addrs = set(cp.addrs.iter().map(ToString::to_string).collect());
+    let uids = set(cp.uids.iter().map(ToString::to_string).collect());
+    let (mut out, mut fwd, mut input) = (String::new(), String::new(), String::new());
+    for f in &plan.fenced {
+        let (ip, port) = (f.node.ip(), f.node.port());
+        let to = format!("meta l4proto tcp ip daddr {ip} tcp dport {port}");
+        let from = format!("meta l4proto tcp ip saddr {ip} tcp sport {port}");
+        let (by_uid, from_cp, to_cp) = match (f.remote, uids.is_empty(), addrs.is_empty()) {
+            (false, _, _) => (String::new(), String::new(), String::new()),
+            (true, u, a) => (
+                if u {
+                    String::new()
+                } else {
+                    format!(" meta skuid != {{ {uids} }}")
+                },
+                if a {
+                    String::new()
+                } else {
+                    format!(" ip saddr != {{ {addrs} }}")
+                },
+                if a {
+                    String::new()
+                } else {
+                    format!(" ip daddr != {{ {addrs} }}")
+                },
+            ),
+        };
+        out.push_str(&format!("    {to}{by_uid} reject with tcp reset\n"));
+        out.push_str(&format!("    {from}{to_cp} drop\n"));
+        fwd.push_str(&format!("    {to}{from_cp} reject with tcp reset\n"));
+        fwd.push_str(&format!("    {from}{to_cp} drop\n"));
+        if f.remote && !addrs.is_empty() {
+            input.push_str(&format!("    ct state new {to}{from_cp} reject with tcp reset\n"));
+        }
+    }
+    (out, fwd, input)
 }
 
 /// Runs an `nft -f` script.
@@ -506,10 +545,22 @@ mod tests {
                     peers: vec!["198.51.100.2/32".parse().unwrap(), "198.51.100.12/32".parse().unwrap()],
                 },
             ],
-            fenced: vec![Fence {
-                node: "127.0.0.1:41002".parse().unwrap(),
-                writer: Some("127.77.0.2:3306".parse().unwrap()),
-            }],
+            fenced: vec![
+                Fence {
+                    node: "127.0.0.1:41002".parse().unwrap(),
+                    remote: false,
+                    writer: Some("127.77.0.2:3306".parse().unwrap()),
+                },
+                Fence {
+                    node: "198.51.100.11:21001".parse().unwrap(),
+                    remote: true,
+                    writer: None,
+                },
+            ],
+            control_plane: crate::ControlPlane {
+                uids: vec![0],
+                addrs: vec!["198.51.100.2".parse().unwrap()],
+            },
         }
     }
 
@@ -654,14 +705,50 @@ mod tests {
         // The local guard (by socket owner) only where uids are given.
         assert!(!chain.contains("skuid"), "{chain}");
         let output = &s[s.find("chain guard {").unwrap()..];
-        assert!(
-            !output[..output.find("  }").unwrap()].contains("198.51.100.11"),
-            "{output}"
-        );
-        // No peers, no input chain.
+        assert!(!output[..output.find("  }").unwrap()].contains("21000"), "{output}");
+        // No peers and no fence of a remote node: no input chain.
         let mut plan = sample_plan();
         plan.guards.pop();
+        plan.fenced.pop();
         assert!(!NftDataPath::new("t").render(&plan).contains("guard_host"));
+    }
+
+    #[test]
+    fn a_fence_lets_the_control_plane_manage_a_node_on_another_host() {
+        let s = NftDataPath::new("t").forwarding().render(&sample_plan());
+        let chain = |name: &str| {
+            let c = &s[s.find(&format!("chain {name} {{")).unwrap()..];
+            c[..c.find("  }").unwrap()].to_string()
+        };
+        let (out, fwd, input) = (chain("guard"), chain("guard_in"), chain("guard_host"));
+        // A local node's fence has no exception (the control plane uses its socket).
+        assert!(
+            out.contains("ip daddr 127.0.0.1 tcp dport 41002 reject with tcp reset"),
+            "{out}"
+        );
+        assert!(out.contains("ip saddr 127.0.0.1 tcp sport 41002 drop"), "{out}");
+        // A remote node's: the control plane passes, by uid here, by address elsewhere.
+        let to = "meta l4proto tcp ip daddr 198.51.100.11 tcp dport 21001";
+        let from = "meta l4proto tcp ip saddr 198.51.100.11 tcp sport 21001";
+        assert!(
+            out.contains(&format!("{to} meta skuid != {{ 0 }} reject with tcp reset")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{from} ip daddr != {{ 198.51.100.2 }} drop")),
+            "{out}"
+        );
+        assert!(
+            fwd.contains(&format!("{to} ip saddr != {{ 198.51.100.2 }} reject with tcp reset")),
+            "{fwd}"
+        );
+        assert!(!fwd.contains("skuid"), "no socket owner on forwarded packets: {fwd}");
+        assert!(
+            input.contains(&format!(
+                "ct state new {to} ip saddr != {{ 198.51.100.2 }} reject with tcp reset"
+            )),
+            "{input}"
+        );
     }
 
     #[test]

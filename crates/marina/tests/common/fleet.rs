@@ -503,7 +503,9 @@ pub fn write_locally(
     rig.in_ns(member, move || async move {
         let mut acked = Vec::new();
         let mut conn: Option<mysql_async::Conn> = None;
-        let mut id = 10_000u64;
+        // Each writer takes its own block of ids (ids above 10000).
+        static BLOCKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut id = 10_000u64 + BLOCKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 1_000_000;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             if conn.is_none() {
                 conn = connect(at.clone(), &pw).await.ok();
