@@ -668,7 +668,8 @@ fn host_loss_rto_through_the_endpoint() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let mut f = start_fleet();
+    // No anti-flapping guard: the trials fail the cluster over on purpose.
+    let mut f = start_fleet_with(3, "[failover]\nlimit = 1000\nmin_interval_secs = 0");
     let w = &f.c["endpoints"]["writer"];
     let writer = (
         w["host"].as_str().unwrap().to_string(),

@@ -127,11 +127,21 @@ impl Fleet {
     }
 
     /// Creates `app.t` through `at`, from `member`'s namespace (a node's
-    /// port admits the fleet's hosts only; an endpoint, anyone routed).
+    /// port admits the fleet's hosts only; an endpoint, anyone routed —
+    /// once the host it is routed through has the endpoint plan, which the
+    /// control plane pushes to every host as it applies it: the first
+    /// connection is retried for a few seconds).
     pub fn create_table(&self, member: &str, at: (String, u16)) {
         let pw = self.pw.clone();
         self.rig.in_ns(member, move || async move {
-            let mut w = connect(at, &pw).await.unwrap();
+            let began = Instant::now();
+            let mut w = loop {
+                match connect(at.clone(), &pw).await {
+                    Ok(c) => break c,
+                    Err(e) if began.elapsed() > Duration::from_secs(10) => panic!("connecting to {at:?}: {e}"),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            };
             w.query_drop("CREATE DATABASE app").await.unwrap();
             w.query_drop("CREATE TABLE app.t (id BIGINT PRIMARY KEY)")
                 .await
@@ -276,7 +286,7 @@ pub fn start_fleet_with_s3() -> Fleet {
 
 /// A fleet of `hosts` hosts (three or more; the cluster is made on the
 /// first three, the others join after it, zones d, e, …); `hosts_config`
-/// adds lines to the control plane's `[hosts]` table.
+/// adds lines to the control plane's `[hosts]` table (or tables after it).
 pub fn start_fleet_with(n_hosts: usize, hosts_config: &str) -> Fleet {
     start_fleet_opts(n_hosts, hosts_config, false)
 }
