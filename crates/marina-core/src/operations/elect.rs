@@ -1,7 +1,8 @@
 //! Choosing the replica to promote — a pure function, unit tested.
 //!
 //! Rules: only reachable replicas that are not `failed` or in `maintenance` and
-//! have no errant transactions (binlog ahead of what they replicated) are
+//! have no errant transactions (binlog ahead of what they replicated with a
+//! transaction of their own server id; see `GtidPos::has_errant`) are
 //! eligible; among them the one that has *received* the most (its IO position —
 //! with semi-sync AFTER_SYNC, every acknowledged write was received by at least
 //! one replica) wins; ties go to the lowest ordinal. A requested target must be
@@ -15,6 +16,8 @@ use marina_engine::gtid::GtidPos;
 pub struct Candidate {
     pub node_id: String,
     pub ordinal: u32,
+    /// Its `@@server_id` (what its own transactions carry).
+    pub server_id: u32,
     /// Reachable now, not failed, not in maintenance.
     pub eligible: bool,
     pub gtid_binlog_pos: String,
@@ -41,7 +44,7 @@ pub fn elect(candidates: &[Candidate], target: Option<&str>) -> Result<String, S
             reasons.push(format!("{} reports an unreadable GTID position", c.node_id));
             continue;
         };
-        if GtidPos::has_errant(&binlog, &slave) {
+        if GtidPos::has_errant(&binlog, &slave, c.server_id) {
             reasons.push(format!(
                 "{} has errant transactions (binlog {binlog} ahead of replicated {slave})",
                 c.node_id
@@ -79,6 +82,7 @@ mod tests {
         Candidate {
             node_id: id.into(),
             ordinal,
+            server_id: ordinal + 1,
             eligible,
             gtid_binlog_pos: binlog.into(),
             gtid_slave_pos: slave.into(),
@@ -108,7 +112,7 @@ mod tests {
     #[test]
     fn errant_transactions_exclude_a_replica() {
         let cands2 = [
-            c("a", 1, true, "0-1-9,1-3-1", "0-1-9", "0-1-9"),
+            c("a", 1, true, "0-1-9,1-2-1", "0-1-9", "0-1-9"),
             c("b", 2, true, "0-1-8", "0-1-8", "0-1-8"),
         ];
         // Same domain with a local write shows as a binlog seq ahead of slave pos.
@@ -120,6 +124,17 @@ mod tests {
         assert_eq!(elect(&local, None).unwrap(), "b");
         let err = elect(&[c("a", 1, true, "0-2-10", "0-1-9", "0-1-9")], None).unwrap_err();
         assert!(err.contains("errant"), "{err}");
+    }
+
+    #[test]
+    fn a_replica_caught_mid_commit_is_not_errant() {
+        // Under a write load, the binlog is read one replicated transaction
+        // ahead of the replication position: "b" is still the most advanced.
+        let cands = [
+            c("a", 1, true, "0-1-10", "0-1-10", "0-1-10"),
+            c("b", 2, true, "0-1-12", "0-1-11", "0-1-12"),
+        ];
+        assert_eq!(elect(&cands, None).unwrap(), "b");
     }
 
     #[test]

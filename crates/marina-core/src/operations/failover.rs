@@ -145,6 +145,7 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
                 cands.push(Candidate {
                     node_id: n.id.clone(),
                     ordinal: n.ordinal,
+                    server_id: probe.as_ref().map_or(n.server_id, |p| p.server_id),
                     eligible: usable && probe.is_some(),
                     gtid_binlog_pos: probe.as_ref().map(|p| p.gtid_binlog_pos.clone()).unwrap_or_default(),
                     gtid_slave_pos: probe.as_ref().map(|p| p.gtid_slave_pos.clone()).unwrap_or_default(),

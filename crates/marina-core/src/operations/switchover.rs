@@ -176,6 +176,7 @@ impl Marina {
             cands.push(Candidate {
                 node_id: n.id.clone(),
                 ordinal: n.ordinal,
+                server_id: probe.as_ref().map_or(n.server_id, |p| p.server_id),
                 eligible: usable,
                 gtid_binlog_pos: probe.as_ref().map(|p| p.gtid_binlog_pos.clone()).unwrap_or_default(),
                 gtid_slave_pos: probe.as_ref().map(|p| p.gtid_slave_pos.clone()).unwrap_or_default(),
