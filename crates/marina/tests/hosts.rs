@@ -229,6 +229,10 @@ async fn an_agent_joins_once_with_a_join_token() {
         ("public_key", json!("%%%")),
         ("zone", json!("Zone A")),
         ("version", json!("x".repeat(65))),
+        ("agent_port", json!(0)),
+        ("agent_port", json!(65536)),
+        ("agent_port", json!(-1)),
+        ("agent_port", json!("7301")),
     ] {
         let mut body = facts(&fresh, &point);
         body[field] = value;
