@@ -32,6 +32,7 @@
 //!   attempts against an agent that does not answer).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,7 +53,11 @@ pub struct Agents {
     clients: Mutex<HashMap<String, Dialled>>,
     /// The digest of the endpoint plan each agent host holds, as far as
     /// the control plane knows (its answer to a push, or its heartbeat).
-    endpoints_held: Mutex<HashMap<String, Option<String>>>,
+    endpoints_held: Arc<Mutex<HashMap<String, Option<String>>>>,
+    /// Endpoint plans pushed so far (the newest wins a host's turn).
+    pushes: Arc<AtomicU64>,
+    /// One push at a time per host.
+    push_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The local host's id, once registered.
     local: std::sync::OnceLock<String>,
 }
@@ -268,7 +273,11 @@ impl Marina {
 
     /// Endpoints on every host (kube-proxy's model): sends `plan` to every
     /// agent host that programs endpoints and is not `down`, where it
-    /// differs from what the host holds; each push waits at most
+    /// differs from what the host holds. The pushes run on their own: an
+    /// apply never waits for a host (a dead host's push waited up to
+    /// `ENDPOINT_PUSH_TIMEOUT` and held the next apply — the new primary's —
+    /// back by as long). Per host they are serialised, and a push that a
+    /// newer plan overtook is dropped; each waits at most
     /// `ENDPOINT_PUSH_TIMEOUT` (a host that missed it gets it at its next
     /// heartbeat).
     pub(crate) async fn push_endpoints(&self, plan: &marina_endpoints::EndpointPlan) {
@@ -286,28 +295,48 @@ impl Marina {
             return;
         }
         let peers: Vec<ipnet::Ipv4Net> = agent_hosts.iter().map(|a| ipnet::Ipv4Net::from(*a)).collect();
-        let body = EndpointsBody::from_plan(plan, &agent_hosts, &peers);
+        let body = Arc::new(EndpointsBody::from_plan(plan, &agent_hosts, &peers));
         let digest = body.digest();
-        let targets: Vec<HostRecord> = hosts
-            .into_iter()
+        let generation = self.agents.pushes.fetch_add(1, Ordering::SeqCst) + 1;
+        for h in hosts
+            .iter()
             .filter(|h| !h.local && h.agent_port.is_some() && h.status != HostStatus::Down)
-            .filter(|h| {
-                let held = self.agents.endpoints_held.lock().unwrap_or_else(|p| p.into_inner());
-                held.get(&h.id).cloned().flatten().as_deref() != Some(digest.as_str())
-            })
-            .collect();
-        futures_util::future::join_all(targets.iter().map(|h| async {
-            let Ok(agent) = self.agent(h) else { return };
+        {
+            let held = self.agents.endpoints_held.lock().unwrap_or_else(|p| p.into_inner());
+            if held.get(&h.id).cloned().flatten().as_deref() == Some(digest.as_str()) {
+                continue;
+            }
+            drop(held);
+            let Ok(agent) = self.agent(h) else { continue };
             if !agent.serves_endpoints() {
-                return;
+                continue;
             }
-            match tokio::time::timeout(ENDPOINT_PUSH_TIMEOUT, agent.set_endpoints(&body)).await {
-                Ok(Ok(())) => self.endpoints_held_by(&h.id, Some(digest.clone())),
-                Ok(Err(e)) => tracing::warn!(host_id = %h.id, error = %e, "pushing endpoints failed"),
-                Err(_) => tracing::warn!(host_id = %h.id, "pushing endpoints timed out"),
-            }
-        }))
-        .await;
+            let turn = self
+                .agents
+                .push_turns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(h.id.clone())
+                .or_default()
+                .clone();
+            let (held, latest) = (self.agents.endpoints_held.clone(), self.agents.pushes.clone());
+            let (body, digest, host_id) = (body.clone(), digest.clone(), h.id.clone());
+            tokio::spawn(async move {
+                let _turn = turn.lock().await;
+                if latest.load(Ordering::SeqCst) != generation {
+                    return; // a newer plan is on its way
+                }
+                match tokio::time::timeout(ENDPOINT_PUSH_TIMEOUT, agent.set_endpoints(&body)).await {
+                    Ok(Ok(())) => {
+                        held.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(host_id, Some(digest));
+                    }
+                    Ok(Err(e)) => tracing::warn!(%host_id, error = %e, "pushing endpoints failed"),
+                    Err(_) => tracing::warn!(%host_id, "pushing endpoints timed out"),
+                }
+            });
+        }
     }
 
     /// Each agent host's self-fencing plan: its nodes, which is a primary,

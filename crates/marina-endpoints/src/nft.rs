@@ -173,10 +173,23 @@ impl NftDataPath {
             ""
         };
         let mut dnat = String::new();
+        // Forwarded connections to an endpoint that leads nowhere now (a
+        // failover, a switchover's pause): taken in (`redirect`) and reset in
+        // the input chain. Left alone, the host has no route for the endpoint
+        // address: its ICMP answer is rate-limited, the SYN vanishes, and the
+        // client retries a second later (the longest pause of a host loss
+        // was ~0.7 s longer for it).
+        let mut nowhere_in = String::new();
+        let mut refuse_in = String::new();
         for r in routes {
             let (ip, port) = (r.listen.ip(), r.listen.port());
             match r.backends.as_slice() {
-                [] => {}
+                [] => {
+                    nowhere_in.push_str(&format!("    ip daddr {ip} tcp dport {port} redirect to :{port}\n"));
+                    refuse_in.push_str(&format!(
+                        "    meta l4proto tcp ct original ip daddr {ip} ct original proto-dst {port} reject with tcp reset\n"
+                    ));
+                }
                 [one] => dnat.push_str(&format!("    ip daddr {ip} tcp dport {port} {timeout}dnat to {one}\n")),
                 many => {
                     let map: Vec<String> = many
@@ -268,6 +281,9 @@ impl NftDataPath {
         s.push_str(&format!(
             "  chain guard {{\n    type filter hook output priority 0; policy accept;\n{fence_out}{filter}{local_only}  }}\n"
         ));
+        if self.forwarding {
+            incoming.push_str(&refuse_in);
+        }
         if !incoming.is_empty() {
             s.push_str(&format!(
                 "  chain guard_host {{\n    type filter hook input priority 0; policy accept;\n{incoming}  }}\n"
@@ -279,7 +295,7 @@ impl NftDataPath {
             // and the source made this host's for a node elsewhere.
             let listens: Vec<String> = routes.iter().map(|r| r.listen.ip().to_string()).collect();
             s.push_str(&format!(
-                "  chain endpoints_in {{\n    type nat hook prerouting priority -100; policy accept;\n{dnat}  }}\n"
+                "  chain endpoints_in {{\n    type nat hook prerouting priority -100; policy accept;\n{dnat}{nowhere_in}  }}\n"
             ));
             s.push_str(&format!(
                 "  chain guard_in {{\n    type filter hook forward priority 0; policy accept;\n{fence_fwd}{filter}  }}\n"
@@ -711,6 +727,29 @@ mod tests {
         plan.guards.pop();
         plan.fenced.pop();
         assert!(!NftDataPath::new("t").render(&plan).contains("guard_host"));
+    }
+
+    #[test]
+    fn a_forwarded_endpoint_that_leads_nowhere_resets_at_once() {
+        // The sample's 127.77.0.2:3306 has no backends.
+        let fwd = NftDataPath::new("t").forwarding().render(&sample_plan());
+        let chain = |name: &str| {
+            let c = &fwd[fwd.find(&format!("chain {name} {{")).unwrap()..];
+            c[..c.find("  }").unwrap()].to_string()
+        };
+        assert!(
+            chain("endpoints_in").contains("ip daddr 127.77.0.2 tcp dport 3306 redirect to :3306"),
+            "{fwd}"
+        );
+        assert!(
+            chain("guard_host").contains(
+                "meta l4proto tcp ct original ip daddr 127.77.0.2 ct original proto-dst 3306 reject with tcp reset"
+            ),
+            "{fwd}"
+        );
+        // Not on the control plane's own (non-forwarding) table.
+        let local = NftDataPath::new("t").render(&sample_plan());
+        assert!(!local.contains("redirect"), "{local}");
     }
 
     #[test]

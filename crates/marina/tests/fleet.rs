@@ -724,8 +724,26 @@ fn host_loss_rto_through_the_endpoint() {
                     f.log("cp.log").lines().rev().filter(|l| !l.contains("DEBUG")).take(30).collect::<Vec<_>>().join("\n")
                 )
             });
+        // Where the pause goes: the failover's end, the first write after.
+        let (_, ev) = f.api(
+            reqwest::Method::GET,
+            &format!("/v1/clusters/{}/events?limit=20", f.cid),
+            None,
+        );
+        let since = |t: std::time::SystemTime| t.duration_since(killed_at).map_or(-1, |d| d.as_millis() as i64);
+        let completed = ev["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "failover_completed")
+            .and_then(|e| marina_common::time_fmt::parse_rfc3339(e["created_at"].as_str()?))
+            .map(|t| since(t.into()));
+        let first_after = acked
+            .iter()
+            .find(|(_, t)| completed.is_some_and(|c| since(*t) >= c))
+            .map(|(_, t)| since(*t));
         println!(
-            "host loss trial {trial}: {} ms longest pause ({} writes acknowledged)",
+            "host loss trial {trial}: {} ms longest pause ({} writes acknowledged; from the kill: failover completed at {completed:?} ms, first write acknowledged after it at {first_after:?} ms)",
             rto.as_millis(),
             acked.len()
         );
