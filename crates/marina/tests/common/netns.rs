@@ -206,13 +206,20 @@ fn pids_in(netns: &str) -> Vec<i32> {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        for m in &self.members {
-            for pid in pids_in(&m.netns) {
+        // Again until none is left: an agent killed in the first pass may
+        // have started a node just before.
+        for _ in 0..20 {
+            let pids: Vec<i32> = self.members.iter().flat_map(|m| pids_in(&m.netns)).collect();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
                 // SAFETY: kill(2) on a process in a namespace this rig made.
                 unsafe {
                     libc::kill(pid, libc::SIGKILL);
                 }
             }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
         for m in &self.members {
             let _ = Command::new("ip").args(["netns", "del", &m.netns]).status();
