@@ -152,10 +152,10 @@ impl Fencing {
                 password: n.mgmt_password.clone(),
                 socket: Some(socket_of(&n.node_id)),
             };
-            let read_only = admin.hold_read_only(&addr).await;
-            let killed = admin.kill_client_connections(&addr).await;
-            match (read_only, killed) {
-                (Ok(_), Ok(k)) => {
+            // Connections first: a commit waiting for a semi-sync
+            // acknowledgement must end without answering its client.
+            match admin.isolate(&addr).await {
+                Ok(k) => {
                     tracing::warn!(node_id = %n.node_id, killed = k, silent_ms = silent.as_millis() as u64,
                         "isolated from the control plane and every peer: primary fenced (read-only, clients cut)");
                     self.fenced
@@ -164,8 +164,8 @@ impl Fencing {
                         .insert(n.node_id.clone());
                     done.push(n.node_id.clone());
                 }
-                (r, k) => {
-                    tracing::warn!(node_id = %n.node_id, read_only = ?r.err(), kill = ?k.err(), "fencing failed; retrying");
+                Err(e) => {
+                    tracing::warn!(node_id = %n.node_id, error = %e, "fencing failed; retrying");
                 }
             }
         }

@@ -98,6 +98,14 @@ pub trait NodeAdmin: Send + Sync + 'static {
     async fn hold_read_only(&self, node: &NodeAddr) -> Result<u32, AdminError>;
     /// Kills client connections only (no read-only change).
     async fn kill_client_connections(&self, node: &NodeAddr) -> Result<u32, AdminError>;
+    /// Fences a primary that must acknowledge nothing more (an isolated
+    /// one): every client connection is killed first (`KILL CONNECTION`
+    /// shuts its socket, so a commit waiting for a semi-sync
+    /// acknowledgement ends without its OK reaching the client — `KILL
+    /// QUERY`, as `hold_read_only` uses, lets that commit finish *and*
+    /// answer), then `read_only=ON` at once; again while a commit begun in
+    /// between holds it back. Returns how many connections were killed.
+    async fn isolate(&self, node: &NodeAddr) -> Result<u32, AdminError>;
     /// Ends the replica's IO thread at once (`KILL` of its thread). `STOP
     /// SLAVE` alone waits 2 s for a semi-sync IO thread whose source hangs:
     /// the thread misses the first stop signal and the server signals again
@@ -319,6 +327,9 @@ fn query_err(n: &NodeAddr, e: mysql_async::Error) -> AdminError {
 pub const READ_ONLY_WAIT_SECS: u64 = 1;
 
 /// What `kill_clients` ends.
+/// How many times `isolate` kills and retries before it reports failure.
+const ISOLATE_ATTEMPTS: usize = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kill {
     /// The statement each session is running (`KILL QUERY`).
@@ -459,6 +470,30 @@ impl NodeAdmin for MysqlAdmin {
 
     async fn kill_client_connections(&self, node: &NodeAddr) -> Result<u32, AdminError> {
         self.kill_clients(node, Kill::Connections).await
+    }
+
+    async fn isolate(&self, node: &NodeAddr) -> Result<u32, AdminError> {
+        let at_once = [
+            "SET SESSION lock_wait_timeout = 0".into(),
+            "SET GLOBAL read_only = ON".into(),
+        ];
+        let mut killed = 0;
+        let mut last = None;
+        for _ in 0..ISOLATE_ATTEMPTS {
+            killed += self.kill_clients(node, Kill::Connections).await?;
+            match self.exec(node, &at_once).await {
+                Ok(()) => {
+                    // Sessions opened between the kill and the switch go too.
+                    return Ok(killed + self.kill_clients(node, Kill::Connections).await?);
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(last.unwrap_or_else(|| AdminError::Timeout {
+            host: node.host.clone(),
+            port: node.port,
+        }))
     }
 
     async fn kill_io_thread(&self, node: &NodeAddr) -> Result<(), AdminError> {
