@@ -466,11 +466,28 @@ async fn moves_resume_after_a_crash_in_any_step() {
             Some(json!({})),
         )
         .await;
+        let began = std::time::Instant::now();
         eventually(
             Duration::from_secs(120),
             &format!("host {drained} drained after a crash at {point}"),
             || async {
                 let (_, h) = app.get(&format!("/v1/hosts/{drained}")).await;
+                if began.elapsed() > Duration::from_secs(110) {
+                    let (_, c) = app.get(&format!("/v1/clusters/{cid}")).await;
+                    let (_, ops) = app.get(&format!("/v1/clusters/{cid}/operations")).await;
+                    let (_, ev) = app.get(&format!("/v1/clusters/{cid}/events?limit=30")).await;
+                    panic!(
+                        "host {drained} not drained after a crash at {point}: {h}\ncluster: {c}\noperations: {}\nevents: {ev}\n{}",
+                        ops["data"][0],
+                        app.log()
+                            .lines()
+                            .rev()
+                            .filter(|l| !l.contains("DEBUG"))
+                            .take(60)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    );
+                }
                 let (_, c) = app.get(&format!("/v1/clusters/{cid}")).await;
                 let nodes = c["nodes"].as_array()?;
                 let moves = ops_of_type(&app, &cid, "move_node").await;

@@ -7,7 +7,8 @@
 //! Steps:
 //! 1. `copy_data`, `start_node`, `attach`: as `add_node` (a physical copy of
 //!    a live node, streamed between hosts, started, replicating).
-//! 2. `join`: the new node is `active` and in the reader endpoint.
+//! 2. `join`: once the new node has applied what the primary had when the
+//!    step began (up to 2 min), it is `active` and in the reader endpoint.
 //! 3. `switchover:*` (only when the node moved was the primary when the
 //!    move was recorded): the new node becomes the primary, lossless.
 //! 4. `drain`, `stop_node`, `delete_node`: as `remove_node`, on the old
@@ -28,6 +29,9 @@ use marina_common::model::{NodeRole, NodeStatus, Operation, OperationStep, Opera
 use super::step::{Step, StepKind};
 use super::{StepContext, add_node, end_updating, op_node, remove_node, switchover};
 use crate::Marina;
+
+/// How long a new replica may take to apply the backlog of its copy.
+const CATCH_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The steps of a move of a replica.
 pub(super) const STEPS: &[StepKind] = &[
@@ -84,6 +88,28 @@ pub(super) async fn run_step(app: &Arc<Marina>, op: &Operation, step: StepKind) 
         StepKind::Join => {
             let ctx = StepContext::load(app, op).await?;
             let node = op_node(op, &ctx.nodes)?;
+            // Caught up first: a copy taken under a write load leaves the
+            // new replica a backlog, and a switchover to a replica that is
+            // far behind cannot sync within its pause (seen under load: "did
+            // not reach the primary's position in 10s").
+            let primary = super::primary_of(&ctx.nodes)?;
+            let pos = app
+                .admin
+                .gtid_binlog_pos(&app.mgmt_addr(primary, &ctx.secrets))
+                .await
+                .map_err(super::admin_err)?;
+            let caught_up = app
+                .admin
+                .wait_for_gtid(&app.mgmt_addr(node, &ctx.secrets), &pos, CATCH_UP_TIMEOUT)
+                .await
+                .map_err(|e| Error::Unavailable(format!("the new replica {} did not catch up: {e}", node.id)))?;
+            if !caught_up {
+                return Err(Error::Unavailable(format!(
+                    "the new replica {} did not reach the primary's position {pos} in {} s",
+                    node.id,
+                    CATCH_UP_TIMEOUT.as_secs()
+                )));
+            }
             if node.status == NodeStatus::Creating {
                 app.store.update_node(&node.id, node.role, NodeStatus::Active).await?;
             }

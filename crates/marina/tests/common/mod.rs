@@ -286,7 +286,7 @@ impl TestApp {
         }
         let _ = req.send().await;
         assert!(
-            self.wait_server_exit(Duration::from_secs(60)),
+            self.wait_server_exit(Duration::from_secs(180)),
             "failpoint {failpoint} did not fire\n{}",
             self.log()
         );
