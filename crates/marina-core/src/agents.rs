@@ -118,11 +118,11 @@ impl Marina {
         }
     }
 
-    /// The runtime of a node on `host_id`: this machine's, or the client
-    /// of its host's agent.
-    pub async fn runtime_on(&self, host_id: Option<&str>) -> Result<Arc<dyn NodeRuntime>, Error> {
+    /// The agent client of a node on `host_id`, or `None` when the node
+    /// runs on this machine (no host, or the local host).
+    async fn agent_on(&self, host_id: Option<&str>) -> Result<Option<Arc<AgentClient>>, Error> {
         let Some(id) = host_id.filter(|h| !self.on_local_host(Some(h))) else {
-            return Ok(self.runtime.clone());
+            return Ok(None);
         };
         let host = self
             .store
@@ -130,9 +130,18 @@ impl Marina {
             .await?
             .ok_or_else(|| Error::internal(format!("a node names host {id}, which is not registered")))?;
         if host.local {
-            return Ok(self.runtime.clone());
+            return Ok(None);
         }
-        Ok(self.agent(&host)?)
+        Ok(Some(self.agent(&host)?))
+    }
+
+    /// The runtime of a node on `host_id`: this machine's, or the client
+    /// of its host's agent.
+    pub async fn runtime_on(&self, host_id: Option<&str>) -> Result<Arc<dyn NodeRuntime>, Error> {
+        Ok(match self.agent_on(host_id).await? {
+            Some(agent) => agent,
+            None => self.runtime.clone(),
+        })
     }
 
     /// Whether `host_id`'s agent answers heartbeats (the local host always
@@ -153,18 +162,10 @@ impl Marina {
     /// and restores only on this machine so far): this machine's
     /// `LocalNodeData`, or its host's agent.
     pub async fn data_of(&self, node: &NodeRecord) -> Result<Arc<dyn marina_host::NodeData>, Error> {
-        let Some(id) = node.host_id.as_deref().filter(|h| !self.on_local_host(Some(h))) else {
-            return Ok(self.data.clone());
-        };
-        let host = self
-            .store
-            .get_host(id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("a node names host {id}, which is not registered")))?;
-        if host.local {
-            return Ok(self.data.clone());
-        }
-        Ok(self.agent(&host)?)
+        Ok(match self.agent_on(node.host_id.as_deref()).await? {
+            Some(agent) => agent,
+            None => self.data.clone(),
+        })
     }
 
     /// Whether two nodes run on the same host (a copy between them stays

@@ -347,16 +347,16 @@ async fn an_agent_serves_its_host_over_mutual_tls() {
 /// acknowledged write lost; a backup is taken from the node on the control
 /// plane's host; and the cluster's delete removes the agent's node, process
 /// and files.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_spreads_over_an_agent_host() {
-    let app = TestApp::start_configured("kernel", "[hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\n").await;
+/// An agent on loopback (zone b) joined to `app` and active: its temporary
+/// directory (the agent's is `agent` in it), the process, its host id.
+async fn join_loopback_agent(app: &TestApp) -> (tempfile::TempDir, AgentProc, String) {
     let (_, t) = app.post("/v1/hosts/join-tokens", json!({"zone": "b"})).await;
     let secret = t["secret"].as_str().unwrap().to_string();
     let tmp = tempfile::tempdir().unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let dir = tmp.path().join("agent");
-    let (_agent, _) = AgentProc::spawn(
+    let (agent, _) = AgentProc::spawn(
         &dir,
         "127.0.0.1:0",
         &["--join", &app.url, "--address", "127.0.0.1"],
@@ -364,7 +364,15 @@ async fn a_cluster_spreads_over_an_agent_host() {
     );
     let host: Value = serde_json::from_slice(&std::fs::read(dir.join("host.json")).unwrap()).unwrap();
     let id = host["id"].as_str().unwrap().to_string();
-    host_status(&app, &id, "active").await;
+    host_status(app, &id, "active").await;
+    (tmp, agent, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_spreads_over_an_agent_host() {
+    let app = TestApp::start_configured("kernel", "[hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\n").await;
+    let (tmp, _agent, id) = join_loopback_agent(&app).await;
+    let dir = tmp.path().join("agent");
 
     let (c, pw) = setup(&app, "spread", 2).await;
     let cid = c["id"].as_str().unwrap().to_string();
@@ -424,21 +432,8 @@ async fn a_cluster_spreads_over_an_agent_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moves_resume_after_a_crash_in_any_step() {
     let mut app = TestApp::start_configured("kernel", "[hosts]\nheartbeat_ms = 200\ndown_after_ms = 1500\n").await;
-    let (_, t) = app.post("/v1/hosts/join-tokens", json!({"zone": "b"})).await;
-    let secret = t["secret"].as_str().unwrap().to_string();
-    let tmp = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let (tmp, _agent, agent_host) = join_loopback_agent(&app).await;
     let dir = tmp.path().join("agent");
-    let (_agent, _) = AgentProc::spawn(
-        &dir,
-        "127.0.0.1:0",
-        &["--join", &app.url, "--address", "127.0.0.1"],
-        &[("MARINA_JOIN_TOKEN", &secret)],
-    );
-    let host: Value = serde_json::from_slice(&std::fs::read(dir.join("host.json")).unwrap()).unwrap();
-    let agent_host = host["id"].as_str().unwrap().to_string();
-    host_status(&app, &agent_host, "active").await;
     let (_, hosts) = app.get("/v1/hosts").await;
     let local_host = hosts["data"]
         .as_array()
