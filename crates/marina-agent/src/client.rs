@@ -78,6 +78,11 @@ impl AgentClient {
         &self.host_id
     }
 
+    /// The agent's URL, `https://address:port`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The agent's heartbeat: its facts (kept for `node_dir` and the
     /// default version).
     pub async fn heartbeat(&self, timeout: Duration) -> Result<HostFacts, RuntimeError> {

@@ -1,7 +1,8 @@
 //! `AgentClient` as the control plane's `NodeData` for a node on an agent
 //! host: markers, copies and installs are calls to the agent's data routes
-//! (`crate::data`); a copy between hosts is `copy_out` on the source's agent
-//! relayed into `copy_in` on the target's. Backups, restores and loads go
+//! (`crate::data`); a copy between two agent hosts is offered by the
+//! source's agent and pulled by the target's (`crate::peer`), a copy between
+//! an agent host and the control plane's is relayed (`copy_out`, `copy_in`). Backups, restores and loads go
 //! straight between the agent's host and the blob store, which must then be
 //! an S3-compatible bucket (its configuration, credentials included, crosses
 //! in the call over mutual TLS; a local directory is refused with an error
@@ -64,6 +65,39 @@ impl AgentClient {
             .await
             .map_err(|e| PipelineError::Io(format!("{path}: a bad answer: {e}")))?;
         Ok(answer.gtid)
+    }
+}
+
+impl AgentClient {
+    /// Streams a copy of `source` (on `from`'s host) into `target`'s
+    /// `scratch` (on this agent's host) agent to agent: `from` offers it to
+    /// this host under a one-time ticket, this agent pulls it. Returns the
+    /// copy's GTID position.
+    pub async fn pull_copy(
+        &self,
+        from: &AgentClient,
+        source: &str,
+        target: &str,
+        scratch: &str,
+        work: &str,
+    ) -> Result<String, PipelineError> {
+        let path = format!("/v1/nodes/{source}/copy-offer");
+        let offer = crate::peer::CopyOfferBody {
+            work: work.into(),
+            peer_host: self.host_id().into(),
+        };
+        let ticket: crate::peer::CopyTicket = from
+            .call_json(Method::POST, &path, Some(&offer), None)
+            .await
+            .map_err(pipeline_err)?;
+        let path = format!("/v1/nodes/{target}/copy-pull");
+        let pull = crate::peer::CopyPullBody {
+            scratch: scratch.into(),
+            source_host: from.host_id().into(),
+            source_url: from.base().into(),
+            ticket: ticket.ticket,
+        };
+        self.gtid_of(&path, self.request(Method::POST, &path).json(&pull)).await
     }
 }
 

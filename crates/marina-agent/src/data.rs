@@ -1,8 +1,8 @@
 //! The agent's data routes: the host side of moving a node's data
 //! (`marina_host::NodeData`) served for the control plane — markers,
 //! physical copies between nodes of this host, a copy streamed out of a node
-//! here or into a node here (a copy between hosts: the control plane relays
-//! one agent's stream into the other, both legs over mutual TLS), and
+//! here or into a node here (a copy between this host and the control
+//! plane's: relayed by it; between two agent hosts: `crate::peer`), and
 //! installing a prepared copy as a node's datadir.
 //!
 //! Names a request carries (scratch, work and marker entries) are plain

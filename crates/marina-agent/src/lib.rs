@@ -12,6 +12,7 @@
 //!   `LocalRuntime`;
 //! - `data`: the data routes (copies, markers, installs: `marina_host::NodeData`
 //!   on the agent's host);
+//! - `peer`: copies streamed agent to agent under one-time tickets;
 //! - `client`: `AgentClient`, the control plane's `NodeRuntime` for a node
 //!   on an agent host; `client_data`: its `NodeData`.
 
@@ -21,6 +22,7 @@ pub mod data;
 pub mod endpoints;
 pub mod fence;
 pub mod fencing;
+pub mod peer;
 pub mod server;
 pub mod tls;
 pub mod wire;

@@ -3,8 +3,10 @@
 //! epoch, parse, call the host's own `NodeRuntime` (a `LocalRuntime`), map
 //! its error once (`AgentError`).
 //!
-//! Every route requires `X-Marina-Epoch`; one older than the largest seen
-//! is refused with 409 `stale_epoch` before anything acts.
+//! Every route but the peer route (`crate::peer`) is served only to the
+//! control plane's certificate (403 `forbidden` otherwise) and requires
+//! `X-Marina-Epoch`; one older than the largest seen is refused with 409
+//! `stale_epoch` before anything acts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,12 @@ pub struct AgentState {
     /// The addresses the control plane's calls came from (admitted to
     /// node ports besides the fleet's hosts).
     pub control_plane: std::sync::Mutex<std::collections::BTreeSet<std::net::Ipv4Addr>>,
+    /// The agent's own certificate (pulling copies from other agents).
+    pub identity: Arc<crate::tls::Identity>,
+    /// Which name a caller's certificate carries.
+    pub callers: crate::tls::CallerNames,
+    /// Copies offered to other agents (`crate::peer`).
+    pub tickets: crate::peer::Tickets,
     pub memory_bytes: u64,
     pub disk_bytes: u64,
     pub cpus: u32,
@@ -79,10 +87,36 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/nodes/{id}/extract-backup", post(crate::data::extract_backup))
         .route("/v1/nodes/{id}/load-sql", post(crate::data::load_sql))
         .route("/v1/nodes/{id}/replay-binlog", post(crate::data::replay_binlog))
+        .route("/v1/nodes/{id}/copy-offer", post(crate::peer::copy_offer))
+        .route("/v1/nodes/{id}/copy-pull", post(crate::peer::copy_pull))
+        .route("/v1/peer/copies/{ticket}", post(crate::peer::serve_copy))
         .route("/v1/fencing", put(set_fencing))
         .route("/v1/endpoints", put(set_endpoints))
         .fallback(|| async { AgentError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admit_caller))
         .with_state(state)
+}
+
+/// The routes under this prefix are served to other agents (each checks
+/// its caller itself); every other route only to the control plane.
+const PEER_PREFIX: &str = "/v1/peer/";
+
+/// Refuses a caller whose certificate does not name the control plane,
+/// but on the peer routes.
+async fn admit_caller(State(s): State<Shared>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let control_plane = req
+        .extensions()
+        .get::<rustls::pki_types::CertificateDer<'static>>()
+        .is_some_and(|c| s.callers.names(c, crate::tls::CONTROL_PLANE_NAME));
+    if control_plane || req.uri().path().starts_with(PEER_PREFIX) {
+        return next.run(req).await;
+    }
+    AgentError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "only the control plane's certificate may call this route",
+    )
+    .into_response()
 }
 
 /// An error answer: the main API's JSON shape.
@@ -153,7 +187,7 @@ pub(crate) struct Epoch {
 #[openapi(
     info(
         title = "Marina host agent API",
-        description = "Served by `marina agent` over mutual TLS: only the control plane's certificate (signed by its CA, naming control-plane.marina.internal) is accepted."
+        description = "Served by `marina agent` over mutual TLS: every route but /v1/peer/… is served only to the control plane's certificate (signed by its CA, naming control-plane.marina.internal; 403 otherwise); /v1/peer/copies/{ticket} only to the agent a one-time ticket names."
     ),
     paths(
         host,
@@ -177,6 +211,9 @@ pub(crate) struct Epoch {
         crate::data::extract_backup,
         crate::data::load_sql,
         crate::data::replay_binlog,
+        crate::peer::copy_offer,
+        crate::peer::copy_pull,
+        crate::peer::serve_copy,
         set_fencing,
         set_endpoints
     ),
@@ -208,7 +245,10 @@ pub(crate) struct Epoch {
         crate::data::ExtractBody,
         crate::data::LoginBody,
         crate::data::LoadSqlBody,
-        crate::data::ReplayBody
+        crate::data::ReplayBody,
+        crate::peer::CopyOfferBody,
+        crate::peer::CopyTicket,
+        crate::peer::CopyPullBody
     ))
 )]
 pub struct AgentApi;
@@ -229,8 +269,8 @@ impl FromRequestParts<Shared> for Fenced {
         match state.fence.admit(sent) {
             Ok(()) => {
                 state.fencing.heard();
-                // Only certificates of the control plane get this far (the
-                // TLS layer refuses others).
+                // Only certificates of the control plane get this far
+                // (`admit_caller`).
                 if let Some(axum::extract::ConnectInfo(peer)) = parts
                     .extensions
                     .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -514,7 +554,7 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix(".route(\""))
             .filter_map(|l| l.split('"').next())
             .collect();
-        assert_eq!(routes.len(), 21);
+        assert_eq!(routes.len(), 24);
         for r in routes {
             assert!(doc.paths.paths.contains_key(r), "{r} is not documented");
         }

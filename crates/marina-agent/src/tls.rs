@@ -5,9 +5,11 @@
 //! - An agent's certificate names `agent_name(host_id)`; the control
 //!   plane's names `CONTROL_PLANE_NAME`. Both are signed by the one CA and
 //!   valid for client and server authentication.
-//! - The agent serves only a client whose certificate chains to the CA
-//!   **and** names the control plane: another agent's certificate (same
-//!   CA) cannot command it.
+//! - The agent's TLS layer admits any client whose certificate chains to
+//!   the CA; its router (`crate::server`) then serves the node routes only
+//!   to a certificate naming the control plane, and the peer routes
+//!   (`crate::peer`) only to the agent a one-time ticket names: another
+//!   agent's certificate (same CA) cannot command it.
 //! - The control plane checks that an agent's server certificate names the
 //!   host it meant to call, whatever address it dialled (an agent cannot
 //!   answer for another host).
@@ -22,8 +24,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The name the control plane's own certificate carries.
 pub const CONTROL_PLANE_NAME: &str = "control-plane.marina.internal";
@@ -81,18 +82,13 @@ impl Identity {
         Ok(Arc::new(roots))
     }
 
-    /// The agent's server: clients must present the control plane's
-    /// certificate.
+    /// The agent's server: clients must present a certificate signed by
+    /// the CA (whose name the router checks, see `CallerNames`).
     pub fn agent_server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let provider = provider();
-        let roots = self.roots()?;
-        let inner = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        let verifier = WebPkiClientVerifier::builder_with_provider(self.roots()?, provider.clone())
             .build()
             .map_err(|e| TlsError(e.to_string()))?;
-        let names = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|e| TlsError(e.to_string()))?;
-        let verifier = Arc::new(ControlPlaneOnly { inner, names });
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError(e.to_string()))?
@@ -102,7 +98,17 @@ impl Identity {
         Ok(Arc::new(config))
     }
 
-    /// The control plane's client for the agent of `host_id`.
+    /// Checks which name a caller's certificate (already verified by the
+    /// TLS layer) carries.
+    pub fn caller_names(&self) -> Result<CallerNames, TlsError> {
+        let verifier = WebPkiServerVerifier::builder_with_provider(self.roots()?, provider())
+            .build()
+            .map_err(|e| TlsError(e.to_string()))?;
+        Ok(CallerNames { verifier })
+    }
+
+    /// A client (the control plane's, or an agent's pulling a copy from
+    /// another) for the agent of `host_id`.
     pub fn client_config(&self, host_id: &str) -> Result<rustls::ClientConfig, TlsError> {
         let provider = provider();
         let inner = WebPkiServerVerifier::builder_with_provider(self.roots()?, provider.clone())
@@ -124,53 +130,28 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Accepts a client certificate only when it chains to the CA and names
-/// the control plane.
-#[derive(Debug)]
-struct ControlPlaneOnly {
-    inner: Arc<dyn ClientCertVerifier>,
-    names: Arc<WebPkiServerVerifier>,
+/// Which name a caller's certificate carries: the name check of a server
+/// certificate, applied to a client's (both are issued by the one CA for
+/// client and server authentication).
+pub struct CallerNames {
+    verifier: Arc<WebPkiServerVerifier>,
 }
 
-impl ClientCertVerifier for ControlPlaneOnly {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
+impl std::fmt::Debug for CallerNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallerNames")
     }
+}
 
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        self.inner.verify_client_cert(end_entity, intermediates, now)?;
-        let name = ServerName::try_from(CONTROL_PLANE_NAME).map_err(|e| rustls::Error::General(e.to_string()))?;
-        self.names
-            .verify_server_cert(end_entity, intermediates, &name, &[], now)
-            .map_err(|_| rustls::Error::General("the client certificate is not the control plane's".into()))?;
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+impl CallerNames {
+    /// Whether `cert` chains to the CA and names `name`.
+    pub fn names(&self, cert: &CertificateDer<'_>, name: &str) -> bool {
+        let Ok(name) = ServerName::try_from(name.to_string()) else {
+            return false;
+        };
+        self.verifier
+            .verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+            .is_ok()
     }
 }
 

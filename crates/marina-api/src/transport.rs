@@ -14,6 +14,10 @@
 //!
 //! All of them come from `[limits]`.
 //!
+//! Under mutual TLS (the agent's server) each request carries the client's
+//! verified end-entity certificate as a `CertificateDer<'static>` request
+//! extension, for routes that check whose it is.
+//!
 //! On shutdown the listener closes, open connections finish their current
 //! request (up to `DRAIN_TIMEOUT`) and are then dropped.
 
@@ -284,10 +288,18 @@ pub async fn serve(
             let _ = stream.set_nodelay(true);
             let scheme = Scheme(if acceptor.is_some() { "https" } else { "http" });
             let stream = WriteDeadline::new(stream, limits.write_timeout);
-            let io: Box<dyn Io> = match acceptor {
-                None => Box::new(stream),
+            let (io, client_cert): (Box<dyn Io>, _) = match acceptor {
+                None => (Box::new(stream), None),
                 Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => Box::new(s),
+                    Ok(Ok(s)) => {
+                        let cert = s
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|c| c.clone().into_owned());
+                        (Box::new(s), cert)
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         return;
@@ -298,7 +310,12 @@ pub async fn serve(
                     }
                 },
             };
-            serve_connection(io, peer, scheme, router, header_timeout, stop).await;
+            let conn = Conn {
+                peer,
+                scheme,
+                client_cert,
+            };
+            serve_connection(io, conn, router, header_timeout, stop).await;
         });
     }
     drop(listener);
@@ -324,17 +341,28 @@ async fn accept(
     Ok((permit, stream, peer))
 }
 
-async fn serve_connection(
-    io: Box<dyn Io>,
+/// What every request of one connection carries as extensions.
+struct Conn {
     peer: SocketAddr,
     scheme: Scheme,
+    /// The client's certificate (mutual TLS only).
+    client_cert: Option<rustls::pki_types::CertificateDer<'static>>,
+}
+
+async fn serve_connection(
+    io: Box<dyn Io>,
+    conn: Conn,
     router: Router,
     header_timeout: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let peer = conn.peer;
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        req.extensions_mut().insert(scheme);
+        req.extensions_mut().insert(ConnectInfo(conn.peer));
+        req.extensions_mut().insert(conn.scheme);
+        if let Some(cert) = &conn.client_cert {
+            req.extensions_mut().insert(cert.clone());
+        }
         router.clone().oneshot(req)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();

@@ -120,7 +120,7 @@ impl Marina {
 
     /// The agent client of a node on `host_id`, or `None` when the node
     /// runs on this machine (no host, or the local host).
-    async fn agent_on(&self, host_id: Option<&str>) -> Result<Option<Arc<AgentClient>>, Error> {
+    pub(crate) async fn agent_on(&self, host_id: Option<&str>) -> Result<Option<Arc<AgentClient>>, Error> {
         let Some(id) = host_id.filter(|h| !self.on_local_host(Some(h))) else {
             return Ok(None);
         };

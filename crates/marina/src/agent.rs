@@ -156,6 +156,7 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         |f: &str| std::fs::read_to_string(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
     let identity = marina_agent::tls::Identity::from_pem(&read("cert.pem")?, &read("key.pem")?, &read("ca.pem")?)?;
     let tls = identity.agent_server_config()?;
+    let callers = identity.caller_names()?;
     let admin: Arc<dyn marina_engine::NodeAdmin> = Arc::new(marina_engine::MysqlAdmin::default());
     let runtime = marina_runtime::LocalRuntime::new(
         dir,
@@ -181,6 +182,9 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         datapath: endpoints_datapath(&args.endpoints)?,
         endpoints_digest: Default::default(),
         control_plane: Default::default(),
+        identity: Arc::new(identity),
+        callers,
+        tickets: Default::default(),
         memory_bytes: (marina_core::placement::host_memory_gib() * (1u64 << 30) as f64) as u64,
         disk_bytes: marina_core::monitor::disk::total_bytes(dir).unwrap_or(0),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),

@@ -545,6 +545,18 @@ fn a_drained_host_moves_its_nodes_and_a_dead_hosts_node_is_replaced_under_load()
         .filter(|e| e["type"] == "node_moved")
         .count();
     assert_eq!(moved, 2, "one move per host: {ev}");
+    // Every copy went agent to agent (no host here is the control plane's).
+    let streamed = f.log("cp.log").matches("copy streamed agent to agent").count();
+    assert!(streamed >= 2, "{streamed} copies streamed agent to agent");
+    let pulled = ["h1", "h2", "h3", "h4"]
+        .iter()
+        .map(|h| {
+            f.log(&format!("{h}.log"))
+                .matches("copy pulled from another agent")
+                .count()
+        })
+        .sum::<usize>();
+    assert!(pulled >= 2, "{pulled} copies pulled by agents");
 
     // The dead host comes back: its agent is heard again, and the node it
     // held (replaced meanwhile, no row names it) is removed from it.

@@ -20,9 +20,11 @@ pub(super) fn pipeline_err(e: pipeline::PipelineError) -> Error {
 /// Streams a physical copy of the running node `source` (`mariadb-backup
 /// --stream=mbstream`) into the scratch directory `scratch` of `target`;
 /// returns the copy's GTID position. On one host the copy goes straight from
-/// tool to tool; across hosts the source's host streams it out and the
-/// target's host extracts it (relayed here). `work_id` names the tool's work
-/// directory.
+/// tool to tool; between two agent hosts the target's agent pulls it from
+/// the source's under a one-time ticket (agent to agent over mutual TLS,
+/// `marina_agent::peer`); between an agent host and this machine the
+/// source's host streams it out and the target's extracts it (relayed
+/// here). `work_id` names the tool's work directory.
 pub(super) async fn stream_copy(
     app: &crate::Marina,
     work_id: &str,
@@ -30,6 +32,17 @@ pub(super) async fn stream_copy(
     target: &NodeRecord,
     scratch: &str,
 ) -> Result<String, Error> {
+    if let (Some(from), Some(to)) = (
+        app.agent_on(source.host_id.as_deref()).await?,
+        app.agent_on(target.host_id.as_deref()).await?,
+    ) && from.host_id() != to.host_id()
+    {
+        tracing::info!(source = %source.id, target = %target.id, from = from.host_id(), to = to.host_id(), "copy streamed agent to agent");
+        return to
+            .pull_copy(&from, &source.id, &target.id, scratch, work_id)
+            .await
+            .map_err(pipeline_err);
+    }
     let into = app.data_of(target).await?;
     if app.same_host(source, target) {
         return into
