@@ -107,6 +107,20 @@ impl AgentClient {
             .is_some_and(|f| f.serves_endpoints)
     }
 
+    /// The agent's stream of its own probes (`GET /v1/observations`),
+    /// open until the agent ends it or the connection breaks.
+    pub async fn observations(&self) -> Result<ObservationStream, RuntimeError> {
+        let path = "/v1/observations";
+        let req = self.request(Method::GET, path).timeout(Duration::from_secs(86_400));
+        let resp = self.answer(path, req).await?;
+        let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = Box::new(tokio_util::io::StreamReader::new(
+            resp.bytes_stream().map_err(std::io::Error::other),
+        ));
+        Ok(ObservationStream {
+            lines: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(reader)),
+        })
+    }
+
     /// Sends the endpoint plan this host programs.
     pub async fn set_endpoints(&self, plan: &crate::endpoints::EndpointsBody) -> Result<(), RuntimeError> {
         self.call(Method::PUT, "/v1/endpoints", Some(plan)).await
@@ -189,6 +203,24 @@ impl AgentClient {
 
     async fn call<B: Serialize>(&self, method: Method, path: &str, body: Option<&B>) -> Result<(), RuntimeError> {
         self.send(method, path, body, None).await.map(drop)
+    }
+}
+
+/// The lines of `GET /v1/observations`.
+pub struct ObservationStream {
+    lines: tokio::io::Lines<tokio::io::BufReader<Box<dyn tokio::io::AsyncRead + Send + Unpin>>>,
+}
+
+impl ObservationStream {
+    /// The next snapshot; `None` when the stream ended.
+    pub async fn next(&mut self) -> Result<Option<crate::probes::Observations>, String> {
+        match self.lines.next_line().await {
+            Ok(Some(line)) => serde_json::from_str(&line)
+                .map(Some)
+                .map_err(|e| format!("a bad observation: {e}")),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 

@@ -114,6 +114,12 @@ impl Fencing {
         *self.plan.lock().unwrap_or_else(|p| p.into_inner()) = Some(plan);
     }
 
+    /// The nodes of the plan held (none before the control plane sent one).
+    pub fn nodes(&self) -> Vec<FenceNode> {
+        let plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());
+        plan.as_ref().map(|p| p.nodes.clone()).unwrap_or_default()
+    }
+
     /// A digest of the plan held (the control plane re-sends a different one).
     pub fn digest(&self) -> Option<String> {
         let plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());

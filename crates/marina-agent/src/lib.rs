@@ -12,6 +12,8 @@
 //!   `LocalRuntime`;
 //! - `data`: the data routes (copies, markers, installs: `marina_host::NodeData`
 //!   on the agent's host);
+//! - `probes`: the host's own probes of its nodes, streamed to the control
+//!   plane;
 //! - `peer`: copies streamed agent to agent under one-time tickets;
 //! - `client`: `AgentClient`, the control plane's `NodeRuntime` for a node
 //!   on an agent host; `client_data`: its `NodeData`.
@@ -23,6 +25,7 @@ pub mod endpoints;
 pub mod fence;
 pub mod fencing;
 pub mod peer;
+pub mod probes;
 pub mod server;
 pub mod tls;
 pub mod wire;

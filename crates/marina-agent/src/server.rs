@@ -57,6 +57,8 @@ pub struct AgentState {
     pub callers: crate::tls::CallerNames,
     /// Copies offered to other agents (`crate::peer`).
     pub tickets: crate::peer::Tickets,
+    /// What the host's own probes of its nodes saw (`crate::probes`).
+    pub probes: crate::probes::LocalProbes,
     pub memory_bytes: u64,
     pub disk_bytes: u64,
     pub cpus: u32,
@@ -90,6 +92,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/nodes/{id}/copy-offer", post(crate::peer::copy_offer))
         .route("/v1/nodes/{id}/copy-pull", post(crate::peer::copy_pull))
         .route("/v1/peer/copies/{ticket}", post(crate::peer::serve_copy))
+        .route("/v1/observations", get(crate::probes::stream))
         .route("/v1/fencing", put(set_fencing))
         .route("/v1/endpoints", put(set_endpoints))
         .fallback(|| async { AgentError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -214,6 +217,7 @@ pub(crate) struct Epoch {
         crate::peer::copy_offer,
         crate::peer::copy_pull,
         crate::peer::serve_copy,
+        crate::probes::stream,
         set_fencing,
         set_endpoints
     ),
@@ -248,7 +252,9 @@ pub(crate) struct Epoch {
         crate::data::ReplayBody,
         crate::peer::CopyOfferBody,
         crate::peer::CopyTicket,
-        crate::peer::CopyPullBody
+        crate::peer::CopyPullBody,
+        crate::probes::Observations,
+        crate::probes::LocalObservation
     ))
 )]
 pub struct AgentApi;
@@ -554,7 +560,7 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix(".route(\""))
             .filter_map(|l| l.split('"').next())
             .collect();
-        assert_eq!(routes.len(), 24);
+        assert_eq!(routes.len(), 25);
         for r in routes {
             assert!(doc.paths.paths.contains_key(r), "{r} is not documented");
         }

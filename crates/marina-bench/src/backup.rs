@@ -136,6 +136,7 @@ async fn marina_backup(
     if op["status"] != "succeeded" {
         bail!("backup failed: {op}");
     }
+    eprintln!("{method} backup steps: {}", crate::cluster::step_times(&op));
     let at = |field: &str| op[field].as_str().and_then(marina_common::time_fmt::parse_rfc3339);
     let took = match (at("created_at"), at("finished_at")) {
         (Some(a), Some(b)) if b >= a => Duration::from_secs_f64((b - a).as_seconds_f64()),

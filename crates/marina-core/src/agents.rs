@@ -21,15 +21,18 @@
 //!   socket on this machine, over TCP to its address elsewhere
 //!   (`mgmt_addr`).
 //! - Copies between nodes (an added replica, a reseed) go to the nodes'
-//!   hosts (`data_of`): on one host, that host copies; across hosts, the
-//!   source's host streams the copy out and the control plane relays it
-//!   into the target's host (both legs mutual TLS). Backups, restores and
+//!   hosts (`data_of`): on one host, that host copies; between two agent
+//!   hosts, the target's agent pulls it from the source's under a one-time
+//!   ticket; between an agent host and this machine, the control plane
+//!   relays it (mutual TLS throughout). Backups, restores and
 //!   SQL loads run on the node's host too, against the blob store: with an
 //!   S3-compatible store any host reaches it; with a local directory only
 //!   this machine does, so backups take their source among the nodes here
 //!   and restored nodes are placed here (`Marina::place`, `data_in`).
 //! - The supervisor leaves nodes on a `down` host alone (no restart
 //!   attempts against an agent that does not answer).
+//! - Each agent host's stream of its own probes is followed from the
+//!   heartbeat (`host_probes`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +63,8 @@ pub struct Agents {
     push_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The local host's id, once registered.
     local: std::sync::OnceLock<String>,
+    /// What each agent host's own probes see of its nodes.
+    pub host_views: crate::host_probes::HostViews,
 }
 
 /// A client with the address and port it calls.
@@ -239,6 +244,9 @@ impl Marina {
             let mv = decide(h.status, answer.is_ok(), silent_ms, self.config.hosts.down_after_ms);
             self.apply_host_move(h, mv, answer.as_ref().ok()).await?;
             if let Ok(f) = &answer {
+                if let Ok(client) = self.agent(h) {
+                    self.agents.host_views.follow(&client);
+                }
                 self.send_fence_plan(h, f, plans.get(&h.id)).await;
                 self.endpoints_held_by(&h.id, f.endpoints_digest.clone());
             }
@@ -250,6 +258,9 @@ impl Marina {
                 },
             );
         }
+        self.agents
+            .host_views
+            .keep_only(&hosts.iter().map(|h| h.id.clone()).collect());
         // Hosts whose endpoints differ from the plan applied here (an
         // agent restarted, a push lost) get it again.
         let applied = self

@@ -54,6 +54,7 @@ impl Marina {
                     status: n.status,
                     status_reason: n.status_reason.clone().or_else(|| self.monitor.disk_limited(&c.id)),
                     probes,
+                    host_probe: self.agents.host_views.node(&n.id).map(Into::into),
                     disk: disk.map(|d| crate::monitor::view::DiskView {
                         used_bytes: d.used_bytes,
                         quota_bytes: d.quota_bytes,

@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod drain;
 mod failpoint;
 mod ha;
+pub mod host_probes;
 pub mod hosts;
 pub mod metrics;
 pub mod monitor;

@@ -185,6 +185,7 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         identity: Arc::new(identity),
         callers,
         tickets: Default::default(),
+        probes: Default::default(),
         memory_bytes: (marina_core::placement::host_memory_gib() * (1u64 << 30) as f64) as u64,
         disk_bytes: marina_core::monitor::disk::total_bytes(dir).unwrap_or(0),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
@@ -208,6 +209,13 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
         tracing::info!("agent stopping; nodes keep running and are adopted at the next start");
     };
     let watchdog = marina_agent::server::spawn_watchdog(state.clone());
+    let prober = marina_agent::probes::spawn_prober(state.clone());
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Streams end at once: shutdown waits for open responses.
+        closing.probes.close();
+    };
     marina_api::transport::serve(
         marina_agent::server::router(state),
         listener,
@@ -217,6 +225,7 @@ async fn serve(args: &AgentArgs, dir: &Path, host: &Value, listener: tokio::net:
     )
     .await?;
     watchdog.abort();
+    prober.abort();
     Ok(())
 }
 

@@ -439,6 +439,19 @@ async fn a_cluster_spreads_over_an_agent_host() {
         "the other runs on the control plane's host"
     );
     assert!(dir.join("nodes").join(&rid).join("data").is_dir());
+    // The agent's own probes of its node reach the status; the control
+    // plane's machine has no such view of its own node.
+    let status = eventually(Duration::from_secs(10), "the agent's view of its node", || async {
+        let (_, s) = app.get(&format!("/v1/clusters/{cid}/status")).await;
+        let nodes = s["nodes"].as_array()?.clone();
+        let remote = nodes.iter().find(|n| n["node_id"] == rid.as_str())?;
+        (remote["host_probe"]["reachable"] == true).then_some(nodes)
+    })
+    .await;
+    for n in &status {
+        let on_agent = n["node_id"] == rid.as_str();
+        assert_eq!(n["host_probe"].is_object(), on_agent, "{n}");
+    }
 
     // Killed under a writer: restarted through its agent, nothing lost.
     let (wh, wp) = writer(&c);

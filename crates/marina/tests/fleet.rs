@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::fleet::*;
 use mysql_async::prelude::Queryable;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[test]
 fn a_cluster_spreads_over_hosts_in_namespaces() {
@@ -73,6 +73,35 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
         "each replica, on its own host, has every row"
     );
 
+    // Each host streams its own probes of its node: the status shows them
+    // beside the control plane's, fresh.
+    let status = |f: &Fleet| {
+        let (s, v) = f.api(reqwest::Method::GET, &format!("/v1/clusters/{}/status", f.cid), None);
+        assert_eq!(s, 200, "{v}");
+        v["nodes"].as_array().unwrap().clone()
+    };
+    wait_for("every host's view of its node", Duration::from_secs(10), || {
+        let nodes = status(&f);
+        nodes
+            .iter()
+            .all(|n| n["host_probe"]["reachable"] == true && n["host_probe"]["age_ms"].as_u64() < Some(1500))
+            .then_some(())
+    });
+    for n in status(&f) {
+        let (h, primary) = (&n["host_probe"], n["role"] == "primary");
+        assert_eq!(h["writable"], primary, "{n}");
+        if !primary {
+            assert_eq!(
+                (&h["replication_io"], &h["replication_sql"]),
+                (&json!(true), &json!(true)),
+                "{n}"
+            );
+        }
+        let host = nodes.iter().find(|c| c["id"] == n["node_id"]).unwrap()["host_id"].clone();
+        assert_eq!(h["host_id"], host, "{n}");
+    }
+    let old_primary = nodes.iter().find(|n| n["role"] == "primary").unwrap()["id"].clone();
+
     // Every process of the primary's host killed (agent and mariadbd): a
     // replica on another host is promoted and takes writes with every row,
     // and the dead host is marked down.
@@ -110,6 +139,9 @@ fn a_cluster_spreads_over_hosts_in_namespaces() {
     wait_for("the killed host down", Duration::from_secs(10), || {
         (host_status(rig, &data, &token, &address).as_deref() == Some("down")).then_some(())
     });
+    // The dead host's stream is cut: its last view of the old primary ages.
+    let old = status(&f).into_iter().find(|n| n["node_id"] == old_primary).unwrap();
+    assert!(old["host_probe"]["age_ms"].as_u64().unwrap() > 1000, "{old}");
 }
 
 /// A primary cut off from everything (nftables drop all of its host's

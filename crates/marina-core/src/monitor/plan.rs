@@ -13,6 +13,12 @@
 //!    cluster is `failed`. Starting a failover ends the plan (the operation
 //!    owns the cluster from then on). A primary not failed (its replicas
 //!    still hear it) or only suspect is recorded once.
+//!
+//!    When the cluster changed after this tick's probes began (an operation
+//!    ended meanwhile: a switchover's repointed replicas were probed before
+//!    the repoint), the plan ends here too: the rest is judged on the next
+//!    tick's probes (a stale probe of a replica still following the old
+//!    primary read as a replica that diverged, and failed it).
 //! 3. **Disk quotas** (`disk.rs`, judged only while the primary is healthy):
 //!    a cluster over its quota keeps its primary read-only.
 //! 4. **Primary**: a healthy primary that is read-only (it restarted) is made
@@ -122,6 +128,20 @@ impl Action {
     }
 }
 
+/// Whether every probe of the cluster's nodes was taken after the cluster
+/// last changed (its `updated_at`; a time that cannot be read counts as
+/// fresh).
+fn probed_since_change(o: &Observations) -> bool {
+    let Some(changed) = marina_common::time_fmt::parse_rfc3339(&o.cluster.updated_at) else {
+        return true;
+    };
+    o.nodes
+        .iter()
+        .filter_map(|n| o.health.get(&n.id))
+        .filter_map(|h| marina_common::time_fmt::parse_rfc3339(&h.checked_at))
+        .all(|probed| probed >= changed)
+}
+
 /// Decides what to do about one cluster.
 pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDateTime) -> Vec<Action> {
     let mut actions = Vec::new();
@@ -188,6 +208,9 @@ pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDate
         PrimaryVerdict::Healthy => actions.push(Action::ClearDecision),
     }
     let healthy = verdict == PrimaryVerdict::Healthy;
+    if !probed_since_change(o) {
+        return actions;
+    }
 
     // 3. Disk quotas.
     let disk_limited = if healthy {

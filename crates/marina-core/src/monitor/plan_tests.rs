@@ -574,6 +574,45 @@ fn decisions() {
             ],
         },
         Case {
+            name: "probes taken before the cluster last changed decide no replica (next tick)",
+            setup: |f| {
+                let mut p = replica_probe("Yes", true);
+                p.gtid_binlog_pos = "0-2-30".into();
+                p.replica.as_mut().unwrap().master_port = 4999;
+                f.health.insert(R1.into(), up(p));
+                f.cluster.updated_at = "2026-12-07T12:00:01.000Z".into();
+                for h in f.health.values_mut() {
+                    h.checked_at = "2026-12-07T12:00:00.900Z".into();
+                }
+            },
+            want: vec![ClearDecision],
+        },
+        Case {
+            name: "probes taken after the cluster last changed decide as usual",
+            setup: |f| {
+                let mut p = replica_probe("Yes", true);
+                p.gtid_binlog_pos = "0-1-9".into();
+                p.replica.as_mut().unwrap().master_port = 4999;
+                f.health.insert(R1.into(), up(p));
+                f.cluster.updated_at = "2026-12-07T12:00:01.000Z".into();
+                for h in f.health.values_mut() {
+                    h.checked_at = "2026-12-07T12:00:01.000Z".into();
+                }
+            },
+            want: vec![
+                ClearDecision,
+                replica(
+                    R1,
+                    ReplicaAction::Rejoin {
+                        mine: "0-1-9".into(),
+                        limit: "0-1-10".into(),
+                    },
+                ),
+                status(R1, Replica, Active, Down, "not healthy in its role"),
+                becomes(ClusterStatus::Degraded),
+            ],
+        },
+        Case {
             name: "a replica unreachable once is a blip",
             setup: |f| {
                 let h = f.health.remove(R1).unwrap();

@@ -182,8 +182,41 @@ pub struct NodeStatusView {
     /// read-only by its disk quota, why.
     pub status_reason: Option<String>,
     pub probes: Probes,
+    /// What the node's host sees of it (a node on an agent host: the
+    /// agent's own probes over the node's socket, streamed; none on the
+    /// control plane's machine).
+    pub host_probe: Option<HostProbeView>,
     /// The node directory's use of its disk quota (latest measurement).
     pub disk: Option<DiskView>,
+}
+
+/// What a node's host last saw of it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HostProbeView {
+    pub host_id: String,
+    pub reachable: bool,
+    pub writable: Option<bool>,
+    pub replication_io: Option<bool>,
+    pub replication_sql: Option<bool>,
+    pub error: Option<String>,
+    /// How long ago the host's snapshot holding it arrived (it sends one on
+    /// every change and at least every second; older means the stream is
+    /// cut).
+    pub age_ms: u64,
+}
+
+impl From<crate::host_probes::HostView> for HostProbeView {
+    fn from(v: crate::host_probes::HostView) -> Self {
+        HostProbeView {
+            host_id: v.host_id,
+            reachable: v.seen.reachable,
+            writable: v.seen.writable,
+            replication_io: v.seen.replication_io,
+            replication_sql: v.seen.replication_sql,
+            error: v.seen.error,
+            age_ms: v.at.elapsed().as_millis() as u64,
+        }
+    }
 }
 
 /// A node's disk against its quota.
