@@ -13,12 +13,6 @@
 //!    cluster is `failed`. Starting a failover ends the plan (the operation
 //!    owns the cluster from then on). A primary not failed (its replicas
 //!    still hear it) or only suspect is recorded once.
-//!
-//!    When the cluster changed after this tick's probes began (an operation
-//!    ended meanwhile: a switchover's repointed replicas were probed before
-//!    the repoint), the plan ends here too: the rest is judged on the next
-//!    tick's probes (a stale probe of a replica still following the old
-//!    primary read as a replica that diverged, and failed it).
 //! 3. **Disk quotas** (`disk.rs`, judged only while the primary is healthy):
 //!    a cluster over its quota keeps its primary read-only.
 //! 4. **Primary**: a healthy primary that is read-only (it restarted) is made
@@ -128,18 +122,14 @@ impl Action {
     }
 }
 
-/// Whether every probe of the cluster's nodes was taken after the cluster
-/// last changed (its `updated_at`; a time that cannot be read counts as
-/// fresh).
-fn probed_since_change(o: &Observations) -> bool {
-    let Some(changed) = marina_common::time_fmt::parse_rfc3339(&o.cluster.updated_at) else {
-        return true;
-    };
-    o.nodes
-        .iter()
-        .filter_map(|n| o.health.get(&n.id))
-        .filter_map(|h| marina_common::time_fmt::parse_rfc3339(&h.checked_at))
-        .all(|probed| probed >= changed)
+/// Whether `h`'s probe was taken after the cluster last changed (its
+/// `updated_at`; a time that cannot be read counts as after).
+fn probed_since_change(cluster: &ClusterRecord, h: &NodeHealth) -> bool {
+    let parse = marina_common::time_fmt::parse_rfc3339;
+    match (parse(&cluster.updated_at), parse(&h.checked_at)) {
+        (Some(changed), Some(probed)) => probed >= changed,
+        _ => true,
+    }
 }
 
 /// Decides what to do about one cluster.
@@ -208,9 +198,6 @@ pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDate
         PrimaryVerdict::Healthy => actions.push(Action::ClearDecision),
     }
     let healthy = verdict == PrimaryVerdict::Healthy;
-    if !probed_since_change(o) {
-        return actions;
-    }
 
     // 3. Disk quotas.
     let disk_limited = if healthy {
@@ -259,6 +246,7 @@ pub fn plan(o: &Observations, s: &Settings, now: Instant, wall: time::OffsetDate
                 auto_reseed: o.cluster.auto_reseed,
                 paused: o.paused.contains(&n.id),
                 repair_allowed: o.repair_allowed.contains(&n.id),
+                probed_since_change: probed_since_change(o.cluster, h) && probed_since_change(o.cluster, ph),
             };
             // A position Marina cannot read leaves this replica alone (and
             // says so); the rest of the cluster is still decided.

@@ -574,7 +574,7 @@ fn decisions() {
             ],
         },
         Case {
-            name: "probes taken before the cluster last changed decide no replica (next tick)",
+            name: "a replica not following on a probe older than the cluster's last change: no rejoin (next tick)",
             setup: |f| {
                 let mut p = replica_probe("Yes", true);
                 p.gtid_binlog_pos = "0-2-30".into();
@@ -585,7 +585,11 @@ fn decisions() {
                     h.checked_at = "2026-12-07T12:00:00.900Z".into();
                 }
             },
-            want: vec![ClearDecision],
+            want: vec![
+                ClearDecision,
+                status(R1, Replica, Active, Down, "not healthy in its role"),
+                becomes(ClusterStatus::Degraded),
+            ],
         },
         Case {
             name: "probes taken after the cluster last changed decide as usual",

@@ -62,6 +62,12 @@ pub struct ReplicaView<'a> {
     pub paused: bool,
     /// A relay-log repair is allowed now (not too many lately).
     pub repair_allowed: bool,
+    /// Its probe and the primary's were taken after the cluster last
+    /// changed. A replica not following the primary on an older probe is
+    /// left to the next tick: an operation that ended since (a switchover
+    /// that repointed it) may have made it follow, and its position then
+    /// says nothing about divergence.
+    pub probed_since_change: bool,
 }
 
 /// Decides what to do about one replica. An unparsable GTID position is an
@@ -80,6 +86,9 @@ pub fn plan(v: &ReplicaView) -> Result<Vec<ReplicaAction>, String> {
         .as_ref()
         .filter(|r| r.master_port == v.primary.port && r.master_host == v.primary.host);
     let Some(r) = following else {
+        if !v.probed_since_change {
+            return Ok(vec![]);
+        }
         return rejoin(v, p);
     };
     if !r.last_sql_error.is_empty() && !r.sql_running {
@@ -226,6 +235,7 @@ mod tests {
         auto_reseed: bool,
         paused: bool,
         repair_allowed: bool,
+        probed_since_change: bool,
         want: Vec<ReplicaAction>,
     }
 
@@ -237,6 +247,7 @@ mod tests {
             auto_reseed: false,
             paused: false,
             repair_allowed: true,
+            probed_since_change: true,
             want,
         }
     }
@@ -424,6 +435,24 @@ mod tests {
                     vec![Reseed],
                 )
             },
+            Case {
+                probed_since_change: false,
+                ..case(
+                    "old primary past its limit on a probe older than the cluster's last change: next tick",
+                    old_primary.clone(),
+                    Some(probe("0-1-13", None)),
+                    vec![],
+                )
+            },
+            Case {
+                probed_since_change: false,
+                ..case(
+                    "following the primary on an older probe: judged as usual",
+                    old_primary.clone(),
+                    Some(healthy.clone()),
+                    vec![ClearRejoinLimit, LiftFence],
+                )
+            },
         ];
         for c in cases {
             let v = ReplicaView {
@@ -434,6 +463,7 @@ mod tests {
                 auto_reseed: c.auto_reseed,
                 paused: c.paused,
                 repair_allowed: c.repair_allowed,
+                probed_since_change: c.probed_since_change,
             };
             assert_eq!(plan(&v).unwrap(), c.want, "{}", c.name);
         }
@@ -455,6 +485,7 @@ mod tests {
             auto_reseed: true,
             paused: false,
             repair_allowed: true,
+            probed_since_change: true,
         };
         let actions = plan(&v).unwrap();
         assert!(
