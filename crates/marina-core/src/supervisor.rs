@@ -173,9 +173,7 @@ async fn reconcile_cluster(app: &Arc<Marina>, cluster: &ClusterRecord) -> Result
 const ORPHAN_LIST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Removes node directories no row names, on this machine and on every
-/// agent host that answers. Each host's directories are listed *before*
-/// the rows are read: a node's row is written before its directory, so a
-/// directory listed is never a node created after the read.
+/// agent host that answers (`sweep_orphans`).
 async fn remove_orphans(app: &Arc<Marina>) -> Result<(), Error> {
     let mut runtimes: Vec<Arc<dyn marina_runtime::NodeRuntime>> = vec![app.runtime.clone()];
     for h in app.store.list_hosts().await? {
@@ -183,21 +181,61 @@ async fn remove_orphans(app: &Arc<Marina>) -> Result<(), Error> {
             runtimes.push(app.agent(&h)?);
         }
     }
-    for runtime in runtimes {
-        let on_disk = tokio::time::timeout(ORPHAN_LIST_TIMEOUT, runtime.nodes_on_disk())
-            .await
-            .map_err(|_| Error::Unavailable("listing a host's nodes timed out".into()))?
-            .map_err(runtime_err)?;
-        if on_disk.is_empty() {
-            continue;
-        }
-        let known: HashSet<String> = app.store.all_nodes().await?.into_iter().map(|n| n.id).collect();
-        for id in on_disk.into_iter().filter(|id| !known.contains(id)) {
-            tracing::warn!(node_id = %id, "removing orphan node directory (no node record)");
-            runtime.destroy(&id).await.map_err(runtime_err)?;
+    let store = app.store.clone();
+    sweep_orphans(&runtimes, ORPHAN_LIST_TIMEOUT, || async move {
+        Ok(store.all_nodes().await?.into_iter().map(|n| n.id).collect())
+    })
+    .await
+    .map(drop)
+}
+
+/// Lists every runtime's node directories at once (each within `timeout`),
+/// then removes those no row names (`known`); returns how many. A host that
+/// fails or does not answer in time is logged and skipped: the others are
+/// swept all the same. The rows are read after every listing: a node's row
+/// is written before its directory, so a directory listed is never a node
+/// created after the read.
+pub(crate) async fn sweep_orphans<F, Fut>(
+    runtimes: &[Arc<dyn marina_runtime::NodeRuntime>],
+    timeout: Duration,
+    known: F,
+) -> Result<usize, Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<HashSet<String>, Error>>,
+{
+    let listings = futures_util::future::join_all(
+        runtimes
+            .iter()
+            .map(|r| async move { tokio::time::timeout(timeout, r.nodes_on_disk()).await }),
+    )
+    .await;
+    let mut found = Vec::new();
+    for (runtime, listing) in runtimes.iter().zip(listings) {
+        match listing {
+            Ok(Ok(ids)) if !ids.is_empty() => found.push((runtime, ids)),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "listing a host's node directories failed; next pass retries"),
+            Err(_) => tracing::warn!("listing a host's node directories timed out; next pass retries"),
         }
     }
-    Ok(())
+    if found.is_empty() {
+        return Ok(0);
+    }
+    let known = known().await?;
+    let mut removed = 0;
+    for (runtime, ids) in found {
+        for id in ids.into_iter().filter(|id| !known.contains(id)) {
+            tracing::warn!(node_id = %id, "removing orphan node directory (no node record)");
+            match runtime.destroy(&id).await {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(node_id = %id, error = %e, "removing an orphan node failed; next pass retries")
+                }
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The routes of one cluster: writer → primary, reader → active replicas (the

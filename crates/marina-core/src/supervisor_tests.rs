@@ -360,3 +360,88 @@ async fn one_clusters_unreadable_secrets_never_stop_the_monitor_for_the_others()
     assert!(app.monitor.node("nd_2").is_some(), "cl_2's node was probed");
     assert!(app.monitor.node("nd_1").is_none(), "cl_1's node was not");
 }
+
+/// A host whose listing is given, and that records what it destroyed.
+struct ListedHost {
+    listing: Result<Vec<String>, ()>,
+    destroyed: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl marina_runtime::NodeRuntime for ListedHost {
+    fn default_version(&self) -> &str {
+        "10.11"
+    }
+    fn node_dir(&self, node_id: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from("/nonexistent").join(node_id)
+    }
+    async fn prepare(&self, _: &marina_runtime::NodeSpec) -> Result<(), marina_runtime::RuntimeError> {
+        unreachable!("the sweep only lists and destroys")
+    }
+    async fn start(&self, _: &marina_runtime::NodeSpec) -> Result<u32, marina_runtime::RuntimeError> {
+        unreachable!("the sweep only lists and destroys")
+    }
+    async fn state(&self, _: &str) -> ProcessState {
+        ProcessState::Stopped
+    }
+    async fn open_binlog(&self, _: &str, _: &str) -> Result<marina_runtime::NodeFile, marina_runtime::RuntimeError> {
+        unreachable!("the sweep only lists and destroys")
+    }
+    async fn disk_usage(&self, _: &str) -> u64 {
+        0
+    }
+    async fn stop(&self, _: &str, _: Duration) -> Result<(), marina_runtime::RuntimeError> {
+        unreachable!("the sweep only lists and destroys")
+    }
+    async fn kill(&self, _: &str) -> Result<(), marina_runtime::RuntimeError> {
+        unreachable!("the sweep only lists and destroys")
+    }
+    async fn destroy(&self, node_id: &str) -> Result<(), marina_runtime::RuntimeError> {
+        self.destroyed.lock().unwrap().push(node_id.into());
+        Ok(())
+    }
+    async fn nodes_on_disk(&self) -> Result<Vec<String>, marina_runtime::RuntimeError> {
+        match &self.listing {
+            Ok(ids) => Ok(ids.clone()),
+            Err(()) => Err(marina_runtime::RuntimeError::Remote {
+                host: "hs_x".into(),
+                code: "unreachable".into(),
+                message: "no answer".into(),
+            }),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_host_that_fails_its_listing_leaves_the_others_swept() {
+    let host = |listing: Result<Vec<&str>, ()>| {
+        Arc::new(ListedHost {
+            listing: listing.map(|l| l.into_iter().map(String::from).collect()),
+            destroyed: Default::default(),
+        })
+    };
+    let (silent, a, b) = (
+        host(Err(())),
+        host(Ok(vec!["nd_a", "nd_orphan_a"])),
+        host(Ok(vec!["nd_b"])),
+    );
+    let runtimes: Vec<Arc<dyn marina_runtime::NodeRuntime>> = vec![silent.clone(), a.clone(), b.clone()];
+    let read_after = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = read_after.clone();
+    let removed = sweep_orphans(&runtimes, Duration::from_secs(1), || async move {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(HashSet::from(["nd_a".to_string(), "nd_b".to_string()]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(*a.destroyed.lock().unwrap(), vec!["nd_orphan_a".to_string()]);
+    assert!(b.destroyed.lock().unwrap().is_empty() && silent.destroyed.lock().unwrap().is_empty());
+    assert!(read_after.load(std::sync::atomic::Ordering::SeqCst));
+    // Nothing listed anywhere: the rows are not even read.
+    let empty: Vec<Arc<dyn marina_runtime::NodeRuntime>> = vec![host(Ok(vec![])), host(Err(()))];
+    let removed = sweep_orphans(&empty, Duration::from_secs(1), || async { panic!("no rows needed") })
+        .await
+        .unwrap();
+    assert_eq!(removed, 0);
+}
